@@ -20,6 +20,7 @@ var (
 	ErrMaxPayload     = errors.New("wire: maximum payload violation")
 	ErrMalformed      = errors.New("wire: malformed protocol arguments")
 	ErrMissingPayload = errors.New("wire: payload not followed by CRLF")
+	ErrNoHeaders      = errors.New("wire: HPUB without headers enabled in CONNECT")
 )
 
 // ErrText returns the -ERR text nats-server sends for a parse error, or
@@ -64,6 +65,7 @@ const (
 type Parser struct {
 	maxControl int
 	maxPayload int
+	headers    bool // HPUB allowed
 
 	state parseState
 	line  []byte // partial control line carried between reads
@@ -82,6 +84,10 @@ type Parser struct {
 func NewParser(maxControl, maxPayload int) *Parser {
 	return &Parser{maxControl: maxControl, maxPayload: maxPayload}
 }
+
+// AllowHeaders enables or disables HPUB (a client enables headers in
+// CONNECT; until then HPUB is a protocol violation).
+func (p *Parser) AllowHeaders(on bool) { p.headers = on }
 
 // SetMaxPayload changes the payload limit, e.g. after CONNECT.
 func (p *Parser) SetMaxPayload(n int) { p.maxPayload = n }
@@ -164,6 +170,9 @@ func (p *Parser) dispatch(line []byte, h Handler) error {
 	case equalFold(op, "PUB"):
 		return p.startPub(rest, false)
 	case equalFold(op, "HPUB"):
+		if !p.headers {
+			return ErrNoHeaders
+		}
 		return p.startPub(rest, true)
 	case equalFold(op, "SUB"):
 		return parseSub(rest, h)

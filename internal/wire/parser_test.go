@@ -33,6 +33,7 @@ func (r *recorder) Pong() error { r.ops = append(r.ops, "PONG"); return nil }
 func parseAll(t testing.TB, in string, chunks []int) ([]string, error) {
 	t.Helper()
 	p := NewParser(DefaultMaxControlLine, DefaultMaxPayload)
+	p.AllowHeaders(true)
 	r := &recorder{}
 	b := []byte(in)
 	for _, n := range chunks {
@@ -89,6 +90,14 @@ func TestParserOperations(t *testing.T) {
 				t.Errorf("%q split %v:\n got %q\nwant %q", c.in, chunks, got, c.want)
 			}
 		}
+	}
+}
+
+func TestParserHeadersOff(t *testing.T) {
+	p := NewParser(DefaultMaxControlLine, DefaultMaxPayload)
+	err := p.Parse([]byte("HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"), &recorder{})
+	if !errors.Is(err, ErrNoHeaders) || ErrText(err) != "" {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+// options is the parsed command line.
+type options struct {
+	cfg     daemon.Config
+	logFile string
+	pidFile string
+	version bool
+}
+
+const usage = `Usage: cairn-server [options]
+
+Cairn is a key/value server that speaks the NATS client protocol and
+implements JetStream KV buckets. Flags follow nats-server's where they
+overlap; both -flag and --flag are accepted.
+
+Server options:
+  -a, --addr, --net <host>     Bind to host address (default: 127.0.0.1;
+                               use 0.0.0.0 to listen on all interfaces)
+  -p, --port <port>            Client port (default: 4222; -1 picks a free port)
+  -n, --name <name>            Server name (default: the server id)
+  -P, --pid <file>             Write the process id to file
+  -l, --log <file>             Log to file instead of standard error
+  -D, --debug                  Enable debug logging
+  -V, --trace                  Trace the raw protocol
+  -DV                          Debug and trace
+  -m, --max_payload <bytes>    Largest message accepted (default: 1048576)
+
+Storage options:
+  -js, --jetstream             Accepted for compatibility; KV is on by default
+  --no_kv                      Serve core NATS only, without KV/JetStream
+  -sd, --store_dir <dir>       Data directory (default: ./cairn-data)
+  --sync_interval <duration|always>
+                               How often writes are fsynced (default: 2m);
+                               "always" fsyncs before every acknowledgement
+
+Common options:
+  -h, --help                   Show this message
+  -v, --version                Show version
+`
+
+// parseFlags turns the command line into options. The error is meant for
+// the user; flag.ErrHelp means help was asked for.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("cairn-server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	so := &o.cfg.Server
+
+	strVar(fs, &so.Host, server.DefaultHost, "a", "addr", "net")
+	intVar(fs, &so.Port, server.DefaultPort, "p", "port")
+	strVar(fs, &so.Name, "", "n", "name", "server_name")
+	strVar(fs, &o.pidFile, "", "P", "pid")
+	strVar(fs, &o.logFile, "", "l", "log")
+	boolVar(fs, &so.Debug, "D", "debug")
+	boolVar(fs, &so.Trace, "V", "trace")
+	var debugTrace, jetstream, help bool
+	boolVar(fs, &debugTrace, "DV")
+	boolVar(fs, &jetstream, "js", "jetstream")
+	boolVar(fs, &o.cfg.DisableKV, "no_kv")
+	intVar(fs, &so.MaxPayload, 0, "m", "max_payload")
+	strVar(fs, &o.cfg.StoreDir, daemon.DefaultStoreDir, "sd", "store_dir")
+	var sync string
+	strVar(fs, &sync, "2m", "sync_interval", "sync")
+	boolVar(fs, &help, "h", "help")
+	boolVar(fs, &o.version, "v", "version")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("%w (see cairn-server --help)", err)
+	}
+	if help {
+		fmt.Fprint(stderr, usage)
+		return nil, flag.ErrHelp
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see cairn-server --help)", fs.Arg(0))
+	}
+	if debugTrace {
+		so.Debug, so.Trace = true, true
+	}
+	if so.Port < -1 || so.Port > 65535 {
+		return nil, fmt.Errorf("invalid port %d: use 0-65535, or -1 for a free port", so.Port)
+	}
+	if strings.EqualFold(sync, "always") {
+		o.cfg.SyncAlways = true
+	} else {
+		d, err := time.ParseDuration(sync)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("invalid --sync_interval %q: use a duration such as 2m or 'always'", sync)
+		}
+		o.cfg.SyncInterval = d
+	}
+	return o, nil
+}
+
+func strVar(fs *flag.FlagSet, p *string, def string, names ...string) {
+	for _, n := range names {
+		fs.StringVar(p, n, def, "")
+	}
+}
+
+func intVar(fs *flag.FlagSet, p *int, def int, names ...string) {
+	for _, n := range names {
+		fs.IntVar(p, n, def, "")
+	}
+}
+
+func boolVar(fs *flag.FlagSet, p *bool, names ...string) {
+	for _, n := range names {
+		fs.BoolVar(p, n, false, "")
+	}
+}

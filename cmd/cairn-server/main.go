@@ -1,0 +1,76 @@
+// Command cairn-server runs the Cairn key/value server.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "cairn-server:", err)
+		return 2
+	}
+	if o.version {
+		fmt.Fprintf(stderr, "cairn-server v%s (nats-server protocol compatible with v%s, %s)\n", server.Version, server.CompatVersion, runtime.Version())
+		return 0
+	}
+	logOut := stderr
+	if o.logFile != "" {
+		f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			fmt.Fprintln(stderr, "cairn-server: cannot open log file:", err)
+			return 1
+		}
+		defer f.Close()
+		logOut = f
+	}
+	log := server.NewLogger(logOut, o.cfg.Server.Debug, o.cfg.Server.Trace)
+	o.cfg.Server.Logger = log
+	if o.pidFile != "" {
+		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			fmt.Fprintln(stderr, "cairn-server: cannot write pid file:", err)
+			return 1
+		}
+		defer os.Remove(o.pidFile)
+	}
+	log.Noticef("Starting cairn-server")
+	log.Noticef("  Version:  %s (protocol compatible with nats-server %s)", server.Version, server.CompatVersion)
+	log.Noticef("  Go:       %s", runtime.Version())
+	if !o.cfg.DisableKV {
+		log.Noticef("  Storage:  %s", o.cfg.StoreDir)
+	}
+
+	d, err := daemon.Start(o.cfg)
+	if err != nil {
+		log.Errorf("%v", err)
+		fmt.Fprintln(stderr, "cairn-server:", err)
+		return 1
+	}
+	log.Noticef("Client URL: %s", d.ClientURL())
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sig := <-sigs
+	log.Noticef("Trapped %q signal", sig)
+	d.Shutdown()
+	return 0
+}

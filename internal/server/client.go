@@ -1,0 +1,261 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/wire"
+)
+
+// client is one connection. Its reader goroutine parses input and routes
+// publishes; its writer goroutine flushes the outbound buffer that any
+// goroutine may append to.
+type client struct {
+	srv    *Server
+	cid    uint64
+	conn   net.Conn
+	host   string
+	parser *wire.Parser
+	log    *Logger
+
+	// Set by CONNECT; read only by the reader goroutine, except echo and
+	// headers, which publishers on other goroutines read under mu.
+	opts connectOpts
+
+	mu struct {
+		sync.Mutex
+		out      []byte // pending outbound bytes
+		spare    []byte // the writer's other buffer
+		closed   bool
+		reason   string
+		subs     map[string]*subscription // by sid
+		pingsOut int
+	}
+	flush  chan struct{} // signals the writer; capacity 1
+	closed chan struct{} // closed when the writer has finished
+}
+
+func newClient(s *Server, cid uint64, conn net.Conn) *client {
+	c := &client{
+		srv:    s,
+		cid:    cid,
+		conn:   conn,
+		parser: wire.NewParser(s.opts.MaxControlLine, s.opts.MaxPayload),
+		log:    s.log,
+		opts:   defaultConnectOpts(),
+		flush:  make(chan struct{}, 1),
+		closed: make(chan struct{}),
+	}
+	c.host, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
+	c.mu.subs = make(map[string]*subscription)
+	return c
+}
+
+func (c *client) String() string {
+	return c.conn.RemoteAddr().String() + " - cid:" + itoa(c.cid)
+}
+
+func (c *client) start() {
+	c.log.Debugf("%s - Client connection created", c)
+	c.sendInfo()
+	go c.writeLoop()
+	go c.readLoop()
+}
+
+func (c *client) sendInfo() {
+	c.queue(wire.AppendInfo(nil, c.srv.infoJSON(c)))
+}
+
+func (c *client) readLoop() {
+	defer c.closeConnection("Client Closed")
+	buf := make([]byte, 32*1024)
+	ping := time.NewTicker(c.srv.opts.PingInterval)
+	defer ping.Stop()
+	go c.pingLoop(ping.C)
+	for {
+		n, err := c.conn.Read(buf)
+		if n > 0 {
+			if perr := c.parser.Parse(buf[:n], c); perr != nil {
+				c.protocolError(perr)
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+		// Grow the read buffer for clients that fill it.
+		if n == len(buf) && len(buf) < 1<<20 {
+			buf = make([]byte, 2*len(buf))
+		}
+	}
+}
+
+// protocolError answers a fatal parse or handler error the way
+// nats-server does, then closes.
+func (c *client) protocolError(err error) {
+	var fatal *fatalError
+	switch {
+	case errors.As(err, &fatal):
+		if fatal.text != "" {
+			c.sendErr(fatal.text)
+		}
+		c.log.Errorf("%s - %s", c, fatal.reason)
+		c.closeConnection(fatal.reason)
+	case errors.Is(err, errClosed):
+		c.closeConnection("Client Closed")
+	default:
+		if text := wire.ErrText(err); text != "" {
+			c.sendErr(text)
+		}
+		c.log.Errorf("%s - Protocol error: %v", c, err)
+		c.closeConnection("Protocol Violation")
+	}
+}
+
+func (c *client) pingLoop(tick <-chan time.Time) {
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-tick:
+		}
+		c.mu.Lock()
+		if c.mu.closed {
+			c.mu.Unlock()
+			return
+		}
+		c.mu.pingsOut++
+		stale := c.mu.pingsOut > c.srv.opts.MaxPingsOut
+		c.mu.Unlock()
+		if stale {
+			c.log.Debugf("%s - Stale Client Connection - Closing", c)
+			c.sendErr("Stale Connection")
+			c.closeConnection("Stale Connection")
+			return
+		}
+		c.log.Tracef("%s - ->> [PING]", c)
+		c.queue(wire.Ping)
+	}
+}
+
+// queue appends b to the outbound buffer and wakes the writer.
+func (c *client) queue(b []byte) {
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.out = append(c.mu.out, b...)
+	slow := len(c.mu.out) > c.srv.opts.MaxPending
+	c.mu.Unlock()
+	if slow {
+		c.slowConsumer("MaxPending of " + itoa(uint64(c.srv.opts.MaxPending)) + " bytes exceeded")
+		return
+	}
+	c.kick()
+}
+
+func (c *client) kick() {
+	select {
+	case c.flush <- struct{}{}:
+	default:
+	}
+}
+
+func (c *client) sendErr(text string) {
+	c.log.Tracef("%s - ->> [-ERR '%s']", c, text)
+	c.queue(wire.AppendErr(nil, text))
+}
+
+func (c *client) slowConsumer(why string) {
+	c.log.Warnf("%s - Slow Consumer Detected: %s", c, why)
+	c.closeConnection("Slow Consumer")
+}
+
+// writeLoop flushes the outbound buffer until the client is closed, then
+// writes what is left (a final -ERR, say) and closes the socket.
+func (c *client) writeLoop() {
+	defer close(c.closed)
+	defer c.conn.Close()
+	for {
+		<-c.flush
+		c.mu.Lock()
+		out := c.mu.out
+		c.mu.out = c.mu.spare[:0]
+		closed := c.mu.closed
+		c.mu.Unlock()
+		if len(out) > 0 {
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteDeadline))
+			_, err := c.conn.Write(out)
+			if err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					c.slowConsumer("WriteDeadline of " + c.srv.opts.WriteDeadline.String() + " exceeded")
+				} else {
+					c.closeConnection("Write Error")
+				}
+				return
+			}
+		}
+		c.mu.Lock()
+		if cap(out) <= 1<<20 {
+			c.mu.spare = out[:0]
+		}
+		more := len(c.mu.out) > 0
+		closed = closed || c.mu.closed
+		c.mu.Unlock()
+		if closed && !more {
+			return
+		}
+		if more || closed {
+			c.kick()
+		}
+	}
+}
+
+// closeConnection marks the client closed, removes its subscriptions and
+// lets the writer flush and close the socket. It is idempotent.
+func (c *client) closeConnection(reason string) {
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.closed = true
+	c.mu.reason = reason
+	subs := c.mu.subs
+	c.mu.subs = nil
+	c.mu.Unlock()
+	for _, sub := range subs {
+		c.srv.subs.Remove(sub.subject, sub.queue, sub)
+	}
+	c.srv.removeClient(c)
+	// Unblock a reader waiting on the socket; the writer still flushes
+	// what is queued before closing it.
+	_ = c.conn.SetReadDeadline(time.Now())
+	c.kick()
+	c.log.Debugf("%s - Client connection closed: %s", c, reason)
+}
+
+func (c *client) waitClosed(d time.Duration) {
+	select {
+	case <-c.closed:
+	case <-time.After(d):
+		c.conn.Close()
+	}
+}
+
+func itoa(n uint64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}

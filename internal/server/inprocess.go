@@ -1,0 +1,63 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/cairn-db/cairn/internal/subject"
+)
+
+// Msg is a message handed to an in-process subscriber.
+type Msg struct {
+	Subject string
+	Reply   string
+	Header  []byte // raw header block, nil when the message has none
+	Data    []byte
+}
+
+// Handler receives messages for an in-process subscription. It runs
+// synchronously on the publisher's goroutine, so it must not block for
+// long; m and its slices are only valid during the call (copy to keep).
+// A handler may call Publish and Subscribe.
+type Handler func(m *Msg)
+
+// Subscription is an in-process subscription returned by Subscribe.
+type Subscription struct {
+	srv *Server
+	sub *subscription
+}
+
+// Subscribe registers h for messages on subj (wildcards allowed), in
+// queue group queue ("" for none). In-process subscriptions count as
+// interest, so requests to them never get a no-responders answer.
+func (s *Server) Subscribe(subj, queue string, h Handler) (*Subscription, error) {
+	if h == nil {
+		return nil, fmt.Errorf("server: nil handler for %q", subj)
+	}
+	sub := &subscription{handler: h, subject: subj, queue: queue}
+	if err := s.subs.Insert(subj, queue, sub); err != nil {
+		return nil, fmt.Errorf("server: subscribe %q: %w", subj, err)
+	}
+	return &Subscription{srv: s, sub: sub}, nil
+}
+
+// Unsubscribe removes the subscription; messages already being delivered
+// may still arrive. It is idempotent.
+func (sub *Subscription) Unsubscribe() {
+	sub.srv.subs.Remove(sub.sub.subject, sub.sub.queue, sub.sub)
+}
+
+// Publish delivers a message to every matching subscription, client or
+// in-process. It must not be given an invalid subject; such messages are
+// dropped. The slices are not retained after Publish returns.
+func (s *Server) Publish(subj, reply string, header, data []byte) {
+	if !subject.ValidLiteral(subj) {
+		s.log.Debugf("Dropping in-process publish to invalid subject %q", subj)
+		return
+	}
+	s.route(nil, []byte(subj), []byte(reply), header, data)
+}
+
+// HasInterest reports whether any subscription matches subj.
+func (s *Server) HasInterest(subj string) bool {
+	return !s.subs.Match(subj).Empty()
+}

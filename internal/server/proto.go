@@ -1,0 +1,177 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/cairn-db/cairn/internal/subject"
+	"github.com/cairn-db/cairn/internal/wire"
+)
+
+// connectOpts are the CONNECT fields Cairn reads. User, Pass and Token
+// are accepted and ignored until authentication exists.
+type connectOpts struct {
+	Verbose      bool   `json:"verbose"`
+	Pedantic     bool   `json:"pedantic"`
+	Echo         bool   `json:"echo"`
+	Headers      bool   `json:"headers"`
+	NoResponders bool   `json:"no_responders"`
+	Name         string `json:"name"`
+	Lang         string `json:"lang"`
+	Version      string `json:"version"`
+	Protocol     int    `json:"protocol"`
+	User         string `json:"user,omitempty"`
+	Pass         string `json:"pass,omitempty"`
+	Token        string `json:"auth_token,omitempty"`
+	TLSRequired  bool   `json:"tls_required"`
+}
+
+// defaultConnectOpts are in force until CONNECT, and fill the fields a
+// CONNECT leaves out: nats-server starts verbose and pedantic.
+func defaultConnectOpts() connectOpts {
+	return connectOpts{Verbose: true, Pedantic: true, Echo: true}
+}
+
+// fatalError closes the connection, after sending text when not empty.
+type fatalError struct{ text, reason string }
+
+func (e *fatalError) Error() string { return e.reason }
+
+var errClosed = errors.New("server: client closed")
+
+// The wire.Handler methods below run on the client's reader goroutine.
+
+func (c *client) Connect(args []byte) error {
+	if c.log.Tracing() {
+		c.log.Tracef("%s - <<- [CONNECT %s]", c, args)
+	}
+	// A repeated CONNECT updates the options in force, like nats-server.
+	opts := c.opts
+	if err := json.Unmarshal(args, &opts); err != nil {
+		return &fatalError{reason: "Protocol Violation: malformed CONNECT: " + err.Error()}
+	}
+	if opts.Protocol < 0 || opts.Protocol > 1 {
+		return &fatalError{text: "invalid client protocol", reason: "Protocol Violation: invalid client protocol"}
+	}
+	c.mu.Lock()
+	c.opts = opts
+	c.mu.Unlock()
+	c.parser.AllowHeaders(opts.Headers)
+	c.ok()
+	return nil
+}
+
+func (c *client) Ping() error {
+	c.log.Tracef("%s - <<- [PING]", c)
+	c.log.Tracef("%s - ->> [PONG]", c)
+	c.queue(wire.Pong)
+	return nil
+}
+
+func (c *client) Pong() error {
+	c.log.Tracef("%s - <<- [PONG]", c)
+	c.mu.Lock()
+	c.mu.pingsOut = 0
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *client) Sub(subj, queue, sid []byte) error {
+	if c.log.Tracing() {
+		c.log.Tracef("%s - <<- [SUB %s %s %s]", c, subj, queue, sid)
+	}
+	s := string(subj)
+	if !subject.Valid(s) || (len(queue) > 0 && !subject.ValidLiteral(string(queue))) {
+		c.sendErr("Invalid Subject")
+		return nil
+	}
+	sub := &subscription{client: c, subject: s, queue: string(queue), sid: string(sid)}
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return errClosed
+	}
+	if _, dup := c.mu.subs[sub.sid]; dup {
+		// A repeated sid is ignored, as by nats-server.
+		c.mu.Unlock()
+		c.ok()
+		return nil
+	}
+	c.mu.subs[sub.sid] = sub
+	c.mu.Unlock()
+	if err := c.srv.subs.Insert(s, sub.queue, sub); err != nil {
+		c.sendErr("Invalid Subject")
+		return nil
+	}
+	c.ok()
+	return nil
+}
+
+func (c *client) Unsub(sid []byte, max int64) error {
+	if c.log.Tracing() {
+		c.log.Tracef("%s - <<- [UNSUB %s %d]", c, sid, max)
+	}
+	c.mu.Lock()
+	sub := c.mu.subs[string(sid)]
+	c.mu.Unlock()
+	if sub != nil {
+		if max > 0 && sub.delivered.Load() < max {
+			sub.max.Store(max)
+		} else {
+			c.removeSub(sub)
+		}
+	}
+	c.ok()
+	return nil
+}
+
+func (c *client) Pub(subj, reply, header, payload []byte) error {
+	if c.log.Tracing() {
+		c.tracePub(subj, reply, header, payload)
+	}
+	if !subject.ValidLiteral(string(subj)) {
+		if c.opts.Pedantic {
+			c.sendErr("Invalid Publish Subject")
+		}
+		return nil
+	}
+	if len(reply) > 0 && !subject.ValidLiteral(string(reply)) {
+		if c.opts.Pedantic {
+			c.sendErr("Invalid Publish Subject")
+		}
+		return nil
+	}
+	c.ok()
+	c.srv.route(c, subj, reply, header, payload)
+	return nil
+}
+
+func (c *client) tracePub(subj, reply, header, payload []byte) {
+	op := "PUB"
+	if header != nil {
+		op = "HPUB"
+	}
+	c.log.Tracef("%s - <<- [%s %s %s %d]", c, op, subj, reply, len(header)+len(payload))
+	if header != nil {
+		c.log.Tracef("%s - <<- MSG_PAYLOAD: [%q]", c, append(append([]byte{}, header...), payload...))
+	} else {
+		c.log.Tracef("%s - <<- MSG_PAYLOAD: [%q]", c, payload)
+	}
+}
+
+// ok answers +OK in verbose mode.
+func (c *client) ok() {
+	if c.opts.Verbose {
+		c.queue(wire.OK)
+	}
+}
+
+// removeSub drops one of the client's subscriptions.
+func (c *client) removeSub(sub *subscription) {
+	c.mu.Lock()
+	if c.mu.subs != nil && c.mu.subs[sub.sid] == sub {
+		delete(c.mu.subs, sub.sid)
+	}
+	c.mu.Unlock()
+	c.srv.subs.Remove(sub.subject, sub.queue, sub)
+}

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/cairn-db/cairn/internal/wire"
+)
+
+// subscription is one interest: a client's SUB or an in-process handler.
+type subscription struct {
+	client  *client // nil for in-process subscriptions
+	handler Handler
+	subject string
+	queue   string
+	sid     string
+
+	max       atomic.Int64 // auto-unsubscribe after this many; 0 = none
+	delivered atomic.Int64
+}
+
+// route delivers one published message to every matching subscription:
+// each plain subscription and one member of each queue group. from is
+// the publishing client, nil for in-process publishes.
+func (s *Server) route(from *client, subj, reply, header, payload []byte) {
+	r := s.subs.Match(string(subj))
+	delivered := false
+	for _, sub := range r.Plain {
+		if s.deliver(from, sub, subj, reply, header, payload) {
+			delivered = true
+		}
+	}
+	for _, group := range r.Groups {
+		// Start at a random member; fall through to the next when one
+		// is gone or refuses (echo off).
+		start := rand.IntN(len(group))
+		for i := range group {
+			if s.deliver(from, group[(start+i)%len(group)], subj, reply, header, payload) {
+				delivered = true
+				break
+			}
+		}
+	}
+	if !delivered && len(reply) > 0 && from != nil && r.Empty() && from.opts.Headers && from.opts.NoResponders {
+		s.noResponders(subj, reply)
+	}
+}
+
+// noResponders tells a requester that nobody listens on the subject, with
+// a status-only message on its reply subject.
+func (s *Server) noResponders(subj, reply []byte) {
+	hdr := wire.NewStatusHeader(503, "").Add("Nats-Subject", string(subj)).Bytes()
+	s.route(nil, reply, nil, hdr, nil)
+}
+
+// deliver hands the message to one subscription and reports whether it
+// took it.
+func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, payload []byte) bool {
+	if max := sub.max.Load(); max > 0 {
+		n := sub.delivered.Add(1)
+		if n > max {
+			return false
+		}
+		if n == max {
+			defer s.unsubscribe(sub)
+		}
+	} else {
+		sub.delivered.Add(1)
+	}
+	if sub.handler != nil {
+		sub.handler(&Msg{Subject: string(subj), Reply: string(reply), Header: header, Data: payload})
+		return true
+	}
+	c := sub.client
+	if c == from && !c.opts.Echo {
+		return false
+	}
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if !c.opts.Headers {
+		// A client that did not ask for headers gets the payload alone.
+		header = nil
+	}
+	c.mu.out = wire.AppendMsg(c.mu.out, string(subj), sub.sid, string(reply), header, payload)
+	slow := len(c.mu.out) > s.opts.MaxPending
+	c.mu.Unlock()
+	if c.log.Tracing() {
+		c.log.Tracef("%s - ->> [MSG %s %s %s %d]", c, subj, sub.sid, reply, len(header)+len(payload))
+	}
+	if slow {
+		c.slowConsumer("MaxPending of " + itoa(uint64(s.opts.MaxPending)) + " bytes exceeded")
+		return true
+	}
+	c.kick()
+	return true
+}
+
+func (s *Server) unsubscribe(sub *subscription) {
+	if sub.client != nil {
+		sub.client.removeSub(sub)
+		return
+	}
+	s.subs.Remove(sub.subject, sub.queue, sub)
+}

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/subject"
+)
+
+// Server is a running NATS protocol server. Create it with New, then
+// call Start; Shutdown stops it. All methods are safe for concurrent use.
+type Server struct {
+	opts Options
+	log  *Logger
+	id   string
+
+	subs *subject.Index[*subscription]
+
+	listener net.Listener
+	nextCID  atomic.Uint64
+	started  time.Time
+
+	mu struct {
+		sync.Mutex
+		clients  map[uint64]*client
+		shutdown bool
+	}
+	done chan struct{} // closed when the accept loop has ended
+}
+
+// New validates opts and returns a server that is not yet listening.
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	if opts.Port < -1 || opts.Port > 65535 {
+		return nil, fmt.Errorf("server: invalid port %d", opts.Port)
+	}
+	s := &Server{
+		opts: opts,
+		log:  opts.Logger,
+		id:   newServerID(),
+		subs: subject.NewIndex[*subscription](),
+		done: make(chan struct{}),
+	}
+	if s.opts.Name == "" {
+		s.opts.Name = s.id
+	}
+	s.mu.clients = make(map[uint64]*client)
+	return s, nil
+}
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *Logger { return s.log }
+
+// ID returns the server id announced in INFO.
+func (s *Server) ID() string { return s.id }
+
+// Name returns the server name announced in INFO.
+func (s *Server) Name() string { return s.opts.Name }
+
+// Start binds the listener and starts accepting clients in the
+// background. It fails, for example, when the port is in use.
+func (s *Server) Start() error {
+	port := s.opts.Port
+	if port == -1 {
+		port = 0
+	}
+	addr := net.JoinHostPort(s.opts.Host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: cannot listen on %s: %w", addr, err)
+	}
+	s.listener = ln
+	s.started = time.Now()
+	s.log.Noticef("Listening for client connections on %s", ln.Addr())
+	s.log.Noticef("Server is ready")
+	go s.acceptLoop()
+	return nil
+}
+
+// Addr returns the bound listener address (after Start).
+func (s *Server) Addr() *net.TCPAddr { return s.listener.Addr().(*net.TCPAddr) }
+
+// ClientURL returns the nats:// URL clients connect to.
+func (s *Server) ClientURL() string {
+	return "nats://" + net.JoinHostPort(s.Addr().IP.String(), strconv.Itoa(s.Addr().Port))
+}
+
+// NumClients returns the number of connected clients.
+func (s *Server) NumClients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.clients)
+}
+
+// NumSubscriptions returns the number of subscriptions, in-process ones
+// included.
+func (s *Server) NumSubscriptions() int { return s.subs.Count() }
+
+func (s *Server) acceptLoop() {
+	defer close(s.done)
+	var delay time.Duration
+	for {
+		conn, err := s.listener.Accept()
+		if err != nil {
+			if s.isShutdown() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failures such as running out of file
+			// descriptors: back off and keep serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Errorf("Temporary accept error: %v; retrying in %v", err, delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.addClient(conn)
+	}
+}
+
+func (s *Server) addClient(conn net.Conn) {
+	c := newClient(s, s.nextCID.Add(1), conn)
+	s.mu.Lock()
+	if s.mu.shutdown {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	if len(s.mu.clients) >= s.opts.MaxConnections {
+		s.mu.Unlock()
+		s.log.Warnf("%s - maximum connections exceeded", conn.RemoteAddr())
+		c.sendInfo()
+		c.sendErr("maximum connections exceeded")
+		c.closeConnection("Maximum Connections Exceeded")
+		go c.writeLoop()
+		return
+	}
+	s.mu.clients[c.cid] = c
+	s.mu.Unlock()
+	c.start()
+}
+
+func (s *Server) removeClient(c *client) {
+	s.mu.Lock()
+	delete(s.mu.clients, c.cid)
+	s.mu.Unlock()
+}
+
+func (s *Server) isShutdown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.shutdown
+}
+
+// Shutdown stops accepting connections, flushes and closes every client,
+// and returns when the accept loop has ended. It is idempotent.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	if s.mu.shutdown {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.shutdown = true
+	clients := make([]*client, 0, len(s.mu.clients))
+	for _, c := range s.mu.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	if s.listener != nil {
+		s.listener.Close()
+		<-s.done
+	}
+	for _, c := range clients {
+		c.closeConnection("Server Shutdown")
+	}
+	for _, c := range clients {
+		c.waitClosed(2 * time.Second)
+	}
+	s.log.Noticef("Server Exiting..")
+}
+
+// infoJSON returns the INFO document for one client.
+func (s *Server) infoJSON(c *client) []byte {
+	info := map[string]any{
+		"server_id":     s.id,
+		"server_name":   s.opts.Name,
+		"version":       CompatVersion,
+		"proto":         1,
+		"go":            runtime.Version(),
+		"host":          s.opts.Host,
+		"port":          s.Addr().Port,
+		"headers":       true,
+		"max_payload":   s.opts.MaxPayload,
+		"client_id":     c.cid,
+		"client_ip":     c.host,
+		"cairn_version": Version,
+	}
+	if s.opts.JetStream {
+		info["jetstream"] = true
+	}
+	b, _ := json.Marshal(info)
+	return b
+}
+
+// newServerID returns a 56-character id in the style of nats-server's
+// (an upper-case base32 string starting with 'N').
+func newServerID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	var b [56]byte
+	_, _ = rand.Read(b[:])
+	b[0] = 'N'
+	for i := 1; i < len(b); i++ {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b[:])
+}
