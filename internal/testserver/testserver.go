@@ -1,0 +1,188 @@
+// Package testserver starts a KV server for the client-side tests (cmd/cairn,
+// kvsync): the one place that decides which server those tests run against.
+//
+// Two kinds exist:
+//
+//   - "peer": the real nats-server binary, started as a child process on a
+//     loopback port with JetStream enabled and its store in t.TempDir(). It is
+//     found through $CAIRN_PEER_SERVER, then <module root>/.tools/nats-server,
+//     then nats-server on $PATH; a test that asks for it is skipped when none
+//     is installed.
+//   - "cairn": the in-process cairn daemon (internal/daemon). It is not wired
+//     in yet: until the daemon serves the KV API, [Default] is "peer".
+//
+// $CAIRN_TEST_SERVER picks the kind for [Start] ("peer" or "cairn"); unset,
+// [Default] is used. Switching the whole suite to the cairn daemon is a change
+// of [Default] and of [startCairn], nothing else.
+package testserver
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Default is the kind of server [Start] runs when $CAIRN_TEST_SERVER is unset.
+const Default = "peer"
+
+// Server is a running test server. It is stopped by the test's cleanup.
+type Server struct {
+	// URL is the client URL, e.g. nats://127.0.0.1:41234.
+	URL string
+	// Kind is "peer" or "cairn".
+	Kind string
+}
+
+// Start starts the server chosen by $CAIRN_TEST_SERVER (or [Default]) with
+// JetStream enabled and an empty store, and stops it when t ends. It skips t
+// when the chosen server is not available on this machine.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	kind := os.Getenv("CAIRN_TEST_SERVER")
+	if kind == "" {
+		kind = Default
+	}
+	switch kind {
+	case "peer":
+		return StartPeer(t)
+	case "cairn":
+		return startCairn(t)
+	default:
+		t.Fatalf("testserver: unknown CAIRN_TEST_SERVER %q (want peer or cairn)", kind)
+		return nil
+	}
+}
+
+// startCairn starts the in-process cairn daemon.
+func startCairn(t testing.TB) *Server {
+	t.Helper()
+	t.Skip("testserver: the in-process cairn daemon does not serve the KV API yet; use CAIRN_TEST_SERVER=peer")
+	return nil
+}
+
+// PeerPath returns the path of the nats-server binary, or "" if none is
+// installed.
+func PeerPath() string {
+	if p := os.Getenv("CAIRN_PEER_SERVER"); p != "" {
+		return p
+	}
+	if root := moduleRoot(); root != "" {
+		p := filepath.Join(root, ".tools", "nats-server")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// moduleRoot walks up from the working directory to the directory holding
+// go.mod, or returns "".
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+var listenLine = regexp.MustCompile(`Listening for client connections on (\S+:\d+)`)
+
+// StartPeer starts the nats-server binary with JetStream on a free loopback
+// port; extra arguments (for example "--user", "u", "--pass", "p") are
+// appended to its command line. It skips t when the binary is not installed.
+func StartPeer(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	bin := PeerPath()
+	if bin == "" {
+		t.Skip("testserver: nats-server not installed (see .tools in REFERENCES.md, or set CAIRN_PEER_SERVER)")
+	}
+	args := append([]string{"-js", "-a", "127.0.0.1", "-p", "-1", "-sd", t.TempDir()}, extra...)
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testserver: start %s: %v", bin, err)
+	}
+
+	var (
+		mu   sync.Mutex
+		logs bytes.Buffer
+	)
+	addr := make(chan string, 1)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			mu.Lock()
+			logs.WriteString(line + "\n")
+			mu.Unlock()
+			if m := listenLine.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-drained
+		_ = cmd.Wait()
+	}
+
+	select {
+	case a := <-addr:
+		t.Cleanup(func() {
+			stop()
+			if t.Failed() {
+				mu.Lock()
+				t.Logf("nats-server log:\n%s", tail(logs.String(), 40))
+				mu.Unlock()
+			}
+		})
+		return &Server{URL: "nats://" + a, Kind: "peer"}
+	case <-drained:
+		stop()
+		t.Fatalf("testserver: nats-server exited before listening:\n%s", logs.String())
+	case <-time.After(20 * time.Second):
+		stop()
+		t.Fatalf("testserver: nats-server did not listen within 20s")
+	}
+	return nil
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// String describes the server for test logs.
+func (s *Server) String() string { return fmt.Sprintf("%s server at %s", s.Kind, s.URL) }
