@@ -32,6 +32,7 @@ type client struct {
 		reason   string
 		subs     map[string]*subscription // by sid
 		pingsOut int
+		stall    chan struct{} // closed by the writer after its next write
 	}
 	flush  chan struct{} // signals the writer; capacity 1
 	closed chan struct{} // closed when the writer has finished
@@ -201,6 +202,10 @@ func (c *client) writeLoop() {
 		c.mu.Lock()
 		if cap(out) <= 1<<20 {
 			c.mu.spare = out[:0]
+		}
+		if c.mu.stall != nil {
+			close(c.mu.stall)
+			c.mu.stall = nil
 		}
 		more := len(c.mu.out) > 0
 		closed = closed || c.mu.closed

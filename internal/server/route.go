@@ -3,6 +3,7 @@ package server
 import (
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/wire"
 )
@@ -85,8 +86,19 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		header = nil
 	}
 	c.mu.out = wire.AppendMsg(c.mu.out, string(subj), sub.sid, string(reply), header, payload)
-	slow := len(c.mu.out) > s.opts.MaxPending
+	pending := len(c.mu.out)
+	var stall chan struct{}
+	if pending > s.opts.MaxPending*3/4 && from != nil && from != c {
+		// Back-pressure: the publisher waits briefly for this consumer's
+		// writer, so a burst does not cut off a consumer that is merely
+		// behind. One that stays behind still reaches MaxPending.
+		if c.mu.stall == nil {
+			c.mu.stall = make(chan struct{})
+		}
+		stall = c.mu.stall
+	}
 	c.mu.Unlock()
+	slow := pending > s.opts.MaxPending
 	if c.log.Tracing() {
 		c.log.Tracef("%s - ->> [MSG %s %s %s %d]", c, subj, sub.sid, reply, len(header)+len(payload))
 	}
@@ -95,8 +107,19 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		return true
 	}
 	c.kick()
+	if stall != nil {
+		t := time.NewTimer(stallTimeout)
+		select {
+		case <-stall:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	return true
 }
+
+// stallTimeout bounds how long a publisher waits for one slow consumer.
+const stallTimeout = 10 * time.Millisecond
 
 func (s *Server) unsubscribe(sub *subscription) {
 	if sub.client != nil {
