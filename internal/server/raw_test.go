@@ -5,8 +5,8 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
