@@ -1,0 +1,39 @@
+// Package jsapi implements the JetStream JSON API ($JS.API.*) and the
+// storing of messages published to stream subjects, over internal/store.
+// It is what makes the NATS ecosystem's KeyValue clients (nats.go,
+// natscli, nats.js) work against Cairn unchanged: a KV bucket is a
+// stream named KV_<bucket> on subjects $KV.<bucket>.>, and the clients
+// drive it with stream requests, publishes and direct gets.
+//
+// Data model. A stream has a configuration (StreamConfig, the JSON the
+// clients send), a creation time, and a store.Stream holding its
+// messages. The configuration and creation time are kept as the store's
+// opaque meta blob, so the streams come back after a restart. Each
+// stream subscribes, on the Bus, to its subjects (ingest) and, when
+// allow_direct is set, to its DIRECT.GET subjects.
+//
+// The API answers on the subjects nats-server answers on, with the same
+// JSON shapes, response types and error codes (one table, errors.go),
+// because clients branch on them (ADR-1, ADR-7). Requests run
+// synchronously on the requesting client's goroutine.
+//
+// Example: what `nats kv put my-kv k v` turns into.
+//
+//	$JS.API.INFO                       → account_info_response
+//	$JS.API.STREAM.INFO.KV_my-kv       → stream_info_response (config, state)
+//	PUB $KV.my-kv.k _INBOX.x 1  "v"    → the stream's ingest handler stores it
+//	                                   → _INBOX.x {"stream":"KV_my-kv","seq":1}
+//
+// and `nats kv get my-kv k`:
+//
+//	$JS.API.DIRECT.GET.KV_my-kv.$KV.my-kv.k
+//	                                   → HMSG with Nats-Stream, Nats-Subject,
+//	                                     Nats-Sequence, Nats-Time-Stamp and "v",
+//	                                     or "NATS/1.0 404 Message Not Found"
+//
+// Features nats-server has and Cairn does not (mirrors, sources,
+// interest and work-queue retention, replicas, counters, schedules,
+// batches, subject transforms) are refused by name when a stream is
+// configured, and their publish headers are refused with nats-server's
+// "disabled" errors.
+package jsapi

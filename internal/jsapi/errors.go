@@ -1,0 +1,106 @@
+package jsapi
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// APIError is the error object of a JetStream API response or PubAck:
+// {"code":404,"err_code":10059,"description":"stream not found"}.
+//
+// Clients branch on ErrCode (nats.go turns several of them into typed
+// errors, for example 10071 into jetstream.ErrKeyExists), so codes and
+// texts are nats-server's, as listed in its errors.json (ADR-7).
+type APIError struct {
+	Code        int    `json:"code"`
+	ErrCode     uint16 `json:"err_code,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// Error implements error.
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s (%d)", e.Description, e.ErrCode)
+}
+
+// The wire error table. Entries ending in "F" take a formatted detail
+// (their description in nats-server is a template such as "{err}").
+// Keep this the only place that knows numeric codes.
+var (
+	errBadRequest            = &APIError{400, 10003, "bad request"}
+	errNotEmptyRequest       = &APIError{400, 10038, "expected an empty request payload"}
+	errNoMessageFound        = &APIError{404, 10037, "no message found"}
+	errMessageExceedsMaximum = &APIError{400, 10054, "message size exceeds maximum allowed"}
+	errStreamMismatch        = &APIError{400, 10056, "stream name in subject does not match request"}
+	errStreamNameExist       = &APIError{400, 10058, "stream name already in use with a different configuration"}
+	errStreamNotFound        = &APIError{404, 10059, "stream not found"}
+	errStreamNotMatch        = &APIError{400, 10060, "expected stream does not match"}
+	errReplicasNotUpdatable  = &APIError{400, 10061, "Replicas configuration can not be updated"}
+	errSubjectOverlap        = &APIError{400, 10065, "subjects overlap with an existing stream"}
+	errReplicasNotSupported  = &APIError{500, 10074, "replicas > 1 not supported in non-clustered mode"}
+	errHeaderExceedsMaximum  = &APIError{400, 10097, "header size exceeds maximum allowed of 64k"}
+	errStreamSealed          = &APIError{400, 10109, "invalid operation on sealed stream"}
+	errNameHasPathSeparators = &APIError{400, 10128, "Stream name can not contain path separators"}
+	errReplicasNegative      = &APIError{400, 10133, "replicas count cannot be negative"}
+	errMessageTTLInvalid     = &APIError{400, 10165, "invalid per-message TTL"}
+	errMessageTTLDisabled    = &APIError{400, 10166, "per-message TTL is disabled"}
+	errCountersDisabled      = &APIError{400, 10168, "message counters is disabled"}
+	errAtomicPublishDisabled = &APIError{400, 10174, "atomic publish is disabled"}
+	errRequiredAPILevel      = &APIError{412, 10185, "JetStream minimum api level required"}
+	errSchedulesDisabled     = &APIError{400, 10188, "message schedules is disabled"}
+	errLastSeqPerSubjInvalid = &APIError{400, 10193, "missing sequence for expected last sequence per subject"}
+	errBatchPublishDisabled  = &APIError{400, 10205, "batch publish is disabled"}
+	errSourceHeaderForbidden = &APIError{400, 10227, "message stream source header is not allowed"}
+)
+
+// errInvalidJSONF is 10025, "invalid JSON: {err}".
+func errInvalidJSONF(err error) *APIError {
+	return &APIError{400, 10025, "invalid JSON: " + err.Error()}
+}
+
+// errSequenceNotFoundF is 10043, "sequence {seq} not found".
+func errSequenceNotFoundF(seq uint64) *APIError {
+	return &APIError{400, 10043, "sequence " + strconv.FormatUint(seq, 10) + " not found"}
+}
+
+// errStreamCreateF is 10049, "{err}".
+func errStreamCreateF(err error) *APIError { return &APIError{500, 10049, err.Error()} }
+
+// errStreamDeleteF is 10050, "{err}".
+func errStreamDeleteF(err error) *APIError { return &APIError{500, 10050, err.Error()} }
+
+// errStreamGeneralF is 10051, "{err}".
+func errStreamGeneralF(err error) *APIError { return &APIError{500, 10051, err.Error()} }
+
+// errInvalidConfigF is 10052, "{err}": every refused stream
+// configuration, including features Cairn does not implement.
+func errInvalidConfigF(format string, args ...any) *APIError {
+	return &APIError{500, 10052, fmt.Sprintf(format, args...)}
+}
+
+// errMsgDeleteFailedF is 10057, "{err}".
+func errMsgDeleteFailedF(err error) *APIError { return &APIError{500, 10057, err.Error()} }
+
+// errStreamUpdateF is 10069, "{err}".
+func errStreamUpdateF(err error) *APIError { return &APIError{500, 10069, err.Error()} }
+
+// errWrongLastMsgIDF is 10070, "wrong last msg ID: {id}".
+func errWrongLastMsgIDF(id string) *APIError {
+	return &APIError{400, 10070, "wrong last msg ID: " + id}
+}
+
+// errWrongLastSequenceF is 10071, "wrong last sequence: {seq}". nats.go
+// maps it to ErrKeyExists for Create and to a revision mismatch for
+// Update.
+func errWrongLastSequenceF(seq uint64) *APIError {
+	return &APIError{400, 10071, "wrong last sequence: " + strconv.FormatUint(seq, 10)}
+}
+
+// errStoreFailedF is 10077, "{err}", with the store's reason (for example
+// "maximum bytes exceeded" when a discard-new stream is full).
+func errStoreFailedF(reason string) *APIError { return &APIError{503, 10077, reason} }
+
+// errPurgeFailedF is 10110, "{err}".
+func errPurgeFailedF(err error) *APIError { return &APIError{500, 10110, err.Error()} }
+
+// errRollupFailedF is 10111, "{err}".
+func errRollupFailedF(reason string) *APIError { return &APIError{500, 10111, reason} }
