@@ -59,6 +59,10 @@ func run(args []string, stderr io.Writer) int {
 		log.Noticef("  Storage:  %s", o.cfg.StoreDir)
 	}
 
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
 	d, err := daemon.Start(o.cfg)
 	if err != nil {
 		log.Errorf("%v", err)
@@ -67,8 +71,6 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Noticef("Client URL: %s", d.ClientURL())
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	sig := <-sigs
 	log.Noticef("Trapped %q signal", sig)
 	d.Shutdown()

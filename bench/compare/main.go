@@ -1,0 +1,99 @@
+// Command compare runs the same client workloads against cairn-server and
+// nats-server, alternating between them, and prints the median of each
+// workload on each server with their ratio. Run it through bench/run,
+// which builds both servers first.
+//
+// Each round starts a fresh server process of each kind on a loopback
+// port (with a fresh store directory), runs every workload against it and
+// stops it; the order of the two servers alternates from round to round
+// so that drift on the machine hits both alike.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// workload measures one thing against a server URL and returns a rate in
+// operations per second (higher is better).
+type workload struct {
+	name string
+	unit string
+	run  func(url string, d time.Duration) (float64, error)
+}
+
+func main() {
+	cairnBin := flag.String("cairn", ".tools/cairn-server", "cairn-server binary")
+	peerBin := flag.String("peer", ".tools/nats-server", "nats-server binary")
+	rounds := flag.Int("rounds", 5, "rounds per server (the median is reported)")
+	dur := flag.Duration("duration", 2*time.Second, "length of each measurement")
+	only := flag.String("only", "", "run only workloads whose name contains this")
+	flag.Parse()
+
+	var selected []workload
+	for _, w := range allWorkloads() {
+		if strings.Contains(w.name, *only) {
+			selected = append(selected, w)
+		}
+	}
+	results := map[string]map[string][]float64{"cairn": {}, "nats-server": {}}
+	for r := 0; r < *rounds; r++ {
+		order := []string{"cairn", "nats-server"}
+		if r%2 == 1 {
+			order = []string{"nats-server", "cairn"}
+		}
+		for _, kind := range order {
+			bin := *cairnBin
+			if kind == "nats-server" {
+				bin = *peerBin
+			}
+			if err := runRound(kind, bin, selected, *dur, results[kind]); err != nil {
+				fmt.Fprintf(os.Stderr, "compare: %s round %d: %v\n", kind, r+1, err)
+				os.Exit(1)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "round %d/%d done\n", r+1, *rounds)
+	}
+	printTable(selected, results, *rounds, *dur)
+}
+
+func runRound(kind, bin string, ws []workload, d time.Duration, into map[string][]float64) error {
+	p, err := startServer(kind, bin)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	for _, w := range ws {
+		rate, err := w.run(p.url, d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
+		into[w.name] = append(into[w.name], rate)
+	}
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func printTable(ws []workload, res map[string]map[string][]float64, rounds int, d time.Duration) {
+	fmt.Printf("Median of %d alternating rounds, %v per measurement.\n\n", rounds, d)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tunit\tcairn\tnats-server\tratio\t")
+	for _, w := range ws {
+		c, n := median(res["cairn"][w.name]), median(res["nats-server"][w.name])
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.2fx\t\n", w.name, w.unit, c, n, c/n)
+	}
+	tw.Flush()
+}
