@@ -94,7 +94,7 @@ func TestNatsCLICoreCommands(t *testing.T) {
 		t.Fatalf("sub output:\n%s", got)
 	}
 	out, err = nats("request", "cli.nobody", "x").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "No responders") {
+	if !strings.Contains(string(out), "No responders are available") {
 		t.Fatalf("request without responders: %v %s", err, out)
 	}
 }
