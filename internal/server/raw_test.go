@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -225,5 +226,53 @@ func TestSlowConsumer(t *testing.T) {
 	}
 	if got.Load() != int64(sent) {
 		t.Fatalf("healthy client got %d of %d", got.Load(), sent)
+	}
+}
+
+// logBuffer collects log output for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestWriteDeadline(t *testing.T) {
+	logs := &logBuffer{}
+	s := startServer(t, server.Options{
+		WriteDeadline: 100 * time.Millisecond,
+		Logger:        server.NewLogger(logs, false, false),
+	})
+	stuck, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	stuck.(*net.TCPConn).SetReadBuffer(4096)
+	stuck.Write([]byte("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\n"))
+	waitFor(t, func() bool { return s.NumSubscriptions() == 1 })
+
+	pub := dialRaw(t, s)
+	pub.send("CONNECT {\"verbose\":false}\r\n")
+	payload := strings.Repeat("y", 8192)
+	msg := "PUB flood " + strconv.Itoa(len(payload)) + "\r\n" + payload + "\r\n"
+	// The socket buffers fill long before MaxPending (64 MiB): the stuck
+	// client's writer then blocks and the write deadline cuts it off.
+	for i := 0; i < 4000 && s.NumClients() == 2; i++ {
+		pub.send(msg)
+	}
+	waitFor(t, func() bool { return s.NumClients() == 1 })
+	if !strings.Contains(logs.String(), "Slow Consumer Detected: WriteDeadline of 100ms exceeded") {
+		t.Fatalf("log:\n%s", logs.String())
 	}
 }
