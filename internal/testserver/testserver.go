@@ -8,8 +8,9 @@
 //     found through $CAIRN_PEER_SERVER, then <module root>/.tools/nats-server,
 //     then nats-server on $PATH; a test that asks for it is skipped when none
 //     is installed.
-//   - "cairn": the in-process cairn daemon (internal/daemon). It is not wired
-//     in yet: until the daemon serves the KV API, [Default] is "peer".
+//   - "cairn": the in-process cairn daemon (internal/daemon) on a free
+//     loopback port with its store in t.TempDir(). Until the daemon serves
+//     the KV API, [Default] is "peer".
 //
 // $CAIRN_TEST_SERVER picks the kind for [Start] ("peer" or "cairn"); unset,
 // [Default] is used. Switching the whole suite to the cairn daemon is a change
@@ -28,7 +29,25 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/server"
 )
+
+// Tool returns the path of a tool built into <module root>/.tools (such as
+// "nats", the natscli binary), else found on $PATH, or "" if neither.
+func Tool(name string) string {
+	if root := moduleRoot(); root != "" {
+		p := filepath.Join(root, ".tools", name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return ""
+}
 
 // Default is the kind of server [Start] runs when $CAIRN_TEST_SERVER is unset.
 const Default = "peer"
@@ -64,8 +83,15 @@ func Start(t testing.TB) *Server {
 // startCairn starts the in-process cairn daemon.
 func startCairn(t testing.TB) *Server {
 	t.Helper()
-	t.Skip("testserver: the in-process cairn daemon does not serve the KV API yet; use CAIRN_TEST_SERVER=peer")
-	return nil
+	d, err := daemon.Start(daemon.Config{
+		Server:   server.Options{Host: "127.0.0.1", Port: -1},
+		StoreDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatalf("testserver: start cairn daemon: %v", err)
+	}
+	t.Cleanup(d.Shutdown)
+	return &Server{URL: d.ClientURL(), Kind: "cairn"}
 }
 
 // PeerPath returns the path of the nats-server binary, or "" if none is
@@ -74,16 +100,7 @@ func PeerPath() string {
 	if p := os.Getenv("CAIRN_PEER_SERVER"); p != "" {
 		return p
 	}
-	if root := moduleRoot(); root != "" {
-		p := filepath.Join(root, ".tools", "nats-server")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p
-	}
-	return ""
+	return Tool("nats-server")
 }
 
 // moduleRoot walks up from the working directory to the directory holding
@@ -160,7 +177,7 @@ func StartPeer(t testing.TB, extra ...string) *Server {
 			stop()
 			if t.Failed() {
 				mu.Lock()
-				t.Logf("nats-server log:\n%s", tail(logs.String(), 40))
+				t.Logf("nats-server log:\n%s", tail(logs.String(), 15))
 				mu.Unlock()
 			}
 		})
