@@ -19,7 +19,7 @@ its last operation was a delete or purge, or it expired. Otherwise fail with
 clients creating the same key at once exactly one succeeds, which makes
 "create" a lock; "cairn kv lock" builds a complete lock on it.
 Without VALUE the value is read from standard input.`,
-		Example: `  cairn kv create my-kv lock1 "held by $(hostname)"`,
+		Example:           `  cairn kv create my-kv lock1 "held by $(hostname)"`,
 		Args:              argsRange(2, 3),
 		ValidArgsFunction: a.completeBucketKey,
 		RunE: func(cmd *cobra.Command, args []string) error {

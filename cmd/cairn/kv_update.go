@@ -15,7 +15,7 @@ func newKVUpdateCommand(a *app) *cobra.Command {
 if nobody wrote the key since you read it. Otherwise fail with "revision
 mismatch" and exit status 1, leaving the key as it was. Read the key's
 revision with "cairn kv get"; "cairn kv update-with" retries for you.`,
-		Example: `  cairn kv update my-kv k v2 5`,
+		Example:           `  cairn kv update my-kv k v2 5`,
 		Args:              argsRange(4, 4),
 		ValidArgsFunction: a.completeBucketKey,
 		RunE: func(cmd *cobra.Command, args []string) error {
