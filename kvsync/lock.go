@@ -19,6 +19,9 @@ var (
 	ErrLockLost = errors.New("kvsync: lock lost")
 	// ErrReleased is returned by [Lease.Err] after a successful Release.
 	ErrReleased = errors.New("kvsync: lease released")
+	// ErrBadOptions is wrapped by the error returned for LockOptions that
+	// do not fit the bucket's TTL.
+	ErrBadOptions = errors.New("kvsync: bad lock options")
 	// ErrNoTTL is returned when a lock is taken in a bucket without a TTL:
 	// such a lock would never be freed if its holder died.
 	ErrNoTTL = errors.New("kvsync: bucket has no TTL")
@@ -99,7 +102,7 @@ func newLockConfig(ctx context.Context, kv jetstream.KeyValue, opts *LockOptions
 		c.try = min(max(c.ttl/10, 10*time.Millisecond), time.Second)
 	}
 	if c.keepAlive >= c.ttl-c.margin {
-		return c, fmt.Errorf("kvsync: keep-alive interval %s must be shorter than the TTL %s minus the margin %s", c.keepAlive, c.ttl, c.margin)
+		return c, fmt.Errorf("%w: keep-alive interval %s must be shorter than the TTL %s minus the margin %s", ErrBadOptions, c.keepAlive, c.ttl, c.margin)
 	}
 	return c, nil
 }

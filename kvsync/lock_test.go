@@ -79,7 +79,7 @@ func TestLockRejectsBadOptionsAndKeys(t *testing.T) {
 	ctx := testContext(t)
 	kv, _ := bucket(t, url, locksConfig(time.Second), true)
 	_, err := kvsync.TryLock(ctx, kv, "job", &kvsync.LockOptions{KeepAlive: time.Second})
-	if err == nil {
+	if !errors.Is(err, kvsync.ErrBadOptions) {
 		t.Fatal("TryLock accepted a keep-alive as long as the TTL")
 	}
 	if _, err := kvsync.Lock(ctx, kv, "bad key", nil); !errors.Is(err, jetstream.ErrInvalidKey) {

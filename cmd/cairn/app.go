@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,6 +56,9 @@ func newRootCommand(a *app) *cobra.Command {
 	a.conn.register(root.PersistentFlags(), a.getenv)
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON for scripts instead of text")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if strings.Contains(cmd.Use, "-- COMMAND") {
+			return usageErrorf("%v; put \"--\" before COMMAND so that its flags are not read as cairn's", err)
+		}
 		return usageErrorf("%v", err)
 	})
 	root.AddCommand(newKVCommand(a))

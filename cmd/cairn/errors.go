@@ -110,6 +110,8 @@ func (a *app) describe(err error) (kind, msg string) {
 		return "locked", lockedMessage(le) + ": try again later, or leave out --no-wait to wait for it"
 	case errors.Is(err, kvsync.ErrNoTTL):
 		return "no_ttl", fmt.Sprintf("bucket %q has no TTL, so a lock there would never be freed if its holder died: use a bucket with a TTL, made with \"cairn kv add BUCKET --ttl 30s\"", ke.bucket)
+	case errors.Is(err, kvsync.ErrBadOptions):
+		return "usage", strings.TrimPrefix(err.Error(), kvsync.ErrBadOptions.Error()+": ")
 	case errors.Is(err, kvsync.ErrLockLost):
 		return "lock_lost", strings.TrimPrefix(err.Error(), "kvsync: ")
 	case errors.Is(err, kvsync.ErrTooManyConflicts):

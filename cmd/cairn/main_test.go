@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rogpeppe/go-internal/testscript"
 	"go.uber.org/goleak"
 
@@ -60,7 +63,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitmatch": cmdWaitMatch,
+			"waitmatch":     cmdWaitMatch,
+			"waitconsumers": cmdWaitConsumers,
 		},
 	}
 }
@@ -89,6 +93,42 @@ func cmdWaitMatch(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		if time.Now().After(deadline) {
 			ts.Fatalf("%s did not match %q within %s; it holds:\n%s", filepath.Base(path), args[1], within, data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdWaitConsumers implements "waitconsumers BUCKET N": wait until the
+// bucket's stream has at least N consumers, that is until N watchers are
+// subscribed, so that a script can write knowing they will see it.
+func cmdWaitConsumers(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitconsumers BUCKET N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	nc, err := nats.Connect(ts.Getenv("CAIRN_URL"))
+	ts.Check(err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	ts.Check(err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := js.Stream(ctx, "KV_"+args[0])
+		var n int
+		if err == nil {
+			var info *jetstream.StreamInfo
+			if info, err = s.Info(ctx); err == nil {
+				n = info.State.Consumers
+			}
+		}
+		cancel()
+		if n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("bucket %s has %d consumers after 20s, want %d (last error: %v)", args[0], n, want, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
