@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -158,5 +159,6 @@ func (a *app) bucketNames(ctx context.Context) []string {
 	for n := range lister.Name() {
 		names = append(names, n)
 	}
+	sort.Strings(names)
 	return names
 }

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/testserver"
+)
+
+// runCairn runs the CLI in this process with the given environment.
+func runCairn(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
+	return out.String(), errOut.String(), code
+}
+
+// wantRun checks the exit status and that stderr contains wantErr.
+func wantRun(t *testing.T, env map[string]string, wantCode int, wantErr string, args ...string) string {
+	t.Helper()
+	out, errOut, code := runCairn(t, env, args...)
+	if code != wantCode || !strings.Contains(errOut, wantErr) {
+		t.Fatalf("cairn %s: status %d, stderr %q; want status %d and %q", strings.Join(args, " "), code, errOut, wantCode, wantErr)
+	}
+	return out
+}
+
+func TestUserPasswordAndToken(t *testing.T) {
+	srv := testserver.StartPeer(t, "--user", "alice", "--pass", "s3cret")
+	env := map[string]string{"CAIRN_URL": srv.URL}
+	wantRun(t, env, 1, `the server at `+srv.URL+` refused the credentials: check --user and --password, or --token`, "kv", "ls")
+	wantRun(t, env, 1, "refused the credentials", "kv", "ls", "--user", "alice", "--password", "wrong")
+	wantRun(t, env, 1, `"kind":"auth"`, "--json", "kv", "ls", "--user", "alice", "--password", "wrong")
+	wantRun(t, env, 0, "", "kv", "add", "b", "--user", "alice", "--password", "s3cret")
+	wantRun(t, map[string]string{"CAIRN_URL": srv.URL, "CAIRN_USER": "alice", "CAIRN_PASSWORD": "s3cret"}, 0, "", "kv", "info", "b")
+	withUser := strings.Replace(srv.URL, "nats://", "nats://alice:s3cret@", 1)
+	wantRun(t, nil, 0, "", "kv", "info", "b", "--server", withUser)
+
+	tok := testserver.StartPeer(t, "--auth", "t0ken")
+	wantRun(t, nil, 1, "refused the credentials", "kv", "ls", "-s", tok.URL, "--token", "wrong")
+	wantRun(t, nil, 0, "", "kv", "ls", "-s", tok.URL, "--token", "t0ken")
+	wantRun(t, map[string]string{"CAIRN_TOKEN": "t0ken"}, 0, "", "kv", "ls", "-s", tok.URL)
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := writeCert(t, dir, "ca", nil, nil)
+	writeCert(t, dir, "server", ca, caKey)
+	writeCert(t, dir, "client", ca, caKey)
+	p := func(name string) string { return filepath.Join(dir, name) }
+	srv := testserver.StartPeer(t, "--tlsverify", "--tlscert", p("server.pem"), "--tlskey", p("server-key.pem"), "--tlscacert", p("ca.pem"))
+	env := map[string]string{"CAIRN_URL": srv.URL}
+	client := []string{"--tlscert", p("client.pem"), "--tlskey", p("client-key.pem")}
+
+	wantRun(t, env, 0, "", append([]string{"kv", "ls", "--tlsca", p("ca.pem")}, client...)...)
+	// The server's certificate is signed by an unknown CA.
+	wantRun(t, env, 1, "TLS with "+srv.URL+" failed", append([]string{"kv", "ls"}, client...)...)
+	wantRun(t, env, 1, `"kind":"tls"`, append([]string{"--json", "kv", "ls"}, client...)...)
+	// The server wants a client certificate.
+	wantRun(t, env, 1, "cannot connect to "+srv.URL, "kv", "ls", "--tlsca", p("ca.pem"))
+}
+
+// writeCert writes NAME.pem and NAME-key.pem in dir: a CA when parent is
+// nil, else a certificate for 127.0.0.1 signed by parent.
+func writeCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+	}
+	if parent == nil {
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		parent, parentKey = tmpl, key
+	} else {
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(file, typ string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(name+".pem", "CERTIFICATE", der)
+	write(name+"-key.pem", "EC PRIVATE KEY", keyDER)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// A server that completes the NATS handshake but never answers requests:
+// every command times out with a message naming --timeout.
+func TestRequestTimeout(t *testing.T) {
+	url := silentServer(t)
+	env := map[string]string{"CAIRN_URL": url}
+	wantRun(t, env, 1, "cairn: no answer from the server at "+url+" within 300ms: check that it is healthy, or raise --timeout\n",
+		"kv", "get", "b", "k", "--timeout", "300ms")
+	wantRun(t, env, 1, `"kind":"timeout"`, "--json", "kv", "info", "b", "--timeout", "300ms")
+}
+
+// A listener that accepts connections and says nothing: the connection
+// itself times out.
+func TestConnectTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	})
+	url := "nats://" + ln.Addr().String()
+	wantRun(t, nil, 1, "cairn: cannot connect to "+url, "kv", "ls", "-s", url, "--timeout", "200ms")
+}
+
+// silentServer speaks just enough of the NATS protocol for a client to
+// connect (INFO, PONG) and ignores everything else.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.Write([]byte(`INFO {"server_id":"silent","version":"2.15.2","proto":1,"headers":true,"max_payload":1048576}` + "\r\n"))
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if strings.HasPrefix(line, "PING") {
+						c.Write([]byte("PONG\r\n"))
+					}
+				}
+			})
+		}
+	})
+	return "nats://" + ln.Addr().String()
+}
+
+// A server without the KV API answers every request with "no responders".
+func TestServerWithoutKV(t *testing.T) {
+	d, err := daemon.Start(daemon.Config{Server: server.Options{Host: "127.0.0.1", Port: -1}, StoreDir: t.TempDir(), DisableKV: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Shutdown)
+	url := d.ClientURL()
+	wantRun(t, nil, 1, "cairn: the server at "+url+" does not serve key/value buckets (JetStream is off): start cairn-server without --no_kv, or nats-server with -js\n",
+		"kv", "ls", "-s", url)
+	wantRun(t, nil, 1, `"kind":"no_kv"`, "--json", "kv", "put", "b", "k", "v", "-s", url)
+}
