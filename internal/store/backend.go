@@ -1,0 +1,100 @@
+package store
+
+import "time"
+
+// backend persists the messages of one stream. The shared stream code
+// (stream_*.go) decides everything from its in-memory index and hands
+// the backend finished write sets; a backend only stores and loads.
+// Two implementations: memBackend (MemoryStorage) and pebbleBackend
+// (FileStorage).
+//
+// Callers hold the stream lock (shared for loads, exclusive for apply),
+// so a backend sees no concurrent apply and no load racing an apply.
+type backend interface {
+	// load returns message seq. subject is the subject the index knows
+	// for seq (pebble uses it to avoid allocating a string). It returns
+	// ErrNotFound if the message is absent.
+	load(seq uint64, subject string) (*Msg, error)
+	// loadEach calls fn for every message of seqs (ascending) that
+	// exists, stopping when fn returns false.
+	loadEach(seqs []uint64, fn func(*Msg) bool) error
+	// apply makes the write set durable per the sync policy, atomically:
+	// after a crash either all of it or none of it is visible. It returns
+	// a function to call outside the stream lock that waits until the
+	// write set is on stable storage (nil if there is nothing to wait
+	// for).
+	apply(ws *writeSet) (wait func() error, err error)
+	// drop removes the stream and all its messages atomically.
+	drop() error
+}
+
+// writeSet is one atomic change of a stream.
+type writeSet struct {
+	// puts are new messages, ascending, each with its TTL and message id.
+	puts []putMsg
+	// dels lists every removed live sequence (any order).
+	dels []uint64
+	// delBelow, when > 0, says that no message below it remains: pebble
+	// then writes one range tombstone instead of the point deletes below
+	// it. The memory backend ignores it.
+	delBelow uint64
+	// tail, when set, persists the last sequence and time, needed when
+	// the log itself can no longer tell them (its last message removed,
+	// or the sequence moved forward by a purge).
+	tail     bool
+	lastSeq  uint64
+	lastTime int64
+	config   *Config
+	meta     []byte
+}
+
+type putMsg struct {
+	msg   *Msg
+	ttl   time.Duration
+	msgID string
+}
+
+func (ws *writeSet) empty() bool {
+	return len(ws.puts) == 0 && len(ws.dels) == 0 && ws.delBelow == 0 && !ws.tail && ws.config == nil
+}
+
+// memBackend keeps messages in a map. Messages are immutable once
+// stored, so load hands out the stored *Msg itself.
+type memBackend struct {
+	msgs map[uint64]*Msg
+}
+
+var _ backend = (*memBackend)(nil)
+
+func newMemBackend() *memBackend { return &memBackend{msgs: make(map[uint64]*Msg)} }
+
+func (b *memBackend) load(seq uint64, _ string) (*Msg, error) {
+	if m := b.msgs[seq]; m != nil {
+		return m, nil
+	}
+	return nil, ErrNotFound
+}
+
+func (b *memBackend) loadEach(seqs []uint64, fn func(*Msg) bool) error {
+	for _, seq := range seqs {
+		if m := b.msgs[seq]; m != nil && !fn(m) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (b *memBackend) apply(ws *writeSet) (func() error, error) {
+	for _, seq := range ws.dels {
+		delete(b.msgs, seq)
+	}
+	for _, p := range ws.puts {
+		b.msgs[p.msg.Seq] = p.msg
+	}
+	return nil, nil
+}
+
+func (b *memBackend) drop() error {
+	b.msgs = nil
+	return nil
+}

@@ -1,0 +1,210 @@
+package store
+
+import (
+	"slices"
+	"sort"
+)
+
+// index is the in-memory part of a stream that both implementations
+// share: one small entry per live message in sequence order, and the
+// live sequences of every subject. The messages themselves live in a
+// backend. The index is rebuilt from the backend on open; every limit,
+// expectation and purge is decided from it without reading message
+// bodies.
+//
+// Worked example (MaxMsgsPerSubject 2):
+//
+//	append a (seq 1), b (2), a (3)   entries: 1a 2b 3a      subjects: a=[1 3] b=[2]
+//	append a (seq 4)                 entries: 1- 2b 3a 4a   subjects: a=[3 4] b=[2]
+//	                                 (1 is dead: head skips it, first=2)
+//	delete 3                         entries: 2b 3- 4a      dead=1
+//
+// All methods require the stream lock.
+type index struct {
+	// entries holds every live message in ascending sequence, plus dead
+	// slots (subj == nil) left by removals; entries[:head] are all dead
+	// and skipped, and dead counts the dead slots at or after head.
+	// Compaction drops dead slots when they outnumber the live ones.
+	entries []entry
+	head    int
+	dead    int
+
+	// subjects maps each subject with live messages to its state.
+	subjects map[string]*subjectState
+
+	msgs, bytes uint64
+}
+
+// entry is what the index knows of one message: 32 bytes.
+type entry struct {
+	seq   uint64
+	time  int64
+	size  uint32 // accounted bytes, see msgSize
+	flags uint8  // entryFlag*
+	subj  *subjectState
+}
+
+const (
+	// entryNeverExpire: TTL "never"; exempt from MaxAge.
+	entryNeverExpire uint8 = 1 << iota
+	// entryDeleteMarker: a delete marker (Nats-Marker-Reason, or KV
+	// PURGE); its removal by age places no new marker.
+	entryDeleteMarker
+)
+
+// subjectState holds the live sequences of one subject, ascending.
+type subjectState struct {
+	subject string
+	seqs    []uint64
+}
+
+func (ss *subjectState) last() uint64 { return ss.seqs[len(ss.seqs)-1] }
+
+func newIndex() *index {
+	return &index{subjects: make(map[string]*subjectState)}
+}
+
+// live returns the live part of entries, dead slots included.
+func (ix *index) live() []entry { return ix.entries[ix.head:] }
+
+// first returns the oldest live entry, or nil.
+func (ix *index) first() *entry {
+	if ix.head < len(ix.entries) {
+		return &ix.entries[ix.head]
+	}
+	return nil
+}
+
+// add appends an entry for a new message; seq must exceed every indexed
+// sequence.
+func (ix *index) add(subject string, e entry) {
+	ss := ix.subjects[subject]
+	if ss == nil {
+		ss = &subjectState{subject: subject}
+		ix.subjects[subject] = ss
+	}
+	ss.seqs = append(ss.seqs, e.seq)
+	e.subj = ss
+	ix.entries = append(ix.entries, e)
+	ix.msgs++
+	ix.bytes += uint64(e.size)
+}
+
+// pos returns the position in entries of the live message seq, or -1.
+func (ix *index) pos(seq uint64) int {
+	live := ix.live()
+	i := sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
+	if i == len(live) || live[i].seq != seq || live[i].subj == nil {
+		return -1
+	}
+	return ix.head + i
+}
+
+// lowerBound returns the first position whose seq is >= seq.
+func (ix *index) lowerBound(seq uint64) int {
+	live := ix.live()
+	return ix.head + sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
+}
+
+// removeAt removes the live entry at position p and returns a copy of it
+// (with subj still set) and whether that emptied its subject.
+func (ix *index) removeAt(p int) (e entry, emptied bool) {
+	e = ix.entries[p]
+	ss := e.subj
+	if n := len(ss.seqs); ss.seqs[0] == e.seq {
+		if n <= 64 {
+			// Shift short histories down so that the next append reuses
+			// the array instead of reallocating it.
+			copy(ss.seqs, ss.seqs[1:])
+			ss.seqs = ss.seqs[:n-1]
+		} else {
+			ss.seqs = ss.seqs[1:]
+		}
+	} else if ss.seqs[n-1] == e.seq {
+		ss.seqs = ss.seqs[:n-1]
+	} else {
+		i, _ := slices.BinarySearch(ss.seqs, e.seq)
+		ss.seqs = slices.Delete(ss.seqs, i, i+1)
+	}
+	if len(ss.seqs) == 0 {
+		delete(ix.subjects, ss.subject)
+		emptied = true
+	}
+	ix.entries[p].subj = nil
+	ix.msgs--
+	ix.bytes -= uint64(e.size)
+	ix.dead++
+	for ix.head < len(ix.entries) && ix.entries[ix.head].subj == nil {
+		ix.head++
+		ix.dead--
+	}
+	return e, emptied
+}
+
+// maybeCompact drops dead slots once they take more than half the slice.
+// Positions obtained before a call are invalid after it.
+func (ix *index) maybeCompact() {
+	if ix.head == len(ix.entries) {
+		ix.entries = ix.entries[:0]
+		ix.head, ix.dead = 0, 0
+		return
+	}
+	waste := ix.head + ix.dead
+	if waste < 1024 || waste*2 < len(ix.entries) {
+		return
+	}
+	out := make([]entry, 0, len(ix.entries)-waste+len(ix.entries)/4)
+	for _, e := range ix.live() {
+		if e.subj != nil {
+			out = append(out, e)
+		}
+	}
+	ix.entries, ix.head, ix.dead = out, 0, 0
+}
+
+// reset forgets every message.
+func (ix *index) reset() {
+	*ix = index{subjects: make(map[string]*subjectState)}
+}
+
+// lastSeqMatching returns the highest live sequence among the subjects
+// matching filter, or 0.
+func (ix *index) lastSeqMatching(filter string) uint64 {
+	if !hasWildcard(filter) {
+		if ss := ix.subjects[filter]; ss != nil {
+			return ss.last()
+		}
+		return 0
+	}
+	var last uint64
+	match := matcher(filter)
+	for subject, ss := range ix.subjects {
+		if l := ss.last(); l > last && match(subject) {
+			last = l
+		}
+	}
+	return last
+}
+
+// lastTime returns the time of the newest indexed entry, or 0.
+func (ix *index) lastTime() int64 {
+	if n := len(ix.entries); n > 0 {
+		return ix.entries[n-1].time
+	}
+	return 0
+}
+
+// addBytes is add for a subject held in a byte slice; it allocates the
+// subject string only for a subject not yet indexed.
+func (ix *index) addBytes(subject []byte, e entry) {
+	ss := ix.subjects[string(subject)]
+	if ss == nil {
+		ss = &subjectState{subject: string(subject)}
+		ix.subjects[ss.subject] = ss
+	}
+	ss.seqs = append(ss.seqs, e.seq)
+	e.subj = ss
+	ix.entries = append(ix.entries, e)
+	ix.msgs++
+	ix.bytes += uint64(e.size)
+}

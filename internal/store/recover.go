@@ -1,0 +1,181 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// load reads the format marker, the stream records and tails, and
+// rebuilds every file stream's index from its messages in one ordered
+// scan. Anything inconsistent is reported as a CorruptError naming the
+// stream.
+func (st *Store) load() error {
+	if err := st.checkFormat(); err != nil {
+		return err
+	}
+	if v, ok, err := st.getValue(keyNextID); err != nil {
+		return err
+	} else if ok {
+		if len(v) != 4 {
+			return corruptf("", nil, "next stream id record of %d bytes", len(v))
+		}
+		st.mu.nextID = binary.BigEndian.Uint32(v)
+	}
+	byID := make(map[uint32]*stream)
+	err := st.scan([]byte{spaceStream}, []byte{spaceStream + 1}, func(k, v []byte) error {
+		name := string(k[1:])
+		rec, err := decodeStreamRecord(name, v)
+		if err != nil {
+			return err
+		}
+		if rec.ID >= st.mu.nextID || byID[rec.ID] != nil {
+			return corruptf(name, nil, "stream id %d is not unique or beyond the next id %d", rec.ID, st.mu.nextID)
+		}
+		s := newStream(st, rec.Config, rec.Meta, &pebbleBackend{st: st, id: rec.ID, name: name})
+		byID[rec.ID] = s
+		st.mu.streams[name] = s
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = st.scan([]byte{spaceTail}, []byte{spaceTail + 1}, func(k, v []byte) error {
+		if len(k) != 5 {
+			return corruptf("", nil, "malformed tail key %x", k)
+		}
+		s := byID[binary.BigEndian.Uint32(k[1:])]
+		if s == nil {
+			return corruptf("", nil, "tail record for unknown stream id %d", binary.BigEndian.Uint32(k[1:]))
+		}
+		seq, t, err := decodeTail(v)
+		if err != nil {
+			return corruptf(s.name, err, "tail record")
+		}
+		s.lastSeq, s.lastTime = seq, t
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := st.loadMessages(byID); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (st *Store) checkFormat() error {
+	v, ok, err := st.getValue(keyFormat)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if string(v) != formatMagic {
+			return corruptf("", nil, "format marker %q, want %q (not a cairn store, or a newer version)", v, formatMagic)
+		}
+		return nil
+	}
+	// No marker: only a brand-new, empty database may get one.
+	it, err := st.db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	empty := !it.First()
+	it.Close()
+	if !empty {
+		return corruptf("", nil, "database in %s has data but no format marker", st.dir)
+	}
+	return st.db.Set(keyFormat, []byte(formatMagic), pebble.Sync)
+}
+
+func (st *Store) getValue(k []byte) ([]byte, bool, error) {
+	v, closer, err := st.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, st.readErr(err)
+	}
+	defer closer.Close()
+	return bytes.Clone(v), true, nil
+}
+
+func (st *Store) readErr(err error) error {
+	if errors.Is(err, pebble.ErrCorruption) {
+		return corruptf("", err, "reading %s", st.dir)
+	}
+	return fmt.Errorf("store: reading %s: %w", st.dir, err)
+}
+
+// scan calls fn for every key in [lo, hi).
+func (st *Store) scan(lo, hi []byte, fn func(k, v []byte) error) error {
+	it, err := st.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return st.readErr(err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return st.readErr(err)
+		}
+		if err := fn(it.Key(), v); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return st.readErr(err)
+	}
+	return nil
+}
+
+// loadMessages scans every message key once and indexes it.
+func (st *Store) loadMessages(byID map[uint32]*stream) error {
+	now := st.clock.Now().UnixNano()
+	var cur *stream
+	var curID uint32
+	return st.scan([]byte{spaceMsg}, []byte{spaceMsg + 1}, func(k, v []byte) error {
+		id, seq, ok := parseMsgKey(k)
+		if !ok {
+			return corruptf("", nil, "malformed message key %x", k)
+		}
+		if cur == nil || id != curID {
+			cur, curID = byID[id], id
+			if cur == nil {
+				return corruptf("", nil, "message %d of unknown stream id %d", seq, id)
+			}
+		}
+		r, err := decodeRecord(v)
+		if err != nil {
+			return corruptf(cur.name, err, "message %d", seq)
+		}
+		cur.recoverMsg(seq, r, now)
+		return nil
+	})
+}
+
+// recoverMsg indexes one stored message during load.
+func (s *stream) recoverMsg(seq uint64, r record, now int64) {
+	t := max(r.time, s.ix.lastTime())
+	var flags uint8
+	if r.ttl < 0 {
+		flags |= entryNeverExpire
+	}
+	if isDeleteMarker(r.header) {
+		flags |= entryDeleteMarker
+	}
+	size := s.msgSize("", r.header, r.data) + uint64(len(r.subject))
+	s.ix.addBytes(r.subject, entry{seq: seq, time: t, size: uint32(size), flags: flags})
+	if seq > s.lastSeq {
+		s.lastSeq, s.lastTime = seq, t
+	}
+	if r.ttl > 0 {
+		s.ttls.push(ttlItem{deadline: t + int64(r.ttl), seq: seq})
+	}
+	if w := s.cfg.DuplicateWindow; w > 0 && len(r.msgID) > 0 && now-t < int64(w) {
+		s.dedup.add(string(r.msgID), seq, t)
+	}
+}

@@ -1,0 +1,277 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Store is the server's storage: one per process. It owns the Pebble
+// database in its directory, holding every file stream as a key range,
+// and the memory streams. It is safe for concurrent use.
+type Store struct {
+	dir   string
+	opts  Options
+	clock Clock
+	log   *slog.Logger
+
+	db      *pebble.DB // nil without a directory
+	fs      *syncFS
+	group   *groupSync // SyncAlways only
+	flusher *flusher   // default policy only
+
+	mu struct {
+		sync.Mutex
+		streams map[string]*stream
+		nextID  uint32
+		closed  bool
+	}
+
+	nextWake atomic.Int64
+	wake     chan struct{}
+	quit     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Open opens (creating if needed) the store in dir and loads every file
+// stream, rebuilding their indexes. With dir "" the store holds memory
+// streams only. Open fails with an error matching ErrCorrupt, naming the
+// stream and the problem, if it finds data it cannot trust; it never
+// starts on such data (docs/STORE.md says how to recover).
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = defaultSyncInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	st := &Store{
+		dir: dir, opts: opts, clock: opts.Clock, log: opts.Logger,
+		wake: make(chan struct{}, 1),
+		quit: make(chan struct{}),
+	}
+	st.mu.streams = make(map[string]*stream)
+	st.mu.nextID = 1
+	st.nextWake.Store(math.MaxInt64)
+	if dir != "" {
+		if err := st.openDB(); err != nil {
+			return nil, err
+		}
+	}
+	st.startBackground()
+	return st, nil
+}
+
+func (st *Store) openDB() error {
+	if err := os.MkdirAll(st.dir, 0o755); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	st.fs = &syncFS{FS: vfs.Default, always: st.opts.SyncAlways}
+	cacheSize := st.opts.CacheSize
+	if cacheSize <= 0 {
+		cacheSize = 64 << 20
+	}
+	cache := pebble.NewCache(cacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{
+		FS:                 st.fs,
+		Cache:              cache,
+		Logger:             pebbleLogger{st.log},
+		MemTableSize:       64 << 20,
+		FormatMajorVersion: pebble.FormatNewest,
+		MaxOpenFiles:       1000,
+	}
+	db, err := pebble.Open(st.dir, po)
+	if err != nil {
+		if errors.Is(err, pebble.ErrCorruption) {
+			return corruptf("", err, "opening database in %s", st.dir)
+		}
+		return fmt.Errorf("store: opening %s: %w", st.dir, err)
+	}
+	st.db = db
+	if err := st.load(); err != nil {
+		db.Close()
+		st.db = nil
+		return err
+	}
+	return nil
+}
+
+func (st *Store) startBackground() {
+	if st.db != nil {
+		if st.opts.SyncAlways {
+			st.group = newGroupSync(func() error { return st.db.LogData(nil, pebble.Sync) })
+			st.wg.Add(1)
+			go func() { defer st.wg.Done(); st.group.loop() }()
+		} else {
+			st.flusher = &flusher{
+				flush:    func() error { return st.db.LogData(nil, pebble.Sync) },
+				sync:     st.syncWAL,
+				interval: st.opts.SyncInterval,
+				signal:   make(chan struct{}, 1),
+				quit:     make(chan struct{}),
+				done:     make(chan struct{}),
+				onError:  func(err error) { st.log.Error("store: WAL sync failed", "err", err) },
+			}
+			go st.flusher.loop()
+		}
+	}
+	st.wg.Add(1)
+	go st.expireLoop()
+}
+
+// CreateStream creates a stream with cfg and the opaque meta blob. It
+// fails with ErrStreamExists if the name is taken. A file stream is
+// created atomically and durably: after a crash it either exists whole
+// or not at all.
+func (st *Store) CreateStream(cfg Config, meta []byte) (Stream, error) {
+	if cfg.Name == "" {
+		return nil, fmt.Errorf("%w: empty name", ErrInvalidConfig)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.mu.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := st.mu.streams[cfg.Name]; ok {
+		return nil, ErrStreamExists
+	}
+	var be backend
+	switch cfg.Storage {
+	case MemoryStorage:
+		be = newMemBackend()
+	case FileStorage:
+		if st.db == nil {
+			return nil, fmt.Errorf("%w: file storage needs a store directory", ErrInvalidConfig)
+		}
+		id := st.mu.nextID
+		b := st.db.NewBatch()
+		defer b.Close()
+		_ = b.Set(streamKey(cfg.Name), encodeStreamRecord(streamRecord{ID: id, Config: cfg, Meta: meta}), nil)
+		_ = b.Set(keyNextID, binary.BigEndian.AppendUint32(nil, id+1), nil)
+		if err := st.commitDurable(b); err != nil {
+			return nil, fmt.Errorf("store: creating stream %s: %w", cfg.Name, err)
+		}
+		st.mu.nextID++
+		be = &pebbleBackend{st: st, id: id, name: cfg.Name}
+	default:
+		return nil, fmt.Errorf("%w: storage type %d", ErrInvalidConfig, cfg.Storage)
+	}
+	s := newStream(st, cfg, meta, be)
+	st.mu.streams[cfg.Name] = s
+	return s, nil
+}
+
+// Stream returns the named stream or ErrStreamNotFound.
+func (st *Store) Stream(name string) (Stream, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s, ok := st.mu.streams[name]; ok {
+		return s, nil
+	}
+	return nil, ErrStreamNotFound
+}
+
+// Streams returns every stream, sorted by name.
+func (st *Store) Streams() []Stream {
+	st.mu.Lock()
+	out := make([]Stream, 0, len(st.mu.streams))
+	for _, s := range st.mu.streams {
+		out = append(out, s)
+	}
+	st.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
+}
+
+// DeleteStream removes the stream and all its messages, atomically and
+// durably for a file stream. Operations on the deleted Stream value
+// return ErrClosed. ErrStreamNotFound if there is no such stream.
+func (st *Store) DeleteStream(name string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.mu.streams[name]
+	if !ok {
+		return ErrStreamNotFound
+	}
+	// Close first: an append holding the stream lock finishes before,
+	// and none starts after, so the range deletion covers everything.
+	s.close()
+	if err := s.be.drop(); err != nil {
+		return fmt.Errorf("store: deleting stream %s: %w", name, err)
+	}
+	delete(st.mu.streams, name)
+	return nil
+}
+
+// Close stops the background work, fsyncs and closes the database.
+// Streams return ErrClosed afterwards. Close is idempotent.
+func (st *Store) Close() error {
+	st.mu.Lock()
+	if st.mu.closed {
+		st.mu.Unlock()
+		return nil
+	}
+	st.mu.closed = true
+	streams := st.mu.streams
+	st.mu.Unlock()
+	close(st.quit)
+	for _, s := range streams {
+		s.close()
+	}
+	if st.flusher != nil {
+		close(st.flusher.quit)
+		<-st.flusher.done
+	}
+	if st.group != nil {
+		st.group.stop()
+	}
+	st.wg.Wait()
+	if st.db == nil {
+		return nil
+	}
+	err := st.syncWAL()
+	st.fs.force.Add(1) // Pebble's own syncs on close are real.
+	if cerr := st.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *stream) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}
+
+// pebbleLogger sends Pebble's log lines to slog.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}
+
+var _ = time.Second

@@ -1,0 +1,257 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+)
+
+func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (AppendResult, error) {
+	if !validSubject(subject) {
+		return AppendResult{}, fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
+	}
+	if opts.ExpectedStream != "" && opts.ExpectedStream != s.name {
+		return AppendResult{}, ErrWrongStream
+	}
+	s.mu.Lock()
+	res, ws, err := s.appendLocked(subject, hdr, data, opts)
+	if err != nil || res.Duplicate {
+		s.mu.Unlock()
+		return res, err
+	}
+	wait, err := s.applyLocked(ws)
+	s.mu.Unlock()
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if wait != nil {
+		if err := wait(); err != nil {
+			return AppendResult{}, fmt.Errorf("store: stream %s: sync: %w", s.name, err)
+		}
+	}
+	s.deliver(res.Seq)
+	return res, nil
+}
+
+// appendLocked checks an append and applies it to the index, returning
+// the write set to persist.
+func (s *stream) appendLocked(subject string, hdr, data []byte, opts AppendOpts) (AppendResult, *writeSet, error) {
+	if err := s.usableLocked(); err != nil {
+		return AppendResult{}, nil, err
+	}
+	cfg := &s.cfg
+	if opts.TTL != 0 && !cfg.AllowMsgTTL {
+		return AppendResult{}, nil, ErrMsgTTLDisabled
+	}
+	if opts.HasExpectedLastSubjSeq {
+		check := subject
+		if opts.ExpectedLastSubjSeqSubject != "" {
+			check = opts.ExpectedLastSubjSeqSubject
+			if !validFilter(check) {
+				return AppendResult{}, nil, ErrInvalidSubject
+			}
+		}
+		if last := s.ix.lastSeqMatching(check); last != opts.ExpectedLastSubjSeq {
+			return AppendResult{}, nil, &WrongSequenceError{Kind: ErrWrongLastSubjectSequence, Last: last}
+		}
+	}
+	if opts.HasExpectedLastSeq && opts.ExpectedLastSeq != s.lastSeq {
+		return AppendResult{}, nil, &WrongSequenceError{Kind: ErrWrongLastSequence, Last: s.lastSeq}
+	}
+	now := s.now()
+	if opts.MsgID != "" && cfg.DuplicateWindow > 0 {
+		if seq, ok := s.dedup.lookup(opts.MsgID, now, cfg.DuplicateWindow); ok {
+			return AppendResult{Seq: seq, Duplicate: true}, nil, nil
+		}
+	}
+	if cfg.MaxMsgSize > 0 && int64(len(hdr))+int64(len(data)) > int64(cfg.MaxMsgSize) {
+		return AppendResult{}, nil, ErrMaxMsgSize
+	}
+	size := s.msgSize(subject, hdr, data)
+	if size > 1<<32-1 {
+		return AppendResult{}, nil, ErrMaxMsgSize
+	}
+	if err := s.checkDiscardNew(subject, size, opts.Rollup); err != nil {
+		return AppendResult{}, nil, err
+	}
+
+	ws := &writeSet{}
+	m := &Msg{Subject: subject, Seq: s.lastSeq + 1, Time: max(now, s.lastTime)}
+	if len(hdr) > 0 {
+		m.Header = slices.Clone(hdr)
+	}
+	m.Data = slices.Clone(data)
+	if m.Data == nil {
+		m.Data = []byte{}
+	}
+	s.addLocked(ws, m, opts.TTL, opts.MsgID, size)
+	switch opts.Rollup {
+	case RollupSubject:
+		ss := s.ix.subjects[subject]
+		for len(ss.seqs) > 1 {
+			s.removeSeqLocked(ws, ss.seqs[0])
+		}
+	case RollupAll:
+		for f := s.ix.first(); f != nil && f.seq < m.Seq; f = s.ix.first() {
+			s.removeAtLocked(ws, s.ix.head)
+		}
+		ws.delBelow = m.Seq
+	}
+	s.enforceLimitsLocked(ws, subject)
+	return AppendResult{Seq: m.Seq, Time: m.Time}, ws, nil
+}
+
+// checkDiscardNew applies the DiscardNew limits the way nats-server's
+// stores do: a subject at its per-subject limit replaces its oldest
+// message, so it may exceed MaxMsgs, and MaxBytes if the replaced
+// message is at least as large.
+func (s *stream) checkDiscardNew(subject string, size uint64, rollup Rollup) error {
+	cfg := &s.cfg
+	if cfg.Discard != DiscardNew {
+		return nil
+	}
+	ss := s.ix.subjects[subject]
+	atLimit := ss != nil && cfg.MaxMsgsPerSubject > 0 && int64(len(ss.seqs)) >= cfg.MaxMsgsPerSubject
+	if atLimit && cfg.DiscardNewPerSubject && rollup == RollupNone {
+		return ErrMaxMsgsPerSubject
+	}
+	if cfg.MaxMsgs > 0 && s.ix.msgs >= uint64(cfg.MaxMsgs) && !atLimit {
+		return ErrMaxMsgs
+	}
+	if cfg.MaxBytes > 0 && s.ix.bytes+size > uint64(cfg.MaxBytes) {
+		if !atLimit {
+			return ErrMaxBytes
+		}
+		if p := s.ix.pos(ss.seqs[0]); p < 0 || uint64(s.ix.entries[p].size) < size {
+			return ErrMaxBytes
+		}
+	}
+	return nil
+}
+
+// addLocked indexes a new message and adds it to the write set and the
+// delivery queue. m.Seq must be lastSeq+1.
+func (s *stream) addLocked(ws *writeSet, m *Msg, ttl time.Duration, msgID string, size uint64) {
+	var flags uint8
+	if ttl < 0 {
+		flags |= entryNeverExpire
+	}
+	if isDeleteMarker(m.Header) {
+		flags |= entryDeleteMarker
+	}
+	s.ix.add(m.Subject, entry{seq: m.Seq, time: m.Time, size: uint32(size), flags: flags})
+	s.lastSeq, s.lastTime = m.Seq, m.Time
+	if ttl > 0 {
+		s.ttls.push(ttlItem{deadline: m.Time + int64(ttl), seq: m.Seq})
+		s.st.hintDeadline(m.Time + int64(ttl))
+	}
+	if s.cfg.MaxAge > 0 && ttl >= 0 {
+		s.st.hintDeadline(m.Time + int64(s.cfg.MaxAge))
+	}
+	if msgID != "" && s.cfg.DuplicateWindow > 0 {
+		s.dedup.add(msgID, m.Seq, m.Time)
+	}
+	ws.puts = append(ws.puts, putMsg{msg: m, ttl: ttl, msgID: msgID})
+	s.pending = append(s.pending, m)
+}
+
+// enforceLimitsLocked applies the per-subject limit to subject (all
+// subjects if subject is "") and the DiscardOld limits.
+func (s *stream) enforceLimitsLocked(ws *writeSet, subject string) {
+	cfg := &s.cfg
+	if max := cfg.MaxMsgsPerSubject; max > 0 {
+		trim := func(ss *subjectState) {
+			for int64(len(ss.seqs)) > max {
+				s.removeSeqLocked(ws, ss.seqs[0])
+			}
+		}
+		if subject != "" {
+			if ss := s.ix.subjects[subject]; ss != nil {
+				trim(ss)
+			}
+		} else {
+			for _, ss := range s.ix.subjects {
+				if int64(len(ss.seqs)) > max {
+					trim(ss)
+				}
+			}
+		}
+	}
+	if cfg.Discard != DiscardOld {
+		return
+	}
+	for cfg.MaxMsgs > 0 && s.ix.msgs > uint64(cfg.MaxMsgs) {
+		s.removeAtLocked(ws, s.ix.head)
+	}
+	for cfg.MaxBytes > 0 && s.ix.bytes > uint64(cfg.MaxBytes) {
+		s.removeAtLocked(ws, s.ix.head)
+	}
+}
+
+// removeSeqLocked removes the live message seq.
+func (s *stream) removeSeqLocked(ws *writeSet, seq uint64) (entry, bool) {
+	return s.removeAtLocked(ws, s.ix.pos(seq))
+}
+
+// removeAtLocked removes the live entry at position p of the index and
+// records the deletion in ws. It returns the removed entry and whether
+// its subject has no message left.
+func (s *stream) removeAtLocked(ws *writeSet, p int) (entry, bool) {
+	e, emptied := s.ix.removeAt(p)
+	ws.dels = append(ws.dels, e.seq)
+	if e.seq == s.lastSeq {
+		ws.tail = true
+	}
+	return e, emptied
+}
+
+// applyLocked persists ws and finishes the index update. On a backend
+// failure the stream stops accepting operations: its index may be ahead
+// of what is stored, and reopening the Store rebuilds it from the disk.
+func (s *stream) applyLocked(ws *writeSet) (func() error, error) {
+	s.ix.maybeCompact()
+	if ws.empty() {
+		return nil, nil
+	}
+	if ws.tail {
+		ws.lastSeq, ws.lastTime = s.lastSeq, s.lastTime
+	}
+	wait, err := s.be.apply(ws)
+	if err != nil {
+		s.failed = fmt.Errorf("store: stream %s: write failed, reopen the store: %w", s.name, err)
+		s.pending = nil
+		return nil, s.failed
+	}
+	return wait, nil
+}
+
+// isDeleteMarker reports whether a header marks a subject delete marker:
+// a Nats-Marker-Reason header, or KV-Operation: PURGE (as nats-server
+// decides; ADR-43, ADR-48).
+func isDeleteMarker(hdr []byte) bool {
+	if len(hdr) == 0 {
+		return false
+	}
+	return len(headerValue(hdr, "Nats-Marker-Reason")) > 0 ||
+		bytes.Equal(headerValue(hdr, "KV-Operation"), []byte("PURGE"))
+}
+
+// headerValue returns the value of the first header line "key: value"
+// in a raw NATS header block, or nil. Keys match exactly, as in
+// nats-server.
+func headerValue(hdr []byte, key string) []byte {
+	for len(hdr) > 0 {
+		i := bytes.Index(hdr, []byte("\r\n"))
+		line := hdr
+		if i >= 0 {
+			line, hdr = hdr[:i], hdr[i+2:]
+		} else {
+			hdr = nil
+		}
+		if len(line) > len(key) && string(line[:len(key)]) == key && line[len(key)] == ':' {
+			return bytes.TrimSpace(line[len(key)+1:])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+package store
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// stream is the one implementation of Stream; the backend makes it a
+// file or a memory stream. Everything a limit or an expectation needs is
+// decided from the in-memory index under mu; message bodies stay in the
+// backend.
+//
+// Lock order: Store.mu, then stream.deliverMu, then stream.mu, then
+// stream.subsMu. Writers release mu before they take deliverMu (see
+// notify.go).
+type stream struct {
+	st    *Store
+	be    backend
+	name  string
+	stype StorageType
+
+	mu       sync.RWMutex
+	cfg      Config
+	meta     []byte
+	closed   bool
+	failed   error // a backend write failed: the index may be ahead of the backend
+	ix       *index
+	lastSeq  uint64
+	lastTime int64
+	dedup    dedupTable
+	ttls     ttlHeap
+	// ageFrom: every message below it is removed or exempt from MaxAge,
+	// so the age scan starts here.
+	ageFrom uint64
+	// pending holds appended messages not yet passed to subscribers.
+	pending []*Msg
+
+	// deliverMu serialises delivery so subscribers see sequence order.
+	deliverMu sync.Mutex
+	subsMu    sync.Mutex
+	subs      []*subscriber
+}
+
+var _ Stream = (*stream)(nil)
+
+func newStream(st *Store, cfg Config, meta []byte, be backend) *stream {
+	return &stream{
+		st:    st,
+		be:    be,
+		name:  cfg.Name,
+		stype: cfg.Storage,
+		cfg:   cloneConfig(cfg),
+		meta:  slices.Clone(meta),
+		ix:    newIndex(),
+		dedup: newDedupTable(),
+	}
+}
+
+func cloneConfig(c Config) Config {
+	c.Subjects = slices.Clone(c.Subjects)
+	return c
+}
+
+func (s *stream) Name() string { return s.name }
+
+func (s *stream) Config() Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return cloneConfig(s.cfg)
+}
+
+func (s *stream) Meta() []byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta
+}
+
+// usableLocked returns the error that stops any operation, if any.
+func (s *stream) usableLocked() error {
+	if s.closed {
+		return ErrClosed
+	}
+	return s.failed
+}
+
+func (s *stream) now() int64 { return s.st.clock.Now().UnixNano() }
+
+// msgSize is nats-server's accounting of one message (State.Bytes).
+func (s *stream) msgSize(subject string, hdr, data []byte) uint64 {
+	if s.stype == MemoryStorage {
+		return uint64(len(subject) + len(hdr) + len(data) + 16)
+	}
+	n := 22 + len(subject) + len(data) + 8
+	if len(hdr) > 0 {
+		n += 4 + len(hdr)
+	}
+	return uint64(n)
+}
+
+func (s *stream) Get(seq uint64) (*Msg, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	p := s.ix.pos(seq)
+	if p < 0 {
+		return nil, ErrNotFound
+	}
+	return s.be.load(seq, s.ix.entries[p].subj.subject)
+}
+
+func (s *stream) GetLast(subject string) (*Msg, error) {
+	if !validSubject(subject) {
+		return nil, ErrInvalidSubject
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	ss := s.ix.subjects[subject]
+	if ss == nil {
+		return nil, ErrNotFound
+	}
+	return s.be.load(ss.last(), ss.subject)
+}
+
+func (s *stream) GetNext(filter string, start uint64) (*Msg, error) {
+	if !validFilter(filter) {
+		return nil, ErrInvalidSubject
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	if !hasWildcard(filter) {
+		ss := s.ix.subjects[filter]
+		if ss == nil {
+			return nil, ErrNotFound
+		}
+		i, _ := slices.BinarySearch(ss.seqs, start)
+		if i == len(ss.seqs) {
+			return nil, ErrNotFound
+		}
+		return s.be.load(ss.seqs[i], ss.subject)
+	}
+	match := matcher(filter)
+	for _, e := range s.ix.entries[s.ix.lowerBound(start):] {
+		if e.subj != nil && match(e.subj.subject) {
+			return s.be.load(e.seq, e.subj.subject)
+		}
+	}
+	return nil, ErrNotFound
+}
+
+// lastPerSubjectChunk is how many messages LastPerSubject loads per
+// visit under the read lock.
+const lastPerSubjectChunk = 256
+
+func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
+	if !validFilter(filter) {
+		return ErrInvalidSubject
+	}
+	literal := !hasWildcard(filter)
+	match := matcher(filter)
+	var from uint64
+	msgs := make([]*Msg, 0, lastPerSubjectChunk)
+	seqs := make([]uint64, 0, lastPerSubjectChunk)
+	for {
+		msgs, seqs = msgs[:0], seqs[:0]
+		s.mu.RLock()
+		if err := s.usableLocked(); err != nil {
+			s.mu.RUnlock()
+			return err
+		}
+		if literal {
+			if ss := s.ix.subjects[filter]; ss != nil {
+				seqs = append(seqs, ss.last())
+			}
+		} else {
+			live := s.ix.entries[s.ix.lowerBound(from):]
+			for i := range live {
+				e := &live[i]
+				if e.subj == nil || e.subj.last() != e.seq || !match(e.subj.subject) {
+					continue
+				}
+				seqs = append(seqs, e.seq)
+				if len(seqs) == cap(seqs) {
+					break
+				}
+			}
+		}
+		err := s.be.loadEach(seqs, func(m *Msg) bool {
+			msgs = append(msgs, m)
+			return true
+		})
+		s.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if !fn(m) {
+				return nil
+			}
+		}
+		if literal || len(seqs) < lastPerSubjectChunk {
+			return nil
+		}
+		from = seqs[len(seqs)-1] + 1
+	}
+}
+
+func (s *stream) NumPending(filter string, start uint64, lastPerSubject bool) uint64 {
+	if !validFilter(filter) {
+		return 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0
+	}
+	if !hasWildcard(filter) {
+		ss := s.ix.subjects[filter]
+		if ss == nil {
+			return 0
+		}
+		if lastPerSubject {
+			if ss.last() >= start {
+				return 1
+			}
+			return 0
+		}
+		i, _ := slices.BinarySearch(ss.seqs, start)
+		return uint64(len(ss.seqs) - i)
+	}
+	all := matchAll(filter)
+	if all && !lastPerSubject {
+		if f := s.ix.first(); f == nil || f.seq >= start {
+			return s.ix.msgs
+		}
+	}
+	match := matcher(filter)
+	var n uint64
+	for _, e := range s.ix.entries[s.ix.lowerBound(start):] {
+		if e.subj == nil || (lastPerSubject && e.subj.last() != e.seq) {
+			continue
+		}
+		if all || match(e.subj.subject) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *stream) State() State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := State{
+		Msgs:        s.ix.msgs,
+		Bytes:       s.ix.bytes,
+		FirstSeq:    s.lastSeq + 1,
+		LastSeq:     s.lastSeq,
+		LastTime:    s.lastTime,
+		NumSubjects: len(s.ix.subjects),
+	}
+	if f := s.ix.first(); f != nil {
+		st.FirstSeq, st.FirstTime = f.seq, f.time
+		st.NumDeleted = int(st.LastSeq - st.FirstSeq + 1 - st.Msgs)
+	}
+	return st
+}
+
+func (s *stream) SubjectsState(filter string) map[string]uint64 {
+	out := make(map[string]uint64)
+	if !validFilter(filter) {
+		return out
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !hasWildcard(filter) {
+		if ss := s.ix.subjects[filter]; ss != nil {
+			out[filter] = uint64(len(ss.seqs))
+		}
+		return out
+	}
+	match := matcher(filter)
+	for subject, ss := range s.ix.subjects {
+		if match(subject) {
+			out[subject] = uint64(len(ss.seqs))
+		}
+	}
+	return out
+}
+
+// nextDeadline is used by the expirer; see expire.go.
+var farFuture = time.Unix(1<<62/int64(time.Second), 0)

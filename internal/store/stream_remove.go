@@ -1,0 +1,129 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+)
+
+func (s *stream) Delete(seq uint64) error {
+	s.mu.Lock()
+	if err := s.usableLocked(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	p := s.ix.pos(seq)
+	if p < 0 {
+		s.mu.Unlock()
+		return ErrNotFound
+	}
+	ws := &writeSet{}
+	s.removeAtLocked(ws, p)
+	wait, err := s.applyLocked(ws)
+	s.mu.Unlock()
+	return waitErr(s.name, wait, err)
+}
+
+func waitErr(name string, wait func() error, err error) error {
+	if err != nil || wait == nil {
+		return err
+	}
+	if err := wait(); err != nil {
+		return fmt.Errorf("store: stream %s: sync: %w", name, err)
+	}
+	return nil
+}
+
+func (s *stream) Purge(opts PurgeOpts) (uint64, error) {
+	if !validFilter(opts.Subject) {
+		return 0, ErrInvalidSubject
+	}
+	s.mu.Lock()
+	if err := s.usableLocked(); err != nil {
+		s.mu.Unlock()
+		return 0, err
+	}
+	ws := &writeSet{}
+	var n uint64
+	if matchAll(opts.Subject) && opts.Keep == 0 {
+		n = s.purgeBelowLocked(ws, opts.Seq)
+	} else {
+		n = s.purgeFilteredLocked(ws, opts)
+	}
+	wait, err := s.applyLocked(ws)
+	s.mu.Unlock()
+	return n, waitErr(s.name, wait, err)
+}
+
+// purgeBelowLocked removes every message below seq (all when seq is 0).
+// A seq beyond the end moves the stream forward, as nats-server's
+// compact does.
+func (s *stream) purgeBelowLocked(ws *writeSet, seq uint64) uint64 {
+	if seq == 0 {
+		seq = s.lastSeq + 1
+	}
+	var n uint64
+	for f := s.ix.first(); f != nil && f.seq < seq; f = s.ix.first() {
+		s.removeAtLocked(ws, s.ix.head)
+		n++
+	}
+	ws.delBelow = seq
+	if seq > s.lastSeq+1 {
+		s.lastSeq = seq - 1
+		ws.tail = true
+	}
+	return n
+}
+
+// purgeFilteredLocked removes the matching messages below opts.Seq,
+// oldest first, keeping the opts.Keep newest matching ones.
+func (s *stream) purgeFilteredLocked(ws *writeSet, opts PurgeOpts) uint64 {
+	var seqs []uint64
+	if !hasWildcard(opts.Subject) {
+		if ss := s.ix.subjects[opts.Subject]; ss != nil {
+			seqs = slices.Clone(ss.seqs)
+		}
+	} else {
+		match := matcher(opts.Subject)
+		for _, e := range s.ix.live() {
+			if e.subj != nil && match(e.subj.subject) {
+				seqs = append(seqs, e.seq)
+			}
+		}
+	}
+	limit := uint64(len(seqs))
+	if opts.Keep > 0 {
+		if opts.Keep >= limit {
+			return 0
+		}
+		limit -= opts.Keep
+	}
+	var n uint64
+	for _, seq := range seqs {
+		if n == limit || (opts.Seq > 0 && seq >= opts.Seq) {
+			break
+		}
+		s.removeSeqLocked(ws, seq)
+		n++
+	}
+	return n
+}
+
+func (s *stream) UpdateConfig(cfg Config, meta []byte) error {
+	if cfg.Name != s.name || cfg.Storage != s.stype {
+		return fmt.Errorf("%w: name and storage cannot change", ErrInvalidConfig)
+	}
+	s.mu.Lock()
+	if err := s.usableLocked(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.cfg = cloneConfig(cfg)
+	s.meta = slices.Clone(meta)
+	ws := &writeSet{config: &s.cfg, meta: s.meta}
+	s.enforceLimitsLocked(ws, "")
+	wait, err := s.applyLocked(ws)
+	s.mu.Unlock()
+	// New MaxAge or TTL settings: let the expirer look again now.
+	s.st.hintDeadline(0)
+	return waitErr(s.name, wait, err)
+}
