@@ -1,0 +1,127 @@
+// Command kv compares cairn-server with nats-server on the KV benchmarks
+// of natscli (`nats bench kv put` and `nats bench kv get`), alternating
+// the two servers round by round, and prints the medians with their
+// ratio. Run it through bench/run-kv, which builds the binaries.
+//
+// Each round starts a fresh process of each server on a loopback port
+// with a fresh store directory, then runs, against it:
+//
+//   - put, 4 clients: nats bench kv put --clients 4 --size 128B
+//   - get, 4 clients: nats bench kv get --clients 4 --size 128B (reading
+//     the keys the put run wrote)
+//   - put, 1 client:  the same with one client, for single-client latency
+//
+// and records the aggregated ops/s and the P50 and P99 latencies that
+// natscli prints.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"text/tabwriter"
+)
+
+// result is what one natscli run reports.
+type result struct {
+	opsPerSec, p50us, p99us float64
+}
+
+// run is one benchmark command.
+type run struct {
+	name string
+	args []string
+}
+
+func main() {
+	cairnBin := flag.String("cairn", ".tools/cairn-server", "cairn-server binary")
+	peerBin := flag.String("peer", ".tools/nats-server", "nats-server binary")
+	natsBin := flag.String("nats", ".tools/nats", "natscli binary")
+	rounds := flag.Int("rounds", 5, "rounds per server (medians are reported)")
+	msgs := flag.Int("msgs", 50000, "messages per multi-client run")
+	latMsgs := flag.Int("latency-msgs", 20000, "messages of the single-client run")
+	sync := flag.String("sync", "", `cairn --sync_interval (e.g. "always"); the peer gets the matching sync_interval`)
+	flag.Parse()
+
+	common := []string{"--size", "128B", "--no-progress"}
+	runs := []run{
+		{"kv put, 4 clients", append([]string{"bench", "kv", "put", "--clients", "4", "--msgs", fmt.Sprint(*msgs)}, common...)},
+		{"kv get, 4 clients", append([]string{"bench", "kv", "get", "--clients", "4", "--msgs", fmt.Sprint(*msgs)}, common...)},
+		{"kv put, 1 client", append([]string{"bench", "kv", "put", "--clients", "1", "--msgs", fmt.Sprint(*latMsgs), "--purge"}, common...)},
+	}
+	results := map[string]map[string][]result{"cairn": {}, "nats-server": {}}
+	for r := 0; r < *rounds; r++ {
+		order := []string{"cairn", "nats-server"}
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, kind := range order {
+			bin := *cairnBin
+			if kind == "nats-server" {
+				bin = *peerBin
+			}
+			if err := runRound(kind, bin, *natsBin, *sync, runs, results[kind]); err != nil {
+				fmt.Fprintf(os.Stderr, "kv bench: %s round %d: %v\n", kind, r+1, err)
+				os.Exit(1)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "round %d/%d done\n", r+1, *rounds)
+	}
+	printTable(runs, results, *rounds)
+}
+
+func runRound(kind, bin, natsBin, sync string, runs []run, into map[string][]result) error {
+	p, err := startServer(kind, bin, sync)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	for _, r := range runs {
+		res, err := natsBench(natsBin, p.url, r.args)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
+		into[r.name] = append(into[r.name], res)
+	}
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func column(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
+func printTable(runs []run, res map[string]map[string][]result, rounds int) {
+	fmt.Printf("Median of %d alternating rounds of natscli bench kv, 128 B values.\n\n", rounds)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "benchmark\tmetric\tcairn\tnats-server\tratio\t")
+	metrics := []struct {
+		name string
+		f    func(result) float64
+		fmt  string
+	}{
+		{"ops/s", func(r result) float64 { return r.opsPerSec }, "%.0f"},
+		{"P50 µs", func(r result) float64 { return r.p50us }, "%.1f"},
+		{"P99 µs", func(r result) float64 { return r.p99us }, "%.1f"},
+	}
+	for _, r := range runs {
+		for _, m := range metrics {
+			c, n := column(res["cairn"][r.name], m.f), column(res["nats-server"][r.name], m.f)
+			fmt.Fprintf(tw, "%s\t%s\t"+m.fmt+"\t"+m.fmt+"\t%.2fx\t\n", r.name, m.name, c, n, c/n)
+		}
+	}
+	tw.Flush()
+}

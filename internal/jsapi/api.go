@@ -1,0 +1,237 @@
+package jsapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/store"
+)
+
+// API subjects (ADR-1). Requests arrive on these; the stream name is the
+// fifth token ($JS.API.STREAM.INFO.<stream>) or, for message requests,
+// the sixth.
+const (
+	apiPrefix       = "$JS.API."
+	subjAccountInfo = "$JS.API.INFO"
+	subjCreate      = "$JS.API.STREAM.CREATE.*"
+	subjUpdate      = "$JS.API.STREAM.UPDATE.*"
+	subjInfo        = "$JS.API.STREAM.INFO.*"
+	subjDelete      = "$JS.API.STREAM.DELETE.*"
+	subjNames       = "$JS.API.STREAM.NAMES"
+	subjList        = "$JS.API.STREAM.LIST"
+	subjPurge       = "$JS.API.STREAM.PURGE.*"
+	subjMsgGet      = "$JS.API.STREAM.MSG.GET.*"
+	subjMsgDelete   = "$JS.API.STREAM.MSG.DELETE.*"
+	directGetPrefix = "$JS.API.DIRECT.GET."
+)
+
+// DefaultAPILevel is the JetStream API level Cairn reports: level 1
+// brings per-message TTLs and subject delete markers (ADR-43), which
+// Cairn implements; the features of later levels (counters, batches,
+// schedules) it does not.
+const DefaultAPILevel = 1
+
+// Options configures the API.
+type Options struct {
+	// ServerName is reported as the stream leader in stream info.
+	ServerName string
+	// ServerVersion is reported in stream metadata ("_nats.ver").
+	ServerVersion string
+	// APILevel is the JetStream API level reported; default
+	// DefaultAPILevel.
+	APILevel int
+	// Logf receives warnings (a stream that fails to load, a failed
+	// expiry); nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// API serves the JetStream JSON API and stores messages published to
+// stream subjects. Its methods are safe for concurrent use.
+type API struct {
+	bus  Bus
+	st   *store.Store
+	opts Options
+
+	unsubs []func()
+
+	// ctl serialises stream creation, update and deletion, so that the
+	// subject-overlap check and the change are atomic.
+	ctl sync.Mutex
+
+	mu struct {
+		sync.RWMutex
+		streams map[string]*stream
+		closed  bool
+	}
+
+	total, errors atomic.Uint64
+}
+
+// New starts the API: it loads every stream found in st, subscribes to
+// their subjects and to the API subjects. Call Close to stop it.
+func New(bus Bus, st *store.Store, opts Options) (*API, error) {
+	if opts.APILevel == 0 {
+		opts.APILevel = DefaultAPILevel
+	}
+	if opts.ServerVersion == "" {
+		opts.ServerVersion = "2.11.0"
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	a := &API{bus: bus, st: st, opts: opts}
+	a.mu.streams = make(map[string]*stream)
+	if err := a.loadStreams(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	endpoints := []struct {
+		subject string
+		h       func(req *request)
+	}{
+		{subjAccountInfo, a.accountInfo},
+		{subjCreate, a.streamCreate},
+		{subjUpdate, a.streamUpdate},
+		{subjInfo, a.streamInfo},
+		{subjDelete, a.streamDelete},
+		{subjNames, a.streamNames},
+		{subjList, a.streamList},
+		{subjPurge, a.streamPurge},
+		{subjMsgGet, a.msgGet},
+		{subjMsgDelete, a.msgDelete},
+	}
+	for _, e := range endpoints {
+		if err := a.handle(e.subject, e.h); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Close unsubscribes everything and stops the streams' timers. It does
+// not close the store.
+func (a *API) Close() {
+	a.mu.Lock()
+	if a.mu.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.mu.closed = true
+	streams := a.mu.streams
+	a.mu.streams = map[string]*stream{}
+	a.mu.Unlock()
+	for _, u := range a.unsubs {
+		u()
+	}
+	for _, s := range streams {
+		s.stop()
+	}
+}
+
+// request is one API request being answered.
+type request struct {
+	subject, reply string
+	hdr, data      []byte
+}
+
+// handle subscribes h to an API subject. Requests without a reply
+// subject cannot be answered and are ignored, as nats-server does.
+func (a *API) handle(subject string, h func(req *request)) error {
+	unsub, err := a.bus.Subscribe(subject, func(subj, reply string, hdr, data []byte) {
+		if reply == "" {
+			return
+		}
+		a.total.Add(1)
+		h(&request{subject: subj, reply: reply, hdr: hdr, data: data})
+	})
+	if err != nil {
+		return fmt.Errorf("jsapi: subscribe %s: %w", subject, err)
+	}
+	a.unsubs = append(a.unsubs, unsub)
+	return nil
+}
+
+// respond sends v as the JSON answer to req, counting errors. v must
+// embed apiResponse; errored says whether it carries an error.
+func (a *API) respond(req *request, v any, errored bool) {
+	if errored {
+		a.errors.Add(1)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		a.opts.Logf("jsapi: encoding %T: %v", v, err)
+		return
+	}
+	a.bus.Publish(req.reply, "", nil, b)
+}
+
+// respondError answers req with only a type and an error.
+func (a *API) respondError(req *request, typ string, e *APIError) {
+	a.respond(req, &apiResponse{Type: typ, Error: e}, true)
+}
+
+// checkLevel refuses requests that need a newer API level than Cairn's.
+func (a *API) checkLevel(req *request, typ string) bool {
+	if requiredAPILevelTooHigh(req.hdr, a.opts.APILevel) {
+		a.respondError(req, typ, errRequiredAPILevel)
+		return false
+	}
+	return true
+}
+
+// lookup returns the stream named name, or nil.
+func (a *API) lookup(name string) *stream {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.mu.streams[name]
+}
+
+// token returns the n-th (0-based) '.'-separated token of s.
+func token(s string, n int) string {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if n == 0 {
+				return s[start:i]
+			}
+			n--
+			start = i + 1
+		}
+	}
+	return ""
+}
+
+// isEmptyRequest reports a body that asks for nothing: empty or "{}".
+func isEmptyRequest(data []byte) bool {
+	if len(data) == 0 || string(data) == "{}" {
+		return true
+	}
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return false
+	}
+	m, ok := v.(map[string]any)
+	return ok && len(m) == 0
+}
+
+// isJSONObjectOrArray reports whether data starts, after white space,
+// with '{' or '['; other bodies of optional-body requests are ignored.
+func isJSONObjectOrArray(data []byte) bool {
+	for _, c := range data {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+// now is the clock, UTC as on the wire.
+func now() time.Time { return time.Now().UTC() }

@@ -1,0 +1,276 @@
+package jsapi
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/cairn-db/cairn/internal/store"
+	"github.com/cairn-db/cairn/internal/subject"
+)
+
+// msgStreamName returns the stream of $JS.API.STREAM.MSG.GET.<stream>.
+func msgStreamName(subj string) string { return token(subj, 5) }
+
+// msgGet answers $JS.API.STREAM.MSG.GET.<stream>: one message by
+// sequence, last by subject, or next by subject, as base64 JSON.
+func (a *API) msgGet(req *request) {
+	if !a.checkLevel(req, typeMsgGet) {
+		return
+	}
+	if isEmptyRequest(req.data) {
+		a.respondError(req, typeMsgGet, errBadRequest)
+		return
+	}
+	var gr msgGetRequest
+	if err := json.Unmarshal(req.data, &gr); err != nil {
+		a.respondError(req, typeMsgGet, errInvalidJSONF(err))
+		return
+	}
+	if gr.Batch > 0 || gr.MaxBytes > 0 || gr.StartTime != nil || badSelection(&gr) {
+		a.respondError(req, typeMsgGet, errBadRequest)
+		return
+	}
+	s := a.lookup(msgStreamName(req.subject))
+	if s == nil {
+		a.respondError(req, typeMsgGet, errStreamNotFound)
+		return
+	}
+	m, err := s.load(&gr)
+	if err != nil {
+		a.respondError(req, typeMsgGet, errNoMessageFound)
+		return
+	}
+	sm := &storedMsg{Subject: m.Subject, Sequence: m.Seq, Data: m.Data, Time: wireTime(m.Time)}
+	if !gr.NoHeaders {
+		sm.Header = m.Header
+	}
+	a.respond(req, &msgGetResponse{apiResponse: apiResponse{Type: typeMsgGet}, Message: sm}, false)
+}
+
+// badSelection reports a request that selects no message or several
+// ways at once.
+func badSelection(gr *msgGetRequest) bool {
+	return (gr.Seq > 0 && gr.LastFor != "") ||
+		(gr.Seq == 0 && gr.LastFor == "" && gr.NextFor == "") ||
+		(gr.LastFor != "" && gr.NextFor != "")
+}
+
+// load returns the single message a get request selects.
+func (s *stream) load(gr *msgGetRequest) (*store.Msg, error) {
+	switch {
+	case gr.NextFor != "":
+		return s.st.GetNext(gr.NextFor, gr.Seq)
+	case gr.LastFor != "":
+		return s.lastFor(gr.LastFor)
+	default:
+		return s.st.Get(gr.Seq)
+	}
+}
+
+// lastFor returns the last message of a subject, which may hold
+// wildcards (the last message of any matching subject).
+func (s *stream) lastFor(filter string) (*store.Msg, error) {
+	if !subject.HasWildcard(filter) {
+		return s.st.GetLast(filter)
+	}
+	var last *store.Msg
+	err := s.st.LastPerSubject(filter, func(m *store.Msg) bool {
+		if last == nil || m.Seq > last.Seq {
+			last = m
+		}
+		return true
+	})
+	if err == nil && last == nil {
+		err = store.ErrNotFound
+	}
+	return last, err
+}
+
+// msgDelete answers $JS.API.STREAM.MSG.DELETE.<stream> {"seq":N}.
+func (a *API) msgDelete(req *request) {
+	if !a.checkLevel(req, typeMsgDelete) {
+		return
+	}
+	if isEmptyRequest(req.data) {
+		a.respondError(req, typeMsgDelete, errBadRequest)
+		return
+	}
+	var dr msgDeleteRequest
+	if err := json.Unmarshal(req.data, &dr); err != nil {
+		a.respondError(req, typeMsgDelete, errInvalidJSONF(err))
+		return
+	}
+	s := a.lookup(msgStreamName(req.subject))
+	if s == nil {
+		a.respondError(req, typeMsgDelete, errStreamNotFound)
+		return
+	}
+	if s.config().DenyDelete {
+		a.respondError(req, typeMsgDelete, errMsgDeleteFailedF(errors.New("message delete not permitted")))
+		return
+	}
+	switch err := s.st.Delete(dr.Seq); {
+	case errors.Is(err, store.ErrNotFound):
+		a.respondError(req, typeMsgDelete, errSequenceNotFoundF(dr.Seq))
+	case err != nil:
+		a.respondError(req, typeMsgDelete, errMsgDeleteFailedF(err))
+	default:
+		a.respond(req, &successResponse{apiResponse: apiResponse{Type: typeMsgDelete}, Success: true}, false)
+	}
+}
+
+// Status-only answers of DIRECT.GET (ADR-31).
+var (
+	statusNotFound      = statusHeader(404, "Message Not Found")
+	statusEmptyRequest  = statusHeader(408, "Empty Request")
+	statusMalformed     = statusHeader(408, "Malformed Request")
+	statusBadRequest    = statusHeader(408, "Bad Request")
+	statusRequiredLevel = statusHeader(412, "Required Api Level")
+)
+
+// directGet answers $JS.API.DIRECT.GET.<stream> with a JSON request
+// body: the message itself with the stream headers added, or a
+// status-only message.
+func (s *stream) directGet(_, reply string, hdr, data []byte) {
+	if reply == "" {
+		return
+	}
+	bus := s.api.bus
+	switch {
+	case requiredAPILevelTooHigh(hdr, s.api.opts.APILevel):
+		bus.Publish(reply, "", statusRequiredLevel, nil)
+		return
+	case len(data) == 0:
+		bus.Publish(reply, "", statusEmptyRequest, nil)
+		return
+	}
+	var gr msgGetRequest
+	if err := json.Unmarshal(data, &gr); err != nil {
+		bus.Publish(reply, "", statusMalformed, nil)
+		return
+	}
+	hasMulti := present(gr.MultiLast)
+	switch {
+	case gr.Seq == 0 && gr.LastFor == "" && gr.NextFor == "" && !hasMulti && gr.StartTime == nil:
+		bus.Publish(reply, "", statusEmptyRequest, nil)
+		return
+	case conflicting(&gr, hasMulti), gr.StartTime != nil, gr.UpToTime != nil, hasMulti:
+		// Start times and multi-subject batches are not implemented.
+		bus.Publish(reply, "", statusBadRequest, nil)
+		return
+	}
+	if gr.Batch > 0 {
+		s.directBatch(reply, &gr)
+		return
+	}
+	m, err := s.load(&gr)
+	if err != nil {
+		bus.Publish(reply, "", statusNotFound, nil)
+		return
+	}
+	s.sendDirect(reply, m, gr.NoHeaders, nil)
+}
+
+// conflicting reports the option combinations nats-server refuses.
+func conflicting(gr *msgGetRequest, hasMulti bool) bool {
+	return (gr.Seq > 0 && gr.LastFor != "") ||
+		(gr.Seq > 0 && gr.StartTime != nil) ||
+		(gr.StartTime != nil && gr.LastFor != "") ||
+		(gr.LastFor != "" && gr.NextFor != "") ||
+		(gr.LastFor != "" && gr.Batch > 0) ||
+		(gr.LastFor != "" && hasMulti) ||
+		(gr.NextFor != "" && hasMulti) ||
+		(gr.UpToSeq > 0 && gr.UpToTime != nil)
+}
+
+// directGetLast answers $JS.API.DIRECT.GET.<stream>.<subject>: the last
+// message of the subject named in the request subject. nats.go's and
+// natscli's KV Get use it with an empty body.
+func (s *stream) directGetLast(subj, reply string, hdr, data []byte) {
+	if reply == "" {
+		return
+	}
+	bus := s.api.bus
+	if requiredAPILevelTooHigh(hdr, s.api.opts.APILevel) {
+		bus.Publish(reply, "", statusRequiredLevel, nil)
+		return
+	}
+	var gr msgGetRequest
+	if len(data) > 0 && json.Unmarshal(data, &gr) != nil {
+		bus.Publish(reply, "", statusMalformed, nil)
+		return
+	}
+	key := subj[len(directGetPrefix)+len(s.name)+1:]
+	if key == "" || gr.LastFor != "" || gr.NextFor != "" || present(gr.MultiLast) || gr.Seq != 0 ||
+		gr.Batch != 0 || gr.StartTime != nil || gr.UpToSeq != 0 || gr.UpToTime != nil {
+		bus.Publish(reply, "", statusBadRequest, nil)
+		return
+	}
+	m, err := s.lastFor(key)
+	if err != nil {
+		bus.Publish(reply, "", statusNotFound, nil)
+		return
+	}
+	s.sendDirect(reply, m, gr.NoHeaders, nil)
+}
+
+// sendDirect answers with m, its headers extended by the stream headers
+// (and, for batches, extra lines such as Nats-Num-Pending).
+func (s *stream) sendDirect(reply string, m *store.Msg, noHeaders bool, extra func([]byte) []byte) {
+	var hdr []byte
+	if !noHeaders {
+		var buf [256]byte
+		hdr = appendStreamHeaders(buf[:0], m, s.name)
+		if extra != nil {
+			hdr = extra(hdr)
+		}
+		hdr = append(hdr, "\r\n"...)
+	}
+	s.api.bus.Publish(reply, "", hdr, m.Data)
+}
+
+// defaultBatchBytes bounds a batch without max_bytes.
+const defaultBatchBytes = 64 << 20
+
+// directBatch answers a batch request: up to Batch messages from Seq
+// (matching NextFor when given), each with Nats-Num-Pending and
+// Nats-Last-Sequence, then a "204 EOB" status message.
+func (s *stream) directBatch(reply string, gr *msgGetRequest) {
+	filter := gr.NextFor
+	pending := s.st.NumPending(filter, gr.Seq, false)
+	maxBytes := gr.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = defaultBatchBytes
+	}
+	seq, sentBytes := gr.Seq, 0
+	var last uint64
+	for i := 0; i < gr.Batch; i++ {
+		m, err := s.st.GetNext(filter, seq)
+		if err != nil {
+			if i == 0 {
+				s.api.bus.Publish(reply, "", statusNotFound, nil)
+				return
+			}
+			break
+		}
+		if pending > 0 {
+			pending--
+		}
+		np, ls := pending, last
+		s.sendDirect(reply, m, gr.NoHeaders, func(b []byte) []byte {
+			b = appendHeaderLine(b, hdrNumPending, strconv.FormatUint(np, 10))
+			return appendHeaderLine(b, hdrLastSeq, strconv.FormatUint(ls, 10))
+		})
+		last, seq = m.Seq, m.Seq+1
+		if sentBytes += len(m.Subject) + len(m.Header) + len(m.Data); sentBytes >= maxBytes {
+			break
+		}
+	}
+	eob := append([]byte("NATS/1.0 204 EOB\r\n"), hdrNumPending+": "...)
+	eob = strconv.AppendUint(eob, s.st.NumPending(filter, seq, false), 10)
+	eob = append(eob, "\r\n"+hdrLastSeq+": "...)
+	eob = strconv.AppendUint(eob, last, 10)
+	eob = append(eob, "\r\n\r\n"...)
+	s.api.bus.Publish(reply, "", eob, nil)
+}

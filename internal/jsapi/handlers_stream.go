@@ -1,0 +1,296 @@
+package jsapi
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/cairn-db/cairn/internal/store"
+	"github.com/cairn-db/cairn/internal/subject"
+)
+
+// streamName returns the stream name of an API subject such as
+// $JS.API.STREAM.INFO.<stream> (token 4).
+func streamName(subj string) string { return token(subj, 4) }
+
+// streamCreate answers $JS.API.STREAM.CREATE.<stream>.
+func (a *API) streamCreate(req *request) {
+	if !a.checkLevel(req, typeStreamCreate) {
+		return
+	}
+	var cr streamConfigRequest
+	if err := json.Unmarshal(req.data, &cr); err != nil {
+		a.respondError(req, typeStreamCreate, errInvalidJSONF(err))
+		return
+	}
+	name := streamName(req.subject)
+	switch {
+	case name != cr.Name:
+		a.respondError(req, typeStreamCreate, errStreamMismatch)
+		return
+	case strings.ContainsAny(name, `\/`):
+		a.respondError(req, typeStreamCreate, errNameHasPathSeparators)
+		return
+	case cr.Sealed:
+		a.respondError(req, typeStreamCreate, errInvalidConfigF("stream configuration for create can not be sealed"))
+		return
+	case cr.MirrorDirect && !present(cr.Mirror):
+		a.respondError(req, typeStreamCreate, errInvalidConfigF("stream has no mirror but does have mirror direct"))
+		return
+	}
+	cfg, e := normalize(cr.StreamConfig)
+	if e != nil {
+		a.respondError(req, typeStreamCreate, e)
+		return
+	}
+	s, didCreate, e := a.createStream(cfg)
+	if e != nil {
+		a.respondError(req, typeStreamCreate, e)
+		return
+	}
+	a.respond(req, &streamCreateResponse{
+		apiResponse: apiResponse{Type: typeStreamCreate},
+		StreamInfo:  s.info(true),
+		DidCreate:   didCreate,
+	}, false)
+}
+
+// streamUpdate answers $JS.API.STREAM.UPDATE.<stream>.
+func (a *API) streamUpdate(req *request) {
+	if !a.checkLevel(req, typeStreamUpdate) {
+		return
+	}
+	var cr streamConfigRequest
+	if err := json.Unmarshal(req.data, &cr); err != nil {
+		a.respondError(req, typeStreamUpdate, errInvalidJSONF(err))
+		return
+	}
+	cfg, e := normalize(cr.StreamConfig)
+	if e == nil && streamName(req.subject) != cfg.Name {
+		e = errStreamMismatch
+	}
+	if e != nil {
+		a.respondError(req, typeStreamUpdate, e)
+		return
+	}
+	s, e := a.updateStream(cfg)
+	if e != nil {
+		a.respondError(req, typeStreamUpdate, e)
+		return
+	}
+	a.respond(req, &streamCreateResponse{
+		apiResponse: apiResponse{Type: typeStreamUpdate},
+		StreamInfo:  s.info(true),
+	}, false)
+}
+
+// streamInfo answers $JS.API.STREAM.INFO.<stream>, with per-subject
+// counts when subjects_filter is given and deleted sequences when
+// deleted_details is set.
+func (a *API) streamInfo(req *request) {
+	resp := &streamInfoResponse{apiResponse: apiResponse{Type: typeStreamInfo}}
+	fail := func(e *APIError) {
+		resp.Error = e
+		a.respond(req, resp, true)
+	}
+	if requiredAPILevelTooHigh(req.hdr, a.opts.APILevel) {
+		fail(errRequiredAPILevel)
+		return
+	}
+	var ir streamInfoRequest
+	if isJSONObjectOrArray(req.data) {
+		if err := json.Unmarshal(req.data, &ir); err != nil {
+			fail(errInvalidJSONF(err))
+			return
+		}
+	}
+	s := a.lookup(streamName(req.subject))
+	if s == nil {
+		fail(errStreamNotFound)
+		return
+	}
+	resp.StreamInfo = s.info(true)
+	resp.StreamInfo.Cluster = &ClusterInfo{Leader: a.opts.ServerName}
+	if ir.DeletedDetails {
+		resp.StreamInfo.State.Deleted = s.deleted()
+	}
+	if ir.SubjectsFilter != "" {
+		s.subjectDetail(resp, ir.SubjectsFilter, max(ir.Offset, 0))
+	}
+	a.respond(req, resp, false)
+}
+
+// subjectDetail fills in the per-subject message counts, one page of
+// maxSubjectDetails subjects in name order from offset.
+func (s *stream) subjectDetail(resp *streamInfoResponse, filter string, offset int) {
+	counts := s.st.SubjectsState(filter)
+	if len(counts) == 0 {
+		return
+	}
+	resp.Total, resp.Offset, resp.Limit = len(counts), offset, maxSubjectDetails
+	if offset == 0 && len(counts) <= maxSubjectDetails {
+		resp.StreamInfo.State.Subjects = counts
+		return
+	}
+	names := make([]string, 0, len(counts))
+	for subj := range counts {
+		names = append(names, subj)
+	}
+	slices.Sort(names)
+	offset = min(offset, len(names))
+	page := names[offset:min(offset+maxSubjectDetails, len(names))]
+	if len(page) == 0 {
+		return
+	}
+	resp.StreamInfo.State.Subjects = make(map[string]uint64, len(page))
+	for _, subj := range page {
+		resp.StreamInfo.State.Subjects[subj] = counts[subj]
+	}
+}
+
+// deleted lists the interior sequences that no longer hold a message.
+func (s *stream) deleted() []uint64 {
+	st := s.st.State()
+	if st.Msgs == 0 || st.NumDeleted == 0 {
+		return nil
+	}
+	var gaps []uint64
+	next := st.FirstSeq
+	for seq := st.FirstSeq; seq <= st.LastSeq && len(gaps) < st.NumDeleted; {
+		m, err := s.st.GetNext("", seq)
+		if err != nil {
+			break
+		}
+		for ; next < m.Seq; next++ {
+			gaps = append(gaps, next)
+		}
+		next, seq = m.Seq+1, m.Seq+1
+	}
+	return gaps
+}
+
+// streamDelete answers $JS.API.STREAM.DELETE.<stream>.
+func (a *API) streamDelete(req *request) {
+	if !a.checkLevel(req, typeStreamDelete) {
+		return
+	}
+	if !isEmptyRequest(req.data) {
+		a.respondError(req, typeStreamDelete, errNotEmptyRequest)
+		return
+	}
+	if e := a.deleteStream(streamName(req.subject)); e != nil {
+		a.respondError(req, typeStreamDelete, e)
+		return
+	}
+	a.respond(req, &successResponse{apiResponse: apiResponse{Type: typeStreamDelete}, Success: true}, false)
+}
+
+// filteredStreams returns the streams (sorted by name) with a subject
+// that overlaps filter, or all streams when filter is empty.
+func (a *API) filteredStreams(filter string) []*stream {
+	a.mu.RLock()
+	out := make([]*stream, 0, len(a.mu.streams))
+	for _, s := range a.mu.streams {
+		if filter == "" || slices.ContainsFunc(s.config().Subjects, func(subj string) bool {
+			return subject.Overlap(filter, subj)
+		}) {
+			out = append(out, s)
+		}
+	}
+	a.mu.RUnlock()
+	slices.SortFunc(out, func(x, y *stream) int { return strings.Compare(x.name, y.name) })
+	return out
+}
+
+// listRequest decodes the optional {"offset":N,"subject":"f"} body of
+// STREAM.NAMES and STREAM.LIST.
+func listRequest(data []byte) (streamListRequest, *APIError) {
+	var lr streamListRequest
+	if isJSONObjectOrArray(data) {
+		if err := json.Unmarshal(data, &lr); err != nil {
+			return lr, errInvalidJSONF(err)
+		}
+	}
+	lr.Offset = max(lr.Offset, 0)
+	return lr, nil
+}
+
+// streamNames answers $JS.API.STREAM.NAMES.
+func (a *API) streamNames(req *request) {
+	if !a.checkLevel(req, typeStreamNames) {
+		return
+	}
+	lr, e := listRequest(req.data)
+	if e != nil {
+		a.respondError(req, typeStreamNames, e)
+		return
+	}
+	streams := a.filteredStreams(lr.Subject)
+	offset := min(lr.Offset, len(streams))
+	resp := &streamNamesResponse{
+		apiResponse: apiResponse{Type: typeStreamNames},
+		apiPaged:    apiPaged{Total: len(streams), Offset: offset, Limit: namesLimit},
+	}
+	for _, s := range streams[offset:min(offset+namesLimit, len(streams))] {
+		resp.Streams = append(resp.Streams, s.name)
+	}
+	a.respond(req, resp, false)
+}
+
+// streamList answers $JS.API.STREAM.LIST.
+func (a *API) streamList(req *request) {
+	if !a.checkLevel(req, typeStreamList) {
+		return
+	}
+	lr, e := listRequest(req.data)
+	if e != nil {
+		a.respondError(req, typeStreamList, e)
+		return
+	}
+	streams := a.filteredStreams(lr.Subject)
+	offset := min(lr.Offset, len(streams))
+	resp := &streamListResponse{
+		apiResponse: apiResponse{Type: typeStreamList},
+		apiPaged:    apiPaged{Total: len(streams), Offset: offset, Limit: listLimit},
+		Streams:     []*StreamInfo{},
+	}
+	for _, s := range streams[offset:min(offset+listLimit, len(streams))] {
+		resp.Streams = append(resp.Streams, s.info(false))
+	}
+	a.respond(req, resp, false)
+}
+
+// streamPurge answers $JS.API.STREAM.PURGE.<stream> with an optional
+// body {"filter":"subj","seq":N,"keep":N}.
+func (a *API) streamPurge(req *request) {
+	if !a.checkLevel(req, typeStreamPurge) {
+		return
+	}
+	var pr purgeRequest
+	if isJSONObjectOrArray(req.data) {
+		if err := json.Unmarshal(req.data, &pr); err != nil {
+			a.respondError(req, typeStreamPurge, errInvalidJSONF(err))
+			return
+		}
+		if pr.Sequence > 0 && pr.Keep > 0 {
+			a.respondError(req, typeStreamPurge, errBadRequest)
+			return
+		}
+	}
+	s := a.lookup(streamName(req.subject))
+	if s == nil {
+		a.respondError(req, typeStreamPurge, errStreamNotFound)
+		return
+	}
+	if s.config().DenyPurge {
+		a.respondError(req, typeStreamPurge, errPurgeFailedF(errors.New("stream purge not permitted")))
+		return
+	}
+	n, err := s.st.Purge(store.PurgeOpts{Subject: pr.Subject, Seq: pr.Sequence, Keep: pr.Keep})
+	if err != nil {
+		a.respondError(req, typeStreamPurge, errStreamGeneralF(err))
+		return
+	}
+	a.respond(req, &purgeResponse{apiResponse: apiResponse{Type: typeStreamPurge}, Success: true, Purged: n}, false)
+}

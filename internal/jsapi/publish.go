@@ -1,0 +1,230 @@
+package jsapi
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/store"
+	"github.com/cairn-db/cairn/internal/wire"
+)
+
+// ingest stores a message published on one of the stream's subjects and,
+// when the publisher gave a reply subject, answers with a PubAck:
+//
+//	{"stream":"KV_b","seq":7}
+//	{"stream":"KV_b","seq":7,"duplicate": true}
+//	{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 6"},"stream":"KV_b","seq":0}
+//
+// Checks follow nats-server's order (stream.go processJetStreamMsg), the
+// ones that need the stream's state being done by the store atomically
+// with the write.
+func (s *stream) ingest(subj, reply string, hdr, data []byte) {
+	cfg := s.config()
+	res, e := s.store(&cfg, subj, hdr, data)
+	if reply == "" || cfg.NoAck {
+		return
+	}
+	var buf [128]byte
+	var ack []byte
+	if e != nil {
+		ack = appendPubAckError(buf[:0], e, s.name)
+	} else {
+		ack = append(buf[:0], s.pubAckPrefix...)
+		ack = strconv.AppendUint(ack, res.Seq, 10)
+		if res.Duplicate {
+			ack = append(ack, `,"duplicate": true`...)
+		}
+		ack = append(ack, '}')
+	}
+	s.api.bus.Publish(reply, "", nil, ack)
+}
+
+// store checks and appends one published message.
+func (s *stream) store(cfg *StreamConfig, subj string, hdr, data []byte) (store.AppendResult, *APIError) {
+	if cfg.MaxMsgSize >= 0 && (len(hdr) > int(cfg.MaxMsgSize) || len(data) > int(cfg.MaxMsgSize)-len(hdr)) {
+		return store.AppendResult{}, errMessageExceedsMaximum
+	}
+	if len(hdr) > math.MaxUint16 {
+		return store.AppendResult{}, errHeaderExceedsMaximum
+	}
+	p := parsePubHeaders(hdr)
+	if p.unsupported != nil {
+		return store.AppendResult{}, p.unsupported
+	}
+	opts := store.AppendOpts{
+		ExpectedStream:             p.expectedStream,
+		ExpectedLastSeq:            p.expectedLastSeq,
+		HasExpectedLastSeq:         p.hasLastSeq,
+		ExpectedLastSubjSeq:        p.expectedLastSubj,
+		HasExpectedLastSubjSeq:     p.hasLastSubj,
+		ExpectedLastSubjSeqSubject: p.expectedSubjSubj,
+		MsgID:                      p.msgID,
+	}
+	if p.expectedSubjSubj != "" && !p.hasLastSubj {
+		return store.AppendResult{}, errLastSeqPerSubjInvalid
+	}
+	if e := rollupOpt(cfg, p.rollup, &opts); e != nil {
+		return store.AppendResult{}, e
+	}
+	var e *APIError
+	if opts.TTL, hdr, e = ttlOpt(cfg, p, hdr); e != nil {
+		return store.AppendResult{}, e
+	}
+
+	exclusive := p.expectedLastMsgID != ""
+	if exclusive {
+		s.pubMu.Lock()
+		defer s.pubMu.Unlock()
+		if last := s.lastID(); last != p.expectedLastMsgID {
+			return store.AppendResult{}, errWrongLastMsgIDF(last)
+		}
+	} else {
+		s.pubMu.RLock()
+		defer s.pubMu.RUnlock()
+	}
+	res, err := s.st.Append(subj, hdr, data, opts)
+	if err != nil {
+		return res, appendError(err)
+	}
+	return res, nil
+}
+
+// rollupOpt validates a Nats-Rollup header against the configuration.
+func rollupOpt(cfg *StreamConfig, rollup string, opts *store.AppendOpts) *APIError {
+	if rollup == "" {
+		return nil
+	}
+	if !cfg.AllowRollup || cfg.DenyPurge {
+		return errRollupFailedF("rollup not permitted")
+	}
+	switch rollup {
+	case rollupSubject:
+		opts.Rollup = store.RollupSubject
+	case rollupAll:
+		opts.Rollup = store.RollupAll
+	default:
+		return errRollupFailedF("rollup value invalid: " + strconv.Quote(rollup))
+	}
+	return nil
+}
+
+// ttlOpt turns a Nats-TTL header into the append's TTL (ADR-43). With
+// subject delete markers on, a TTL shorter than the marker TTL is raised
+// to it (and the header rewritten), unless the stream keeps one message
+// per subject, so that a marker cannot be missed.
+func ttlOpt(cfg *StreamConfig, p pubHeaders, hdr []byte) (time.Duration, []byte, *APIError) {
+	if !p.hasTTL {
+		return 0, hdr, nil
+	}
+	// A TTL on a stream without TTLs is refused by the store, in
+	// nats-server's order of checks.
+	ttl, ok := parseTTL(p.ttl)
+	if !ok {
+		return 0, hdr, errMessageTTLInvalid
+	}
+	if sdm := cfg.SubjectDeleteMarkerTTL.Truncate(time.Second); ttl > 0 && sdm > 0 && cfg.MaxMsgsPer != 1 && ttl < sdm {
+		ttl = sdm
+		hdr = replaceHeader(hdr, hdrTTL, strconv.FormatInt(int64(sdm/time.Second), 10))
+	}
+	return ttl, hdr, nil
+}
+
+// replaceHeader returns a copy of hdr with key's line removed and
+// "key: value" appended.
+func replaceHeader(hdr []byte, key, value string) []byte {
+	out := make([]byte, 0, len(hdr)+len(key)+len(value)+4)
+	out = append(out, hdrLine...)
+	rest := hdr
+	if i := indexCRLF(rest); i >= 0 {
+		rest = rest[i+2:]
+	}
+	for len(rest) > 2 {
+		i := indexCRLF(rest)
+		if i < 0 {
+			break
+		}
+		line := rest[:i]
+		rest = rest[i+2:]
+		if len(line) > len(key) && string(line[:len(key)]) == key && line[len(key)] == ':' {
+			continue
+		}
+		out = append(out, line...)
+		out = append(out, "\r\n"...)
+	}
+	out = appendHeaderLine(out, key, value)
+	return append(out, "\r\n"...)
+}
+
+func indexCRLF(b []byte) int {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendError translates a store error into the wire error nats-server
+// gives for it.
+func appendError(err error) *APIError {
+	var wrong *store.WrongSequenceError
+	switch {
+	case errors.As(err, &wrong):
+		return errWrongLastSequenceF(wrong.Last)
+	case errors.Is(err, store.ErrWrongStream):
+		return errStreamNotMatch
+	case errors.Is(err, store.ErrMsgTTLDisabled):
+		return errMessageTTLDisabled
+	case errors.Is(err, store.ErrMaxMsgSize):
+		return errMessageExceedsMaximum
+	case errors.Is(err, store.ErrMaxBytes):
+		return errStoreFailedF("maximum bytes exceeded")
+	case errors.Is(err, store.ErrMaxMsgs):
+		return errStoreFailedF("maximum messages exceeded")
+	case errors.Is(err, store.ErrMaxMsgsPerSubject):
+		return errStoreFailedF("maximum messages per subject exceeded")
+	}
+	return errStoreFailedF(err.Error())
+}
+
+// appendPubAckError renders an error PubAck.
+func appendPubAckError(b []byte, e *APIError, stream string) []byte {
+	b = append(b, `{"error":{"code":`...)
+	b = strconv.AppendInt(b, int64(e.Code), 10)
+	b = append(b, `,"err_code":`...)
+	b = strconv.AppendUint(b, uint64(e.ErrCode), 10)
+	b = append(b, `,"description":`...)
+	b = strconv.AppendQuote(b, e.Description)
+	b = append(b, `},"stream":`...)
+	b = strconv.AppendQuote(b, stream)
+	return append(b, `,"seq":0}`...)
+}
+
+// lastID returns the message id of the last stored message.
+func (s *stream) lastID() string {
+	s.lastMsgID.Lock()
+	defer s.lastMsgID.Unlock()
+	return s.lastMsgID.id
+}
+
+// stored is called by the store after each stored message, in sequence
+// order, including the limit markers the store writes itself. It
+// remembers the last message id and republishes.
+func (s *stream) stored(m *store.Msg) {
+	id := ""
+	if len(m.Header) > 0 {
+		id, _ = wire.HeaderValue(m.Header, hdrMsgID)
+	}
+	s.lastMsgID.Lock()
+	s.lastMsgID.id = id
+	s.lastMsgID.Unlock()
+
+	s.cfgMu.RLock()
+	rp := s.repub
+	s.cfgMu.RUnlock()
+	if rp != nil {
+		rp.publish(s.api.bus, s.name, m)
+	}
+}

@@ -1,0 +1,347 @@
+package jsapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/store"
+	"github.com/cairn-db/cairn/internal/subject"
+)
+
+// stream is a live stream: its configuration, its store, and its
+// subscriptions on the bus.
+type stream struct {
+	api     *API
+	st      store.Stream
+	name    string
+	created time.Time
+
+	// pubAckPrefix is `{"stream":"<name>","seq":`, the fixed start of
+	// every PubAck.
+	pubAckPrefix []byte
+
+	// cfgMu guards cfg and repub, replaced by updates.
+	cfgMu sync.RWMutex
+	cfg   StreamConfig
+	repub *republisher
+
+	// pubMu is taken shared by every publish and exclusively by a
+	// publish with Nats-Expected-Last-Msg-Id, whose check must not
+	// interleave with other appends.
+	pubMu     sync.RWMutex
+	lastMsgID struct {
+		sync.Mutex
+		id string
+	}
+
+	unsubs      []func()
+	cancelWatch func()
+}
+
+// meta is what jsapi keeps in the store's meta blob for a stream.
+type meta struct {
+	Config  StreamConfig `json:"config"`
+	Created time.Time    `json:"created"`
+}
+
+// toStoreConfig maps a normalized JetStream configuration onto the
+// store's limits. -1 ("unlimited") becomes 0.
+func toStoreConfig(c *StreamConfig) store.Config {
+	pos := func(v int64) int64 { return max(v, 0) }
+	sc := store.Config{
+		Name:                   c.Name,
+		Subjects:               append([]string(nil), c.Subjects...),
+		MaxMsgs:                pos(c.MaxMsgs),
+		MaxBytes:               pos(c.MaxBytes),
+		MaxAge:                 c.MaxAge,
+		MaxMsgSize:             max(c.MaxMsgSize, 0),
+		MaxMsgsPerSubject:      pos(c.MaxMsgsPer),
+		DuplicateWindow:        c.Duplicates,
+		AllowMsgTTL:            c.AllowMsgTTL,
+		SubjectDeleteMarkerTTL: c.SubjectDeleteMarkerTTL,
+	}
+	if c.Storage == StorageMemory {
+		sc.Storage = store.MemoryStorage
+	}
+	if c.Discard == DiscardNew {
+		sc.Discard = store.DiscardNew
+	}
+	return sc
+}
+
+func encodeMeta(cfg *StreamConfig, created time.Time) ([]byte, error) {
+	return json.Marshal(meta{Config: *cfg, Created: created})
+}
+
+// openStream wraps a store stream and subscribes it to the bus.
+func (a *API) openStream(st store.Stream, cfg StreamConfig, created time.Time) (*stream, error) {
+	s := &stream{api: a, st: st, name: cfg.Name, created: created, cfg: cfg}
+	s.pubAckPrefix = fmt.Appendf(nil, `{"stream":%s,"seq":`, strconv.Quote(cfg.Name))
+	if err := s.applyConfig(&cfg); err != nil {
+		return nil, err
+	}
+	s.cancelWatch = st.Subscribe(s.stored)
+	if err := s.subscribe(); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// applyConfig installs cfg's derived state (the republish mapping).
+func (s *stream) applyConfig(cfg *StreamConfig) error {
+	var rp *republisher
+	if cfg.RePublish != nil {
+		m, err := newMapping(cfg.RePublish.Source, cfg.RePublish.Destination)
+		if err != nil {
+			return fmt.Errorf("jsapi: stream %s: republish: %w", cfg.Name, err)
+		}
+		rp = newRepublisher(m, cfg.RePublish.HeadersOnly)
+	}
+	s.cfgMu.Lock()
+	s.cfg, s.repub = *cfg, rp
+	s.cfgMu.Unlock()
+	return nil
+}
+
+// subscribe registers the ingest handler on every stream subject and,
+// with allow_direct, the two DIRECT.GET forms.
+func (s *stream) subscribe() error {
+	type route struct {
+		subject string
+		h       Handler
+	}
+	cfg := s.config()
+	routes := make([]route, 0, len(cfg.Subjects)+2)
+	for _, subj := range cfg.Subjects {
+		routes = append(routes, route{subj, s.ingest})
+	}
+	if cfg.AllowDirect {
+		routes = append(routes,
+			route{directGetPrefix + s.name, s.directGet},
+			route{directGetPrefix + s.name + ".>", s.directGetLast})
+	}
+	for _, r := range routes {
+		unsub, err := s.api.bus.Subscribe(r.subject, r.h)
+		if err != nil {
+			return fmt.Errorf("jsapi: stream %s: subscribe %s: %w", s.name, r.subject, err)
+		}
+		s.unsubs = append(s.unsubs, unsub)
+	}
+	return nil
+}
+
+// resubscribe replaces the bus subscriptions after a config change.
+func (s *stream) resubscribe() error {
+	s.unsubscribe()
+	return s.subscribe()
+}
+
+func (s *stream) unsubscribe() {
+	for _, u := range s.unsubs {
+		u()
+	}
+	s.unsubs = nil
+}
+
+// stop detaches the stream from the bus and from the store's
+// notifications. It does not delete anything.
+func (s *stream) stop() {
+	s.unsubscribe()
+	if s.cancelWatch != nil {
+		s.cancelWatch()
+		s.cancelWatch = nil
+	}
+}
+
+// config returns the current configuration.
+func (s *stream) config() StreamConfig {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.cfg
+}
+
+// info builds the stream info; with a non-empty filter the per-subject
+// counts are included (paged by offset), and with details the deleted
+// sequences.
+func (s *stream) info(dynamicMeta bool) *StreamInfo {
+	cfg := s.config()
+	if dynamicMeta {
+		cfg = withDynamicMetadata(cfg, s.api.opts.ServerVersion, s.api.opts.APILevel)
+	}
+	return &StreamInfo{
+		Config:    cfg,
+		Created:   s.created,
+		State:     s.state(),
+		TimeStamp: now(),
+	}
+}
+
+// state converts the store's counters to the wire form.
+func (s *stream) state() StreamState {
+	st := s.st.State()
+	ss := StreamState{
+		Msgs:        st.Msgs,
+		Bytes:       st.Bytes,
+		FirstSeq:    st.FirstSeq,
+		FirstTime:   wireTime(st.FirstTime),
+		LastSeq:     st.LastSeq,
+		LastTime:    wireTime(st.LastTime),
+		NumSubjects: st.NumSubjects,
+		NumDeleted:  st.NumDeleted,
+	}
+	// A stream that never held a message reports 0, not 1, as its first
+	// sequence (as nats-server does).
+	if st.LastSeq == 0 && st.Msgs == 0 {
+		ss.FirstSeq = 0
+	}
+	return ss
+}
+
+// wireTime converts store nanoseconds to a UTC time; 0 is the zero time
+// ("0001-01-01T00:00:00Z" on the wire).
+func wireTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// loadStreams opens every stream the store holds. A stream whose meta
+// cannot be read is skipped with a warning rather than stopping the
+// others.
+func (a *API) loadStreams() error {
+	for _, st := range a.st.Streams() {
+		var m meta
+		if err := json.Unmarshal(st.Meta(), &m); err != nil {
+			a.opts.Logf("jsapi: stream %s: unreadable configuration, not loaded: %v", st.Name(), err)
+			continue
+		}
+		s, err := a.openStream(st, m.Config, m.Created)
+		if err != nil {
+			return err
+		}
+		a.mu.streams[s.name] = s
+	}
+	return nil
+}
+
+// overlaps reports whether subjects collide with another stream's.
+func (a *API) overlaps(name string, subjects []string) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, other := range a.mu.streams {
+		if other.name == name {
+			continue
+		}
+		for _, os := range other.config().Subjects {
+			for _, s := range subjects {
+				if subject.Overlap(os, s) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// createStream creates a stream from a normalized configuration, or
+// returns the existing one when the configuration is identical.
+func (a *API) createStream(cfg StreamConfig) (*stream, bool, *APIError) {
+	a.ctl.Lock()
+	defer a.ctl.Unlock()
+	setStaticMetadata(&cfg)
+	if s := a.lookup(cfg.Name); s != nil {
+		if !sameConfig(s.config(), cfg) {
+			return nil, false, errStreamNameExist
+		}
+		return s, false, nil
+	}
+	if a.overlaps(cfg.Name, cfg.Subjects) {
+		return nil, false, errSubjectOverlap
+	}
+	created := now()
+	blob, err := encodeMeta(&cfg, created)
+	if err != nil {
+		return nil, false, errStreamCreateF(err)
+	}
+	st, err := a.st.CreateStream(toStoreConfig(&cfg), blob)
+	if err != nil {
+		return nil, false, errStreamCreateF(err)
+	}
+	s, err := a.openStream(st, cfg, created)
+	if err != nil {
+		_ = a.st.DeleteStream(cfg.Name)
+		return nil, false, errStreamCreateF(err)
+	}
+	a.mu.Lock()
+	a.mu.streams[cfg.Name] = s
+	a.mu.Unlock()
+	return s, true, nil
+}
+
+// sameConfig compares two stored configurations.
+func sameConfig(a, b StreamConfig) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// updateStream applies a normalized configuration to an existing stream.
+func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
+	a.ctl.Lock()
+	defer a.ctl.Unlock()
+	s := a.lookup(cfg.Name)
+	if s == nil {
+		return nil, errStreamNotFound
+	}
+	old := s.config()
+	if e := checkUpdate(&old, &cfg); e != nil {
+		return nil, e
+	}
+	if a.overlaps(cfg.Name, cfg.Subjects) {
+		return nil, errSubjectOverlap
+	}
+	setStaticMetadata(&cfg)
+	blob, err := encodeMeta(&cfg, s.created)
+	if err != nil {
+		return nil, errStreamUpdateF(err)
+	}
+	if err := s.st.UpdateConfig(toStoreConfig(&cfg), blob); err != nil {
+		return nil, errStreamUpdateF(err)
+	}
+	if err := s.applyConfig(&cfg); err != nil {
+		return nil, errStreamUpdateF(err)
+	}
+	// Subscriptions are replaced only when they change: in between, the
+	// stream's subjects have no interest.
+	if !slices.Equal(old.Subjects, cfg.Subjects) || old.AllowDirect != cfg.AllowDirect {
+		if err := s.resubscribe(); err != nil {
+			return nil, errStreamUpdateF(err)
+		}
+	}
+	return s, nil
+}
+
+// deleteStream removes a stream and its messages.
+func (a *API) deleteStream(name string) *APIError {
+	a.ctl.Lock()
+	defer a.ctl.Unlock()
+	s := a.lookup(name)
+	if s == nil {
+		return errStreamNotFound
+	}
+	s.stop()
+	a.mu.Lock()
+	delete(a.mu.streams, name)
+	a.mu.Unlock()
+	if err := a.st.DeleteStream(name); err != nil && !errors.Is(err, store.ErrStreamNotFound) {
+		return errStreamDeleteF(err)
+	}
+	return nil
+}
