@@ -57,6 +57,18 @@ func (s *Server) Publish(subj, reply string, header, data []byte) {
 	s.route(nil, []byte(subj), []byte(reply), header, data)
 }
 
+// PublishAs delivers a message to the subscriptions matching
+// routeSubj, presenting it to them as published on subj (a JetStream
+// consumer delivers a stream message this way: routed by the deliver
+// subject, shown with the message's own subject).
+func (s *Server) PublishAs(routeSubj, subj, reply string, header, data []byte) {
+	if !subject.ValidLiteral(routeSubj) {
+		s.log.Debugf("Dropping in-process publish to invalid subject %q", routeSubj)
+		return
+	}
+	s.routeAs(nil, []byte(routeSubj), []byte(subj), []byte(reply), header, data)
+}
+
 // HasInterest reports whether any subscription matches subj.
 func (s *Server) HasInterest(subj string) bool {
 	return !s.subs.Match(subj).Empty()

@@ -24,7 +24,14 @@ type subscription struct {
 // each plain subscription and one member of each queue group. from is
 // the publishing client, nil for in-process publishes.
 func (s *Server) route(from *client, subj, reply, header, payload []byte) {
-	r := s.subs.Match(string(subj))
+	s.routeAs(from, subj, subj, reply, header, payload)
+}
+
+// routeAs matches subscriptions on routeSubj but presents the message as
+// published on subj: JetStream delivers stream messages to a consumer's
+// deliver subject under their original subject.
+func (s *Server) routeAs(from *client, routeSubj, subj, reply, header, payload []byte) {
+	r := s.subs.Match(string(routeSubj))
 	delivered := false
 	for _, sub := range r.Plain {
 		if s.deliver(from, sub, subj, reply, header, payload) {
@@ -43,7 +50,7 @@ func (s *Server) route(from *client, subj, reply, header, payload []byte) {
 		}
 	}
 	if !delivered && len(reply) > 0 && from != nil && r.Empty() && from.opts.Headers && from.opts.NoResponders {
-		s.noResponders(subj, reply)
+		s.noResponders(routeSubj, reply)
 	}
 }
 
