@@ -3,11 +3,17 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/consumer"
+	"github.com/cairn-db/cairn/internal/jsapi"
+	"github.com/cairn-db/cairn/internal/jsapi/serverbus"
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/store"
 )
 
 // DefaultStoreDir is where data lives when no directory is given.
@@ -35,6 +41,12 @@ type Config struct {
 type Daemon struct {
 	cfg Config
 	srv *server.Server
+	st  *store.Store // nil with DisableKV
+	api *jsapi.API   // nil with DisableKV
+
+	consumers *consumer.Manager // nil with DisableKV
+
+	stop sync.Once
 }
 
 // Start opens storage, starts the server and returns once it accepts
@@ -58,10 +70,58 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, srv: srv}
+	if !cfg.DisableKV {
+		if err := d.startKV(); err != nil {
+			return nil, err
+		}
+	}
 	if err := srv.Start(); err != nil {
+		d.closeKV()
 		return nil, err
 	}
 	return d, nil
+}
+
+// startKV opens storage and attaches the JetStream API to the server
+// before it accepts clients, so the first request finds it ready.
+func (d *Daemon) startKV() error {
+	log := d.srv.Logger()
+	st, err := store.Open(d.cfg.StoreDir, store.Options{
+		SyncInterval: d.cfg.SyncInterval,
+		SyncAlways:   d.cfg.SyncAlways,
+		Logger:       slog.New(&logHandler{log: log}),
+	})
+	if err != nil {
+		return fmt.Errorf("cannot open storage in %q: %w", d.cfg.StoreDir, err)
+	}
+	consumers := consumer.NewManager(consumerBus{d.srv})
+	api, err := jsapi.New(serverbus.New(d.srv), st, jsapi.Options{
+		ServerName:    d.srv.Name(),
+		ServerVersion: server.CompatVersion,
+		Consumers:     consumers,
+		Logf:          log.Warnf,
+	})
+	if err != nil {
+		consumers.Close()
+		st.Close()
+		return fmt.Errorf("cannot load streams from %q: %w", d.cfg.StoreDir, err)
+	}
+	d.st, d.api, d.consumers = st, api, consumers
+	return nil
+}
+
+func (d *Daemon) closeKV() {
+	if d.consumers != nil {
+		d.consumers.Close()
+	}
+	if d.api != nil {
+		d.api.Close()
+	}
+	if d.st != nil {
+		if err := d.st.Close(); err != nil {
+			d.srv.Logger().Errorf("Closing storage: %v", err)
+		}
+	}
 }
 
 // Server returns the core server.
@@ -73,7 +133,10 @@ func (d *Daemon) ClientURL() string { return d.srv.ClientURL() }
 // Shutdown stops accepting clients, flushes and closes them, then closes
 // storage. It is idempotent.
 func (d *Daemon) Shutdown() {
-	d.srv.Shutdown()
+	d.stop.Do(func() {
+		d.srv.Shutdown()
+		d.closeKV()
+	})
 }
 
 // checkWritableDir creates dir if needed and proves it is writable, so a

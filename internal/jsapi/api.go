@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/consumer"
 	"github.com/cairn-db/cairn/internal/store"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	// APILevel is the JetStream API level reported; default
 	// DefaultAPILevel.
 	APILevel int
+	// Consumers runs the push consumers behind the CONSUMER.* endpoints
+	// (watchers, key listing, history). Nil disables those endpoints.
+	Consumers *consumer.Manager
 	// Logf receives warnings (a stream that fails to load, a failed
 	// expiry); nil discards them.
 	Logf func(format string, args ...any)
@@ -51,9 +55,10 @@ type Options struct {
 // API serves the JetStream JSON API and stores messages published to
 // stream subjects. Its methods are safe for concurrent use.
 type API struct {
-	bus  Bus
-	st   *store.Store
-	opts Options
+	bus       Bus
+	st        *store.Store
+	opts      Options
+	consumers *consumer.Manager // nil: no consumer API
 
 	unsubs []func()
 
@@ -82,7 +87,7 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	a := &API{bus: bus, st: st, opts: opts}
+	a := &API{bus: bus, st: st, opts: opts, consumers: opts.Consumers}
 	a.mu.streams = make(map[string]*stream)
 	if err := a.loadStreams(); err != nil {
 		a.Close()
@@ -105,6 +110,12 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 	}
 	for _, e := range endpoints {
 		if err := a.handle(e.subject, e.h); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	if a.consumers != nil {
+		if err := a.registerConsumerAPI(); err != nil {
 			a.Close()
 			return nil, err
 		}

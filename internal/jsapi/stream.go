@@ -195,6 +195,9 @@ func (s *stream) state() StreamState {
 		NumSubjects: st.NumSubjects,
 		NumDeleted:  st.NumDeleted,
 	}
+	if s.api.consumers != nil {
+		ss.Consumers = s.api.consumers.Count(s.name)
+	}
 	// A stream that never held a message reports 0, not 1, as its first
 	// sequence (as nats-server does).
 	if st.LastSeq == 0 && st.Msgs == 0 {
@@ -340,6 +343,9 @@ func (a *API) deleteStream(name string) *APIError {
 	a.mu.Lock()
 	delete(a.mu.streams, name)
 	a.mu.Unlock()
+	if a.consumers != nil {
+		a.consumers.DeleteStream(name)
+	}
 	if err := a.st.DeleteStream(name); err != nil && !errors.Is(err, store.ErrStreamNotFound) {
 		return errStreamDeleteF(err)
 	}

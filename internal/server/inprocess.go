@@ -50,7 +50,7 @@ func (sub *Subscription) Unsubscribe() {
 // in-process. It must not be given an invalid subject; such messages are
 // dropped. The slices are not retained after Publish returns.
 func (s *Server) Publish(subj, reply string, header, data []byte) {
-	if !subject.ValidLiteral(subj) {
+	if !subject.Valid(subj) {
 		s.log.Debugf("Dropping in-process publish to invalid subject %q", subj)
 		return
 	}
@@ -62,7 +62,7 @@ func (s *Server) Publish(subj, reply string, header, data []byte) {
 // consumer delivers a stream message this way: routed by the deliver
 // subject, shown with the message's own subject).
 func (s *Server) PublishAs(routeSubj, subj, reply string, header, data []byte) {
-	if !subject.ValidLiteral(routeSubj) {
+	if !subject.Valid(routeSubj) {
 		s.log.Debugf("Dropping in-process publish to invalid subject %q", routeSubj)
 		return
 	}

@@ -59,6 +59,9 @@ func (l *Logger) Tracef(format string, args ...any) {
 	}
 }
 
+// Debugging reports whether debug lines are written.
+func (l *Logger) Debugging() bool { return l.debug }
+
 // Tracing reports whether trace lines are written, so callers can skip
 // building them.
 func (l *Logger) Tracing() bool { return l.trace }

@@ -132,8 +132,15 @@ func (c *client) Pub(subj, reply, header, payload []byte) error {
 	if !subject.ValidLiteral(string(subj)) {
 		if c.opts.Pedantic {
 			c.sendErr("Invalid Publish Subject")
+			return nil
 		}
-		return nil
+		// Without pedantic, nats-server routes a subject with wildcard
+		// tokens as if they were literal: nats.go relies on it when it
+		// publishes to $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>
+		// with a filter such as "$KV.b.>". Malformed subjects are dropped.
+		if !subject.Valid(string(subj)) {
+			return nil
+		}
 	}
 	if len(reply) > 0 && !subject.ValidLiteral(string(reply)) {
 		if c.opts.Pedantic {

@@ -1,0 +1,25 @@
+package daemon
+
+import (
+	"github.com/cairn-db/cairn/internal/consumer"
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+// consumerBus adapts the core server to consumer.Bus.
+type consumerBus struct{ srv *server.Server }
+
+var _ consumer.Bus = consumerBus{}
+
+func (b consumerBus) PublishAs(routeSubj, subj, reply string, hdr, data []byte) {
+	b.srv.PublishAs(routeSubj, subj, reply, hdr, data)
+}
+
+func (b consumerBus) Subscribe(subj string, h func(subj, reply string, hdr, data []byte)) (func(), error) {
+	sub, err := b.srv.Subscribe(subj, "", func(m *server.Msg) { h(m.Subject, m.Reply, m.Header, m.Data) })
+	if err != nil {
+		return nil, err
+	}
+	return sub.Unsubscribe, nil
+}
+
+func (b consumerBus) HasInterest(subj string) bool { return b.srv.HasInterest(subj) }

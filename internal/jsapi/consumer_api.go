@@ -1,0 +1,460 @@
+package jsapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/consumer"
+	"github.com/cairn-db/cairn/internal/subject"
+)
+
+// Consumer API subjects. CREATE has three forms:
+//
+//	$JS.API.CONSUMER.CREATE.<stream>                   name in the body, or generated
+//	$JS.API.CONSUMER.CREATE.<stream>.<name>            (nats-server 2.9+)
+//	$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>   the filter may span tokens
+const (
+	subjConsumerCreate        = "$JS.API.CONSUMER.CREATE.>"
+	subjConsumerDurableCreate = "$JS.API.CONSUMER.DURABLE.CREATE.*.*"
+	subjConsumerInfo          = "$JS.API.CONSUMER.INFO.*.*"
+	subjConsumerDelete        = "$JS.API.CONSUMER.DELETE.*.*"
+	subjConsumerNames         = "$JS.API.CONSUMER.NAMES.*"
+	subjConsumerList          = "$JS.API.CONSUMER.LIST.*"
+)
+
+// Consumer errors (nats-server's errors.json).
+var (
+	errConsumerNotFound         = &APIError{404, 10014, "consumer not found"}
+	errConsumerExists           = &APIError{400, 10148, "consumer already exists"}
+	errConsumerDoesNotExist     = &APIError{400, 10149, "consumer does not exist"}
+	errConsumerDeliverWildcards = &APIError{400, 10079, "consumer deliver subject has wildcards"}
+	errConsumerSmallHeartbeat   = &APIError{400, 10083, "consumer idle heartbeat needs to be >= 100ms"}
+	errConsumerFCNeedsHeartbeat = &APIError{400, 10108, "consumer with flow control also needs heartbeats"}
+	errConsumerInvalidDeliver   = &APIError{400, 10112, "invalid push consumer deliver subject"}
+	errConsumerFilterMismatch   = &APIError{400, 10131, "Consumer create request did not match filtered subject from create subject"}
+	errConsumerNameMismatch     = &APIError{400, 10132, "Consumer Durable and Name have to be equal if both are provided"}
+	errConsumerDuplicateFilters = &APIError{400, 10136, "consumer cannot have both FilterSubject and FilterSubjects specified"}
+	errConsumerOverlapFilters   = &APIError{400, 10138, "consumer subject filters cannot overlap"}
+	errConsumerEmptyFilter      = &APIError{400, 10139, "consumer filter in FilterSubjects cannot be empty"}
+	errConsumerFilterNotSubset  = &APIError{400, 10093, "consumer filter subject is not a valid subset of the interest subjects"}
+	errConsumerReplicasExceed   = &APIError{400, 10126, "consumer config replica count exceeds parent stream"}
+	errConsumerAckPolicyInvalid = &APIError{400, 10181, "consumer ack policy invalid"}
+	errConsumerReplayInvalid    = &APIError{400, 10182, "consumer replay policy invalid"}
+)
+
+// errConsumerInvalidPolicyF is 10094, "{err}".
+func errConsumerInvalidPolicyF(format string, args ...any) *APIError {
+	return &APIError{400, 10094, fmt.Sprintf(format, args...)}
+}
+
+// errConsumerCreateF is 10012, "{err}": also every consumer feature
+// Cairn does not implement, named.
+func errConsumerCreateF(format string, args ...any) *APIError {
+	return &APIError{500, 10012, fmt.Sprintf(format, args...)}
+}
+
+// registerConsumerAPI subscribes the consumer endpoints.
+func (a *API) registerConsumerAPI() error {
+	for subj, h := range map[string]func(*request){
+		subjConsumerCreate:        a.consumerCreate,
+		subjConsumerDurableCreate: a.consumerDurableCreate,
+		subjConsumerInfo:          a.consumerInfo,
+		subjConsumerDelete:        a.consumerDelete,
+		subjConsumerNames:         a.consumerNames,
+		subjConsumerList:          a.consumerList,
+	} {
+		if err := a.handle(subj, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *API) consumerDurableCreate(req *request) {
+	a.respondError(req, typeConsumerCreate, errConsumerCreateF("durable consumers are not supported by Cairn"))
+}
+
+func (a *API) consumerCreate(req *request) {
+	if !a.checkLevel(req, typeConsumerCreate) {
+		return
+	}
+	// $JS.API.CONSUMER.CREATE.<stream>[.<name>[.<filter...>]]
+	rest := strings.TrimPrefix(req.subject, "$JS.API.CONSUMER.CREATE.")
+	streamName, rest, _ := strings.Cut(rest, ".")
+	name, filter, _ := strings.Cut(rest, ".")
+	s := a.lookup(streamName)
+	if s == nil {
+		a.respondError(req, typeConsumerCreate, errStreamNotFound)
+		return
+	}
+	var body createConsumerRequest
+	if err := json.Unmarshal(req.data, &body); err != nil {
+		a.respondError(req, typeConsumerCreate, errInvalidJSONF(err))
+		return
+	}
+	if body.Stream != streamName {
+		a.respondError(req, typeConsumerCreate, errStreamMismatch)
+		return
+	}
+	if body.Config == nil {
+		a.respondError(req, typeConsumerCreate, errConsumerCreateF("consumer config required"))
+		return
+	}
+	cfg := body.Config
+	if name != "" {
+		if cfg.Name != "" && cfg.Name != name {
+			a.respondError(req, typeConsumerCreate, errConsumerNameMismatch)
+			return
+		}
+		cfg.Name = name
+	}
+	if filter != "" && (cfg.FilterSubject != filter || len(cfg.FilterSubjects) > 0) {
+		a.respondError(req, typeConsumerCreate, errConsumerFilterMismatch)
+		return
+	}
+	ccfg, apiErr := a.checkConsumerConfig(s, cfg)
+	if apiErr != nil {
+		a.respondError(req, typeConsumerCreate, apiErr)
+		return
+	}
+	if body.Action == "update" {
+		if _, err := a.consumers.Get(streamName, ccfg.Name); err != nil {
+			a.respondError(req, typeConsumerCreate, errConsumerDoesNotExist)
+			return
+		}
+	}
+	if body.Action == "create" {
+		if old, err := a.consumers.Get(streamName, ccfg.Name); err == nil && !sameConsumer(old.Config(), ccfg) {
+			a.respondError(req, typeConsumerCreate, errConsumerExists)
+			return
+		}
+	}
+	c, err := a.consumers.Create(s.st, ccfg)
+	switch {
+	case errors.Is(err, consumer.ErrExists):
+		a.respondError(req, typeConsumerCreate, errConsumerExists)
+		return
+	case err != nil:
+		a.respondError(req, typeConsumerCreate, errConsumerCreateF("%v", err))
+		return
+	}
+	a.respond(req, &consumerInfoResponse{apiResponse{Type: typeConsumerCreate}, a.consumerInfoOf(c, cfg)}, false)
+}
+
+func sameConsumer(a, b consumer.Config) bool {
+	return a.DeliverSubject == b.DeliverSubject && a.DeliverPolicy == b.DeliverPolicy &&
+		slices.Equal(a.FilterSubjects, b.FilterSubjects) && a.HeadersOnly == b.HeadersOnly
+}
+
+var deliverPolicies = map[string]consumer.DeliverPolicy{
+	"": consumer.DeliverAll, "all": consumer.DeliverAll, "last": consumer.DeliverLast, "new": consumer.DeliverNew,
+	"by_start_sequence": consumer.DeliverByStartSequence, "by_start_time": consumer.DeliverByStartTime,
+	"last_per_subject": consumer.DeliverLastPerSubject,
+}
+
+// checkConsumerConfig validates a push consumer configuration like
+// nats-server and fills in its defaults (the filled config is what info
+// echoes). It refuses, by name, the features Cairn does not implement.
+func (a *API) checkConsumerConfig(s *stream, cfg *ConsumerConfig) (consumer.Config, *APIError) {
+	var out consumer.Config
+	if cfg.Name != "" && !validAssetName(cfg.Name) || cfg.Durable != "" && !validAssetName(cfg.Durable) {
+		return out, errInvalidConfigF("consumer name can not contain '.', '*', '>', '\\', '/'")
+	}
+	switch {
+	case cfg.Durable != "":
+		return out, errConsumerCreateF("durable consumers are not supported by Cairn")
+	case cfg.DeliverSubject == "":
+		return out, errConsumerCreateF("pull consumers are not supported by Cairn: set a deliver subject")
+	case cfg.DeliverGroup != "":
+		return out, errConsumerCreateF("queue-group push consumers (deliver_group) are not supported by Cairn")
+	case len(cfg.PriorityGroups) > 0:
+		return out, &APIError{400, 10178, "priority groups can not be used with push consumers"}
+	}
+	if cfg.Replicas < 0 {
+		return out, errReplicasNegative
+	}
+	if cfg.Replicas > 1 {
+		return out, errConsumerReplicasExceed
+	}
+	switch cfg.AckPolicy {
+	case "", "none":
+		cfg.AckPolicy = "none"
+	case "explicit", "all":
+		return out, errConsumerCreateF("ack policy %q is not supported by Cairn: only \"none\"", cfg.AckPolicy)
+	default:
+		return out, errConsumerAckPolicyInvalid
+	}
+	switch cfg.ReplayPolicy {
+	case "", "instant":
+		cfg.ReplayPolicy = "instant"
+	case "original":
+		return out, errConsumerCreateF("replay policy \"original\" is not supported by Cairn")
+	default:
+		return out, errConsumerReplayInvalid
+	}
+	if subject.HasWildcard(cfg.DeliverSubject) {
+		return out, errConsumerDeliverWildcards
+	}
+	if !subject.ValidLiteral(cfg.DeliverSubject) {
+		return out, errConsumerInvalidDeliver
+	}
+	if cfg.Heartbeat > 0 && cfg.Heartbeat < 100*time.Millisecond {
+		return out, errConsumerSmallHeartbeat
+	}
+	if cfg.FlowControl && cfg.Heartbeat <= 0 {
+		return out, errConsumerFCNeedsHeartbeat
+	}
+	filters, apiErr := checkFilters(s, cfg)
+	if apiErr != nil {
+		return out, apiErr
+	}
+	policy, ok := deliverPolicies[cfg.DeliverPolicy]
+	if !ok {
+		return out, errConsumerInvalidPolicyF("consumer deliver policy %q is invalid", cfg.DeliverPolicy)
+	}
+	if apiErr := checkStart(cfg, policy, len(filters)); apiErr != nil {
+		return out, apiErr
+	}
+	if cfg.DeliverPolicy == "" {
+		cfg.DeliverPolicy = "all"
+	}
+	if cfg.Name == "" {
+		cfg.Name = newConsumerName()
+	}
+	if cfg.InactiveThreshold <= 0 {
+		cfg.InactiveThreshold = consumer.DefaultInactiveThreshold
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	out = consumer.Config{
+		Name: cfg.Name, DeliverSubject: cfg.DeliverSubject, DeliverPolicy: policy,
+		OptStartSeq: cfg.OptStartSeq, FilterSubjects: filters, HeadersOnly: cfg.HeadersOnly,
+		FlowControl: cfg.FlowControl, IdleHeartbeat: cfg.Heartbeat, InactiveThreshold: cfg.InactiveThreshold,
+	}
+	if cfg.OptStartTime != nil {
+		out.OptStartTime = *cfg.OptStartTime
+	}
+	return out, nil
+}
+
+// checkFilters validates filter_subject / filter_subjects against each
+// other and the stream's subjects.
+func checkFilters(s *stream, cfg *ConsumerConfig) ([]string, *APIError) {
+	if cfg.FilterSubject != "" && len(cfg.FilterSubjects) > 0 {
+		return nil, errConsumerDuplicateFilters
+	}
+	filters := cfg.FilterSubjects
+	if cfg.FilterSubject != "" {
+		filters = []string{cfg.FilterSubject}
+	}
+	streamSubjects := s.config().Subjects
+	for i, f := range filters {
+		if f == "" {
+			return nil, errConsumerEmptyFilter
+		}
+		if !subject.Valid(f) {
+			return nil, errInvalidConfigF("consumer filter subject is not valid: %q", f)
+		}
+		inStream := false
+		for _, ss := range streamSubjects {
+			if subject.Overlap(f, ss) {
+				inStream = true
+			}
+		}
+		if !inStream {
+			return nil, errConsumerFilterNotSubset
+		}
+		for _, g := range filters[:i] {
+			if subject.Overlap(f, g) {
+				return nil, errConsumerOverlapFilters
+			}
+		}
+	}
+	return filters, nil
+}
+
+// checkStart enforces the deliver policy's start options, with
+// nats-server's texts.
+func checkStart(cfg *ConsumerConfig, policy consumer.DeliverPolicy, nfilters int) *APIError {
+	names := map[consumer.DeliverPolicy]string{
+		consumer.DeliverAll: "all", consumer.DeliverLast: "last", consumer.DeliverNew: "new",
+		consumer.DeliverLastPerSubject: "last per subject", consumer.DeliverByStartSequence: "by start sequence",
+		consumer.DeliverByStartTime: "by start time",
+	}
+	dp := names[policy]
+	badStart := func(what string) *APIError {
+		return errConsumerInvalidPolicyF("consumer delivery policy is deliver %s, but optional start %s is also set", dp, what)
+	}
+	notSet := func(what string) *APIError {
+		return errConsumerInvalidPolicyF("consumer delivery policy is deliver %s, but optional %s is not set", dp, what)
+	}
+	switch policy {
+	case consumer.DeliverByStartSequence:
+		if cfg.OptStartSeq == 0 {
+			return notSet("start sequence")
+		}
+		if cfg.OptStartTime != nil {
+			return badStart("time")
+		}
+	case consumer.DeliverByStartTime:
+		if cfg.OptStartTime == nil {
+			return notSet("start time")
+		}
+		if cfg.OptStartSeq > 0 {
+			return badStart("sequence")
+		}
+	default:
+		if cfg.OptStartSeq > 0 {
+			return badStart("sequence")
+		}
+		if cfg.OptStartTime != nil {
+			return badStart("time")
+		}
+		if policy == consumer.DeliverLastPerSubject && nfilters == 0 {
+			return notSet("filter subject")
+		}
+	}
+	return nil
+}
+
+func (a *API) consumerInfo(req *request) {
+	streamName, name := token(req.subject, 4), token(req.subject, 5)
+	if a.lookup(streamName) == nil {
+		a.respondError(req, typeConsumerInfo, errStreamNotFound)
+		return
+	}
+	c, err := a.consumers.Get(streamName, name)
+	if err != nil {
+		a.respondError(req, typeConsumerInfo, errConsumerNotFound)
+		return
+	}
+	a.respond(req, &consumerInfoResponse{apiResponse{Type: typeConsumerInfo}, a.consumerInfoOf(c, nil)}, false)
+}
+
+func (a *API) consumerDelete(req *request) {
+	streamName, name := token(req.subject, 4), token(req.subject, 5)
+	if a.lookup(streamName) == nil {
+		a.respondError(req, typeConsumerDelete, errStreamNotFound)
+		return
+	}
+	if err := a.consumers.Delete(streamName, name); err != nil {
+		a.respondError(req, typeConsumerDelete, errConsumerNotFound)
+		return
+	}
+	a.respond(req, &consumerDeleteResponse{apiResponse{Type: typeConsumerDelete}, true}, false)
+}
+
+func (a *API) consumerNames(req *request) {
+	streamName := token(req.subject, 4)
+	if a.lookup(streamName) == nil {
+		a.respondError(req, typeConsumerNames, errStreamNotFound)
+		return
+	}
+	offset, ok := a.pageOffset(req, typeConsumerNames)
+	if !ok {
+		return
+	}
+	all := a.consumers.List(streamName)
+	resp := &consumerNamesResponse{apiResponse: apiResponse{Type: typeConsumerNames}, Consumers: []string{}}
+	resp.apiPaged = apiPaged{Total: len(all), Offset: offset, Limit: namesLimit}
+	for _, c := range all[min(offset, len(all)):min(offset+namesLimit, len(all))] {
+		resp.Consumers = append(resp.Consumers, c.Name())
+	}
+	a.respond(req, resp, false)
+}
+
+func (a *API) consumerList(req *request) {
+	streamName := token(req.subject, 4)
+	if a.lookup(streamName) == nil {
+		a.respondError(req, typeConsumerList, errStreamNotFound)
+		return
+	}
+	offset, ok := a.pageOffset(req, typeConsumerList)
+	if !ok {
+		return
+	}
+	all := a.consumers.List(streamName)
+	resp := &consumerListResponse{apiResponse: apiResponse{Type: typeConsumerList}, Consumers: []*ConsumerInfo{}}
+	resp.apiPaged = apiPaged{Total: len(all), Offset: offset, Limit: listLimit}
+	for _, c := range all[min(offset, len(all)):min(offset+listLimit, len(all))] {
+		resp.Consumers = append(resp.Consumers, a.consumerInfoOf(c, nil))
+	}
+	a.respond(req, resp, false)
+}
+
+// pageOffset reads the optional {"offset":N} body of a list request.
+func (a *API) pageOffset(req *request, typ string) (int, bool) {
+	var body consumerPagedRequest
+	if !isEmptyRequest(req.data) {
+		if err := json.Unmarshal(req.data, &body); err != nil {
+			a.respondError(req, typ, errInvalidJSONF(err))
+			return 0, false
+		}
+	}
+	return max(body.Offset, 0), true
+}
+
+// consumerInfoOf renders a consumer's info. cfg, when given, is the
+// JSON configuration as created; otherwise it is rebuilt.
+func (a *API) consumerInfoOf(c *consumer.Consumer, cfg *ConsumerConfig) *ConsumerInfo {
+	in := c.Info()
+	if cfg == nil {
+		cfg = jsonConsumerConfig(in.Config)
+	}
+	info := &ConsumerInfo{
+		Stream:     in.Stream,
+		Name:       in.Name,
+		Created:    in.Created,
+		Config:     *cfg,
+		Delivered:  SequenceInfo{Consumer: in.Delivered.Consumer, Stream: in.Delivered.Stream},
+		AckFloor:   SequenceInfo{Consumer: in.Delivered.Consumer, Stream: in.Delivered.Stream},
+		NumPending: in.NumPending,
+		Cluster:    &ClusterInfo{Leader: a.opts.ServerName},
+		PushBound:  in.PushBound,
+		TimeStamp:  now(),
+	}
+	if !in.Delivered.Last.IsZero() {
+		last := in.Delivered.Last.UTC()
+		info.Delivered.Last = &last
+		info.AckFloor.Last = &last
+	}
+	return info
+}
+
+// jsonConsumerConfig rebuilds the JSON configuration of a running
+// consumer.
+func jsonConsumerConfig(c consumer.Config) *ConsumerConfig {
+	cfg := &ConsumerConfig{
+		Name: c.Name, DeliverSubject: c.DeliverSubject, AckPolicy: "none", ReplayPolicy: "instant",
+		OptStartSeq: c.OptStartSeq, HeadersOnly: c.HeadersOnly, FlowControl: c.FlowControl,
+		Heartbeat: c.IdleHeartbeat, InactiveThreshold: c.InactiveThreshold, Replicas: 1,
+	}
+	for name, p := range deliverPolicies {
+		if p == c.DeliverPolicy && name != "" {
+			cfg.DeliverPolicy = name
+		}
+	}
+	if !c.OptStartTime.IsZero() {
+		t := c.OptStartTime
+		cfg.OptStartTime = &t
+	}
+	if len(c.FilterSubjects) == 1 {
+		cfg.FilterSubject = c.FilterSubjects[0]
+	} else {
+		cfg.FilterSubjects = c.FilterSubjects
+	}
+	return cfg
+}
+
+// validAssetName applies nats-server's rule for stream and consumer
+// names: no '.', '*', '>', path separators or white space.
+func validAssetName(name string) bool {
+	return subject.ValidStreamName(name)
+}
+
+func newConsumerName() string { return consumer.NewName() }
