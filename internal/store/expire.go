@@ -1,7 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"container/heap"
+	"slices"
 	"math"
 	"time"
 )
@@ -133,12 +135,14 @@ func (s *stream) expire(now int64) int64 {
 func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
 	next = farFuture.UnixNano()
 	removed := 0
-	var emptied []entry
+	// the newest removed message of each subject; placeMarkersLocked
+	// keeps those of the subjects left empty
+	emptied := map[string]entry{}
 	remove := func(p int) {
-		e, gone := s.removeAtLocked(ws, p)
+		e, _ := s.removeAtLocked(ws, p)
 		removed++
-		if gone && e.flags&entryDeleteMarker == 0 {
-			emptied = append(emptied, e)
+		if prev, ok := emptied[e.subj.subject]; !ok || e.seq > prev.seq {
+			emptied[e.subj.subject] = e
 		}
 	}
 	if maxAge := int64(s.cfg.MaxAge); maxAge > 0 {
@@ -177,20 +181,34 @@ func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
 		}
 		more = more || removed >= expireBatch
 	}
-	if mttl := s.cfg.SubjectDeleteMarkerTTL; mttl > 0 {
-		for _, e := range emptied {
-			// A new message may have refilled the subject meanwhile only
-			// if it was appended in this same write set; it was not.
-			m := &Msg{Subject: e.subj.subject, Header: markerHeader(mttl), Data: []byte{},
-				Seq: s.lastSeq + 1, Time: max(now, s.lastTime)}
-			s.addLocked(ws, m, mttl, "", s.msgSize(m.Subject, m.Header, nil))
-			next = min(next, m.Time+int64(mttl))
-		}
+	if mttl := s.cfg.SubjectDeleteMarkerTTL; mttl > 0 && removed > 0 {
+		s.placeMarkersLocked(ws, emptied, now, mttl)
+		next = min(next, max(now, s.lastTime)+int64(mttl))
 	}
 	if len(ws.puts) > 0 || len(ws.dels) > 0 {
 		s.enforceLimitsLocked(ws, "")
 	}
 	return next, more
+}
+
+// placeMarkersLocked appends an age marker for every subject that the
+// pass left empty, unless the newest removed message of the subject was
+// itself a delete marker (nats-server's rule: markers and KV purge
+// markers expire silently). Markers follow the order of the sequences
+// they replace.
+func (s *stream) placeMarkersLocked(ws *writeSet, emptied map[string]entry, now int64, mttl time.Duration) {
+	var due []entry
+	for subject, e := range emptied {
+		if s.ix.subjects[subject] == nil && e.flags&entryDeleteMarker == 0 {
+			due = append(due, e)
+		}
+	}
+	slices.SortFunc(due, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	hdr := markerHeader(mttl)
+	for _, e := range due {
+		m := &Msg{Subject: e.subj.subject, Header: hdr, Data: []byte{}, Seq: s.lastSeq + 1, Time: max(now, s.lastTime)}
+		s.addLocked(ws, m, mttl, "", s.msgSize(m.Subject, m.Header, nil))
+	}
 }
 
 // hintDeadline wakes the expiry loop if deadline (Unix ns) is earlier

@@ -130,8 +130,10 @@ func (st *Store) startBackground() {
 			go st.flusher.loop()
 		}
 	}
-	st.wg.Add(1)
-	go st.expireLoop()
+	if !st.opts.manualExpiry {
+		st.wg.Add(1)
+		go st.expireLoop()
+	}
 }
 
 // CreateStream creates a stream with cfg and the opaque meta blob. It

@@ -84,7 +84,10 @@ type Config struct {
 	// append is still accepted.
 	DiscardNewPerSubject bool
 	// DuplicateWindow is how long a message id is remembered for
-	// de-duplication; 0 disables de-duplication.
+	// de-duplication; 0 disables de-duplication. An append with an id
+	// forgets the ids older than the window in force, for good, even if
+	// the window grows later; a restart remembers the ids of the stored
+	// messages within the window.
 	DuplicateWindow time.Duration
 	// AllowMsgTTL enables per-message TTLs (AppendOpts.TTL); appending
 	// with a TTL to a stream without it fails with ErrMsgTTLDisabled.
@@ -214,4 +217,8 @@ type Options struct {
 	Clock Clock
 	// CacheSize is the Pebble block cache size in bytes; 0 means 64 MiB.
 	CacheSize int64
+
+	// manualExpiry (tests) starts no expiry goroutine: the test calls
+	// expire itself, for determinism.
+	manualExpiry bool
 }
