@@ -3,8 +3,8 @@ package store
 import (
 	"cmp"
 	"container/heap"
-	"slices"
 	"math"
+	"slices"
 	"time"
 )
 
