@@ -39,7 +39,7 @@ type target struct {
 	peer bool
 	dir  string
 	cfg  daemon.Config
-	d    *assembly
+	d    *daemon.Daemon
 }
 
 // usePeer reports whether the suite runs against nats-server.
@@ -60,7 +60,7 @@ func startCairn(t *testing.T, cfg daemon.Config) *target {
 	cfg.Server.Host = "127.0.0.1"
 	cfg.Server.Port = -1
 	cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
-	d, err := startAssembly(cfg)
+	d, err := daemon.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func (tg *target) restart(t *testing.T) {
 	tg.stop()
 	cfg := tg.cfg
 	cfg.Server.Port = -1
-	d, err := startAssembly(cfg)
+	d, err := daemon.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func openSide(t *testing.T, name, url string) *side {
 
 func startCairn(t *testing.T) string {
 	t.Helper()
-	d, err := startAssembly(daemon.Config{
+	d, err := daemon.Start(daemon.Config{
 		StoreDir: t.TempDir(),
 		Server: server.Options{
 			Host: "127.0.0.1", Port: -1,
