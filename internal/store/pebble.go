@@ -50,7 +50,7 @@ func (b *pebbleBackend) decode(seq uint64, v []byte, subject string) (*Msg, erro
 }
 
 func (b *pebbleBackend) readErr(seq uint64, err error) error {
-	if errors.Is(err, pebble.ErrCorruption) {
+	if pebble.IsCorruptionError(err) {
 		return corruptf(b.name, err, "reading message %d", seq)
 	}
 	return fmt.Errorf("store: stream %s: reading message %d: %w", b.name, seq, err)

@@ -104,7 +104,7 @@ func (st *Store) getValue(k []byte) ([]byte, bool, error) {
 }
 
 func (st *Store) readErr(err error) error {
-	if errors.Is(err, pebble.ErrCorruption) {
+	if pebble.IsCorruptionError(err) {
 		return corruptf("", err, "reading %s", st.dir)
 	}
 	return fmt.Errorf("store: reading %s: %w", st.dir, err)

@@ -2,12 +2,10 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -77,10 +75,14 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 func (st *Store) openDB() error {
-	if err := os.MkdirAll(st.dir, 0o755); err != nil {
+	base := st.opts.fs
+	if base == nil {
+		base = vfs.Default
+	}
+	if err := base.MkdirAll(st.dir, 0o755); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	st.fs = &syncFS{FS: vfs.Default, always: st.opts.SyncAlways}
+	st.fs = &syncFS{FS: base, always: st.opts.SyncAlways}
 	cacheSize := st.opts.CacheSize
 	if cacheSize <= 0 {
 		cacheSize = 64 << 20
@@ -94,10 +96,17 @@ func (st *Store) openDB() error {
 		MemTableSize:       64 << 20,
 		FormatMajorVersion: pebble.FormatNewest,
 		MaxOpenFiles:       1000,
+		// Pebble's default for corruption found in a file is Fatalf; the
+		// store reports it as a CorruptError from the read instead.
+		EventListener: &pebble.EventListener{
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				st.log.Error("store: corrupt file", "path", info.Path, "err", info.Details)
+			},
+		},
 	}
 	db, err := pebble.Open(st.dir, po)
 	if err != nil {
-		if errors.Is(err, pebble.ErrCorruption) {
+		if pebble.IsCorruptionError(err) {
 			return corruptf("", err, "opening database in %s", st.dir)
 		}
 		return fmt.Errorf("store: opening %s: %w", st.dir, err)

@@ -72,6 +72,17 @@ func (f *walFile) Sync() error {
 	return nil
 }
 
+// Close fsyncs a WAL file before closing it (Pebble closes a WAL when it
+// switches to the next one), so that only the newest WAL can hold
+// unsynced data; Pebble's recovery tolerates a torn tail there.
+func (f *walFile) Close() error {
+	err := f.File.Sync()
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func (f *walFile) SyncData() error {
 	if f.fs.real() {
 		return f.File.SyncData()

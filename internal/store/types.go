@@ -3,6 +3,8 @@ package store
 import (
 	"log/slog"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // StorageType says where a stream keeps its messages.
@@ -221,4 +223,7 @@ type Options struct {
 	// manualExpiry (tests) starts no expiry goroutine: the test calls
 	// expire itself, for determinism.
 	manualExpiry bool
+	// fs (tests) replaces the operating system's file system, e.g. with
+	// a crashable in-memory one.
+	fs vfs.FS
 }
