@@ -1,8 +1,11 @@
 package jsapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,6 +217,28 @@ func token(s string, n int) string {
 		}
 	}
 	return ""
+}
+
+// decodeRequest decodes an API request body as nats-server does in its
+// default strict mode: unknown fields are an error, syntax errors name
+// their offset, an empty body decodes to the zero value, and several
+// JSON values in a row are decoded in turn.
+func decodeRequest(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	for {
+		err := dec.Decode(v)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var syntax *json.SyntaxError
+			if errors.As(err, &syntax) {
+				err = fmt.Errorf("%w at offset %d", err, syntax.Offset)
+			}
+			return err
+		}
+	}
 }
 
 // isEmptyRequest reports a body that asks for nothing: empty or "{}".

@@ -23,7 +23,7 @@ func (a *API) msgGet(req *request) {
 		return
 	}
 	var gr msgGetRequest
-	if err := json.Unmarshal(req.data, &gr); err != nil {
+	if err := decodeRequest(req.data, &gr); err != nil {
 		a.respondError(req, typeMsgGet, errInvalidJSONF(err))
 		return
 	}
@@ -97,7 +97,7 @@ func (a *API) msgDelete(req *request) {
 		return
 	}
 	var dr msgDeleteRequest
-	if err := json.Unmarshal(req.data, &dr); err != nil {
+	if err := decodeRequest(req.data, &dr); err != nil {
 		a.respondError(req, typeMsgDelete, errInvalidJSONF(err))
 		return
 	}
@@ -112,11 +112,25 @@ func (a *API) msgDelete(req *request) {
 	}
 	switch err := s.st.Delete(dr.Seq); {
 	case errors.Is(err, store.ErrNotFound):
-		a.respondError(req, typeMsgDelete, errSequenceNotFoundF(dr.Seq))
+		a.respondError(req, typeMsgDelete, s.deleteNotFound(dr.Seq))
 	case err != nil:
 		a.respondError(req, typeMsgDelete, errMsgDeleteFailedF(err))
 	default:
 		a.respond(req, &successResponse{apiResponse: apiResponse{Type: typeMsgDelete}, Success: true}, false)
+	}
+}
+
+// deleteNotFound is the error for deleting a missing message, which in
+// nats-server depends on the storage type: the memory store reports the
+// sequence, the file store a store error.
+func (s *stream) deleteNotFound(seq uint64) *APIError {
+	switch {
+	case s.config().Storage == StorageMemory:
+		return errSequenceNotFoundF(seq)
+	case seq > s.st.State().LastSeq:
+		return errMsgDeleteFailedF(errors.New("stream store EOF"))
+	default:
+		return errMsgDeleteFailedF(errors.New("no message found"))
 	}
 }
 

@@ -1,7 +1,6 @@
 package jsapi
 
 import (
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -20,7 +19,7 @@ func (a *API) streamCreate(req *request) {
 		return
 	}
 	var cr streamConfigRequest
-	if err := json.Unmarshal(req.data, &cr); err != nil {
+	if err := decodeRequest(req.data, &cr); err != nil {
 		a.respondError(req, typeStreamCreate, errInvalidJSONF(err))
 		return
 	}
@@ -44,15 +43,17 @@ func (a *API) streamCreate(req *request) {
 		a.respondError(req, typeStreamCreate, e)
 		return
 	}
-	s, didCreate, e := a.createStream(cfg)
+	s, e := a.createStream(cfg)
 	if e != nil {
 		a.respondError(req, typeStreamCreate, e)
 		return
 	}
+	// did_create is set even when an identical stream already existed,
+	// as nats-server does.
 	a.respond(req, &streamCreateResponse{
 		apiResponse: apiResponse{Type: typeStreamCreate},
 		StreamInfo:  s.info(true),
-		DidCreate:   didCreate,
+		DidCreate:   true,
 	}, false)
 }
 
@@ -62,7 +63,7 @@ func (a *API) streamUpdate(req *request) {
 		return
 	}
 	var cr streamConfigRequest
-	if err := json.Unmarshal(req.data, &cr); err != nil {
+	if err := decodeRequest(req.data, &cr); err != nil {
 		a.respondError(req, typeStreamUpdate, errInvalidJSONF(err))
 		return
 	}
@@ -100,7 +101,7 @@ func (a *API) streamInfo(req *request) {
 	}
 	var ir streamInfoRequest
 	if isJSONObjectOrArray(req.data) {
-		if err := json.Unmarshal(req.data, &ir); err != nil {
+		if err := decodeRequest(req.data, &ir); err != nil {
 			fail(errInvalidJSONF(err))
 			return
 		}
@@ -208,7 +209,7 @@ func (a *API) filteredStreams(filter string) []*stream {
 func listRequest(data []byte) (streamListRequest, *APIError) {
 	var lr streamListRequest
 	if isJSONObjectOrArray(data) {
-		if err := json.Unmarshal(data, &lr); err != nil {
+		if err := decodeRequest(data, &lr); err != nil {
 			return lr, errInvalidJSONF(err)
 		}
 	}
@@ -264,32 +265,36 @@ func (a *API) streamList(req *request) {
 // streamPurge answers $JS.API.STREAM.PURGE.<stream> with an optional
 // body {"filter":"subj","seq":N,"keep":N}.
 func (a *API) streamPurge(req *request) {
-	if !a.checkLevel(req, typeStreamPurge) {
+	fail := func(e *APIError) {
+		a.respond(req, &purgeResponse{apiResponse: apiResponse{Type: typeStreamPurge, Error: e}}, true)
+	}
+	if requiredAPILevelTooHigh(req.hdr, a.opts.APILevel) {
+		fail(errRequiredAPILevel)
 		return
 	}
 	var pr purgeRequest
 	if isJSONObjectOrArray(req.data) {
-		if err := json.Unmarshal(req.data, &pr); err != nil {
-			a.respondError(req, typeStreamPurge, errInvalidJSONF(err))
+		if err := decodeRequest(req.data, &pr); err != nil {
+			fail(errInvalidJSONF(err))
 			return
 		}
 		if pr.Sequence > 0 && pr.Keep > 0 {
-			a.respondError(req, typeStreamPurge, errBadRequest)
+			fail(errBadRequest)
 			return
 		}
 	}
 	s := a.lookup(streamName(req.subject))
 	if s == nil {
-		a.respondError(req, typeStreamPurge, errStreamNotFound)
+		fail(errStreamNotFound)
 		return
 	}
 	if s.config().DenyPurge {
-		a.respondError(req, typeStreamPurge, errPurgeFailedF(errors.New("stream purge not permitted")))
+		fail(errPurgeFailedF(errors.New("stream purge not permitted")))
 		return
 	}
 	n, err := s.st.Purge(store.PurgeOpts{Subject: pr.Subject, Seq: pr.Sequence, Keep: pr.Keep})
 	if err != nil {
-		a.respondError(req, typeStreamPurge, errStreamGeneralF(err))
+		fail(errStreamGeneralF(err))
 		return
 	}
 	a.respond(req, &purgeResponse{apiResponse: apiResponse{Type: typeStreamPurge}, Success: true, Purged: n}, false)

@@ -255,37 +255,37 @@ func (a *API) overlaps(name string, subjects []string) bool {
 
 // createStream creates a stream from a normalized configuration, or
 // returns the existing one when the configuration is identical.
-func (a *API) createStream(cfg StreamConfig) (*stream, bool, *APIError) {
+func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 	a.ctl.Lock()
 	defer a.ctl.Unlock()
 	setStaticMetadata(&cfg)
 	if s := a.lookup(cfg.Name); s != nil {
 		if !sameConfig(s.config(), cfg) {
-			return nil, false, errStreamNameExist
+			return nil, errStreamNameExist
 		}
-		return s, false, nil
+		return s, nil
 	}
 	if a.overlaps(cfg.Name, cfg.Subjects) {
-		return nil, false, errSubjectOverlap
+		return nil, errSubjectOverlap
 	}
 	created := now()
 	blob, err := encodeMeta(&cfg, created)
 	if err != nil {
-		return nil, false, errStreamCreateF(err)
+		return nil, errStreamCreateF(err)
 	}
 	st, err := a.st.CreateStream(toStoreConfig(&cfg), blob)
 	if err != nil {
-		return nil, false, errStreamCreateF(err)
+		return nil, errStreamCreateF(err)
 	}
 	s, err := a.openStream(st, cfg, created)
 	if err != nil {
 		_ = a.st.DeleteStream(cfg.Name)
-		return nil, false, errStreamCreateF(err)
+		return nil, errStreamCreateF(err)
 	}
 	a.mu.Lock()
 	a.mu.streams[cfg.Name] = s
 	a.mu.Unlock()
-	return s, true, nil
+	return s, nil
 }
 
 // sameConfig compares two stored configurations.
