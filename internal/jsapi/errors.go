@@ -52,6 +52,15 @@ var (
 	errSourceHeaderForbidden = &APIError{400, 10227, "message stream source header is not allowed"}
 )
 
+// Errors of Cairn's own. nats-server has no equivalent: it stores any
+// subject in a KV bucket and accepts any stream name. They reuse the
+// generic codes so that clients treat them as a bad request and an
+// invalid configuration.
+var (
+	errInvalidKey    = &APIError{400, 10003, "invalid key: KV keys may hold only letters, digits and \"-/_=.\", with no empty token"}
+	errInvalidBucket = &APIError{500, 10052, "invalid bucket name: KV bucket names may hold only letters, digits, \"_\" and \"-\""}
+)
+
 // errInvalidJSONF is 10025, "invalid JSON: {err}".
 func errInvalidJSONF(err error) *APIError {
 	return &APIError{400, 10025, "invalid JSON: " + err.Error()}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/store"
+	"github.com/cairn-db/cairn/internal/subject"
 	"github.com/cairn-db/cairn/internal/wire"
 )
 
@@ -21,8 +23,15 @@ import (
 // ones that need the stream's state being done by the store atomically
 // with the write.
 func (s *stream) ingest(subj, reply string, hdr, data []byte) {
-	cfg := s.config()
-	res, e := s.store(&cfg, subj, hdr, data)
+	sn := s.snap.Load()
+	cfg := &sn.cfg
+	var res store.AppendResult
+	var e *APIError
+	if sn.kvPrefix != "" && !validKVSubject(sn.kvPrefix, subj) {
+		e = errInvalidKey
+	} else {
+		res, e = s.store(cfg, subj, hdr, data)
+	}
 	if reply == "" || cfg.NoAck {
 		return
 	}
@@ -39,6 +48,14 @@ func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 		ack = append(ack, '}')
 	}
 	s.api.bus.Publish(reply, "", nil, ack)
+}
+
+// validKVSubject reports whether subj, published into a KV bucket, names
+// a valid key (nats.go's rules: letters, digits and "-/_=." with no empty
+// token). nats-server would store any subject; Cairn keeps buckets
+// readable by every client.
+func validKVSubject(prefix, subj string) bool {
+	return strings.HasPrefix(subj, prefix) && subject.ValidKey(subj[len(prefix):])
 }
 
 // store checks and appends one published message.
@@ -221,10 +238,7 @@ func (s *stream) stored(m *store.Msg) {
 	s.lastMsgID.id = id
 	s.lastMsgID.Unlock()
 
-	s.cfgMu.RLock()
-	rp := s.repub
-	s.cfgMu.RUnlock()
-	if rp != nil {
+	if rp := s.snap.Load().repub; rp != nil {
 		rp.publish(s.api.bus, s.name, m)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/store"
@@ -25,10 +27,9 @@ type stream struct {
 	// every PubAck.
 	pubAckPrefix []byte
 
-	// cfgMu guards cfg and repub, replaced by updates.
-	cfgMu sync.RWMutex
-	cfg   StreamConfig
-	repub *republisher
+	// snap is the current configuration with what is derived from it;
+	// an update replaces it whole, readers never lock.
+	snap atomic.Pointer[snapshot]
 
 	// pubMu is taken shared by every publish and exclusively by a
 	// publish with Nats-Expected-Last-Msg-Id, whose check must not
@@ -41,6 +42,25 @@ type stream struct {
 
 	unsubs      []func()
 	cancelWatch func()
+}
+
+// snapshot is an immutable view of a stream's configuration.
+type snapshot struct {
+	cfg   StreamConfig
+	repub *republisher // nil without republish
+	// kvPrefix is "$KV.<bucket>." when the stream is a KV bucket (named
+	// KV_<bucket>, capturing exactly $KV.<bucket>.>): published keys must
+	// then be valid KV keys.
+	kvPrefix string
+}
+
+// kvBucket returns the bucket a stream configuration describes, or "".
+func kvBucket(cfg *StreamConfig) string {
+	bucket, ok := strings.CutPrefix(cfg.Name, "KV_")
+	if !ok || len(cfg.Subjects) != 1 || cfg.Subjects[0] != "$KV."+bucket+".>" {
+		return ""
+	}
+	return bucket
 }
 
 // meta is what jsapi keeps in the store's meta blob for a stream.
@@ -80,7 +100,7 @@ func encodeMeta(cfg *StreamConfig, created time.Time) ([]byte, error) {
 
 // openStream wraps a store stream and subscribes it to the bus.
 func (a *API) openStream(st store.Stream, cfg StreamConfig, created time.Time) (*stream, error) {
-	s := &stream{api: a, st: st, name: cfg.Name, created: created, cfg: cfg}
+	s := &stream{api: a, st: st, name: cfg.Name, created: created}
 	s.pubAckPrefix = fmt.Appendf(nil, `{"stream":%s,"seq":`, strconv.Quote(cfg.Name))
 	if err := s.applyConfig(&cfg); err != nil {
 		return nil, err
@@ -103,9 +123,11 @@ func (s *stream) applyConfig(cfg *StreamConfig) error {
 		}
 		rp = newRepublisher(m, cfg.RePublish.HeadersOnly)
 	}
-	s.cfgMu.Lock()
-	s.cfg, s.repub = *cfg, rp
-	s.cfgMu.Unlock()
+	sn := &snapshot{cfg: *cfg, repub: rp}
+	if bucket := kvBucket(cfg); bucket != "" {
+		sn.kvPrefix = "$KV." + bucket + "."
+	}
+	s.snap.Store(sn)
 	return nil
 }
 
@@ -161,9 +183,7 @@ func (s *stream) stop() {
 
 // config returns the current configuration.
 func (s *stream) config() StreamConfig {
-	s.cfgMu.RLock()
-	defer s.cfgMu.RUnlock()
-	return s.cfg
+	return s.snap.Load().cfg
 }
 
 // info builds the stream info; with a non-empty filter the per-subject

@@ -2,6 +2,7 @@ package jsapi
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/subject"
@@ -62,6 +63,9 @@ func normalize(in StreamConfig) (StreamConfig, *APIError) {
 	}
 	if e := normalizeSubjects(&cfg); e != nil {
 		return cfg, e
+	}
+	if bucket, ok := strings.CutPrefix(cfg.Name, "KV_"); ok && kvBucket(&cfg) != "" && !subject.ValidBucket(bucket) {
+		return cfg, errInvalidBucket
 	}
 	if e := checkRePublish(&cfg); e != nil {
 		return cfg, e

@@ -76,6 +76,7 @@ func TestNormalizeErrors(t *testing.T) {
 		{"api", `{"name":"S","subjects":["$JS.API.>"]}`, 10052, "subjects that overlap with jetstream api require no-ack to be true"},
 		{"sys", `{"name":"S","subjects":["$SYS.x"]}`, 10052, "subjects that overlap with system api require no-ack to be true"},
 		{"republish cycle", `{"name":"S","subjects":["a.>"],"republish":{"src":"a.>","dest":"a.x.>"}}`, 10052, "stream configuration for republish destination forms a cycle"},
+		{"bucket name", `{"name":"KV_a+b","subjects":["$KV.a+b.>"]}`, 10052, errInvalidBucket.Description},
 		{"republish bad", `{"name":"S","subjects":["a.>"],"republish":{"src":"a.>","dest":"b.{{split(1)}}"}}`, 10052, "stream configuration for republish with transform from 'a.>' to 'b.{{split(1)}}' not valid"},
 	}
 	for _, tt := range tests {
@@ -155,5 +156,37 @@ func TestStaticMetadata(t *testing.T) {
 	d := withDynamicMetadata(c, "2.11.0", 1)
 	if d.Metadata["_nats.ver"] != "2.11.0" || d.Metadata["_nats.level"] != "1" || len(c.Metadata) != 2 {
 		t.Fatalf("got %v / %v", d.Metadata, c.Metadata)
+	}
+}
+
+func TestKVBucketDetection(t *testing.T) {
+	tests := []struct {
+		cfg, bucket string
+	}{
+		{`{"name":"KV_b","subjects":["$KV.b.>"]}`, "b"},
+		{`{"name":"KV_b","subjects":["$KV.c.>"]}`, ""},
+		{`{"name":"KV_b","subjects":["$KV.b.>","x"]}`, ""},
+		{`{"name":"ORDERS","subjects":["$KV.b.>"]}`, ""},
+	}
+	for _, tt := range tests {
+		c := decodeConfig(t, tt.cfg)
+		if got := kvBucket(&c); got != tt.bucket {
+			t.Errorf("%s: bucket %q, want %q", tt.cfg, got, tt.bucket)
+		}
+	}
+	// A stream that is not a bucket may use any stream name.
+	if _, e := normalize(decodeConfig(t, `{"name":"KV_a+b","subjects":["other"]}`)); e != nil {
+		t.Fatal(e)
+	}
+}
+
+func TestValidKVSubject(t *testing.T) {
+	for subj, ok := range map[string]bool{
+		"$KV.b.k": true, "$KV.b.a/b_c=d.e-f": true, "$KV.b.a+b": false,
+		"$KV.b.ä": false, "$KV.c.k": false, "$KV.b.a*b": false,
+	} {
+		if got := validKVSubject("$KV.b.", subj); got != ok {
+			t.Errorf("%s: got %v", subj, got)
+		}
 	}
 }

@@ -468,3 +468,26 @@ func TestKVRestartPersistence(t *testing.T) {
 		t.Fatalf("create existing after restart: %v", err)
 	}
 }
+
+// TestKVServerSideValidation checks what the server refuses even from a
+// client that does not validate: keys outside the KV rules published
+// straight to a bucket's subjects, and invalid bucket names.
+func TestKVServerSideValidation(t *testing.T) {
+	if usePeer() {
+		t.Skip("nats-server stores such keys; the refusal is Cairn's")
+	}
+	tg := start(t)
+	nc := connect(t, tg.URL)
+	js, _ := jetstream.New(nc)
+	kv := createKV(t, js, jetstream.KeyValueConfig{Bucket: "v"})
+	ctx := ctxT(t)
+	for _, subj := range []string{"$KV.v.a+b", "$KV.v.ключ", "$KV.v.a$b"} {
+		_, err := js.Publish(ctx, subj, []byte("x"))
+		wantAPIErr(t, err, 10003)
+	}
+	if st, _ := kv.Status(ctx); st.Values() != 0 {
+		t.Fatalf("invalid keys were stored: %d values", st.Values())
+	}
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "KV_a+b", Subjects: []string{"$KV.a+b.>"}})
+	wantAPIErr(t, err, 10052)
+}
