@@ -88,8 +88,10 @@ func (l *Lease) Err() error {
 // lease's latest revision, so that a waiting holder can take the lock at
 // once. It returns an error wrapping ErrLockLost if the lease was lost before
 // (the key is then left alone), or the delete's error if the server could not
-// be reached (the key then expires after the TTL). Release may be called more
-// than once; later calls return the first call's result.
+// be reached (the key then expires after the TTL). If a refresh is in flight
+// Release waits for it, at most until the lease's deadline. Release may be
+// called more than once; later calls return nil once it succeeded, else the
+// loss.
 func (l *Lease) Release(ctx context.Context) error {
 	l.stopOnce.Do(func() { close(l.stop) })
 	<-l.exited

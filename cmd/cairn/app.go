@@ -36,8 +36,9 @@ meaning of "nats kv", so NATS documentation applies as written; they work
 against nats-server too.
 
 Output is text for people by default and JSON with --json. Errors are one
-line on standard error; the exit status is 0 on success, 1 on an error and
-2 on a usage error.`
+line on standard error (a JSON object with --json); the exit status is 0 on
+success, 1 on an error and 2 on a usage error, except that "kv lock" and
+"kv update-with" exit with the status of the command they run.`
 
 func newRootCommand(a *app) *cobra.Command {
 	root := &cobra.Command{
