@@ -90,8 +90,8 @@ func (l *Lease) Err() error {
 // (the key is then left alone), or the delete's error if the server could not
 // be reached (the key then expires after the TTL). If a refresh is in flight
 // Release waits for it, at most until the lease's deadline. Release may be
-// called more than once; later calls return nil once it succeeded, else the
-// loss.
+// called more than once; later calls return nil if the first succeeded,
+// else the first call's error.
 func (l *Lease) Release(ctx context.Context) error {
 	l.stopOnce.Do(func() { close(l.stop) })
 	<-l.exited
