@@ -9,8 +9,10 @@
 package compat
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,13 +26,23 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// nats.go's connection goroutines finish shortly after Close.
-		goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).flusher"),
-		goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).readLoop"),
-		goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*asyncCallbacksHandler).asyncCBDispatcher"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	code := m.Run()
+	if serverBin != "" {
+		os.RemoveAll(filepath.Dir(serverBin))
+	}
+	if code == 0 {
+		if err := goleak.Find(
+			// nats.go's connection goroutines finish shortly after Close.
+			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).flusher"),
+			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).readLoop"),
+			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*asyncCallbacksHandler).asyncCBDispatcher"),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // target is a server under test.
