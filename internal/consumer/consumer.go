@@ -391,7 +391,7 @@ func (c *Consumer) gone() {
 // deliver publishes one message and advances the position. It reports
 // false when the consumer was stopped meanwhile.
 func (c *Consumer) deliver(m *store.Msg, pending uint64) bool {
-	if c.stopped() {
+	if c.stopped() || !c.waitInterest() {
 		return false
 	}
 	c.mu.Lock()
@@ -420,6 +420,32 @@ func (c *Consumer) deliver(m *store.Msg, pending uint64) bool {
 	c.bus.PublishAs(c.cfg.DeliverSubject, m.Subject, string(reply), hdr, data)
 	if c.cfg.FlowControl {
 		c.flowControlAfter(len(hdr) + len(data))
+	}
+	return true
+}
+
+// waitInterest holds delivery until the deliver subject has a
+// subscriber: clients may create the consumer before subscribing (the
+// JavaScript client does), and nats-server does not deliver into the
+// void either. Without interest for the inactive threshold the consumer
+// removes itself; waitInterest then reports false.
+func (c *Consumer) waitInterest() bool {
+	if c.bus.HasInterest(c.cfg.DeliverSubject) {
+		return true
+	}
+	deadline := time.Now().Add(c.cfg.InactiveThreshold)
+	wait := time.Millisecond
+	for !c.bus.HasInterest(c.cfg.DeliverSubject) {
+		if time.Now().After(deadline) {
+			c.gone()
+			return false
+		}
+		select {
+		case <-c.quit:
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
 	}
 	return true
 }
