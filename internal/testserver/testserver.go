@@ -9,12 +9,12 @@
 //     then nats-server on $PATH; a test that asks for it is skipped when none
 //     is installed.
 //   - "cairn": the in-process cairn daemon (internal/daemon) on a free
-//     loopback port with its store in t.TempDir(). Until the daemon serves
-//     the KV API, [Default] is "peer".
+//     loopback port with its store in t.TempDir(). This is [Default].
 //
 // $CAIRN_TEST_SERVER picks the kind for [Start] ("peer" or "cairn"); unset,
-// [Default] is used. Switching the whole suite to the cairn daemon is a change
-// of [Default] and of [startCairn], nothing else.
+// [Default] is used. CAIRN_TEST_SERVER=peer runs the same client tests
+// against nats-server, for comparison. Tests that need what only the peer
+// offers here (authentication, TLS) call [StartPeer] directly.
 package testserver
 
 import (
@@ -50,7 +50,7 @@ func Tool(name string) string {
 }
 
 // Default is the kind of server [Start] runs when $CAIRN_TEST_SERVER is unset.
-const Default = "peer"
+const Default = "cairn"
 
 // Server is a running test server. It is stopped by the test's cleanup.
 type Server struct {
