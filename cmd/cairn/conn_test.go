@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
@@ -149,7 +153,8 @@ func TestConnectTimeout(t *testing.T) {
 		}
 	})
 	url := "nats://" + ln.Addr().String()
-	wantRun(t, nil, 1, "cairn: cannot connect to "+url, "kv", "ls", "-s", url, "--timeout", "200ms")
+	wantRun(t, nil, 1, "cairn: cannot connect to "+url+": no answer in time: check the address, or raise --timeout\n", "kv", "ls", "-s", url, "--timeout", "200ms")
+	wantRun(t, nil, 1, `"kind":"timeout"`, "--json", "kv", "ls", "-s", url, "--timeout", "200ms")
 }
 
 // silentServer speaks just enough of the NATS protocol for a client to
@@ -198,4 +203,24 @@ func TestServerWithoutKV(t *testing.T) {
 	wantRun(t, nil, 1, "cairn: the server at "+url+" does not serve key/value buckets (JetStream is off): start cairn-server without --no_kv, or nats-server with -js\n",
 		"kv", "ls", "-s", url)
 	wantRun(t, nil, 1, `"kind":"no_kv"`, "--json", "kv", "put", "b", "k", "v", "-s", url)
+}
+
+// A stream named like a bucket that is not one (it keeps no value per key).
+func TestStreamThatIsNotABucket(t *testing.T) {
+	srv := testserver.Start(t)
+	nc, err := nats.Connect(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "KV_fake", Subjects: []string{"fake.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"CAIRN_URL": srv.URL}
+	wantRun(t, env, 1, "cairn: stream KV_fake exists but is not a key/value bucket\n", "kv", "get", "fake", "k")
+	wantRun(t, env, 1, `"kind":"bad_bucket"`, "--json", "kv", "info", "fake")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"syscall"
 
@@ -160,6 +161,11 @@ func (a *app) describe(err error) (kind, msg string) {
 	return "error", err.Error()
 }
 
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // lockedMessage says who holds a lock.
 func lockedMessage(le *kvsync.LockedError) string {
 	holder := ""
@@ -184,7 +190,7 @@ func describeConnect(ce *connectError) (kind, msg string) {
 	case errors.As(ce.err, &certErr), errors.As(ce.err, &hostErr), errors.As(ce.err, &recErr),
 		errors.Is(ce.err, nats.ErrSecureConnRequired), errors.Is(ce.err, nats.ErrSecureConnWanted):
 		return "tls", fmt.Sprintf("TLS with %s failed: %v: check --tlsca, --tlscert and --tlskey, and whether the server uses TLS", ce.url, ce.err)
-	case errors.Is(ce.err, nats.ErrTimeout), errors.Is(ce.err, context.DeadlineExceeded):
+	case errors.Is(ce.err, nats.ErrTimeout), errors.Is(ce.err, context.DeadlineExceeded), isNetTimeout(ce.err):
 		return "timeout", fmt.Sprintf("cannot connect to %s: no answer in time: check the address, or raise --timeout", ce.url)
 	}
 	return "connect", fmt.Sprintf("cannot connect to %s: %v", ce.url, ce.err)

@@ -22,8 +22,8 @@ const lockLong = `Take the lock KEY in BUCKET, run COMMAND while holding it, and
 when COMMAND ends. Exits with COMMAND's status.
 
 The lock is taken with "create", so only one holder has it at a time; by
-default cairn waits for it, with --no-wait it fails at once (status 1) if
-someone else holds it. While COMMAND runs, cairn refreshes the lock with
+default cairn waits for it (saying so, and who holds it, on standard error),
+with --no-wait it fails at once (status 1) if someone else holds it. While COMMAND runs, cairn refreshes the lock with
 "update" at its current revision (every third of the TTL by default). The
 bucket must have a TTL: if cairn dies, the lock is freed once the TTL has
 passed since its last refresh, and not before. On Linux, COMMAND is killed
@@ -133,13 +133,20 @@ func (a *app) takeLock(ctx context.Context, kv jetstream.KeyValue, key string, o
 		lease, err := kvsync.TryLock(ctx, kv, key, opts)
 		return lease, onKey(err, kv.Bucket(), key)
 	}
+	lease, err := kvsync.TryLock(ctx, kv, key, opts)
+	var le *kvsync.LockedError
+	if !errors.As(err, &le) {
+		return lease, onKey(err, kv.Bucket(), key)
+	}
+	if !a.json {
+		fmt.Fprintf(a.stderr, "Waiting: %s\n", lockedMessage(le))
+	}
 	wctx, cancel := ctx, context.CancelFunc(func() {})
 	if f.maxWait > 0 {
 		wctx, cancel = context.WithTimeout(ctx, f.maxWait)
 	}
 	defer cancel()
-	lease, err := kvsync.Lock(wctx, kv, key, opts)
-	var le *kvsync.LockedError
+	lease, err = kvsync.Lock(wctx, kv, key, opts)
 	switch {
 	case err == nil:
 		return lease, nil
