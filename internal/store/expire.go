@@ -109,7 +109,7 @@ func (s *stream) expire(now int64) int64 {
 			s.mu.Unlock()
 			return farFuture.UnixNano()
 		}
-		ws := &writeSet{}
+		ws := s.scratchLocked()
 		next, more := s.expireLocked(ws, now)
 		var maxSeq uint64
 		if n := len(ws.puts); n > 0 {

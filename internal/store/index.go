@@ -35,6 +35,12 @@ type index struct {
 	msgs, bytes uint64
 }
 
+// presize makes room for about msgs messages and subjects subjects.
+func (ix *index) presize(msgs, subjects int) {
+	ix.entries = make([]entry, 0, msgs)
+	ix.subjects = make(map[string]*subjectState, subjects)
+}
+
 // entry is what the index knows of one message: 32 bytes.
 type entry struct {
 	seq   uint64
@@ -56,6 +62,16 @@ const (
 type subjectState struct {
 	subject string
 	seqs    []uint64
+	// inline backs seqs while the subject has one message, saving an
+	// allocation for the common KV case.
+	inline [1]uint64
+}
+
+func newSubjectState(subject string, seq uint64) *subjectState {
+	ss := &subjectState{subject: subject}
+	ss.inline[0] = seq
+	ss.seqs = ss.inline[:1:1]
+	return ss
 }
 
 func (ss *subjectState) last() uint64 { return ss.seqs[len(ss.seqs)-1] }
@@ -80,10 +96,11 @@ func (ix *index) first() *entry {
 func (ix *index) add(subject string, e entry) {
 	ss := ix.subjects[subject]
 	if ss == nil {
-		ss = &subjectState{subject: subject}
+		ss = newSubjectState(subject, e.seq)
 		ix.subjects[subject] = ss
+	} else {
+		ss.seqs = append(ss.seqs, e.seq)
 	}
-	ss.seqs = append(ss.seqs, e.seq)
 	e.subj = ss
 	ix.entries = append(ix.entries, e)
 	ix.msgs++
@@ -199,10 +216,11 @@ func (ix *index) lastTime() int64 {
 func (ix *index) addBytes(subject []byte, e entry) {
 	ss := ix.subjects[string(subject)]
 	if ss == nil {
-		ss = &subjectState{subject: string(subject)}
+		ss = newSubjectState(string(subject), e.seq)
 		ix.subjects[ss.subject] = ss
+	} else {
+		ss.seqs = append(ss.seqs, e.seq)
 	}
-	ss.seqs = append(ss.seqs, e.seq)
 	e.subj = ss
 	ix.entries = append(ix.entries, e)
 	ix.msgs++

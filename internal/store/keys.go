@@ -17,6 +17,7 @@ import (
 //	"N"                          -> next stream id, uint32 big-endian
 //	"S" name                     -> stream record (JSON streamRecord)
 //	"T" id(4)                    -> tail record: last seq, last time
+//	"H" id(4)                    -> size hint: messages, subjects (Close)
 //	"M" id(4) seq(8)             -> message record (see encodeRecord)
 //
 // Integers in keys are big-endian so that byte order is numeric order.
@@ -25,6 +26,7 @@ const (
 	spaceNextID byte = 'N'
 	spaceStream byte = 'S'
 	spaceTail   byte = 'T'
+	spaceHint   byte = 'H'
 	spaceMsg    byte = 'M'
 
 	formatMagic = "cairn-store/1"
@@ -43,12 +45,16 @@ func tailKey(id uint32) []byte {
 	return binary.BigEndian.AppendUint32([]byte{spaceTail}, id)
 }
 
-func msgKey(id uint32, seq uint64) []byte {
-	k := make([]byte, 13)
-	k[0] = spaceMsg
-	binary.BigEndian.PutUint32(k[1:], id)
-	binary.BigEndian.PutUint64(k[5:], seq)
-	return k
+func hintKey(id uint32) []byte {
+	return binary.BigEndian.AppendUint32([]byte{spaceHint}, id)
+}
+
+func msgKey(id uint32, seq uint64) []byte { return appendMsgKey(make([]byte, 0, 13), id, seq) }
+
+func appendMsgKey(b []byte, id uint32, seq uint64) []byte {
+	b = append(b, spaceMsg)
+	b = binary.BigEndian.AppendUint32(b, id)
+	return binary.BigEndian.AppendUint64(b, seq)
 }
 
 // msgKeyRange returns the bounds [lo, hi) of stream id's messages.
@@ -134,10 +140,6 @@ func appendRecord(b []byte, m *Msg, ttl time.Duration, msgID string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(msgID)))
 	b = append(b, msgID...)
 	return append(b, m.Data...)
-}
-
-func recordSizeHint(m *Msg, msgID string) int {
-	return 1 + 8 + 10 + 3*binary.MaxVarintLen32 + len(m.Subject) + len(m.Header) + len(msgID) + len(m.Data)
 }
 
 var errBadRecord = errors.New("malformed message record")

@@ -13,6 +13,9 @@ type pebbleBackend struct {
 	st   *Store
 	id   uint32
 	name string
+	// buf and key are scratch space for apply (which runs under the
+	// stream's exclusive lock); Pebble batches copy what they are given.
+	buf, key []byte
 }
 
 var _ backend = (*pebbleBackend)(nil)
@@ -68,14 +71,27 @@ func (b *pebbleBackend) loadEach(seqs []uint64, fn func(*Msg) bool) error {
 		return err
 	}
 	defer it.Close()
+	valid := it.SeekGE(msgKey(b.id, seqs[0]))
 	for _, seq := range seqs {
-		// Successive seeks move forward; Pebble turns a nearby seek into
-		// a few Next calls.
-		if !it.SeekGE(msgKey(b.id, seq)) {
+		// Step with Next over short gaps (the common case: most
+		// messages are the last of their subject); seek over long ones.
+		var cur uint64
+		for ; valid; valid = it.Next() {
+			_, cur, _ = parseMsgKey(it.Key())
+			if cur >= seq || seq-cur > 16 {
+				break
+			}
+		}
+		if valid && cur < seq {
+			valid = it.SeekGE(msgKey(b.id, seq))
+			if valid {
+				_, cur, _ = parseMsgKey(it.Key())
+			}
+		}
+		if !valid {
 			break
 		}
-		_, got, _ := parseMsgKey(it.Key())
-		if got != seq {
+		if cur != seq {
 			continue
 		}
 		v, err := it.ValueAndErr()
@@ -109,16 +125,20 @@ func (b *pebbleBackend) apply(ws *writeSet) (func() error, error) {
 		if seq < ws.delBelow {
 			continue
 		}
-		if err := batch.Delete(msgKey(b.id, seq), nil); err != nil {
+		b.key = appendMsgKey(b.key[:0], b.id, seq)
+		if err := batch.Delete(b.key, nil); err != nil {
 			return nil, err
 		}
 	}
-	var buf []byte
 	for _, p := range ws.puts {
-		buf = appendRecord(buf[:0], p.msg, p.ttl, p.msgID)
-		if err := batch.Set(msgKey(b.id, p.msg.Seq), buf, nil); err != nil {
+		b.buf = appendRecord(b.buf[:0], p.msg, p.ttl, p.msgID)
+		b.key = appendMsgKey(b.key[:0], b.id, p.msg.Seq)
+		if err := batch.Set(b.key, b.buf, nil); err != nil {
 			return nil, err
 		}
+	}
+	if cap(b.buf) > 1<<20 {
+		b.buf = nil
 	}
 	if ws.tail {
 		if err := batch.Set(tailKey(b.id), encodeTail(ws.lastSeq, ws.lastTime), nil); err != nil {
@@ -140,6 +160,7 @@ func (b *pebbleBackend) drop() error {
 	lo, hi := msgKeyRange(b.id)
 	_ = batch.DeleteRange(lo, hi, nil)
 	_ = batch.Delete(tailKey(b.id), nil)
+	_ = batch.Delete(hintKey(b.id), nil)
 	_ = batch.Delete(streamKey(b.name), nil)
 	return b.st.commitDurable(batch)
 }

@@ -61,6 +61,19 @@ func (st *Store) load() error {
 	if err != nil {
 		return err
 	}
+	// Size hints from the last Close; ignored if implausible.
+	err = st.scan([]byte{spaceHint}, []byte{spaceHint + 1}, func(k, v []byte) error {
+		if len(k) == 5 && len(v) == 16 {
+			msgs, subjects := binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+			if s := byID[binary.BigEndian.Uint32(k[1:])]; s != nil && msgs < 1<<32 && subjects <= msgs {
+				s.ix.presize(int(msgs+msgs/8), int(subjects))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	if err := st.loadMessages(byID); err != nil {
 		return err
 	}

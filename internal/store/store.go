@@ -229,7 +229,8 @@ func (st *Store) DeleteStream(name string) error {
 	return nil
 }
 
-// Close stops the background work, fsyncs and closes the database.
+// Close stops the background work, flushes Pebble's memtable (so that
+// the next Open is fast), fsyncs and closes the database.
 // Streams return ErrClosed afterwards. Close is idempotent.
 func (st *Store) Close() error {
 	st.mu.Lock()
@@ -255,12 +256,39 @@ func (st *Store) Close() error {
 	if st.db == nil {
 		return nil
 	}
+	st.writeHints(streams)
 	err := st.syncWAL()
 	st.fs.force.Add(1) // Pebble's own syncs on close are real.
+	// Flush the memtable so that the next Open has no WAL to replay.
+	if ferr := st.db.Flush(); err == nil {
+		err = ferr
+	}
 	if cerr := st.db.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// writeHints records each file stream's message and subject counts, so
+// that the next Open can size its index up front. A stale or missing
+// hint costs only speed.
+func (st *Store) writeHints(streams map[string]*stream) {
+	b := st.db.NewBatch()
+	defer b.Close()
+	for _, s := range streams {
+		pb, ok := s.be.(*pebbleBackend)
+		if !ok {
+			continue
+		}
+		s.mu.RLock()
+		v := binary.BigEndian.AppendUint64(nil, s.ix.msgs)
+		v = binary.BigEndian.AppendUint64(v, uint64(len(s.ix.subjects)))
+		s.mu.RUnlock()
+		_ = b.Set(hintKey(pb.id), v, nil)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		st.log.Warn("store: writing size hints", "err", err)
+	}
 }
 
 func (s *stream) close() {

@@ -76,7 +76,7 @@ func (s *stream) appendLocked(subject string, hdr, data []byte, opts AppendOpts)
 		return AppendResult{}, nil, err
 	}
 
-	ws := &writeSet{}
+	ws := s.scratchLocked()
 	m := &Msg{Subject: subject, Seq: s.lastSeq + 1, Time: max(now, s.lastTime)}
 	if len(hdr) > 0 {
 		m.Header = slices.Clone(hdr)

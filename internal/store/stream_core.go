@@ -35,6 +35,8 @@ type stream struct {
 	ageFrom uint64
 	// pending holds appended messages not yet passed to subscribers.
 	pending []*Msg
+	// ws is the write set reused by every operation (under mu).
+	ws writeSet
 
 	// deliverMu serialises delivery so subscribers see sequence order.
 	deliverMu sync.Mutex
@@ -55,6 +57,18 @@ func newStream(st *Store, cfg Config, meta []byte, be backend) *stream {
 		ix:    newIndex(),
 		dedup: newDedupTable(),
 	}
+}
+
+// scratchLocked returns the stream's reusable write set, emptied.
+func (s *stream) scratchLocked() *writeSet {
+	ws := &s.ws
+	clear(ws.puts) // drop references to delivered messages
+	puts, dels := ws.puts[:0], ws.dels[:0]
+	if cap(dels) > 4096 {
+		dels = nil // do not keep a large purge's slice alive
+	}
+	*ws = writeSet{puts: puts, dels: dels}
+	return ws
 }
 
 func cloneConfig(c Config) Config {
@@ -158,7 +172,7 @@ func (s *stream) GetNext(filter string, start uint64) (*Msg, error) {
 
 // lastPerSubjectChunk is how many messages LastPerSubject loads per
 // visit under the read lock.
-const lastPerSubjectChunk = 256
+const lastPerSubjectChunk = 1024
 
 func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 	if !validFilter(filter) {

@@ -16,7 +16,7 @@ func (s *stream) Delete(seq uint64) error {
 		s.mu.Unlock()
 		return ErrNotFound
 	}
-	ws := &writeSet{}
+	ws := s.scratchLocked()
 	s.removeAtLocked(ws, p)
 	wait, err := s.applyLocked(ws)
 	s.mu.Unlock()
@@ -42,7 +42,7 @@ func (s *stream) Purge(opts PurgeOpts) (uint64, error) {
 		s.mu.Unlock()
 		return 0, err
 	}
-	ws := &writeSet{}
+	ws := s.scratchLocked()
 	var n uint64
 	if matchAll(opts.Subject) && opts.Keep == 0 {
 		n = s.purgeBelowLocked(ws, opts.Seq)
@@ -119,7 +119,8 @@ func (s *stream) UpdateConfig(cfg Config, meta []byte) error {
 	}
 	s.cfg = cloneConfig(cfg)
 	s.meta = slices.Clone(meta)
-	ws := &writeSet{config: &s.cfg, meta: s.meta}
+	ws := s.scratchLocked()
+	ws.config, ws.meta = &s.cfg, s.meta
 	s.enforceLimitsLocked(ws, "")
 	wait, err := s.applyLocked(ws)
 	s.mu.Unlock()
