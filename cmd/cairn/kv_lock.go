@@ -129,13 +129,9 @@ func (a *app) runLocked(cmd *cobra.Command, bucket, key string, argv []string, f
 
 // takeLock takes the lock at once or waits for it, as the flags say.
 func (a *app) takeLock(ctx context.Context, kv jetstream.KeyValue, key string, opts *kvsync.LockOptions, f lockFlags) (*kvsync.Lease, error) {
-	if f.noWait {
-		lease, err := kvsync.TryLock(ctx, kv, key, opts)
-		return lease, onKey(err, kv.Bucket(), key)
-	}
 	lease, err := kvsync.TryLock(ctx, kv, key, opts)
 	var le *kvsync.LockedError
-	if !errors.As(err, &le) {
+	if f.noWait || !errors.As(err, &le) {
 		return lease, onKey(err, kv.Bucket(), key)
 	}
 	if !a.json {
