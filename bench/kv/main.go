@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -124,4 +125,14 @@ func printTable(runs []run, res map[string]map[string][]result, rounds int) {
 		}
 	}
 	tw.Flush()
+	fmt.Println("\nops/s per round (run order alternates):")
+	for _, r := range runs {
+		for _, kind := range []string{"cairn", "nats-server"} {
+			var vals []string
+			for _, x := range res[kind][r.name] {
+				vals = append(vals, fmt.Sprintf("%.0f", x.opsPerSec))
+			}
+			fmt.Printf("  %-18s %-12s %s\n", r.name, kind, strings.Join(vals, " "))
+		}
+	}
 }
