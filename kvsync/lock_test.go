@@ -91,16 +91,16 @@ func TestLockRejectsBadOptionsAndKeys(t *testing.T) {
 func TestLeaseKeepAliveOutlivesTTL(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	const ttl = time.Second
+	const ttl = 1500 * time.Millisecond
 	kv, _ := bucket(t, url, locksConfig(ttl), true)
 	a, err := kvsync.TryLock(ctx, kv, "job", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := a.Revision()
-	// Hold for 2.5 TTLs: the point of the test is that time passes.
-	holdUntil := time.Now().Add(ttl * 5 / 2)
-	eventually(t, 10*time.Second, "2.5 TTLs to pass", func() bool { return time.Now().After(holdUntil) })
+	// Hold for 2 TTLs: the point of the test is that time passes.
+	holdUntil := time.Now().Add(2 * ttl)
+	eventually(t, 10*time.Second, "2 TTLs to pass", func() bool { return time.Now().After(holdUntil) })
 	if err := a.Err(); err != nil {
 		t.Fatalf("lease lost while refreshed: %v", err)
 	}
