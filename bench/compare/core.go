@@ -11,9 +11,9 @@ import (
 
 func allWorkloads() []workload {
 	return []workload{
-		{"req/reply 1 conn 128B", "req/s", func(u string, d time.Duration) (float64, error) { return reqReply(u, 1, d) }},
-		{"req/reply 4 conns 128B", "req/s", func(u string, d time.Duration) (float64, error) { return reqReply(u, 4, d) }},
-		{"pub to 1 sub 128B", "msgs/s", pubSub},
+		{name: "req/reply 1 conn 128B", unit: "req/s", run: func(p *serverProcess, d time.Duration) (float64, error) { return reqReply(p.url, 1, d) }},
+		{name: "req/reply 4 conns 128B", unit: "req/s", run: func(p *serverProcess, d time.Duration) (float64, error) { return reqReply(p.url, 4, d) }},
+		{name: "pub to 1 sub 128B", unit: "msgs/s", run: func(p *serverProcess, d time.Duration) (float64, error) { return pubSub(p.url, d) }},
 	}
 }
 

@@ -19,12 +19,13 @@ import (
 	"time"
 )
 
-// workload measures one thing against a server URL and returns a rate in
-// operations per second (higher is better).
+// workload measures one thing against a running server and returns a
+// figure in unit: a rate (higher is better) unless lowerBetter.
 type workload struct {
-	name string
-	unit string
-	run  func(url string, d time.Duration) (float64, error)
+	name        string
+	unit        string
+	run         func(p *serverProcess, d time.Duration) (float64, error)
+	lowerBetter bool
 }
 
 func main() {
@@ -33,10 +34,11 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds per server (the median is reported)")
 	dur := flag.Duration("duration", 2*time.Second, "length of each measurement")
 	only := flag.String("only", "", "run only workloads whose name contains this")
+	watchKeys := flag.String("watch-keys", "10000,100000", "bucket sizes for the watch and keys workloads (comma separated; add 1000000 for the large run)")
 	flag.Parse()
 
 	var selected []workload
-	for _, w := range allWorkloads() {
+	for _, w := range append(allWorkloads(), watchWorkloads(*watchKeys)...) {
 		if strings.Contains(w.name, *only) {
 			selected = append(selected, w)
 		}
@@ -69,7 +71,7 @@ func runRound(kind, bin string, ws []workload, d time.Duration, into map[string]
 	}
 	defer p.stop()
 	for _, w := range ws {
-		rate, err := w.run(p.url, d)
+		rate, err := w.run(p, d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
 		}
@@ -88,12 +90,16 @@ func median(v []float64) float64 {
 }
 
 func printTable(ws []workload, res map[string]map[string][]float64, rounds int, d time.Duration) {
-	fmt.Printf("Median of %d alternating rounds, %v per measurement.\n\n", rounds, d)
+	fmt.Printf("Median of %d alternating rounds, %v per timed measurement. \"cairn advantage\" is cairn/nats-server for rates and nats-server/cairn for latencies and memory.\n\n", rounds, d)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tunit\tcairn\tnats-server\tratio\t")
+	fmt.Fprintln(tw, "workload\tunit\tcairn\tnats-server\tcairn advantage\t")
 	for _, w := range ws {
 		c, n := median(res["cairn"][w.name]), median(res["nats-server"][w.name])
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.2fx\t\n", w.name, w.unit, c, n, c/n)
+		ratio := c / n
+		if w.lowerBetter {
+			ratio = n / c
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.2fx\t\n", w.name, w.unit, c, n, ratio)
 	}
 	tw.Flush()
 }

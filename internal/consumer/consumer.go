@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/store"
@@ -43,6 +44,10 @@ type Consumer struct {
 
 	ackPrefix string // "$JS.ACK.<stream>.<name>.1."
 	fcPrefix  string // "$JS.FC.<stream>.<name>."
+
+	// appended counts matching messages stored since the consumer was
+	// created; pending counts are estimated from it without rescanning.
+	appended atomic.Uint64
 
 	wake    chan struct{} // new message stored or flow control answered
 	quit    chan struct{}
@@ -92,7 +97,12 @@ func newConsumer(st store.Stream, cfg Config, bus Bus, onGone func(*Consumer)) (
 	c.unsubFC = unsub
 	// Subscribe before reading the stream, so nothing stored from now on
 	// can be missed.
-	c.cancel = st.Subscribe(func(*store.Msg) { c.signal() })
+	c.cancel = st.Subscribe(func(m *store.Msg) {
+		if c.matches(m.Subject) {
+			c.appended.Add(1)
+		}
+		c.signal()
+	})
 	c.mu.sseq = c.startSeq()
 	return c, nil
 }
@@ -289,7 +299,7 @@ func (c *Consumer) deliverSnapshot() bool {
 			c.mu.Unlock()
 			// Not the last of the snapshot, so never 0, which would
 			// tell the client the initial data is complete.
-			if !c.deliver(held, max(pending+c.pendingLive(upTo), 1)) {
+			if !c.deliver(held, max(pending+c.appended.Load(), 1)) {
 				ok = false
 				return false
 			}
@@ -312,18 +322,15 @@ func (c *Consumer) deliverSnapshot() bool {
 	c.mu.initial = 0
 	c.mu.Unlock()
 	if held != nil {
-		return c.deliver(held, c.pendingAfter(upTo))
+		// The last of the snapshot: pending is 0 exactly when nothing
+		// matching was stored since.
+		var pending uint64
+		if _, err := c.next(upTo + 1); err == nil {
+			pending = max(c.appended.Load(), 1)
+		}
+		return c.deliver(held, pending)
 	}
 	return !c.stopped()
-}
-
-// pendingLive is the number of matching messages stored after the
-// snapshot.
-func (c *Consumer) pendingLive(upTo uint64) uint64 {
-	if c.stream.State().LastSeq <= upTo {
-		return 0
-	}
-	return c.pendingAfter(upTo)
 }
 
 // deliverLive delivers every matching message from the current position
@@ -338,17 +345,39 @@ func (c *Consumer) deliverLive() {
 	interest := time.NewTicker(min(max(c.cfg.InactiveThreshold/4, 50*time.Millisecond), time.Second))
 	defer interest.Stop()
 	var noInterestSince time.Time
+	// Pending counts: one scan now, then an estimate kept by counting
+	// deliveries and appends. Whether pending is 0 (the end of the data
+	// a client waits for) is always exact: each message is delivered
+	// after looking one matching message ahead.
+	appendedBase := c.appended.Load()
+	c.mu.Lock()
+	seq := c.mu.sseq
+	c.mu.Unlock()
+	base := c.pendingAfter(seq - 1)
+	var delivered uint64
+	var ahead *store.Msg
 	for {
 		c.mu.Lock()
-		seq := c.mu.sseq
 		blocked := c.mu.fcSent-c.mu.fcAcked >= fcMaxOutstanding
 		c.mu.Unlock()
 		if !blocked {
-			m, err := c.next(seq)
+			m, err := ahead, error(nil)
+			if m == nil {
+				m, err = c.next(seq)
+			}
+			ahead = nil
 			if err == nil {
-				if !c.deliver(m, c.pendingAfter(m.Seq)) {
+				var pending uint64
+				if nxt, err := c.next(m.Seq + 1); err == nil {
+					ahead = nxt
+					est := int64(base+c.appended.Load()-appendedBase) - int64(delivered+1)
+					pending = uint64(max(est, 1))
+				}
+				if !c.deliver(m, pending) {
 					return
 				}
+				delivered++
+				seq = m.Seq + 1
 				continue
 			}
 			if !errors.Is(err, store.ErrNotFound) {
