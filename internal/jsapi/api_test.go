@@ -109,3 +109,29 @@ func TestUnknownStreamHasNoDirectGetResponder(t *testing.T) {
 		t.Fatalf("answered for a missing stream: %q", got)
 	}
 }
+
+func TestRepublishChainAndCycle(t *testing.T) {
+	_, bus := newBenchAPI(t)
+	create := func(name, body string) string {
+		bus.Publish("$JS.API.STREAM.CREATE."+name, "_INBOX."+name, nil, []byte(body))
+		return bus.answer("_INBOX." + name)
+	}
+	create("A", `{"name":"A","subjects":["a.>"],"republish":{"src":">","dest":"b.>"}}`)
+	// B closing the loop back into A is refused ...
+	if got := create("B", `{"name":"B","subjects":["b.>"],"republish":{"src":">","dest":"a.x.>"}}`); !strings.Contains(got, errRepublishCycle.Description) {
+		t.Fatalf("cycle accepted: %s", got)
+	}
+	// ... a chain is not: a message stored in A is stored in B too.
+	if got := create("B", `{"name":"B","subjects":["b.>"],"republish":{"src":">","dest":"c.>"}}`); strings.Contains(got, "error") {
+		t.Fatalf("chain refused: %s", got)
+	}
+	bus.Publish("a.1", "_INBOX.p", nil, []byte("x"))
+	bus.Publish("$JS.API.DIRECT.GET.B", "_INBOX.g", nil, []byte(`{"seq":1}`))
+	bus.Publish("$JS.API.STREAM.MSG.GET.B", "_INBOX.g", nil, []byte(`{"seq":1}`))
+	if got := bus.answer("_INBOX.g"); !strings.Contains(got, `"subject":"b.a.1"`) {
+		t.Fatalf("republished message not stored in B: %s", got)
+	}
+	if got := bus.answer("c.b.a.1"); !strings.Contains(got, "Nats-Stream: B\r\n") {
+		t.Fatalf("B did not republish: %q", got)
+	}
+}

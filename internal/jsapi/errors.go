@@ -59,6 +59,10 @@ var (
 var (
 	errInvalidKey    = &APIError{400, 10003, "invalid key: KV keys may hold only letters, digits and \"-/_=.\", with no empty token"}
 	errInvalidBucket = &APIError{500, 10052, "invalid bucket name: KV bucket names may hold only letters, digits, \"_\" and \"-\""}
+	// errRepublishCycle: republished messages would come back through
+	// other streams (nats-server checks a stream against itself only,
+	// with this text).
+	errRepublishCycle = &APIError{500, 10052, "stream configuration for republish destination forms a cycle"}
 )
 
 // errInvalidJSONF is 10025, "invalid JSON: {err}".

@@ -273,6 +273,54 @@ func (a *API) overlaps(name string, subjects []string) bool {
 	return false
 }
 
+// republishCycle reports whether, with cfg in place of the stream of the
+// same name, republished messages could come back to a stream they came
+// from through other streams' subjects. Republishing happens
+// synchronously inside the store's delivery to subscribers, so such a
+// loop would deadlock; nats-server only checks a stream against itself.
+func (a *API) republishCycle(cfg *StreamConfig) bool {
+	cfgs := map[string]*StreamConfig{cfg.Name: cfg}
+	a.mu.RLock()
+	for name, s := range a.mu.streams {
+		if name != cfg.Name {
+			c := s.config()
+			cfgs[name] = &c
+		}
+	}
+	a.mu.RUnlock()
+	next := func(from *StreamConfig) []string {
+		if from.RePublish == nil {
+			return nil
+		}
+		var out []string
+		for name, to := range cfgs {
+			if slices.ContainsFunc(to.Subjects, func(s string) bool { return subject.Overlap(from.RePublish.Destination, s) }) {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	// Depth-first search for a path back to any visited stream.
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := make(map[string]int, len(cfgs))
+	var visit func(name string) bool
+	visit = func(name string) bool {
+		state[name] = active
+		for _, n := range next(cfgs[name]) {
+			if state[n] == active || (state[n] == unseen && visit(n)) {
+				return true
+			}
+		}
+		state[name] = done
+		return false
+	}
+	return visit(cfg.Name)
+}
+
 // createStream creates a stream from a normalized configuration, or
 // returns the existing one when the configuration is identical.
 func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
@@ -287,6 +335,9 @@ func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 	}
 	if a.overlaps(cfg.Name, cfg.Subjects) {
 		return nil, errSubjectOverlap
+	}
+	if a.republishCycle(&cfg) {
+		return nil, errRepublishCycle
 	}
 	created := now()
 	blob, err := encodeMeta(&cfg, created)
@@ -329,6 +380,9 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	}
 	if a.overlaps(cfg.Name, cfg.Subjects) {
 		return nil, errSubjectOverlap
+	}
+	if a.republishCycle(&cfg) {
+		return nil, errRepublishCycle
 	}
 	setStaticMetadata(&cfg)
 	blob, err := encodeMeta(&cfg, s.created)
