@@ -27,7 +27,7 @@ func (a *API) msgGet(req *request) {
 		a.respondError(req, typeMsgGet, errInvalidJSONF(err))
 		return
 	}
-	if gr.Batch > 0 || gr.MaxBytes > 0 || gr.StartTime != nil || badSelection(&gr) {
+	if gr.Batch > 0 || gr.MaxBytes > 0 || badSelection(&gr) {
 		a.respondError(req, typeMsgGet, errBadRequest)
 		return
 	}
@@ -52,20 +52,54 @@ func (a *API) msgGet(req *request) {
 // ways at once.
 func badSelection(gr *msgGetRequest) bool {
 	return (gr.Seq > 0 && gr.LastFor != "") ||
-		(gr.Seq == 0 && gr.LastFor == "" && gr.NextFor == "") ||
+		(gr.Seq == 0 && gr.LastFor == "" && gr.NextFor == "" && gr.StartTime == nil) ||
+		(gr.Seq > 0 && gr.StartTime != nil) ||
+		(gr.StartTime != nil && gr.LastFor != "") ||
 		(gr.LastFor != "" && gr.NextFor != "")
 }
 
 // load returns the single message a get request selects.
 func (s *stream) load(gr *msgGetRequest) (*store.Msg, error) {
+	seq := gr.Seq
+	if gr.StartTime != nil {
+		seq = s.seqFromTime(gr.StartTime.UnixNano())
+	}
 	switch {
 	case gr.NextFor != "":
-		return s.st.GetNext(gr.NextFor, gr.Seq)
+		return s.st.GetNext(gr.NextFor, seq)
 	case gr.LastFor != "":
 		return s.lastFor(gr.LastFor)
 	default:
-		return s.st.Get(gr.Seq)
+		return s.st.Get(seq)
 	}
+}
+
+// seqFromTime returns the sequence of the first message stored at or
+// after ns (Unix nanoseconds), or the last sequence plus one. Timestamps
+// never decrease along the sequence, so this is a binary search over
+// the live messages.
+func (s *stream) seqFromTime(ns int64) uint64 {
+	st := s.st.State()
+	if st.Msgs == 0 || ns > st.LastTime {
+		return st.LastSeq + 1
+	}
+	lo, hi := st.FirstSeq, st.LastSeq
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		m, err := s.st.GetNext("", mid)
+		if err != nil {
+			return st.LastSeq + 1
+		}
+		if m.Time >= ns {
+			hi = mid
+		} else {
+			lo = m.Seq + 1
+		}
+	}
+	if m, err := s.st.GetNext("", lo); err == nil && m.Time >= ns {
+		return m.Seq
+	}
+	return st.LastSeq + 1
 }
 
 // lastFor returns the last message of a subject, which may hold
@@ -169,8 +203,8 @@ func (s *stream) directGet(_, reply string, hdr, data []byte) {
 	case gr.Seq == 0 && gr.LastFor == "" && gr.NextFor == "" && !hasMulti && gr.StartTime == nil:
 		bus.Publish(reply, "", statusEmptyRequest, nil)
 		return
-	case conflicting(&gr, hasMulti), gr.StartTime != nil, gr.UpToTime != nil, hasMulti:
-		// Start times and multi-subject batches are not implemented.
+	case conflicting(&gr, hasMulti), gr.UpToTime != nil, hasMulti:
+		// Multi-subject batches are not implemented.
 		bus.Publish(reply, "", statusBadRequest, nil)
 		return
 	}
@@ -252,12 +286,16 @@ const defaultBatchBytes = 64 << 20
 // Nats-Last-Sequence, then a "204 EOB" status message.
 func (s *stream) directBatch(reply string, gr *msgGetRequest) {
 	filter := gr.NextFor
-	pending := s.st.NumPending(filter, gr.Seq, false)
+	seq := gr.Seq
+	if gr.StartTime != nil {
+		seq = s.seqFromTime(gr.StartTime.UnixNano())
+	}
+	pending := s.st.NumPending(filter, seq, false)
 	maxBytes := gr.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = defaultBatchBytes
 	}
-	seq, sentBytes := gr.Seq, 0
+	sentBytes := 0
 	var last uint64
 	for i := 0; i < gr.Batch; i++ {
 		m, err := s.st.GetNext(filter, seq)
