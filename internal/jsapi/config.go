@@ -3,6 +3,7 @@ package jsapi
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -168,7 +169,9 @@ func (c Compression) MarshalJSON() ([]byte, error) { return compressionNames.mar
 // UnmarshalJSON implements json.Unmarshaler.
 func (c *Compression) UnmarshalJSON(b []byte) error { return compressionNames.unmarshal(b, c) }
 
-// present reports whether an optional raw JSON field was given a value.
+// present reports whether an optional raw JSON field was given a value;
+// null and an empty list (some clients send "sources":[]) are absent.
 func present(raw json.RawMessage) bool {
-	return len(raw) > 0 && string(raw) != "null"
+	v := strings.TrimSpace(string(raw))
+	return v != "" && v != "null" && strings.ReplaceAll(v, " ", "") != "[]"
 }

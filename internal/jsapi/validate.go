@@ -1,6 +1,7 @@
 package jsapi
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -72,6 +73,11 @@ func normalize(in StreamConfig) (StreamConfig, *APIError) {
 	}
 	if string(cfg.Placement) == "{}" {
 		cfg.Placement = nil
+	}
+	for _, raw := range []*json.RawMessage{&cfg.Placement, &cfg.Mirror, &cfg.Sources, &cfg.SubjectTransform} {
+		if !present(*raw) {
+			*raw = nil
+		}
 	}
 	return cfg, nil
 }

@@ -2,6 +2,7 @@ package jsapi
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -187,6 +188,22 @@ func TestValidKVSubject(t *testing.T) {
 	} {
 		if got := validKVSubject("$KV.b.", subj); got != ok {
 			t.Errorf("%s: got %v", subj, got)
+		}
+	}
+}
+
+func TestEmptyOptionalFeaturesAreAbsent(t *testing.T) {
+	for _, body := range []string{
+		`{"name":"S","sources":[]}`,
+		`{"name":"S","sources":null,"mirror":null,"placement":{}}`,
+		`{"name":"S","subject_transform":null}`,
+	} {
+		cfg, e := normalize(decodeConfig(t, body))
+		if e != nil {
+			t.Errorf("%s: %v", body, e)
+		}
+		if out, _ := json.Marshal(cfg); strings.Contains(string(out), "sources") || strings.Contains(string(out), "placement") {
+			t.Errorf("%s: echoed as %s", body, out)
 		}
 	}
 }
