@@ -57,8 +57,9 @@ var (
 // generic codes so that clients treat them as a bad request and an
 // invalid configuration.
 var (
-	errInvalidKey    = &APIError{400, 10003, "invalid key: KV keys may hold only letters, digits and \"-/_=.\", with no empty token"}
-	errInvalidBucket = &APIError{500, 10052, "invalid bucket name: KV bucket names may hold only letters, digits, \"_\" and \"-\""}
+	errInvalidKey     = &APIError{400, 10003, "invalid key: KV keys may hold only letters, digits and \"-/_=.\", with no empty token"}
+	errInvalidBucket  = &APIError{500, 10052, "invalid bucket name: KV bucket names may hold only letters, digits, \"_\" and \"-\""}
+	errInvalidHistory = &APIError{500, 10052, "invalid bucket history: a KV bucket keeps 1 to 64 values per key (max_msgs_per_subject)"}
 	// errRepublishCycle: republished messages would come back through
 	// other streams (nats-server checks a stream against itself only,
 	// with this text).

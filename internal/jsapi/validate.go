@@ -3,7 +3,6 @@ package jsapi
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/subject"
@@ -65,8 +64,8 @@ func normalize(in StreamConfig) (StreamConfig, *APIError) {
 	if e := normalizeSubjects(&cfg); e != nil {
 		return cfg, e
 	}
-	if bucket, ok := strings.CutPrefix(cfg.Name, "KV_"); ok && kvBucket(&cfg) != "" && !subject.ValidBucket(bucket) {
-		return cfg, errInvalidBucket
+	if e := checkBucket(&cfg); e != nil {
+		return cfg, e
 	}
 	if e := checkRePublish(&cfg); e != nil {
 		return cfg, e
@@ -221,6 +220,26 @@ func normalizeSubjects(cfg *StreamConfig) *APIError {
 			}
 		}
 		seen[s] = true
+	}
+	return nil
+}
+
+// maxKVHistory is the most values a KV bucket keeps per key (ADR-8).
+const maxKVHistory = 64
+
+// checkBucket applies the KeyValue clients' rules to a stream shaped as
+// a bucket (KV_<bucket> on $KV.<bucket>.>): a valid bucket name and a
+// history of 1 to 64. nats-server leaves these checks to the clients;
+// Cairn refuses what they would refuse.
+func checkBucket(cfg *StreamConfig) *APIError {
+	bucket := kvBucket(cfg)
+	switch {
+	case bucket == "":
+		return nil
+	case !subject.ValidBucket(bucket):
+		return errInvalidBucket
+	case cfg.MaxMsgsPer < 1 || cfg.MaxMsgsPer > maxKVHistory:
+		return errInvalidHistory
 	}
 	return nil
 }

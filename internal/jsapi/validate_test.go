@@ -77,7 +77,9 @@ func TestNormalizeErrors(t *testing.T) {
 		{"api", `{"name":"S","subjects":["$JS.API.>"]}`, 10052, "subjects that overlap with jetstream api require no-ack to be true"},
 		{"sys", `{"name":"S","subjects":["$SYS.x"]}`, 10052, "subjects that overlap with system api require no-ack to be true"},
 		{"republish cycle", `{"name":"S","subjects":["a.>"],"republish":{"src":"a.>","dest":"a.x.>"}}`, 10052, "stream configuration for republish destination forms a cycle"},
-		{"bucket name", `{"name":"KV_a+b","subjects":["$KV.a+b.>"]}`, 10052, errInvalidBucket.Description},
+		{"bucket name", `{"name":"KV_a+b","subjects":["$KV.a+b.>"],"max_msgs_per_subject":1}`, 10052, errInvalidBucket.Description},
+		{"bucket history", `{"name":"KV_b","subjects":["$KV.b.>"],"max_msgs_per_subject":65}`, 10052, errInvalidHistory.Description},
+		{"bucket unlimited", `{"name":"KV_b","subjects":["$KV.b.>"]}`, 10052, errInvalidHistory.Description},
 		{"republish bad", `{"name":"S","subjects":["a.>"],"republish":{"src":"a.>","dest":"b.{{split(1)}}"}}`, 10052, "stream configuration for republish with transform from 'a.>' to 'b.{{split(1)}}' not valid"},
 	}
 	for _, tt := range tests {
