@@ -16,8 +16,9 @@ type backend interface {
 	// ErrNotFound if the message is absent.
 	load(seq uint64, subject string) (*Msg, error)
 	// loadEach calls fn for every message of seqs (ascending) that
-	// exists, stopping when fn returns false.
-	loadEach(seqs []uint64, fn func(*Msg) bool) error
+	// exists, stopping when fn returns false; subjects[i] is the subject
+	// the index knows for seqs[i].
+	loadEach(seqs []uint64, subjects []string, fn func(*Msg) bool) error
 	// apply makes the write set durable per the sync policy, atomically:
 	// after a crash either all of it or none of it is visible. It returns
 	// a function to call outside the stream lock that waits until the
@@ -75,7 +76,7 @@ func (b *memBackend) load(seq uint64, _ string) (*Msg, error) {
 	return nil, ErrNotFound
 }
 
-func (b *memBackend) loadEach(seqs []uint64, fn func(*Msg) bool) error {
+func (b *memBackend) loadEach(seqs []uint64, _ []string, fn func(*Msg) bool) error {
 	for _, seq := range seqs {
 		if m := b.msgs[seq]; m != nil && !fn(m) {
 			return nil

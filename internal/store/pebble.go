@@ -59,7 +59,7 @@ func (b *pebbleBackend) readErr(seq uint64, err error) error {
 	return fmt.Errorf("store: stream %s: reading message %d: %w", b.name, seq, err)
 }
 
-func (b *pebbleBackend) loadEach(seqs []uint64, fn func(*Msg) bool) error {
+func (b *pebbleBackend) loadEach(seqs []uint64, subjects []string, fn func(*Msg) bool) error {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -72,7 +72,7 @@ func (b *pebbleBackend) loadEach(seqs []uint64, fn func(*Msg) bool) error {
 	}
 	defer it.Close()
 	valid := it.SeekGE(msgKey(b.id, seqs[0]))
-	for _, seq := range seqs {
+	for i, seq := range seqs {
 		// Step with Next over short gaps (the common case: most
 		// messages are the last of their subject); seek over long ones.
 		var cur uint64
@@ -98,7 +98,7 @@ func (b *pebbleBackend) loadEach(seqs []uint64, fn func(*Msg) bool) error {
 		if err != nil {
 			return b.readErr(seq, err)
 		}
-		m, err := b.decode(seq, v, "")
+		m, err := b.decode(seq, v, subjects[i])
 		if err != nil {
 			return err
 		}

@@ -183,8 +183,9 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 	var from uint64
 	msgs := make([]*Msg, 0, lastPerSubjectChunk)
 	seqs := make([]uint64, 0, lastPerSubjectChunk)
+	subjects := make([]string, 0, lastPerSubjectChunk)
 	for {
-		msgs, seqs = msgs[:0], seqs[:0]
+		msgs, seqs, subjects = msgs[:0], seqs[:0], subjects[:0]
 		s.mu.RLock()
 		if err := s.usableLocked(); err != nil {
 			s.mu.RUnlock()
@@ -192,7 +193,7 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 		}
 		if literal {
 			if ss := s.ix.subjects[filter]; ss != nil {
-				seqs = append(seqs, ss.last())
+				seqs, subjects = append(seqs, ss.last()), append(subjects, ss.subject)
 			}
 		} else {
 			live := s.ix.entries[s.ix.lowerBound(from):]
@@ -201,13 +202,13 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 				if e.subj == nil || e.subj.last() != e.seq || !match(e.subj.subject) {
 					continue
 				}
-				seqs = append(seqs, e.seq)
+				seqs, subjects = append(seqs, e.seq), append(subjects, e.subj.subject)
 				if len(seqs) == cap(seqs) {
 					break
 				}
 			}
 		}
-		err := s.be.loadEach(seqs, func(m *Msg) bool {
+		err := s.be.loadEach(seqs, subjects, func(m *Msg) bool {
 			msgs = append(msgs, m)
 			return true
 		})
