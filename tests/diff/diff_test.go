@@ -65,23 +65,58 @@ type side struct {
 	name string
 	js   jetstream.JetStream
 	kvs  []jetstream.KeyValue
+	// restart, for cairn in TestDifferentialRestarts, restarts the server
+	// on the same data and returns its new URL.
+	restart func() string
 }
 
-func runSeed(t *testing.T, seed uint64, n int) {
+// TestDifferentialRestarts interleaves restarts of cairn (on the same
+// data, nats-server keeps running) with the operations: after each, every
+// answer must still be nats-server's. Memory buckets, which do not
+// survive a restart, are left out.
+func TestDifferentialRestarts(t *testing.T) {
+	seeds := []uint64{5, 77}
+	if *seedFlag != 0 {
+		seeds = []uint64{*seedFlag}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runSeedWith(t, seed, *opsFlag, true) })
+	}
+}
+
+func runSeed(t *testing.T, seed uint64, n int) { runSeedWith(t, seed, n, false) }
+
+func runSeedWith(t *testing.T, seed uint64, n int, restarts bool) {
 	peer := openSide(t, "nats-server", testserver.StartPeer(t).URL)
 	var cairn *side
-	if os.Getenv("CAIRN_DIFF_SELF") != "" {
+	switch {
+	case os.Getenv("CAIRN_DIFF_SELF") != "":
 		// Checks the harness itself: two nats-servers must always agree.
 		cairn = openSide(t, "nats-server 2", testserver.StartPeer(t).URL)
-	} else {
+	case restarts:
+		dir := t.TempDir()
+		d := startCairnIn(t, dir)
+		cairn = openSide(t, "cairn", d.ClientURL())
+		cairn.restart = func() string {
+			d.Shutdown()
+			d = startCairnIn(t, dir)
+			return d.ClientURL()
+		}
+	default:
 		cairn = openSide(t, "cairn", startCairn(t))
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	g := &generator{rng: rng, revs: map[string][]uint64{}}
+	g := &generator{rng: rng, revs: map[string][]uint64{}, restarts: restarts}
 	var history []string
 	kinds := map[string]int{}
 	for i := 0; i < n; i++ {
 		op := g.next()
+		if op.kind == opRestart {
+			cairn.connect(t, cairn.restart(), false)
+			history = append(history, fmt.Sprintf("#%d restart cairn", i))
+			kinds["restarts"]++
+			continue
+		}
 		want := op.apply(peer)
 		got := op.apply(cairn)
 		line := fmt.Sprintf("#%d %s -> %s", i, op, want)
@@ -99,30 +134,46 @@ func runSeed(t *testing.T, seed uint64, n int) {
 
 func openSide(t *testing.T, name, url string) *side {
 	t.Helper()
+	s := &side{name: name}
+	s.connect(t, url, true)
+	return s
+}
+
+// connect (re)connects the side and creates or binds its buckets.
+func (s *side) connect(t *testing.T, url string, create bool) {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
+	if s.js, err = jetstream.New(nc); err != nil {
 		t.Fatal(err)
 	}
-	s := &side{name: name, js: js}
+	s.kvs = s.kvs[:0]
 	for _, cfg := range buckets {
-		kv, err := js.CreateKeyValue(context.Background(), cfg)
-		if err != nil {
-			t.Fatalf("%s: create %s: %v", name, cfg.Bucket, err)
+		var kv jetstream.KeyValue
+		if create {
+			kv, err = s.js.CreateKeyValue(context.Background(), cfg)
+		} else {
+			kv, err = s.js.KeyValue(context.Background(), cfg.Bucket)
+		}
+		if err != nil && !(errors.Is(err, jetstream.ErrBucketNotFound) && cfg.Storage == jetstream.MemoryStorage) {
+			t.Fatalf("%s: bucket %s: %v", s.name, cfg.Bucket, err)
 		}
 		s.kvs = append(s.kvs, kv)
 	}
-	return s
 }
 
 func startCairn(t *testing.T) string {
 	t.Helper()
+	return startCairnIn(t, t.TempDir()).ClientURL()
+}
+
+func startCairnIn(t *testing.T, dir string) *daemon.Daemon {
+	t.Helper()
 	d, err := daemon.Start(daemon.Config{
-		StoreDir: t.TempDir(),
+		StoreDir: dir,
 		Server: server.Options{
 			Host: "127.0.0.1", Port: -1,
 			Logger: server.NewLogger(io.Discard, false, false),
@@ -132,7 +183,7 @@ func startCairn(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Shutdown)
-	return d.ClientURL()
+	return d
 }
 
 // outcome renders an operation's result so that equal results render

@@ -30,15 +30,16 @@ const (
 	opUpdateBucket
 	opPurgeStream
 	opRecreateBucket
+	opRestart
 	numKinds
 )
 
 var kindNames = [...]string{"put", "get", "get-revision", "create", "update", "delete",
 	"delete-last-revision", "purge", "status", "stream-state", "put-invalid-key",
-	"publish-msg-id", "publish-expect-last-seq", "update-bucket", "purge-stream", "recreate-bucket"}
+	"publish-msg-id", "publish-expect-last-seq", "update-bucket", "purge-stream", "recreate-bucket", "restart"}
 
 // weights make writes and reads common and whole-bucket checks rarer.
-var weights = [numKinds]int{8, 6, 3, 4, 4, 2, 2, 1, 1, 1, 1, 2, 2, 1, 1, 1}
+var weights = [numKinds]int{8, 6, 3, 4, 4, 2, 2, 1, 1, 1, 1, 2, 2, 1, 1, 1, 0}
 
 // op is one generated operation; it holds everything needed to replay it
 // identically on both servers.
@@ -69,10 +70,18 @@ type generator struct {
 	rng  *rand.Rand
 	revs map[string][]uint64 // bucket/key → revisions seen, oldest first
 	last uint64              // highest revision seen in any bucket
+	// restarts enables opRestart and keeps operations off memory buckets,
+	// which do not survive a restart.
+	restarts bool
 }
 
 func (g *generator) next() op {
 	o := op{kind: g.pickKind(), bucket: g.rng.IntN(len(buckets)), key: keys[g.rng.IntN(len(keys))]}
+	if g.restarts {
+		for buckets[o.bucket].Storage == jetstream.MemoryStorage {
+			o.bucket = g.rng.IntN(len(buckets))
+		}
+	}
 	switch o.kind {
 	case opPut, opCreate, opUpdate, opBadKey, opPublishMsgID, opPublishExpectLast:
 		o.value = g.value()
@@ -93,12 +102,21 @@ func (g *generator) next() op {
 }
 
 func (g *generator) pickKind() kind {
+	w := weights
+	if g.restarts {
+		w[opRestart] = 1
+		// A restarted server remembers the message ids of the messages it
+		// still holds only (nats-server rebuilds its window the same way),
+		// so ids of removed messages would differ from a peer that kept
+		// running.
+		w[opPublishMsgID] = 0
+	}
 	total := 0
-	for _, w := range weights {
-		total += w
+	for _, x := range w {
+		total += x
 	}
 	n := g.rng.IntN(total)
-	for k, w := range weights {
+	for k, w := range w {
 		if n < w {
 			return kind(k)
 		}
