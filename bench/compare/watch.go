@@ -182,7 +182,9 @@ func fanoutLatency(p *serverProcess, _ time.Duration) (float64, error) {
 		mu.Lock()
 		sent[rev] = time.Now()
 		mu.Unlock()
-		if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		// A new key each time: with history 1, a watcher that lags would
+		// legitimately skip a superseded revision of the same key.
+		if _, err := kv.Put(ctx, fmt.Sprintf("k%d", rev), []byte("v")); err != nil {
 			return 0, err
 		}
 		time.Sleep(2 * time.Millisecond) // one update at a time: latency, not throughput

@@ -34,11 +34,9 @@ var (
 	errStreamNameExist       = &APIError{400, 10058, "stream name already in use with a different configuration"}
 	errStreamNotFound        = &APIError{404, 10059, "stream not found"}
 	errStreamNotMatch        = &APIError{400, 10060, "expected stream does not match"}
-	errReplicasNotUpdatable  = &APIError{400, 10061, "Replicas configuration can not be updated"}
 	errSubjectOverlap        = &APIError{400, 10065, "subjects overlap with an existing stream"}
 	errReplicasNotSupported  = &APIError{500, 10074, "replicas > 1 not supported in non-clustered mode"}
 	errHeaderExceedsMaximum  = &APIError{400, 10097, "header size exceeds maximum allowed of 64k"}
-	errStreamSealed          = &APIError{400, 10109, "invalid operation on sealed stream"}
 	errNameHasPathSeparators = &APIError{400, 10128, "Stream name can not contain path separators"}
 	errReplicasNegative      = &APIError{400, 10133, "replicas count cannot be negative"}
 	errMessageTTLInvalid     = &APIError{400, 10165, "invalid per-message TTL"}
