@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/wire"
@@ -36,6 +37,17 @@ type client struct {
 	}
 	flush  chan struct{} // signals the writer; capacity 1
 	closed chan struct{} // closed when the writer has finished
+
+	// wmu serialises socket writes: the writer goroutine takes it
+	// blocking, readers flushing inline take it only when free.
+	wmu sync.Mutex
+	// parsing is set while the reader goroutine processes input; output
+	// queued for this client meanwhile is flushed by the reader when it
+	// is done, instead of waking the writer for every message.
+	parsing atomic.Bool
+	// pcd holds the clients this reader delivered to during the current
+	// read; they are flushed when it is processed. Reader goroutine only.
+	pcd map[*client]struct{}
 }
 
 func newClient(s *Server, cid uint64, conn net.Conn) *client {
@@ -48,6 +60,7 @@ func newClient(s *Server, cid uint64, conn net.Conn) *client {
 		opts:   defaultConnectOpts(),
 		flush:  make(chan struct{}, 1),
 		closed: make(chan struct{}),
+		pcd:    make(map[*client]struct{}),
 	}
 	c.host, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
 	c.mu.subs = make(map[string]*subscription)
@@ -78,7 +91,11 @@ func (c *client) readLoop() {
 	for {
 		n, err := c.conn.Read(buf)
 		if n > 0 {
-			if perr := c.parser.Parse(buf[:n], c); perr != nil {
+			c.parsing.Store(true)
+			perr := c.parser.Parse(buf[:n], c)
+			c.parsing.Store(false)
+			c.flushDeferred()
+			if perr != nil {
 				c.protocolError(perr)
 				return
 			}
@@ -155,7 +172,9 @@ func (c *client) queue(b []byte) {
 		c.slowConsumer("MaxPending of " + itoa(uint64(c.srv.opts.MaxPending)) + " bytes exceeded")
 		return
 	}
-	c.kick()
+	if !c.parsing.Load() {
+		c.kick()
+	}
 }
 
 func (c *client) kick() {
@@ -175,45 +194,26 @@ func (c *client) slowConsumer(why string) {
 	c.closeConnection("Slow Consumer")
 }
 
-// writeLoop flushes the outbound buffer until the client is closed, then
-// writes what is left (a final -ERR, say) and closes the socket.
+// writeLoop flushes the outbound buffer whenever it is woken, until the
+// client is closed; then it writes what is left (a final -ERR, say) and
+// closes the socket.
 func (c *client) writeLoop() {
 	defer close(c.closed)
 	defer c.conn.Close()
 	for {
 		<-c.flush
-		c.mu.Lock()
-		out := c.mu.out
-		c.mu.out = c.mu.spare[:0]
-		closed := c.mu.closed
-		c.mu.Unlock()
-		if len(out) > 0 {
-			_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteDeadline))
-			_, err := c.conn.Write(out)
-			if err != nil {
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					c.slowConsumer("WriteDeadline of " + c.srv.opts.WriteDeadline.String() + " exceeded")
-				} else {
-					c.closeConnection("Write Error")
-				}
-				return
-			}
+		if _, err := c.writeOut(true); err != nil {
+			c.writeFailed(err)
+			return
 		}
 		c.mu.Lock()
-		if cap(out) <= 1<<20 {
-			c.mu.spare = out[:0]
-		}
-		if c.mu.stall != nil {
-			close(c.mu.stall)
-			c.mu.stall = nil
-		}
 		more := len(c.mu.out) > 0
-		closed = closed || c.mu.closed
+		closed := c.mu.closed
 		c.mu.Unlock()
 		if closed && !more {
 			return
 		}
-		if more || closed {
+		if more {
 			c.kick()
 		}
 	}

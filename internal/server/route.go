@@ -113,14 +113,24 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		c.slowConsumer("MaxPending of " + itoa(uint64(s.opts.MaxPending)) + " bytes exceeded")
 		return true
 	}
-	c.kick()
-	if stall != nil {
+	switch {
+	case stall != nil:
+		c.kick()
 		t := time.NewTimer(stallTimeout)
 		select {
 		case <-stall:
 		case <-t.C:
 		}
 		t.Stop()
+	case from != nil && from != c:
+		// Flushed by the publisher's reader once it has processed its
+		// input: one write for many messages.
+		from.pcd[c] = struct{}{}
+	case c.parsing.Load():
+		// c's own reader flushes c when it is done (replies to c's
+		// requests from in-process handlers land here).
+	default:
+		c.kick()
 	}
 	return true
 }
