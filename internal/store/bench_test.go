@@ -1,6 +1,7 @@
 package store
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -135,8 +136,11 @@ func benchDataset(b *testing.B) string {
 	return bench1M.dir
 }
 
+// benchCache overrides Options.CacheSize in the 1M benchmarks.
+var benchCache = flag.Int64("store.cache", 0, "Pebble block cache size for the 1M benchmarks (0: default)")
+
 func openBench(b *testing.B) (*Store, Stream) {
-	st, err := Open(benchDataset(b), Options{})
+	st, err := Open(benchDataset(b), Options{CacheSize: *benchCache})
 	if err != nil {
 		b.Fatal(err)
 	}

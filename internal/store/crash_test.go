@@ -73,6 +73,72 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
+// TestFlushChild is the child of TestCrashKillDefaultPolicy: it appends
+// 1000 messages under the default policy, says "done" and waits to be
+// killed.
+func TestFlushChild(t *testing.T) {
+	dir := os.Getenv(crashChildEnv)
+	if dir == "" || os.Getenv("CAIRN_STORE_FLUSH_CHILD") == "" {
+		t.Skip("only runs as the child of TestCrashKillDefaultPolicy")
+	}
+	st, err := Open(dir, Options{})
+	if err != nil {
+		fmt.Printf("open error: %v\n", err)
+		os.Exit(2)
+	}
+	s, _ := st.CreateStream(Config{Name: "KV_flush"}, nil)
+	for i := 0; i < 1000; i++ {
+		if _, err := s.Append(fmt.Sprintf("k.%d", i), nil, crashPayload(0, i), AppendOpts{}); err != nil {
+			fmt.Printf("append error: %v\n", err)
+			os.Exit(2)
+		}
+	}
+	fmt.Println("done")
+	select {}
+}
+
+// TestCrashKillDefaultPolicy checks the default policy's promise: an
+// acknowledged append reaches the operating system within about a
+// millisecond, so it survives kill -9 shortly after.
+func TestCrashKillDefaultPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFlushChild$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, "CAIRN_STORE_FLUSH_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "done\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q", line)
+	}
+	// The promise under test is a time window, so this waits on
+	// purpose: 50 ms is 50 times the flusher's period.
+	time.Sleep(50 * time.Millisecond)
+	cmd.Process.Kill()
+	cmd.Wait()
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.Stream("KV_flush")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.State().Msgs; n != 1000 {
+		t.Fatalf("%d of 1000 acknowledged appends survived kill -9", n)
+	}
+}
+
 // TestCrashKill kills a writing child process (SyncAlways) at random
 // points and checks that every acknowledged append survives, over
 // several rounds on the same directory.
