@@ -104,6 +104,11 @@ func (st *Store) openDB() error {
 			},
 		},
 	}
+	for i := range po.Levels {
+		// A single-level index (the default, 4 KiB, splits it in two
+		// levels above ~200 blocks) saves one block lookup per read.
+		po.Levels[i].IndexBlockSize = 256 << 10
+	}
 	db, err := pebble.Open(st.dir, po)
 	if err != nil {
 		if pebble.IsCorruptionError(err) {
