@@ -15,8 +15,9 @@ import (
 // Bus is what a consumer needs of the core server.
 type Bus interface {
 	// PublishAs delivers to the subscriptions matching routeSubj,
-	// showing the message as published on subj.
-	PublishAs(routeSubj, subj, reply string, hdr, data []byte)
+	// showing the message as published on subj. The slices are not
+	// retained after it returns.
+	PublishAs(routeSubj, subj, reply, hdr, data []byte)
 	// Subscribe registers an in-process handler; the returned function
 	// removes it.
 	Subscribe(subj string, h func(subj, reply string, hdr, data []byte)) (func(), error)
@@ -44,6 +45,10 @@ type Consumer struct {
 
 	ackPrefix string // "$JS.ACK.<stream>.<name>.1."
 	fcPrefix  string // "$JS.FC.<stream>.<name>."
+	deliverTo []byte // cfg.DeliverSubject
+
+	// Scratch buffers of the delivery goroutine, reused per message.
+	scratch struct{ subj, reply, hdr []byte }
 
 	// appended counts matching messages stored since the consumer was
 	// created; pending counts are estimated from it without rescanning.
@@ -85,6 +90,7 @@ func newConsumer(st store.Stream, cfg Config, bus Bus, onGone func(*Consumer)) (
 		created:   time.Now().UTC(),
 		onGone:    onGone,
 		ackPrefix: "$JS.ACK." + st.Name() + "." + cfg.Name + ".1.",
+		deliverTo: []byte(cfg.DeliverSubject),
 		fcPrefix:  "$JS.FC." + st.Name() + "." + cfg.Name + ".",
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
@@ -431,8 +437,7 @@ func (c *Consumer) deliver(m *store.Msg, pending uint64) bool {
 	c.mu.lastActive = time.Now()
 	c.mu.Unlock()
 
-	reply := make([]byte, 0, len(c.ackPrefix)+64)
-	reply = append(reply, c.ackPrefix...)
+	reply := append(c.scratch.reply[:0], c.ackPrefix...)
 	reply = strconv.AppendUint(reply, m.Seq, 10)
 	reply = append(reply, '.')
 	reply = strconv.AppendUint(reply, dseq, 10)
@@ -440,13 +445,15 @@ func (c *Consumer) deliver(m *store.Msg, pending uint64) bool {
 	reply = strconv.AppendInt(reply, m.Time, 10)
 	reply = append(reply, '.')
 	reply = strconv.AppendUint(reply, pending, 10)
+	c.scratch.reply = reply
 
 	hdr, data := m.Header, m.Data
 	if c.cfg.HeadersOnly {
-		hdr = withHeader(hdr, "Nats-Msg-Size", strconv.Itoa(len(data)))
-		data = nil
+		c.scratch.hdr = appendHeader(c.scratch.hdr[:0], hdr, "Nats-Msg-Size", strconv.Itoa(len(data)))
+		hdr, data = c.scratch.hdr, nil
 	}
-	c.bus.PublishAs(c.cfg.DeliverSubject, m.Subject, string(reply), hdr, data)
+	c.scratch.subj = append(c.scratch.subj[:0], m.Subject...)
+	c.bus.PublishAs(c.deliverTo, c.scratch.subj, reply, hdr, data)
 	if c.cfg.FlowControl {
 		c.flowControlAfter(len(hdr) + len(data))
 	}
@@ -479,17 +486,18 @@ func (c *Consumer) waitInterest() bool {
 	return true
 }
 
-// withHeader returns hdr with one more "key: value" line.
-func withHeader(hdr []byte, key, value string) []byte {
+// appendHeader appends to dst the header block hdr (nil for none) with
+// one more "key: value" line.
+func appendHeader(dst, hdr []byte, key, value string) []byte {
 	if len(hdr) < 4 {
-		return (&wire.HeaderBuilder{}).Add(key, value).Bytes()
+		dst = append(dst, "NATS/1.0\r\n"...)
+	} else {
+		dst = append(dst, hdr[:len(hdr)-2]...) // without the closing CRLF
 	}
-	out := make([]byte, 0, len(hdr)+len(key)+len(value)+4)
-	out = append(out, hdr[:len(hdr)-2]...) // drop the closing CRLF
-	out = append(out, key...)
-	out = append(out, ": "...)
-	out = append(out, value...)
-	return append(out, "\r\n\r\n"...)
+	dst = append(dst, key...)
+	dst = append(dst, ": "...)
+	dst = append(dst, value...)
+	return append(dst, "\r\n\r\n"...)
 }
 
 // flowControlAfter counts delivered bytes and sends a flow-control
@@ -506,7 +514,7 @@ func (c *Consumer) flowControlAfter(n int) {
 	id := c.mu.fcSent
 	c.mu.Unlock()
 	hdr := wire.NewStatusHeader(100, "FlowControl Request").Bytes()
-	c.bus.PublishAs(c.cfg.DeliverSubject, c.cfg.DeliverSubject, c.fcPrefix+strconv.FormatUint(id, 10), hdr, nil)
+	c.bus.PublishAs(c.deliverTo, c.deliverTo, []byte(c.fcPrefix+strconv.FormatUint(id, 10)), hdr, nil)
 	c.waitFlowControl()
 }
 
@@ -565,7 +573,7 @@ func (c *Consumer) heartbeat() {
 	if stalled != "" {
 		b.Add("Nats-Consumer-Stalled", stalled)
 	}
-	c.bus.PublishAs(c.cfg.DeliverSubject, c.cfg.DeliverSubject, "", b.Bytes(), nil)
+	c.bus.PublishAs(c.deliverTo, c.deliverTo, nil, b.Bytes(), nil)
 }
 
 // SequenceInfo is a position in the consumer and in the stream.

@@ -31,9 +31,9 @@ func newFakeBus() *fakeBus {
 	return &fakeBus{interest: true, subs: map[string]func(string, string, []byte, []byte){}, notify: make(chan struct{}, 1)}
 }
 
-func (b *fakeBus) PublishAs(route, subj, reply string, hdr, data []byte) {
+func (b *fakeBus) PublishAs(route, subj, reply, hdr, data []byte) {
 	b.mu.Lock()
-	b.got = append(b.got, delivery{route, subj, reply, string(hdr), string(data)})
+	b.got = append(b.got, delivery{string(route), string(subj), string(reply), string(hdr), string(data)})
 	b.mu.Unlock()
 	select {
 	case b.notify <- struct{}{}:

@@ -10,7 +10,7 @@ type consumerBus struct{ srv *server.Server }
 
 var _ consumer.Bus = consumerBus{}
 
-func (b consumerBus) PublishAs(routeSubj, subj, reply string, hdr, data []byte) {
+func (b consumerBus) PublishAs(routeSubj, subj, reply, hdr, data []byte) {
 	b.srv.PublishAs(routeSubj, subj, reply, hdr, data)
 }
 

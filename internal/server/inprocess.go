@@ -60,13 +60,10 @@ func (s *Server) Publish(subj, reply string, header, data []byte) {
 // PublishAs delivers a message to the subscriptions matching
 // routeSubj, presenting it to them as published on subj (a JetStream
 // consumer delivers a stream message this way: routed by the deliver
-// subject, shown with the message's own subject).
-func (s *Server) PublishAs(routeSubj, subj, reply string, header, data []byte) {
-	if !subject.Valid(routeSubj) {
-		s.log.Debugf("Dropping in-process publish to invalid subject %q", routeSubj)
-		return
-	}
-	s.routeAs(nil, []byte(routeSubj), []byte(subj), []byte(reply), header, data)
+// subject, shown with the message's own subject). reply may be empty.
+// The slices are not retained after PublishAs returns.
+func (s *Server) PublishAs(routeSubj, subj, reply, header, data []byte) {
+	s.routeAs(nil, routeSubj, subj, reply, header, data)
 }
 
 // HasInterest reports whether any subscription matches subj.

@@ -31,7 +31,7 @@ func (s *Server) route(from *client, subj, reply, header, payload []byte) {
 // published on subj: JetStream delivers stream messages to a consumer's
 // deliver subject under their original subject.
 func (s *Server) routeAs(from *client, routeSubj, subj, reply, header, payload []byte) {
-	r := s.subs.Match(string(routeSubj))
+	r := s.subs.MatchBytes(routeSubj)
 	delivered := false
 	for _, sub := range r.Plain {
 		if s.deliver(from, sub, subj, reply, header, payload) {
@@ -92,7 +92,7 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		// A client that did not ask for headers gets the payload alone.
 		header = nil
 	}
-	c.mu.out = wire.AppendMsg(c.mu.out, string(subj), sub.sid, string(reply), header, payload)
+	c.mu.out = wire.AppendMsg(c.mu.out, subj, sub.sid, reply, header, payload)
 	pending := len(c.mu.out)
 	var stall chan struct{}
 	if pending > s.opts.MaxPending*3/4 && from != nil && from != c {

@@ -33,7 +33,7 @@ type Index[T comparable] struct {
 	count int
 
 	cache struct {
-		sync.Mutex
+		sync.RWMutex
 		m map[string]*Result[T]
 	}
 }
@@ -136,9 +136,9 @@ func (idx *Index[T]) Remove(subj, queue string, v T) bool {
 // Match returns the subscriptions matching the literal subject subj.
 // The result is shared and must not be modified.
 func (idx *Index[T]) Match(subj string) *Result[T] {
-	idx.cache.Lock()
+	idx.cache.RLock()
 	r, ok := idx.cache.m[subj]
-	idx.cache.Unlock()
+	idx.cache.RUnlock()
 	if ok {
 		return r
 	}
@@ -161,6 +161,18 @@ func (idx *Index[T]) Match(subj string) *Result[T] {
 	idx.cache.m[subj] = r
 	idx.cache.Unlock()
 	return r
+}
+
+// MatchBytes is Match for a subject held in a byte slice; a cached
+// result is found without converting it to a string.
+func (idx *Index[T]) MatchBytes(subj []byte) *Result[T] {
+	idx.cache.RLock()
+	r, ok := idx.cache.m[string(subj)]
+	idx.cache.RUnlock()
+	if ok {
+		return r
+	}
+	return idx.Match(string(subj))
 }
 
 // evictLocked drops the cached results that subscriptions on subj could

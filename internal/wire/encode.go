@@ -26,7 +26,7 @@ func AppendInfo(buf, json []byte) []byte {
 
 // AppendMsg appends a message delivery: MSG when header is nil, HMSG
 // otherwise. reply may be empty.
-func AppendMsg(buf []byte, subject, sid, reply string, header, payload []byte) []byte {
+func AppendMsg(buf, subject []byte, sid string, reply, header, payload []byte) []byte {
 	if header == nil {
 		buf = append(buf, "MSG "...)
 	} else {
@@ -36,7 +36,7 @@ func AppendMsg(buf []byte, subject, sid, reply string, header, payload []byte) [
 	buf = append(buf, ' ')
 	buf = append(buf, sid...)
 	buf = append(buf, ' ')
-	if reply != "" {
+	if len(reply) > 0 {
 		buf = append(buf, reply...)
 		buf = append(buf, ' ')
 	}

@@ -159,7 +159,7 @@ func TestHeader(t *testing.T) {
 	if code, _ := HeaderStatus(h); code != 0 {
 		t.Fatal("status on a plain header")
 	}
-	m := AppendMsg(nil, "foo", "1", "r", s, []byte("x"))
+	m := AppendMsg(nil, []byte("foo"), "1", []byte("r"), s, []byte("x"))
 	if string(m) != "HMSG foo 1 r 34 35\r\nNATS/1.0 404 Message Not Found\r\n\r\nx\r\n" {
 		t.Fatalf("msg %q", m)
 	}
