@@ -13,7 +13,12 @@ import (
 // BenchmarkWatchAllInitial times the initial delivery of a WatchAll over
 // 100k keys against an in-process daemon (for profiling; the side-by-side
 // comparison with nats-server is bench/run).
-func BenchmarkWatchAllInitial(b *testing.B) {
+func BenchmarkWatchAllInitial(b *testing.B) { benchInitial(b, false) }
+
+// BenchmarkKeysInitial is the same for ListKeys (headers-only delivery).
+func BenchmarkKeysInitial(b *testing.B) { benchInitial(b, true) }
+
+func benchInitial(b *testing.B, keys bool) {
 	d := startDaemon(&testing.T{}, b.TempDir(), -1)
 	defer d.Shutdown()
 	nc, _ := nats.Connect(d.ClientURL())
@@ -35,18 +40,28 @@ func BenchmarkWatchAllInitial(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		start := time.Now()
-		w, err := kv.WatchAll(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
 		got := 0
-		for e := range w.Updates() {
-			if e == nil {
-				break
+		if keys {
+			lister, err := kv.ListKeys(ctx)
+			if err != nil {
+				b.Fatal(err)
 			}
-			got++
+			for range lister.Keys() {
+				got++
+			}
+		} else {
+			w, err := kv.WatchAll(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for e := range w.Updates() {
+				if e == nil {
+					break
+				}
+				got++
+			}
+			w.Stop()
 		}
-		w.Stop()
 		if got != n {
 			b.Fatalf("got %d", got)
 		}
