@@ -33,7 +33,7 @@ func watchWorkloads(sizes string) []workload {
 	}
 	return append(ws,
 		workload{name: "update to 100 watchers p50", unit: "µs", lowerBetter: true, run: fanoutLatency},
-		workload{name: "1000 idle watchers", unit: "MiB RSS growth", lowerBetter: true, run: idleWatcherMemory},
+		workload{name: "1000 watchers idle, then 20 updates", unit: "MiB RSS growth", lowerBetter: true, run: idleWatcherMemory},
 	)
 }
 
@@ -201,7 +201,8 @@ func fanoutLatency(p *serverProcess, _ time.Duration) (float64, error) {
 }
 
 // idleWatcherMemory returns how much the server's resident memory grows
-// when 1,000 watchers sit on one bucket.
+// when 1,000 watchers sit on one bucket, and then checks that each of
+// them receives every one of 20 updates in order.
 func idleWatcherMemory(p *serverProcess, _ time.Duration) (float64, error) {
 	nc, js, err := connectJS(p.url)
 	if err != nil {
@@ -230,10 +231,30 @@ func idleWatcherMemory(p *serverProcess, _ time.Duration) (float64, error) {
 		ws = append(ws, w)
 	}
 	after, err := rssMiB(p.cmd.Process.Pid)
-	for _, w := range ws {
+	if err != nil {
+		return 0, err
+	}
+	// Then every one of the 1,000 receives every update, in order.
+	const updates = 20
+	for i := 1; i <= updates; i++ {
+		if _, err := kv.Put(ctx, fmt.Sprintf("k%d", i), []byte("v")); err != nil {
+			return 0, err
+		}
+	}
+	for i, w := range ws {
+		for rev := uint64(1); rev <= updates; rev++ {
+			select {
+			case e := <-w.Updates():
+				if e == nil || e.Revision() != rev {
+					return 0, fmt.Errorf("watcher %d: got %v, want revision %d", i, e, rev)
+				}
+			case <-time.After(30 * time.Second):
+				return 0, fmt.Errorf("watcher %d: revision %d did not arrive", i, rev)
+			}
+		}
 		_ = w.Stop()
 	}
-	return after - before, err
+	return after - before, nil
 }
 
 // rssMiB reads a process's resident set size from /proc.
