@@ -155,7 +155,7 @@ func TestInvalidSubjects(t *testing.T) {
 			_, err = s.Purge(PurgeOpts{Subject: f})
 			wantErr(t, err, ErrInvalidSubject)
 		}
-		if st := s.State(); st.Msgs != 0 || st.LastSeq != 0 || st.FirstSeq != 1 {
+		if st := s.State(); st.Msgs != 0 || st.LastSeq != 0 || st.FirstSeq != 0 {
 			t.Fatalf("state after rejects: %+v", st)
 		}
 	})

@@ -335,6 +335,9 @@ func (m *model) state() State {
 		subjects[x.Subject] = true
 	}
 	st.NumSubjects = len(subjects)
+	if m.lastSeq == 0 {
+		st.FirstSeq = 0
+	}
 	if len(m.msgs) > 0 {
 		st.FirstSeq, st.FirstTime = m.msgs[0].Seq, m.msgs[0].Time
 		st.NumDeleted = int(st.LastSeq - st.FirstSeq + 1 - st.Msgs)

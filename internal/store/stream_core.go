@@ -281,6 +281,9 @@ func (s *stream) State() State {
 		LastTime:    s.lastTime,
 		NumSubjects: len(s.ix.subjects),
 	}
+	if s.lastSeq == 0 {
+		st.FirstSeq = 0 // a stream that never held a message, as in nats-server
+	}
 	if f := s.ix.first(); f != nil {
 		st.FirstSeq, st.FirstTime = f.seq, f.time
 		st.NumDeleted = int(st.LastSeq - st.FirstSeq + 1 - st.Msgs)

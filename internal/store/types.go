@@ -171,8 +171,9 @@ type State struct {
 	// 16+len(subject)+len(header)+len(data).
 	Msgs, Bytes uint64
 	// FirstSeq is the sequence of the oldest live message or, when the
-	// stream is empty, LastSeq+1. LastSeq is the last sequence assigned
-	// (it does not go back when the last message is removed).
+	// stream is empty, LastSeq+1 (0 for a stream that never held a
+	// message). LastSeq is the last sequence assigned (it does not go
+	// back when the last message is removed).
 	FirstSeq, LastSeq uint64
 	// FirstTime and LastTime are the timestamps of those messages
 	// (FirstTime is 0 for an empty stream).
