@@ -179,11 +179,6 @@ func (ix *index) maybeCompact() {
 	ix.entries, ix.head, ix.dead = out, 0, 0
 }
 
-// reset forgets every message.
-func (ix *index) reset() {
-	*ix = index{subjects: make(map[string]*subjectState)}
-}
-
 // lastSeqMatching returns the highest live sequence among the subjects
 // matching filter, or 0.
 func (ix *index) lastSeqMatching(filter string) uint64 {
