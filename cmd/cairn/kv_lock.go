@@ -142,12 +142,20 @@ func (a *app) takeLock(ctx context.Context, kv jetstream.KeyValue, key string, o
 		wctx, cancel = context.WithTimeout(ctx, f.maxWait)
 	}
 	defer cancel()
+	first := le
 	lease, err = kvsync.Lock(wctx, kv, key, opts)
 	switch {
 	case err == nil:
 		return lease, nil
 	case !errors.As(err, &le):
 		return nil, onKey(err, kv.Bucket(), key)
+	}
+	if le.Holder == nil {
+		// Interrupted before the holder could be read again: name the
+		// one seen when waiting began.
+		le = first
+	}
+	switch {
 	case ctx.Err() != nil:
 		return nil, &exitError{code: 130, kind: "interrupted", msg: "interrupted while waiting: " + lockedMessage(le)}
 	default:
