@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/cairn-db/cairn/bench/benchserver"
 )
 
 func allWorkloads() []workload {
 	return []workload{
-		{name: "req/reply 1 conn 128B", unit: "req/s", run: func(p *serverProcess, d time.Duration) (float64, error) { return reqReply(p.url, 1, d) }},
-		{name: "req/reply 4 conns 128B", unit: "req/s", run: func(p *serverProcess, d time.Duration) (float64, error) { return reqReply(p.url, 4, d) }},
-		{name: "pub to 1 sub 128B", unit: "msgs/s", run: func(p *serverProcess, d time.Duration) (float64, error) { return pubSub(p.url, d) }},
+		{name: "req/reply 1 conn 128B", unit: "req/s", run: func(p *benchserver.Process, d time.Duration) (float64, error) { return reqReply(p.URL, 1, d) }},
+		{name: "req/reply 4 conns 128B", unit: "req/s", run: func(p *benchserver.Process, d time.Duration) (float64, error) { return reqReply(p.URL, 4, d) }},
+		{name: "pub to 1 sub 128B", unit: "msgs/s", run: func(p *benchserver.Process, d time.Duration) (float64, error) { return pubSub(p.URL, d) }},
 	}
 }
 

@@ -13,10 +13,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cairn-db/cairn/bench/benchserver"
 )
 
 // workload measures one thing against a running server and returns a
@@ -24,7 +25,7 @@ import (
 type workload struct {
 	name        string
 	unit        string
-	run         func(p *serverProcess, d time.Duration) (float64, error)
+	run         func(p *benchserver.Process, d time.Duration) (float64, error)
 	lowerBetter bool
 }
 
@@ -65,11 +66,11 @@ func main() {
 }
 
 func runRound(kind, bin string, ws []workload, d time.Duration, into map[string][]float64) error {
-	p, err := startServer(kind, bin)
+	p, err := benchserver.Start(kind, bin, "")
 	if err != nil {
 		return err
 	}
-	defer p.stop()
+	defer p.Stop()
 	for _, w := range ws {
 		rate, err := w.run(p, d)
 		if err != nil {
@@ -80,21 +81,12 @@ func runRound(kind, bin string, ws []workload, d time.Duration, into map[string]
 	return nil
 }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func printTable(ws []workload, res map[string]map[string][]float64, rounds int, d time.Duration) {
 	fmt.Printf("Median of %d alternating rounds, %v per timed measurement. \"cairn advantage\" is cairn/nats-server for rates and nats-server/cairn for latencies and memory.\n\n", rounds, d)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tunit\tcairn\tnats-server\tcairn advantage\t")
 	for _, w := range ws {
-		c, n := median(res["cairn"][w.name]), median(res["nats-server"][w.name])
+		c, n := benchserver.Median(res["cairn"][w.name]), benchserver.Median(res["nats-server"][w.name])
 		ratio := c / n
 		if w.lowerBetter {
 			ratio = n / c

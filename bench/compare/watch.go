@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-db/cairn/bench/benchserver"
 )
 
 // watchWorkloads measures KV watchers: the initial delivery of WatchAll
@@ -26,9 +28,11 @@ func watchWorkloads(sizes string) []workload {
 		}
 		ws = append(ws,
 			workload{name: fmt.Sprintf("watch all initial %dk keys", n/1000), unit: "entries/s",
-				run: func(p *serverProcess, _ time.Duration) (float64, error) { return initialDelivery(p.url, n, false) }},
+				run: func(p *benchserver.Process, _ time.Duration) (float64, error) {
+					return initialDelivery(p.URL, n, false)
+				}},
 			workload{name: fmt.Sprintf("keys %dk keys", n/1000), unit: "keys/s",
-				run: func(p *serverProcess, _ time.Duration) (float64, error) { return initialDelivery(p.url, n, true) }},
+				run: func(p *benchserver.Process, _ time.Duration) (float64, error) { return initialDelivery(p.URL, n, true) }},
 		)
 	}
 	return append(ws,
@@ -128,8 +132,8 @@ func initialDelivery(url string, n int, keys bool) (float64, error) {
 // fanoutLatency starts 100 watchers on one bucket, then times 200
 // updates from the put until each watcher has it, and returns the median
 // over all deliveries in microseconds.
-func fanoutLatency(p *serverProcess, _ time.Duration) (float64, error) {
-	nc, js, err := connectJS(p.url)
+func fanoutLatency(p *benchserver.Process, _ time.Duration) (float64, error) {
+	nc, js, err := connectJS(p.URL)
 	if err != nil {
 		return 0, err
 	}
@@ -148,7 +152,7 @@ func fanoutLatency(p *serverProcess, _ time.Duration) (float64, error) {
 	var stops []jetstream.KeyWatcher
 	for i := 0; i < watchers; i++ {
 		// One connection per watcher, as separate clients would have.
-		wnc, err := nats.Connect(p.url)
+		wnc, err := nats.Connect(p.URL)
 		if err != nil {
 			return 0, err
 		}
@@ -203,8 +207,8 @@ func fanoutLatency(p *serverProcess, _ time.Duration) (float64, error) {
 // idleWatcherMemory returns how much the server's resident memory grows
 // when 1,000 watchers sit on one bucket, and then checks that each of
 // them receives every one of 20 updates in order.
-func idleWatcherMemory(p *serverProcess, _ time.Duration) (float64, error) {
-	nc, js, err := connectJS(p.url)
+func idleWatcherMemory(p *benchserver.Process, _ time.Duration) (float64, error) {
+	nc, js, err := connectJS(p.URL)
 	if err != nil {
 		return 0, err
 	}
@@ -215,7 +219,7 @@ func idleWatcherMemory(p *serverProcess, _ time.Duration) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	before, err := rssMiB(p.cmd.Process.Pid)
+	before, err := rssMiB(p.Cmd.Process.Pid)
 	if err != nil {
 		return 0, err
 	}
@@ -230,7 +234,7 @@ func idleWatcherMemory(p *serverProcess, _ time.Duration) (float64, error) {
 		}
 		ws = append(ws, w)
 	}
-	after, err := rssMiB(p.cmd.Process.Pid)
+	after, err := rssMiB(p.Cmd.Process.Pid)
 	if err != nil {
 		return 0, err
 	}

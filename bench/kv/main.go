@@ -22,6 +22,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/cairn-db/cairn/bench/benchserver"
 )
 
 // result is what one natscli run reports.
@@ -73,13 +75,13 @@ func main() {
 }
 
 func runRound(kind, bin, natsBin, sync string, runs []run, into map[string][]result) error {
-	p, err := startServer(kind, bin, sync)
+	p, err := benchserver.Start(kind, bin, sync)
 	if err != nil {
 		return err
 	}
-	defer p.stop()
+	defer p.Stop()
 	for _, r := range runs {
-		res, err := natsBench(natsBin, p.url, r.args)
+		res, err := natsBench(natsBin, p.URL, r.args)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
@@ -88,21 +90,12 @@ func runRound(kind, bin, natsBin, sync string, runs []run, into map[string][]res
 	return nil
 }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func column(rs []result, f func(result) float64) float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
 		v[i] = f(r)
 	}
-	return median(v)
+	return benchserver.Median(v)
 }
 
 func printTable(runs []run, res map[string]map[string][]result, rounds int) {
