@@ -5,35 +5,20 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/testserver"
 )
 
-// natsCLI returns the path of the natscli binary that scripts/install-tools
-// puts in <module root>/.tools.
+// natsCLI returns the natscli binary that scripts/install-tools builds.
 func natsCLI(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("module root not found")
-		}
-		dir = parent
-	}
-	bin := filepath.Join(dir, ".tools", "nats")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("natscli not installed (%v): run scripts/install-tools", err)
+	bin := testserver.Tool("nats")
+	if bin == "" {
+		t.Fatal("natscli not installed: run scripts/install-tools")
 	}
 	return bin
 }

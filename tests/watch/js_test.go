@@ -21,7 +21,7 @@ func TestJavaScriptClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !fileExists(filepath.Join(jsDir, "node_modules", "@nats-io", "kv")) {
+	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "@nats-io", "kv")); err != nil {
 		t.Fatalf("%s/node_modules missing: run scripts/test, or npm ci in tests/js", jsDir)
 	}
 	d := startDaemon(t, t.TempDir(), -1)

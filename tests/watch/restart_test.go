@@ -5,13 +5,14 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-db/cairn/internal/testserver"
 )
 
 // TestWatcherSurvivesRestart: the server restarts on the same port and
@@ -133,22 +134,12 @@ func TestLegacyAPIWatchKeysHistory(t *testing.T) {
 // natsCLI is the natscli binary that scripts/install-tools builds.
 func natsCLI(t *testing.T) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for !fileExists(filepath.Join(dir, "go.mod")) || fileExists(filepath.Join(dir, "tests")) == false {
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("module root not found")
-		}
-		dir = parent
-	}
-	bin := filepath.Join(dir, ".tools", "nats")
-	if !fileExists(bin) {
-		t.Fatalf("%s missing: run scripts/install-tools", bin)
+	bin := testserver.Tool("nats")
+	if bin == "" {
+		t.Fatal("natscli not installed: run scripts/install-tools")
 	}
 	return bin
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestNatsCLIWatchScenario is the seed's watch scenario: `nats kv watch
 // my-kv` runs in the background, sees the delete of Key1, then a
