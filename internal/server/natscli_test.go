@@ -13,20 +13,10 @@ import (
 	"github.com/cairn-db/cairn/internal/testserver"
 )
 
-// natsCLI returns the natscli binary that scripts/install-tools builds.
-func natsCLI(t *testing.T) string {
-	t.Helper()
-	bin := testserver.Tool("nats")
-	if bin == "" {
-		t.Fatal("natscli not installed: run scripts/install-tools")
-	}
-	return bin
-}
-
 // TestNatsCLICoreCommands drives cairn-server with natscli's pub, sub,
 // request and reply commands.
 func TestNatsCLICoreCommands(t *testing.T) {
-	bin := natsCLI(t)
+	bin := testserver.MustTool(t, "nats")
 	s := startServer(t, server.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

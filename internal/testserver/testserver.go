@@ -49,6 +49,17 @@ func Tool(name string) string {
 	return ""
 }
 
+// MustTool is Tool for a test that cannot run without the tool: it fails
+// t, saying how to install it, when the tool is missing.
+func MustTool(t testing.TB, name string) string {
+	t.Helper()
+	p := Tool(name)
+	if p == "" {
+		t.Fatalf("%s is not installed: run scripts/install-tools", name)
+	}
+	return p
+}
+
 // Default is the kind of server [Start] runs when $CAIRN_TEST_SERVER is unset.
 const Default = "cairn"
 

@@ -131,21 +131,11 @@ func TestLegacyAPIWatchKeysHistory(t *testing.T) {
 	}
 }
 
-// natsCLI is the natscli binary that scripts/install-tools builds.
-func natsCLI(t *testing.T) string {
-	t.Helper()
-	bin := testserver.Tool("nats")
-	if bin == "" {
-		t.Fatal("natscli not installed: run scripts/install-tools")
-	}
-	return bin
-}
-
 // TestNatsCLIWatchScenario is the seed's watch scenario: `nats kv watch
 // my-kv` runs in the background, sees the delete of Key1, then a
 // concurrent put.
 func TestNatsCLIWatchScenario(t *testing.T) {
-	bin := natsCLI(t)
+	bin := testserver.MustTool(t, "nats")
 	d := startDaemon(t, t.TempDir(), -1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
