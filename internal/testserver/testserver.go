@@ -72,7 +72,7 @@ type Server struct {
 }
 
 // Start starts the server chosen by $CAIRN_TEST_SERVER (or [Default]) with
-// JetStream enabled and an empty store, and stops it when t ends. It skips t
+// JetStream enabled and an empty store, and stops it when t ends. It fails t
 // when the chosen server is not available on this machine.
 func Start(t testing.TB) *Server {
 	t.Helper()
@@ -137,12 +137,14 @@ var listenLine = regexp.MustCompile(`Listening for client connections on (\S+:\d
 
 // StartPeer starts the nats-server binary with JetStream on a free loopback
 // port; extra arguments (for example "--user", "u", "--pass", "p") are
-// appended to its command line. It skips t when the binary is not installed.
+// appended to its command line. It fails t when the binary is not
+// installed: scripts/test installs it, and a skipped comparison would hide
+// a missing install step.
 func StartPeer(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	bin := PeerPath()
 	if bin == "" {
-		t.Skip("testserver: nats-server not installed (see .tools in REFERENCES.md, or set CAIRN_PEER_SERVER)")
+		t.Fatal("testserver: nats-server is not installed: run scripts/install-tools (or set CAIRN_PEER_SERVER)")
 	}
 	args := append([]string{"-js", "-a", "127.0.0.1", "-p", "-1", "-sd", t.TempDir()}, extra...)
 	cmd := exec.Command(bin, args...)

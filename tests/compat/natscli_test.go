@@ -48,7 +48,7 @@ func natsCLI(t *testing.T) string {
 		natscliPath = p
 	})
 	if natscliPath == "" {
-		t.Skip(natscliErr)
+		t.Fatal(natscliErr)
 	}
 	return natscliPath
 }
