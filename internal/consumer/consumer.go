@@ -208,27 +208,40 @@ func (c *Consumer) matches(subj string) bool {
 }
 
 // next returns the first matching message with Seq >= seq.
+//
+// With several filters it asks the store once per filter; each answer is
+// consistent on its own, but a message on one filter can be stored
+// between two questions while a later one on another filter is found.
+// So only answers at or below the last sequence read beforehand count,
+// and the question is asked again when an answer lies beyond it.
 func (c *Consumer) next(seq uint64) (*store.Msg, error) {
 	if len(c.cfg.FilterSubjects) <= 1 {
 		return c.stream.GetNext(c.filters()[0], seq)
 	}
-	var best *store.Msg
-	for _, f := range c.cfg.FilterSubjects {
-		m, err := c.stream.GetNext(f, seq)
-		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
+	for {
+		hi := c.stream.State().LastSeq
+		var best *store.Msg
+		beyond := false
+		for _, f := range c.cfg.FilterSubjects {
+			m, err := c.stream.GetNext(f, seq)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
 				continue
+			case err != nil:
+				return nil, err
+			case m.Seq > hi:
+				beyond = true
+			case best == nil || m.Seq < best.Seq:
+				best = m
 			}
-			return nil, err
 		}
-		if best == nil || m.Seq < best.Seq {
-			best = m
+		if best != nil {
+			return best, nil
+		}
+		if !beyond {
+			return nil, store.ErrNotFound
 		}
 	}
-	if best == nil {
-		return nil, store.ErrNotFound
-	}
-	return best, nil
 }
 
 // pendingAfter counts matching messages with a sequence above seq.
@@ -348,9 +361,9 @@ func (c *Consumer) deliverLive() {
 		defer hb.Stop()
 		hbC = hb.C
 	}
-	interest := time.NewTicker(min(max(c.cfg.InactiveThreshold/4, 50*time.Millisecond), time.Second))
+	interest := time.NewTicker(c.interestCheckInterval())
 	defer interest.Stop()
-	var noInterestSince time.Time
+	var idle idleTracker
 	// Pending counts: one scan now, then an estimate kept by counting
 	// deliveries and appends. Whether pending is 0 (the end of the data
 	// a client waits for) is always exact: each message is delivered
@@ -399,11 +412,7 @@ func (c *Consumer) deliverLive() {
 		case <-hbC:
 			c.heartbeat()
 		case now := <-interest.C:
-			if c.bus.HasInterest(c.cfg.DeliverSubject) {
-				noInterestSince = time.Time{}
-			} else if noInterestSince.IsZero() {
-				noInterestSince = now
-			} else if now.Sub(noInterestSince) >= c.cfg.InactiveThreshold {
+			if idle.abandoned(c, now) {
 				c.gone()
 				return
 			}
@@ -454,8 +463,8 @@ func (c *Consumer) deliver(m *store.Msg, pending uint64) bool {
 	}
 	c.scratch.subj = append(c.scratch.subj[:0], m.Subject...)
 	c.bus.PublishAs(c.deliverTo, c.scratch.subj, reply, hdr, data)
-	if c.cfg.FlowControl {
-		c.flowControlAfter(len(hdr) + len(data))
+	if c.cfg.FlowControl && !c.flowControlAfter(len(hdr)+len(data)) {
+		return false
 	}
 	return true
 }
@@ -501,13 +510,14 @@ func appendHeader(dst, hdr []byte, key, value string) []byte {
 }
 
 // flowControlAfter counts delivered bytes and sends a flow-control
-// request after each chunk.
-func (c *Consumer) flowControlAfter(n int) {
+// request after each chunk. It reports false when the consumer stopped
+// while waiting for answers.
+func (c *Consumer) flowControlAfter(n int) bool {
 	c.mu.Lock()
 	c.mu.fcBytes += n
 	if c.mu.fcBytes < fcChunk {
 		c.mu.Unlock()
-		return
+		return true
 	}
 	c.mu.fcBytes = 0
 	c.mu.fcSent++
@@ -515,32 +525,65 @@ func (c *Consumer) flowControlAfter(n int) {
 	c.mu.Unlock()
 	hdr := wire.NewStatusHeader(100, "FlowControl Request").Bytes()
 	c.bus.PublishAs(c.deliverTo, c.deliverTo, []byte(c.fcPrefix+strconv.FormatUint(id, 10)), hdr, nil)
-	c.waitFlowControl()
+	return c.waitFlowControl()
 }
 
-// waitFlowControl blocks while too many requests are unanswered.
-func (c *Consumer) waitFlowControl() {
+// waitFlowControl blocks while too many requests are unanswered. It
+// reports false when the consumer was stopped, or removed itself because
+// its deliver subject lost interest: a client that went away never
+// answers.
+func (c *Consumer) waitFlowControl() bool {
 	var hbC <-chan time.Time
 	if c.cfg.IdleHeartbeat > 0 {
 		t := time.NewTicker(c.cfg.IdleHeartbeat)
 		defer t.Stop()
 		hbC = t.C
 	}
+	interest := time.NewTicker(c.interestCheckInterval())
+	defer interest.Stop()
+	var idle idleTracker
 	for {
 		c.mu.Lock()
 		blocked := c.mu.fcSent-c.mu.fcAcked >= fcMaxOutstanding
 		c.mu.Unlock()
 		if !blocked {
-			return
+			return true
 		}
 		select {
 		case <-c.quit:
-			return
+			return false
 		case <-c.wake:
 		case <-hbC:
 			c.heartbeat()
+		case now := <-interest.C:
+			if idle.abandoned(c, now) {
+				c.gone()
+				return false
+			}
 		}
 	}
+}
+
+// interestCheckInterval is how often a waiting consumer checks that its
+// deliver subject still has a subscriber.
+func (c *Consumer) interestCheckInterval() time.Duration {
+	return min(max(c.cfg.InactiveThreshold/4, 50*time.Millisecond), time.Second)
+}
+
+// idleTracker measures how long a deliver subject has lacked interest.
+type idleTracker struct{ since time.Time }
+
+// abandoned reports whether c's deliver subject has had no subscriber
+// for the inactive threshold, as of now.
+func (t *idleTracker) abandoned(c *Consumer, now time.Time) bool {
+	if c.bus.HasInterest(c.cfg.DeliverSubject) {
+		t.since = time.Time{}
+		return false
+	}
+	if t.since.IsZero() {
+		t.since = now
+	}
+	return now.Sub(t.since) >= c.cfg.InactiveThreshold
 }
 
 // flowControlReply handles a client's answer to a flow-control request.

@@ -312,3 +312,66 @@ func TestFlowControlPausesDelivery(t *testing.T) {
 		delivered = len(bus.waitFor(t, min(delivered+4, 20)))
 	}
 }
+
+// racyStream stores two messages, one per filter, in the middle of the
+// consumer's first multi-filter lookup that finds nothing on "a".
+type racyStream struct {
+	store.Stream
+	t    *testing.T
+	once sync.Once
+}
+
+func (r *racyStream) GetNext(filter string, start uint64) (*store.Msg, error) {
+	m, err := r.Stream.GetNext(filter, start)
+	if filter == "$KV.w.a" && err != nil {
+		r.once.Do(func() {
+			put(r.t, r.Stream, "a", "X")
+			put(r.t, r.Stream, "b", "Y")
+		})
+	}
+	return m, err
+}
+
+// TestMultiFilterNoSkip: a message stored on one filter while the
+// consumer looks at another is still delivered, before later ones.
+func TestMultiFilterNoSkip(t *testing.T) {
+	s := &racyStream{Stream: openStream(t), t: t}
+	bus := newFakeBus()
+	m := NewManager(bus)
+	defer m.Close()
+	if _, err := m.Create(s, Config{DeliverSubject: "_INBOX.m", DeliverPolicy: DeliverNew, FilterSubjects: []string{"$KV.w.a", "$KV.w.b"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := bus.waitFor(t, 2)
+	if want := `a s1 c1 p1 "X"|b s2 c2 p0 "Y"|`; summary(t, got) != want {
+		t.Fatalf("got  %s\nwant %s", summary(t, got), want)
+	}
+}
+
+// TestFlowControlStallEndsWithoutInterest: a consumer waiting for
+// flow-control answers from a client that went away removes itself
+// after the inactive threshold.
+func TestFlowControlStallEndsWithoutInterest(t *testing.T) {
+	s := openStream(t)
+	big := strings.Repeat("x", 512*1024)
+	for i := 0; i < 20; i++ {
+		put(t, s, fmt.Sprintf("k%d", i), big)
+	}
+	bus := newFakeBus()
+	m := NewManager(bus)
+	defer m.Close()
+	if _, err := m.Create(s, Config{DeliverSubject: "_INBOX.gone", FlowControl: true, InactiveThreshold: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	bus.waitFor(t, 8) // blocked on two unanswered requests
+	bus.mu.Lock()
+	bus.interest = false
+	bus.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Count("KV_w") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("consumer blocked on flow control was not removed after losing interest")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
