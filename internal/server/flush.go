@@ -13,8 +13,14 @@ import (
 // the same for request/reply: bench/run, 2026-11-25).
 const inlineLimit = 8 * 1024
 
+// inlineDeadline bounds a write in place: a reader never waits longer on
+// another client's socket; what is left goes to that client's writer.
+const inlineDeadline = 20 * time.Millisecond
+
 // writeOut writes the pending outbound bytes to the socket. With blocking
-// false it gives up, reporting false, when another goroutine is writing.
+// false (a write in place) it gives up, reporting false, when another
+// goroutine is writing, and hands back to the writer whatever the socket
+// does not take within inlineDeadline.
 func (c *client) writeOut(blocking bool) (bool, error) {
 	if blocking {
 		c.wmu.Lock()
@@ -33,8 +39,23 @@ func (c *client) writeOut(blocking bool) (bool, error) {
 	c.mu.spare = nil
 	c.mu.Unlock()
 
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteDeadline))
-	_, err := c.conn.Write(out)
+	deadline := c.srv.opts.WriteDeadline
+	if !blocking {
+		deadline = min(deadline, inlineDeadline)
+	}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(deadline))
+	n, err := c.conn.Write(out)
+	if err != nil && !blocking && isTimeout(err) {
+		// Put the unwritten rest back in front of what was queued since,
+		// and let the writer goroutine finish with its full deadline.
+		c.mu.Lock()
+		rest := make([]byte, 0, len(out)-n+len(c.mu.out))
+		rest = append(append(rest, out[n:]...), c.mu.out...)
+		c.mu.out = rest
+		c.mu.Unlock()
+		c.kick()
+		return true, nil
+	}
 
 	c.mu.Lock()
 	if cap(out) <= 1<<20 {
@@ -48,9 +69,14 @@ func (c *client) writeOut(blocking bool) (bool, error) {
 	return true, err
 }
 
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
 // writeFailed closes a client whose socket write failed.
 func (c *client) writeFailed(err error) {
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	if isTimeout(err) {
 		c.slowConsumer("WriteDeadline of " + c.srv.opts.WriteDeadline.String() + " exceeded")
 		return
 	}

@@ -276,3 +276,35 @@ func TestWriteDeadline(t *testing.T) {
 		t.Fatalf("log:\n%s", logs.String())
 	}
 }
+
+// TestStuckSubscriberDoesNotHoldPublisher: a subscriber that stopped
+// reading must not stall the publisher's own traffic for the write
+// deadline; the publisher's PING is answered promptly.
+func TestStuckSubscriberDoesNotHoldPublisher(t *testing.T) {
+	s := startServer(t, server.Options{WriteDeadline: 5 * time.Second})
+	stuck, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	stuck.(*net.TCPConn).SetReadBuffer(4096)
+	stuck.Write([]byte("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\n"))
+	waitFor(t, func() bool { return s.NumSubscriptions() == 1 })
+
+	pub := dialRaw(t, s)
+	pub.send("CONNECT {\"verbose\":false}\r\n")
+	payload := strings.Repeat("z", 4096)
+	msg := "PUB flood " + strconv.Itoa(len(payload)) + "\r\n" + payload + "\r\n"
+	// Enough to fill the stuck subscriber's socket buffers several times.
+	for i := 0; i < 3000; i++ {
+		pub.send(msg)
+	}
+	start := time.Now()
+	pub.send("PING\r\n")
+	if l := pub.line(10 * time.Second); l != "PONG\r\n" {
+		t.Fatalf("got %q", l)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("PONG took %v: the publisher was held by the stuck subscriber", d)
+	}
+}
