@@ -53,10 +53,19 @@ func (m *Manager) Create(st store.Stream, cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	m.mu.Lock()
-	if m.mu.closed || m.mu.byStream[st.Name()][cfg.Name] != nil {
+	if other := m.mu.byStream[st.Name()][cfg.Name]; m.mu.closed || other != nil {
+		closed := m.mu.closed
 		m.mu.Unlock()
+		// Lost a race with Close or with a creator of the same name:
+		// discard the consumer that never started.
 		c.stop.Do(func() { close(c.quit); c.cancel(); c.unsubFC() })
 		close(c.done)
+		switch {
+		case closed:
+			return nil, ErrClosedManager
+		case sameConfig(other.cfg, cfg):
+			return other, nil
+		}
 		return nil, ErrExists
 	}
 	byName := m.mu.byStream[st.Name()]
