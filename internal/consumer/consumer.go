@@ -355,15 +355,8 @@ func (c *Consumer) deliverSnapshot() bool {
 // deliverLive delivers every matching message from the current position
 // and then waits for more, until stopped.
 func (c *Consumer) deliverLive() {
-	var hbC <-chan time.Time
-	if c.cfg.IdleHeartbeat > 0 {
-		hb := time.NewTicker(c.cfg.IdleHeartbeat)
-		defer hb.Stop()
-		hbC = hb.C
-	}
-	interest := time.NewTicker(c.interestCheckInterval())
-	defer interest.Stop()
-	var idle idleTracker
+	w := c.newWaiter()
+	defer w.stop()
 	// Pending counts: one scan now, then an estimate kept by counting
 	// deliveries and appends. Whether pending is 0 (the end of the data
 	// a client waits for) is always exact: each message is delivered
@@ -376,10 +369,7 @@ func (c *Consumer) deliverLive() {
 	var delivered uint64
 	var ahead *store.Msg
 	for {
-		c.mu.Lock()
-		blocked := c.mu.fcSent-c.mu.fcAcked >= fcMaxOutstanding
-		c.mu.Unlock()
-		if !blocked {
+		if !c.fcBlocked() {
 			m, err := ahead, error(nil)
 			if m == nil {
 				m, err = c.next(seq)
@@ -409,10 +399,10 @@ func (c *Consumer) deliverLive() {
 		case <-c.quit:
 			return
 		case <-c.wake:
-		case <-hbC:
+		case <-w.heartbeat:
 			c.heartbeat()
-		case now := <-interest.C:
-			if idle.abandoned(c, now) {
+		case now := <-w.interest.C:
+			if w.abandoned(c, now) {
 				c.gone()
 				return
 			}
@@ -533,30 +523,20 @@ func (c *Consumer) flowControlAfter(n int) bool {
 // its deliver subject lost interest: a client that went away never
 // answers.
 func (c *Consumer) waitFlowControl() bool {
-	var hbC <-chan time.Time
-	if c.cfg.IdleHeartbeat > 0 {
-		t := time.NewTicker(c.cfg.IdleHeartbeat)
-		defer t.Stop()
-		hbC = t.C
-	}
-	interest := time.NewTicker(c.interestCheckInterval())
-	defer interest.Stop()
-	var idle idleTracker
+	w := c.newWaiter()
+	defer w.stop()
 	for {
-		c.mu.Lock()
-		blocked := c.mu.fcSent-c.mu.fcAcked >= fcMaxOutstanding
-		c.mu.Unlock()
-		if !blocked {
+		if !c.fcBlocked() {
 			return true
 		}
 		select {
 		case <-c.quit:
 			return false
 		case <-c.wake:
-		case <-hbC:
+		case <-w.heartbeat:
 			c.heartbeat()
-		case now := <-interest.C:
-			if idle.abandoned(c, now) {
+		case now := <-w.interest.C:
+			if w.abandoned(c, now) {
 				c.gone()
 				return false
 			}
@@ -564,10 +544,36 @@ func (c *Consumer) waitFlowControl() bool {
 	}
 }
 
-// interestCheckInterval is how often a waiting consumer checks that its
-// deliver subject still has a subscriber.
-func (c *Consumer) interestCheckInterval() time.Duration {
-	return min(max(c.cfg.InactiveThreshold/4, 50*time.Millisecond), time.Second)
+// fcBlocked reports whether delivery must wait for flow-control answers.
+func (c *Consumer) fcBlocked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.fcSent-c.mu.fcAcked >= fcMaxOutstanding
+}
+
+// waiter holds the timers a consumer watches while it waits: idle
+// heartbeats (nil channel when disabled) and the interest check.
+type waiter struct {
+	heartbeat <-chan time.Time
+	hb        *time.Ticker
+	interest  *time.Ticker
+	idleTracker
+}
+
+func (c *Consumer) newWaiter() *waiter {
+	w := &waiter{interest: time.NewTicker(min(max(c.cfg.InactiveThreshold/4, 50*time.Millisecond), time.Second))}
+	if c.cfg.IdleHeartbeat > 0 {
+		w.hb = time.NewTicker(c.cfg.IdleHeartbeat)
+		w.heartbeat = w.hb.C
+	}
+	return w
+}
+
+func (w *waiter) stop() {
+	w.interest.Stop()
+	if w.hb != nil {
+		w.hb.Stop()
+	}
 }
 
 // idleTracker measures how long a deliver subject has lacked interest.

@@ -253,19 +253,8 @@ func TestWriteDeadline(t *testing.T) {
 		WriteDeadline: 100 * time.Millisecond,
 		Logger:        server.NewLogger(logs, false, false),
 	})
-	stuck, err := net.Dial("tcp", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stuck.Close()
-	stuck.(*net.TCPConn).SetReadBuffer(4096)
-	stuck.Write([]byte("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\n"))
-	waitFor(t, func() bool { return s.NumSubscriptions() == 1 })
-
-	pub := dialRaw(t, s)
-	pub.send("CONNECT {\"verbose\":false}\r\n")
-	payload := strings.Repeat("y", 8192)
-	msg := "PUB flood " + strconv.Itoa(len(payload)) + "\r\n" + payload + "\r\n"
+	pub := stuckSubscriber(t, s)
+	msg := floodMsg(8192)
 	// The socket buffers fill long before MaxPending (64 MiB): the stuck
 	// client's writer then blocks and the write deadline cuts it off.
 	for i := 0; i < 4000 && s.NumClients() == 2; i++ {
@@ -282,19 +271,8 @@ func TestWriteDeadline(t *testing.T) {
 // deadline; the publisher's PING is answered promptly.
 func TestStuckSubscriberDoesNotHoldPublisher(t *testing.T) {
 	s := startServer(t, server.Options{WriteDeadline: 5 * time.Second})
-	stuck, err := net.Dial("tcp", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stuck.Close()
-	stuck.(*net.TCPConn).SetReadBuffer(4096)
-	stuck.Write([]byte("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\n"))
-	waitFor(t, func() bool { return s.NumSubscriptions() == 1 })
-
-	pub := dialRaw(t, s)
-	pub.send("CONNECT {\"verbose\":false}\r\n")
-	payload := strings.Repeat("z", 4096)
-	msg := "PUB flood " + strconv.Itoa(len(payload)) + "\r\n" + payload + "\r\n"
+	pub := stuckSubscriber(t, s)
+	msg := floodMsg(4096)
 	// Enough to fill the stuck subscriber's socket buffers several times.
 	for i := 0; i < 3000; i++ {
 		pub.send(msg)
@@ -307,4 +285,27 @@ func TestStuckSubscriberDoesNotHoldPublisher(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("PONG took %v: the publisher was held by the stuck subscriber", d)
 	}
+}
+
+// stuckSubscriber connects a client that subscribes to "flood" with a tiny
+// socket receive buffer and never reads, and returns a connected
+// publisher.
+func stuckSubscriber(t *testing.T, s *server.Server) *rawConn {
+	t.Helper()
+	stuck, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stuck.Close() })
+	stuck.(*net.TCPConn).SetReadBuffer(4096)
+	stuck.Write([]byte("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\n"))
+	waitFor(t, func() bool { return s.NumSubscriptions() == 1 })
+	pub := dialRaw(t, s)
+	pub.send("CONNECT {\"verbose\":false}\r\n")
+	return pub
+}
+
+// floodMsg is a PUB to "flood" with a payload of size bytes.
+func floodMsg(size int) string {
+	return "PUB flood " + strconv.Itoa(size) + "\r\n" + strings.Repeat("x", size) + "\r\n"
 }
