@@ -144,23 +144,24 @@ func (a *app) takeLock(ctx context.Context, kv jetstream.KeyValue, key string, o
 	defer cancel()
 	first := le
 	lease, err = kvsync.Lock(wctx, kv, key, opts)
-	switch {
-	case err == nil:
+	if err == nil {
 		return lease, nil
-	case !errors.As(err, &le):
+	}
+	// The wait can end at any request of Lock (reading the bucket's
+	// settings, a create, a get): whatever error that request returned,
+	// an ended context means interrupted or gave up, never a failure.
+	if wctx.Err() == nil {
 		return nil, onKey(err, kv.Bucket(), key)
 	}
-	if le.Holder == nil {
-		// Interrupted before the holder could be read again: name the
-		// one seen when waiting began.
+	if !errors.As(err, &le) || le.Holder == nil {
+		// Ended before the holder could be read again: name the one
+		// seen when waiting began.
 		le = first
 	}
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		return nil, &exitError{code: 130, kind: "interrupted", msg: "interrupted while waiting: " + lockedMessage(le)}
-	default:
-		return nil, &exitError{code: 1, kind: "locked", msg: fmt.Sprintf("%s: gave up waiting after --max-wait %s", lockedMessage(le), f.maxWait)}
 	}
+	return nil, &exitError{code: 1, kind: "locked", msg: fmt.Sprintf("%s: gave up waiting after --max-wait %s", lockedMessage(le), f.maxWait)}
 }
 
 // finishLocked releases the lock after the command ended with werr.
