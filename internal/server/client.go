@@ -37,6 +37,8 @@ type client struct {
 	}
 	flush  chan struct{} // signals the writer; capacity 1
 	closed chan struct{} // closed when the writer has finished
+	// readDone is closed when the reader goroutine has returned.
+	readDone chan struct{}
 
 	// wmu serialises socket writes: the writer goroutine takes it
 	// blocking, readers flushing inline take it only when free.
@@ -48,19 +50,22 @@ type client struct {
 	// pcd holds the clients this reader delivered to during the current
 	// read; they are flushed when it is processed. Reader goroutine only.
 	pcd map[*client]struct{}
+	// maxSubsLogged is set once a refused SUB has been logged.
+	maxSubsLogged atomic.Bool
 }
 
 func newClient(s *Server, cid uint64, conn net.Conn) *client {
 	c := &client{
-		srv:    s,
-		cid:    cid,
-		conn:   conn,
-		parser: wire.NewParser(s.opts.MaxControlLine, s.opts.MaxPayload),
-		log:    s.log,
-		opts:   defaultConnectOpts(),
-		flush:  make(chan struct{}, 1),
-		closed: make(chan struct{}),
-		pcd:    make(map[*client]struct{}),
+		srv:      s,
+		cid:      cid,
+		conn:     conn,
+		parser:   wire.NewParser(s.opts.MaxControlLine, s.opts.MaxPayload),
+		log:      s.log,
+		opts:     defaultConnectOpts(),
+		flush:    make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+		readDone: make(chan struct{}),
+		pcd:      make(map[*client]struct{}),
 	}
 	c.host, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
 	c.mu.subs = make(map[string]*subscription)
@@ -83,6 +88,7 @@ func (c *client) sendInfo() {
 }
 
 func (c *client) readLoop() {
+	defer close(c.readDone)
 	defer c.closeConnection("Client Closed")
 	buf := make([]byte, 32*1024)
 	ping := time.NewTicker(c.srv.opts.PingInterval)

@@ -13,13 +13,16 @@ type Options struct {
 	Port int    // default 4222; -1 picks a free port
 	Name string // server_name in INFO; default: the server id
 
-	MaxPayload     int           // default 1 MiB
-	MaxControlLine int           // default 4 KiB
-	MaxConnections int           // default 65536
-	MaxPending     int           // outbound bytes a client may lag; default 64 MiB
-	PingInterval   time.Duration // default 2m
-	MaxPingsOut    int           // default 2
-	WriteDeadline  time.Duration // default 10s
+	MaxPayload     int // default 1 MiB
+	MaxControlLine int // default 4 KiB
+	MaxConnections int // default 65536
+	// MaxSubscriptions limits the subscriptions of one connection; 0 (the
+	// default) is no limit (nats-server: max_subscriptions).
+	MaxSubscriptions int
+	MaxPending       int           // outbound bytes a client may lag; default 64 MiB
+	PingInterval     time.Duration // default 2m
+	MaxPingsOut      int           // default 2
+	WriteDeadline    time.Duration // default 10s
 
 	// JetStream is reported in INFO (set when the KV/JetStream layer is on).
 	JetStream bool

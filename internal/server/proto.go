@@ -91,6 +91,13 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 		c.mu.Unlock()
 		return errClosed
 	}
+	// The limit is checked before the sid, as by nats-server: a repeated
+	// SUB at the limit is refused too.
+	if limit := c.srv.opts.MaxSubscriptions; limit > 0 && len(c.mu.subs) >= limit {
+		c.mu.Unlock()
+		c.maxSubsExceeded()
+		return nil
+	}
 	if _, dup := c.mu.subs[sub.sid]; dup {
 		// A repeated sid is ignored, as by nats-server.
 		c.mu.Unlock()
@@ -99,12 +106,40 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 	}
 	c.mu.subs[sub.sid] = sub
 	c.mu.Unlock()
+	if h := c.srv.hooks.subRecorded; h != nil {
+		h(c)
+	}
 	if err := c.srv.subs.Insert(s, sub.queue, sub); err != nil {
+		c.mu.Lock()
+		if c.mu.subs != nil && c.mu.subs[sub.sid] == sub {
+			delete(c.mu.subs, sub.sid)
+		}
+		c.mu.Unlock()
 		c.sendErr("Invalid Subject")
 		return nil
 	}
+	// A close between recording the sid and inserting took the client's
+	// subscriptions before this one was in the index, so it could not
+	// remove it: take it out again. (A close after this check finds it
+	// in the index.)
+	c.mu.Lock()
+	closed := c.mu.closed
+	c.mu.Unlock()
+	if closed {
+		c.srv.subs.Remove(s, sub.queue, sub)
+		return errClosed
+	}
 	c.ok()
 	return nil
+}
+
+// maxSubsExceeded refuses a SUB beyond max_subscriptions; the connection
+// stays open, as with nats-server. The first refusal is logged.
+func (c *client) maxSubsExceeded() {
+	if c.maxSubsLogged.CompareAndSwap(false, true) {
+		c.log.Errorf("%s - maximum subscriptions exceeded", c)
+	}
+	c.sendErr("maximum subscriptions exceeded")
 }
 
 func (c *client) Unsub(sid []byte, max int64) error {
@@ -115,9 +150,20 @@ func (c *client) Unsub(sid []byte, max int64) error {
 	sub := c.mu.subs[string(sid)]
 	c.mu.Unlock()
 	if sub != nil {
-		if max > 0 && sub.delivered.Load() < max {
-			sub.max.Store(max)
-		} else {
+		if h := c.srv.hooks.unsubFound; h != nil && max > 0 {
+			h(c)
+		}
+		// Compared and set under c.mu, which deliver holds while it
+		// counts: either the max is in place before the delivery that
+		// reaches it (which then removes the subscription), or enough
+		// were delivered already and it goes now.
+		c.mu.Lock()
+		remove := max <= 0 || sub.delivered >= max
+		if !remove {
+			sub.max = max
+		}
+		c.mu.Unlock()
+		if remove {
 			c.removeSub(sub)
 		}
 	}
@@ -129,24 +175,16 @@ func (c *client) Pub(subj, reply, header, payload []byte) error {
 	if c.log.Tracing() {
 		c.tracePub(subj, reply, header, payload)
 	}
-	if !subject.ValidLiteral(string(subj)) {
-		if c.opts.Pedantic {
-			c.sendErr("Invalid Publish Subject")
-			return nil
-		}
-		// Without pedantic, nats-server routes a subject with wildcard
-		// tokens as if they were literal: nats.go relies on it when it
-		// publishes to $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>
-		// with a filter such as "$KV.b.>". Malformed subjects are dropped.
-		if !subject.Valid(string(subj)) {
-			return nil
-		}
-	}
-	if len(reply) > 0 && !subject.ValidLiteral(string(reply)) {
-		if c.opts.Pedantic {
-			c.sendErr("Invalid Publish Subject")
-		}
-		return nil
+	// nats-server checks only the subject published to, and only in
+	// pedantic mode, where it answers -ERR and still routes the message
+	// (seen on v2.15.2). Without pedantic a subject with wildcard tokens
+	// is routed as if they were literal: nats.go relies on it when it
+	// publishes to $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter> with
+	// a filter such as "$KV.b.>". A subject with an empty token matches
+	// nothing (see route), so a request to it gets no-responders at once.
+	// The reply subject is passed on unchecked, as by nats-server.
+	if c.opts.Pedantic && !subject.ValidLiteral(string(subj)) {
+		c.sendErr("Invalid Publish Subject")
 	}
 	c.ok()
 	c.srv.route(c, subj, reply, header, payload)

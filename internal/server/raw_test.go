@@ -73,6 +73,7 @@ func (rc *rawConn) readAll() string {
 // from nats-server v2.15.2 with the same input.
 func TestBadInput(t *testing.T) {
 	const c = "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n"
+	const nr = "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n"
 	cases := []struct{ name, in, want string }{
 		{"ping before connect", "PING\r\n", "PONG\r\n<open>"},
 		{"verbose by default", "PUB foo 2\r\nhi\r\nPING\r\n", "+OK\r\nPONG\r\n<open>"},
@@ -116,6 +117,20 @@ func TestBadInput(t *testing.T) {
 		{"client sends INFO and +OK", c + "INFO {}\r\n+OK\r\nPING\r\n", "PONG\r\n<open>"},
 		{"client sends MSG", c + "MSG foo 1 2\r\nhi\r\nPING\r\n", "-ERR 'Unknown Protocol Operation'\r\n<EOF>"},
 		{"binary garbage", "\x00\x01\x02\xff\r\n", "-ERR 'Unknown Protocol Operation'\r\n<EOF>"},
+		// A subject with an empty token matches nothing, so a request to
+		// it gets no-responders at once; other malformed subjects are
+		// routed as literal tokens; the reply subject is not checked.
+		{"request to empty token", nr + "SUB r 1\r\nPUB foo..bar r 2\r\nhi\r\nPING\r\n",
+			"HMSG r 1 40 40\r\nNATS/1.0 503\r\nNats-Subject: foo..bar\r\n\r\n\r\nPONG\r\n<open>"},
+		{"request to trailing dot", nr + "SUB r 1\r\nHPUB foo. r 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n",
+			"HMSG r 1 36 36\r\nNATS/1.0 503\r\nNats-Subject: foo.\r\n\r\n\r\nPONG\r\n<open>"},
+		{"request to leading dot", nr + "SUB r 1\r\nPUB .foo r 2\r\nhi\r\nPING\r\n",
+			"HMSG r 1 36 36\r\nNATS/1.0 503\r\nNats-Subject: .foo\r\n\r\n\r\nPONG\r\n<open>"},
+		{"full wildcard and malformed subjects", c + "SUB > 1\r\nPUB foo..bar 2\r\nhi\r\nPUB foo.>.bar 2\r\nhi\r\nPUB a\x01b 2\r\nhi\r\nPING\r\n",
+			"MSG foo.>.bar 1 2\r\nhi\r\nMSG a\x01b 1 2\r\nhi\r\nPONG\r\n<open>"},
+		{"pedantic answers and still routes", "CONNECT {\"verbose\":true,\"pedantic\":true,\"headers\":true,\"no_responders\":true}\r\nPUB foo..bar r 2\r\nhi\r\nPING\r\n",
+			"+OK\r\n-ERR 'Invalid Publish Subject'\r\n+OK\r\nPONG\r\n<open>"},
+		{"reply not checked", c + "SUB foo 1\r\nPUB foo bad..reply 2\r\nhi\r\nPING\r\n", "MSG foo 1 bad..reply 2\r\nhi\r\nPONG\r\n<open>"},
 	}
 	s := startServer(t, server.Options{})
 	for _, tc := range cases {

@@ -1,10 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/subject"
 	"github.com/cairn-db/cairn/internal/wire"
 )
 
@@ -16,8 +17,10 @@ type subscription struct {
 	queue   string
 	sid     string
 
-	max       atomic.Int64 // auto-unsubscribe after this many; 0 = none
-	delivered atomic.Int64
+	// Auto-unsubscribe (UNSUB <sid> <max>), for client subscriptions
+	// only; both guarded by client.mu.
+	max       int64 // remove after this many deliveries; 0 = none
+	delivered int64
 }
 
 // route delivers one published message to every matching subscription:
@@ -31,7 +34,10 @@ func (s *Server) route(from *client, subj, reply, header, payload []byte) {
 // published on subj: JetStream delivers stream messages to a consumer's
 // deliver subject under their original subject.
 func (s *Server) routeAs(from *client, routeSubj, subj, reply, header, payload []byte) {
-	r := s.subs.MatchBytes(routeSubj)
+	r := emptyResult
+	if !hasEmptyToken(routeSubj) {
+		r = s.subs.MatchBytes(routeSubj)
+	}
 	delivered := false
 	for _, sub := range r.Plain {
 		if s.deliver(from, sub, subj, reply, header, payload) {
@@ -54,6 +60,19 @@ func (s *Server) routeAs(from *client, routeSubj, subj, reply, header, payload [
 	}
 }
 
+// emptyResult matches nothing; it is never modified.
+var emptyResult = &subject.Result[*subscription]{}
+
+// hasEmptyToken reports whether subj is empty or has an empty token
+// ("foo..bar", ".foo", "foo."). nats-server matches such a subject with
+// nothing, not even ">"; the index would match it with wildcards.
+func hasEmptyToken(subj []byte) bool {
+	n := len(subj)
+	return n == 0 || subj[0] == '.' || subj[n-1] == '.' || bytes.Contains(subj, doubleDot)
+}
+
+var doubleDot = []byte("..")
+
 // noResponders tells a requester that nobody listens on the subject, with
 // a status-only message on its reply subject.
 func (s *Server) noResponders(subj, reply []byte) {
@@ -64,17 +83,6 @@ func (s *Server) noResponders(subj, reply []byte) {
 // deliver hands the message to one subscription and reports whether it
 // took it.
 func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, payload []byte) bool {
-	if max := sub.max.Load(); max > 0 {
-		n := sub.delivered.Add(1)
-		if n > max {
-			return false
-		}
-		if n == max {
-			defer s.unsubscribe(sub)
-		}
-	} else {
-		sub.delivered.Add(1)
-	}
 	if sub.handler != nil {
 		sub.handler(&Msg{Subject: string(subj), Reply: string(reply), Header: header, Data: payload})
 		return true
@@ -87,6 +95,18 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 	if c.mu.closed {
 		c.mu.Unlock()
 		return false
+	}
+	// Counted under c.mu, as Unsub sets the max: exactly max messages
+	// are delivered, and the delivery that reaches max removes the
+	// subscription (below, once c.mu is released).
+	sub.delivered++
+	last := false
+	if sub.max > 0 {
+		if sub.delivered > sub.max {
+			c.mu.Unlock()
+			return false
+		}
+		last = sub.delivered == sub.max
 	}
 	if !c.opts.Headers {
 		// A client that did not ask for headers gets the payload alone.
@@ -105,6 +125,9 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		stall = c.mu.stall
 	}
 	c.mu.Unlock()
+	if last {
+		c.removeSub(sub)
+	}
 	slow := pending > s.opts.MaxPending
 	if c.log.Tracing() {
 		c.log.Tracef("%s - ->> [MSG %s %s %s %d]", c, subj, sub.sid, reply, len(header)+len(payload))
@@ -137,11 +160,3 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 
 // stallTimeout bounds how long a publisher waits for one slow consumer.
 const stallTimeout = 10 * time.Millisecond
-
-func (s *Server) unsubscribe(sub *subscription) {
-	if sub.client != nil {
-		sub.client.removeSub(sub)
-		return
-	}
-	s.subs.Remove(sub.subject, sub.queue, sub)
-}

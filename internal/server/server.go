@@ -34,6 +34,20 @@ type Server struct {
 		shutdown bool
 	}
 	done chan struct{} // closed when the accept loop has ended
+
+	hooks testHooks // nil functions outside tests
+}
+
+// testHooks let tests stop a goroutine at the points where races were
+// once possible, to force an interleaving instead of hoping for it. Set
+// them before Start; all are nil in production.
+type testHooks struct {
+	// subRecorded runs in Sub after the sid is recorded in the client
+	// and before the subscription is in the index.
+	subRecorded func(c *client)
+	// unsubFound runs in Unsub with a max after the subscription is
+	// found and before the max is applied.
+	unsubFound func(c *client)
 }
 
 // New validates opts and returns a server that is not yet listening.
