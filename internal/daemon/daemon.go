@@ -35,6 +35,10 @@ type Config struct {
 	SyncAlways   bool
 	// DisableKV turns the JetStream/KV layer off (core NATS only).
 	DisableKV bool
+	// HTTPPort is the monitoring port (nats-server: -m/--http_port,
+	// config http_port or monitor_port); 0 is off. Accepted but not
+	// served yet: monitoring comes with internal/monitor.
+	HTTPPort int
 }
 
 // Daemon is a running server with its storage.
