@@ -1,7 +1,10 @@
 package jsapi
 
 // accountInfo answers $JS.API.INFO with the account's usage, its limits
-// (none) and the API level and request counters. nats.go calls it before
+// and the API level and request counters. Cairn has one account, so the
+// server-wide limits (max_memory_store, max_file_store, the consumer
+// cap) are its limits; nats-server reports -1 there unless accounts have
+// limits of their own. nats.go calls it before
 // creating a bucket, and `nats account info` shows it.
 func (a *API) accountInfo(req *request) {
 	if !a.checkLevel(req, typeAccountInfo) {
@@ -9,23 +12,29 @@ func (a *API) accountInfo(req *request) {
 	}
 	stats := &accountStats{
 		Limits: accountLimits{
-			MaxMemory: -1, MaxStorage: -1, MaxStreams: -1, MaxConsumers: -1,
-			MaxAckPending: -1, MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1,
+			MaxMemory: a.opts.MaxMemoryStore, MaxStorage: a.opts.MaxFileStore, MaxStreams: -1,
+			MaxConsumers: a.opts.MaxConsumers, MaxAckPending: -1,
+			MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1,
 		},
 		API: apiStats{Level: a.opts.APILevel, Total: a.total.Load(), Errors: a.errors.Load()},
 	}
-	a.mu.RLock()
-	streams := make([]*stream, 0, len(a.mu.streams))
-	for _, s := range a.mu.streams {
-		streams = append(streams, s)
+	if stats.Limits.MaxConsumers <= 0 {
+		stats.Limits.MaxConsumers = -1
 	}
-	a.mu.RUnlock()
+	streams := a.allStreams()
 	for _, s := range streams {
 		bytes := s.st.State().Bytes
-		if s.config().Storage == StorageMemory {
+		cfg := s.config()
+		reserve := uint64(max(cfg.MaxBytes, 0))
+		if cfg.Storage == StorageMemory {
 			stats.Memory += bytes
+			stats.ReservedMemory += reserve
 		} else {
 			stats.Storage += bytes
+			stats.ReservedStorage += reserve
+		}
+		if a.consumers != nil {
+			stats.Consumers += a.consumers.Count(s.name)
 		}
 	}
 	stats.Streams = len(streams)

@@ -53,6 +53,22 @@ type Options struct {
 	// Logf receives warnings (a stream that fails to load, a failed
 	// expiry); nil discards them.
 	Logf func(format string, args ...any)
+
+	// MaxMemoryStore and MaxFileStore bound the bytes of memory and file
+	// streams (nats-server's jetstream max_memory_store and
+	// max_file_store): a stream whose max_bytes does not fit in what the
+	// others reserve is refused (10028 / 10047), and once the bytes
+	// stored reach the limit publishes are refused (10023). 0 or
+	// negative: no limit.
+	MaxMemoryStore, MaxFileStore int64
+	// MaxConsumers caps the consumers of the whole server (10026 beyond
+	// it); 0 means DefaultMaxConsumers, negative no limit.
+	MaxConsumers int
+	// MaxInactiveThreshold is the longest inactive_threshold an
+	// ephemeral consumer gets; longer requests are clamped to it. 0 means
+	// DefaultMaxInactiveThreshold, negative no limit beyond
+	// maxDeadlineDuration.
+	MaxInactiveThreshold time.Duration
 }
 
 // API serves the JetStream JSON API and stores messages published to
@@ -68,6 +84,10 @@ type API struct {
 	// ctl serialises stream creation, update and deletion, so that the
 	// subject-overlap check and the change are atomic.
 	ctl sync.Mutex
+	// consumerMu serialises consumer creation, so that the consumer
+	// limits are checked atomically with the creation.
+	consumerMu sync.Mutex
+	usage      usage
 
 	mu struct {
 		sync.RWMutex
@@ -89,6 +109,13 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
+	}
+	opts.MaxMemoryStore = limitOr(max(opts.MaxMemoryStore, 0), -1)
+	opts.MaxFileStore = limitOr(max(opts.MaxFileStore, 0), -1)
+	opts.MaxConsumers = limitOr(opts.MaxConsumers, DefaultMaxConsumers)
+	opts.MaxInactiveThreshold = min(limitOr(opts.MaxInactiveThreshold, DefaultMaxInactiveThreshold), maxDeadlineDuration)
+	if opts.MaxInactiveThreshold < 0 {
+		opts.MaxInactiveThreshold = maxDeadlineDuration
 	}
 	a := &API{bus: bus, st: st, opts: opts, consumers: opts.Consumers}
 	a.mu.streams = make(map[string]*stream)

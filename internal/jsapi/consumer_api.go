@@ -43,6 +43,9 @@ var (
 	errConsumerFilterNotSubset  = &APIError{400, 10093, "consumer filter subject is not a valid subset of the interest subjects"}
 	errConsumerReplicasExceed   = &APIError{400, 10126, "consumer config replica count exceeds parent stream"}
 	errConsumerAckPolicyInvalid = &APIError{400, 10181, "consumer ack policy invalid"}
+	errConsumerDeliverCycle     = &APIError{400, 10081, "consumer deliver subject forms a cycle"}
+	errConsumerAckWaitNegative  = &APIError{400, 10183, "consumer ack wait needs to be positive"}
+	errConsumerBackOffNegative  = &APIError{400, 10184, "consumer backoff needs to be positive"}
 	errConsumerReplayInvalid    = &APIError{400, 10182, "consumer replay policy invalid"}
 )
 
@@ -121,9 +124,16 @@ func (a *API) consumerCreate(req *request) {
 		a.respondError(req, typeConsumerCreate, apiErr)
 		return
 	}
-	if body.Action == "update" {
-		if _, err := a.consumers.Get(streamName, ccfg.Name); err != nil {
-			a.respondError(req, typeConsumerCreate, errConsumerDoesNotExist)
+	a.consumerMu.Lock()
+	defer a.consumerMu.Unlock()
+	_, getErr := a.consumers.Get(streamName, ccfg.Name)
+	if body.Action == "update" && getErr != nil {
+		a.respondError(req, typeConsumerCreate, errConsumerDoesNotExist)
+		return
+	}
+	if getErr != nil {
+		if e := a.checkConsumerLimits(s); e != nil {
+			a.respondError(req, typeConsumerCreate, e)
 			return
 		}
 	}
@@ -196,11 +206,22 @@ func (a *API) checkConsumerConfig(s *stream, cfg *ConsumerConfig) (consumer.Conf
 	default:
 		return out, errConsumerReplayInvalid
 	}
+	for _, b := range cfg.BackOff {
+		if b < 0 {
+			return out, errConsumerBackOffNegative
+		}
+	}
+	if cfg.AckWait < 0 {
+		return out, errConsumerAckWaitNegative
+	}
 	if subject.HasWildcard(cfg.DeliverSubject) {
 		return out, errConsumerDeliverWildcards
 	}
 	if !subject.ValidLiteral(cfg.DeliverSubject) {
 		return out, errConsumerInvalidDeliver
+	}
+	if deliveryFormsCycle(s.config().Subjects, cfg.DeliverSubject) {
+		return out, errConsumerDeliverCycle
 	}
 	if cfg.Heartbeat > 0 && cfg.Heartbeat < 100*time.Millisecond {
 		return out, errConsumerSmallHeartbeat
@@ -225,8 +246,8 @@ func (a *API) checkConsumerConfig(s *stream, cfg *ConsumerConfig) (consumer.Conf
 	if cfg.Name == "" {
 		cfg.Name = newConsumerName()
 	}
-	if cfg.InactiveThreshold <= 0 {
-		cfg.InactiveThreshold = consumer.DefaultInactiveThreshold
+	if apiErr := a.checkDurations(s, cfg); apiErr != nil {
+		return out, apiErr
 	}
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
@@ -240,6 +261,46 @@ func (a *API) checkConsumerConfig(s *stream, cfg *ConsumerConfig) (consumer.Conf
 		out.OptStartTime = *cfg.OptStartTime
 	}
 	return out, nil
+}
+
+// checkDurations applies nats-server's defaults and limits to a
+// consumer's durations, then clamps what a client could make
+// unbounded: negative heartbeats and thresholds become unset (as
+// nats-server does outside pedantic mode), a threshold above the
+// stream's consumer_limits is refused (10153), and the threshold of
+// these ephemeral consumers is clamped to the server's
+// MaxInactiveThreshold. A refusal would break clients that ask for a
+// long threshold (nats.go's ordered consumers use 5 minutes, some
+// applications hours), while a clamp is invisible to a consumer whose
+// subscriber is present: it only bounds how long an abandoned consumer
+// lingers. The clamped value is what consumer info shows.
+func (a *API) checkDurations(s *stream, cfg *ConsumerConfig) *APIError {
+	cfg.Heartbeat = clampDuration(max(cfg.Heartbeat, 0))
+	cfg.InactiveThreshold = max(cfg.InactiveThreshold, 0)
+	limit := s.config().ConsumerLimits.InactiveThreshold
+	if cfg.InactiveThreshold == 0 && limit > 0 {
+		cfg.InactiveThreshold = limit
+	}
+	if limit > 0 && cfg.InactiveThreshold > limit {
+		return errInactiveThresholdExcessF(limit)
+	}
+	if cfg.InactiveThreshold == 0 {
+		cfg.InactiveThreshold = consumer.DefaultInactiveThreshold
+	}
+	cfg.InactiveThreshold = min(cfg.InactiveThreshold, a.opts.MaxInactiveThreshold)
+	return nil
+}
+
+// deliveryFormsCycle reports a deliver subject that is one of the
+// stream's own subjects: every delivery would be stored again and
+// delivered again, forever (nats-server's check, 10081).
+func deliveryFormsCycle(streamSubjects []string, deliver string) bool {
+	for _, ss := range streamSubjects {
+		if subject.Match(ss, deliver) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkFilters validates filter_subject / filter_subjects against each
@@ -360,9 +421,10 @@ func (a *API) consumerNames(req *request) {
 		return
 	}
 	all := a.consumers.List(streamName)
+	lo, hi := page(len(all), offset, namesLimit)
 	resp := &consumerNamesResponse{apiResponse: apiResponse{Type: typeConsumerNames}, Consumers: []string{}}
-	resp.apiPaged = apiPaged{Total: len(all), Offset: offset, Limit: namesLimit}
-	for _, c := range all[min(offset, len(all)):min(offset+namesLimit, len(all))] {
+	resp.apiPaged = apiPaged{Total: len(all), Offset: lo, Limit: namesLimit}
+	for _, c := range all[lo:hi] {
 		resp.Consumers = append(resp.Consumers, c.Name())
 	}
 	a.respond(req, resp, false)
@@ -379,9 +441,10 @@ func (a *API) consumerList(req *request) {
 		return
 	}
 	all := a.consumers.List(streamName)
+	lo, hi := page(len(all), offset, listLimit)
 	resp := &consumerListResponse{apiResponse: apiResponse{Type: typeConsumerList}, Consumers: []*ConsumerInfo{}}
-	resp.apiPaged = apiPaged{Total: len(all), Offset: offset, Limit: listLimit}
-	for _, c := range all[min(offset, len(all)):min(offset+listLimit, len(all))] {
+	resp.apiPaged = apiPaged{Total: len(all), Offset: lo, Limit: listLimit}
+	for _, c := range all[lo:hi] {
 		resp.Consumers = append(resp.Consumers, a.consumerInfoOf(c, nil))
 	}
 	a.respond(req, resp, false)

@@ -139,13 +139,12 @@ func (s *stream) subjectDetail(resp *streamInfoResponse, filter string, offset i
 		names = append(names, subj)
 	}
 	slices.Sort(names)
-	offset = min(offset, len(names))
-	page := names[offset:min(offset+maxSubjectDetails, len(names))]
-	if len(page) == 0 {
+	lo, hi := page(len(names), offset, maxSubjectDetails)
+	if lo == hi {
 		return
 	}
-	resp.StreamInfo.State.Subjects = make(map[string]uint64, len(page))
-	for _, subj := range page {
+	resp.StreamInfo.State.Subjects = make(map[string]uint64, hi-lo)
+	for _, subj := range names[lo:hi] {
 		resp.StreamInfo.State.Subjects[subj] = counts[subj]
 	}
 }
@@ -228,12 +227,12 @@ func (a *API) streamNames(req *request) {
 		return
 	}
 	streams := a.filteredStreams(lr.Subject)
-	offset := min(lr.Offset, len(streams))
+	lo, hi := page(len(streams), lr.Offset, namesLimit)
 	resp := &streamNamesResponse{
 		apiResponse: apiResponse{Type: typeStreamNames},
-		apiPaged:    apiPaged{Total: len(streams), Offset: offset, Limit: namesLimit},
+		apiPaged:    apiPaged{Total: len(streams), Offset: lo, Limit: namesLimit},
 	}
-	for _, s := range streams[offset:min(offset+namesLimit, len(streams))] {
+	for _, s := range streams[lo:hi] {
 		resp.Streams = append(resp.Streams, s.name)
 	}
 	a.respond(req, resp, false)
@@ -250,13 +249,13 @@ func (a *API) streamList(req *request) {
 		return
 	}
 	streams := a.filteredStreams(lr.Subject)
-	offset := min(lr.Offset, len(streams))
+	lo, hi := page(len(streams), lr.Offset, listLimit)
 	resp := &streamListResponse{
 		apiResponse: apiResponse{Type: typeStreamList},
-		apiPaged:    apiPaged{Total: len(streams), Offset: offset, Limit: listLimit},
+		apiPaged:    apiPaged{Total: len(streams), Offset: lo, Limit: listLimit},
 		Streams:     []*StreamInfo{},
 	}
-	for _, s := range streams[offset:min(offset+listLimit, len(streams))] {
+	for _, s := range streams[lo:hi] {
 		resp.Streams = append(resp.Streams, s.info(false))
 	}
 	a.respond(req, resp, false)
@@ -290,6 +289,12 @@ func (a *API) streamPurge(req *request) {
 	}
 	if s.config().DenyPurge {
 		fail(errPurgeFailedF(errors.New("stream purge not permitted")))
+		return
+	}
+	// Without a filter, a sequence beyond the last moves the stream
+	// forward; it must leave room for new sequences.
+	if pr.Sequence > maxPurgeSeq && (pr.Subject == "" || pr.Subject == ">") {
+		fail(errPurgeSeqTooLargeF(pr.Sequence))
 		return
 	}
 	n, err := s.st.Purge(store.PurgeOpts{Subject: pr.Subject, Seq: pr.Sequence, Keep: pr.Keep})

@@ -2,6 +2,7 @@ package jsapi
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -117,8 +118,11 @@ func parseSeq(v string) uint64 {
 }
 
 // parseTTL parses a Nats-TTL value (ADR-43): "never", a Go duration of at
-// least one second, or a whole number of seconds. It returns the TTL
-// (negative for never) and whether the value was valid.
+// least one second, or a whole number of seconds (digits only, as
+// nats-server reads it). It returns the TTL (negative for never) and
+// whether the value was valid. nats-server accepts any number of
+// seconds; a TTL beyond maxDeadlineDuration is clamped to it so that the
+// expiry deadline cannot wrap.
 func parseTTL(s string) (time.Duration, bool) {
 	if strings.EqualFold(s, "never") {
 		return -1, true
@@ -127,11 +131,17 @@ func parseTTL(s string) (time.Duration, bool) {
 		if d < time.Second {
 			return 0, false
 		}
-		return d.Truncate(time.Second), true
+		return clampDuration(d.Truncate(time.Second)), true
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
 		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false
+	}
+	if err != nil || n > uint64(maxDeadlineDuration/time.Second) {
+		return maxDeadlineDuration, true
 	}
 	return time.Duration(n) * time.Second, true
 }

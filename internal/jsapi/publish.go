@@ -66,6 +66,9 @@ func (s *stream) store(cfg *StreamConfig, subj string, hdr, data []byte) (store.
 	if len(hdr) > math.MaxUint16 {
 		return store.AppendResult{}, errHeaderExceedsMaximum
 	}
+	if s.api.limitsExceeded(cfg.Storage) {
+		return store.AppendResult{}, errInsufficientResources
+	}
 	p := parsePubHeaders(hdr)
 	if p.unsupported != nil {
 		return store.AppendResult{}, p.unsupported
@@ -104,6 +107,9 @@ func (s *stream) store(cfg *StreamConfig, subj string, hdr, data []byte) (store.
 	res, err := s.st.Append(subj, hdr, data, opts)
 	if err != nil {
 		return res, appendError(err)
+	}
+	if !res.Duplicate {
+		s.api.noteStored(cfg.Storage, subj, hdr, data)
 	}
 	return res, nil
 }

@@ -70,7 +70,9 @@ type meta struct {
 }
 
 // toStoreConfig maps a normalized JetStream configuration onto the
-// store's limits. -1 ("unlimited") becomes 0.
+// store's limits. -1 ("unlimited") becomes 0. Durations are clamped to
+// maxDeadlineDuration: nats-server accepts any max_age, and a deadline
+// computed from math.MaxInt64 nanoseconds would wrap.
 func toStoreConfig(c *StreamConfig) store.Config {
 	pos := func(v int64) int64 { return max(v, 0) }
 	sc := store.Config{
@@ -78,12 +80,12 @@ func toStoreConfig(c *StreamConfig) store.Config {
 		Subjects:               append([]string(nil), c.Subjects...),
 		MaxMsgs:                pos(c.MaxMsgs),
 		MaxBytes:               pos(c.MaxBytes),
-		MaxAge:                 c.MaxAge,
+		MaxAge:                 clampDuration(c.MaxAge),
 		MaxMsgSize:             max(c.MaxMsgSize, 0),
 		MaxMsgsPerSubject:      pos(c.MaxMsgsPer),
-		DuplicateWindow:        c.Duplicates,
+		DuplicateWindow:        clampDuration(c.Duplicates),
 		AllowMsgTTL:            c.AllowMsgTTL,
-		SubjectDeleteMarkerTTL: c.SubjectDeleteMarkerTTL,
+		SubjectDeleteMarkerTTL: clampDuration(c.SubjectDeleteMarkerTTL),
 	}
 	if c.Storage == StorageMemory {
 		sc.Storage = store.MemoryStorage
@@ -333,6 +335,9 @@ func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 		}
 		return s, nil
 	}
+	if e := a.checkLimits(&cfg); e != nil {
+		return nil, e
+	}
 	if a.overlaps(cfg.Name, cfg.Subjects) {
 		return nil, errSubjectOverlap
 	}
@@ -376,6 +381,9 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	}
 	old := s.config()
 	if e := checkUpdate(&old, &cfg); e != nil {
+		return nil, e
+	}
+	if e := a.checkLimits(&cfg); e != nil {
 		return nil, e
 	}
 	if a.overlaps(cfg.Name, cfg.Subjects) {

@@ -26,6 +26,15 @@ const (
 	maxSubjectDetails = 100_000
 )
 
+// page returns the bounds [lo, hi) of the page of at most limit items
+// from offset in a list of total items. Offsets beyond the list give an
+// empty page at its end, negative ones the first page; no sum can
+// overflow, however large the offset a client sends.
+func page(total, offset, limit int) (lo, hi int) {
+	lo = min(max(offset, 0), total)
+	return lo, lo + min(limit, total-lo)
+}
+
 type apiResponse struct {
 	Type  string    `json:"type"`
 	Error *APIError `json:"error,omitempty"`

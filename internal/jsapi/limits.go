@@ -1,0 +1,218 @@
+package jsapi
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// Server-wide limits. nats-server has per-account limits and server
+// limits; Cairn has one account, so the server's limits are the
+// account's and $JS.API.INFO reports them.
+
+// Defaults of the limits that Options leaves at zero.
+const (
+	// DefaultMaxConsumers caps the consumers of the whole server. A KV
+	// watcher, key listing or history is one consumer while it runs.
+	DefaultMaxConsumers = 10_000
+	// DefaultMaxInactiveThreshold is the longest an ephemeral consumer
+	// outlives its subscriber.
+	DefaultMaxInactiveThreshold = time.Hour
+)
+
+// maxDeadlineDuration is the longest duration jsapi hands to the store
+// or a consumer as an age, window or TTL: now (about 1.8e18 ns since
+// 1970) plus this stays far below math.MaxInt64 nanoseconds until the
+// 22nd century, so no deadline computed from it can wrap. Longer
+// values (nats-server accepts up to math.MaxInt64) are kept in the
+// configuration as given and clamped here; a message kept for a
+// century is kept "forever" for every practical purpose.
+const maxDeadlineDuration = 100 * 365 * 24 * time.Hour
+
+// clampDuration bounds a duration taken from a client to
+// maxDeadlineDuration.
+func clampDuration(d time.Duration) time.Duration {
+	return min(d, maxDeadlineDuration)
+}
+
+// maxPurgeSeq is the largest sequence a purge may move a stream to: the
+// stream must keep room for new sequences (nats-server 2.15.2 accepts
+// 2^64-1 and then wraps to 0 after one append). 2^63-1 leaves 2^63
+// appends, which no stream can use up.
+const maxPurgeSeq = math.MaxInt64
+
+// errPurgeSeqTooLargeF is the refusal of a purge to a sequence beyond
+// maxPurgeSeq: 10051 as nats-server reports any purge failure.
+func errPurgeSeqTooLargeF(seq uint64) *APIError {
+	return errStreamGeneralF(fmt.Errorf("purge sequence %d leaves no room for new messages: the largest allowed is %d",
+		seq, uint64(maxPurgeSeq)))
+}
+
+// Resource errors (nats-server's errors.json).
+var (
+	errInsufficientResources = &APIError{503, 10023, "insufficient resources"}
+	errMaxConsumers          = &APIError{400, 10026, "maximum consumers limit reached"}
+	errMemoryResources       = &APIError{500, 10028, "insufficient memory resources available"}
+	errStorageResources      = &APIError{500, 10047, "insufficient storage resources available"}
+)
+
+// errInactiveThresholdExcessF is 10153, "consumer inactive threshold
+// exceeds system limit of {limit}".
+func errInactiveThresholdExcessF(limit time.Duration) *APIError {
+	return &APIError{400, 10153, "consumer inactive threshold exceeds system limit of " + limit.String()}
+}
+
+// limitOr returns v, or def when v is 0; a negative v means no limit.
+func limitOr[T ~int | ~int64](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// maxStoreFor returns the server limit of a storage type; < 0 is none.
+func (a *API) maxStoreFor(storage Storage) int64 {
+	if storage == StorageMemory {
+		return a.opts.MaxMemoryStore
+	}
+	return a.opts.MaxFileStore
+}
+
+// reserved returns the bytes the streams of a storage type reserve
+// through max_bytes, leaving out the stream named except. Callers hold
+// a.ctl, so that no create or update changes the sum meanwhile.
+func (a *API) reserved(storage Storage, except string) int64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var sum int64
+	for name, s := range a.mu.streams {
+		cfg := s.config()
+		if name != except && cfg.Storage == storage && cfg.MaxBytes > 0 {
+			sum = addSaturate(sum, cfg.MaxBytes)
+		}
+	}
+	return sum
+}
+
+// checkReservation applies nats-server's rule for a stream's max_bytes
+// against the server limit of its storage type: the reservation (1 byte
+// without max_bytes) must fit in what the other streams leave.
+func (a *API) checkReservation(cfg *StreamConfig) *APIError {
+	limit := a.maxStoreFor(cfg.Storage)
+	if limit < 0 {
+		return nil
+	}
+	want := max(cfg.MaxBytes, 1)
+	if res := a.reserved(cfg.Storage, cfg.Name); res > limit || want > limit-res {
+		if cfg.Storage == StorageMemory {
+			return errMemoryResources
+		}
+		return errStorageResources
+	}
+	return nil
+}
+
+func addSaturate(x, y int64) int64 {
+	if x > math.MaxInt64-y {
+		return math.MaxInt64
+	}
+	return x + y
+}
+
+// usage tracks the bytes stored per storage type for the publish-side
+// limit check. Summing every stream's state on each publish would cost
+// O(streams); instead the sum is refreshed at most every
+// usageRefresh, and the bytes of each append since are added to it.
+// Removals (limits, expiry, deletes) show at the next refresh, so the
+// check errs on the side of refusing for at most that long.
+type usage struct {
+	refreshedAt atomic.Int64 // UnixNano of the last sum
+	bytes       [2]atomic.Int64
+}
+
+const usageRefresh = 100 * time.Millisecond
+
+func storageIndex(s Storage) int {
+	if s == StorageMemory {
+		return 1
+	}
+	return 0
+}
+
+// storeUsed returns the bytes stored in streams of a storage type,
+// refreshing the sums when they are older than usageRefresh.
+func (a *API) storeUsed(storage Storage) int64 {
+	nowNS := time.Now().UnixNano()
+	if last := a.usage.refreshedAt.Load(); nowNS-last > int64(usageRefresh) && a.usage.refreshedAt.CompareAndSwap(last, nowNS) {
+		var sums [2]int64
+		for _, s := range a.allStreams() {
+			sums[storageIndex(s.config().Storage)] += int64(min(s.st.State().Bytes, math.MaxInt64/4))
+		}
+		a.usage.bytes[0].Store(sums[0])
+		a.usage.bytes[1].Store(sums[1])
+	}
+	return a.usage.bytes[storageIndex(storage)].Load()
+}
+
+// limitsExceeded reports a storage type whose stored bytes have reached
+// the server limit: nats-server then refuses every publish to streams of
+// that type with 10023 until space is freed.
+func (a *API) limitsExceeded(storage Storage) bool {
+	limit := a.maxStoreFor(storage)
+	return limit >= 0 && a.storeUsed(storage) > limit
+}
+
+// noteStored adds an appended message's bytes to the usage sum.
+func (a *API) noteStored(storage Storage, subj string, hdr, data []byte) {
+	if a.maxStoreFor(storage) >= 0 {
+		a.usage.bytes[storageIndex(storage)].Add(int64(30 + len(subj) + len(hdr) + len(data)))
+	}
+}
+
+// allStreams returns the current streams in no order.
+func (a *API) allStreams() []*stream {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]*stream, 0, len(a.mu.streams))
+	for _, s := range a.mu.streams {
+		out = append(out, s)
+	}
+	return out
+}
+
+// consumerCount returns the number of consumers on the server.
+func (a *API) consumerCount() int {
+	if a.consumers == nil {
+		return 0
+	}
+	n := 0
+	for _, s := range a.allStreams() {
+		n += a.consumers.Count(s.name)
+	}
+	return n
+}
+
+// checkConsumerLimits refuses a new consumer when its stream's
+// max_consumers or the server's cap is reached (10026, as nats-server
+// for a stream or account limit). Callers hold a.consumerMu.
+func (a *API) checkConsumerLimits(s *stream) *APIError {
+	if maxc := s.config().MaxConsumers; maxc > 0 && a.consumers.Count(s.name) >= maxc {
+		return errMaxConsumers
+	}
+	if maxc := a.opts.MaxConsumers; maxc > 0 && a.consumerCount() >= maxc {
+		return errMaxConsumers
+	}
+	return nil
+}
+
+// checkLimits applies the server's (account's) limits to a stream
+// configuration being created or updated, as nats-server's checkLimits:
+// max_consumers within the consumer limit, then the max_bytes
+// reservation. Callers hold a.ctl.
+func (a *API) checkLimits(cfg *StreamConfig) *APIError {
+	if maxc := a.opts.MaxConsumers; maxc > 0 && cfg.MaxConsumers > maxc {
+		return errMaxConsumers
+	}
+	return a.checkReservation(cfg)
+}
