@@ -2,7 +2,6 @@ package store
 
 import (
 	"cmp"
-	"container/heap"
 	"math"
 	"slices"
 	"time"
@@ -16,8 +15,13 @@ import (
 //     ageFrom (everything below is gone or exempt, TTL "never") and
 //     stops at the first message that is still young: its time plus
 //     MaxAge is the next deadline.
-//   - Per-message TTL: a min-heap of (deadline, seq); entries of
-//     messages removed otherwise are dropped lazily when they surface.
+//   - Per-message TTL: a min-heap of (deadline, seq) (ttl.go); items of
+//     messages removed otherwise are dropped when they surface or when
+//     they outnumber the live ones.
+//
+// Every deadline saturates (ttl.go): a MaxAge or TTL too large to add to
+// a timestamp means never, and a stream whose next deadline is never
+// does not hold back the others, whose deadlines alone set the wake-up.
 //
 // When such a removal empties a subject and SubjectDeleteMarkerTTL > 0,
 // the stream appends a marker in the same atomic write (ADR-43).
@@ -27,73 +31,6 @@ import (
 // expireBatch bounds the removals made under one hold of a stream lock.
 const expireBatch = 10000
 
-type ttlItem struct {
-	deadline int64
-	seq      uint64
-}
-
-// ttlHeap is a min-heap by deadline.
-type ttlHeap []ttlItem
-
-func (h ttlHeap) Len() int           { return len(h) }
-func (h ttlHeap) Less(i, j int) bool { return h[i].deadline < h[j].deadline }
-func (h ttlHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *ttlHeap) Push(x any)        { *h = append(*h, x.(ttlItem)) }
-func (h *ttlHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-func (h *ttlHeap) push(it ttlItem) { heap.Push(h, it) }
-func (h *ttlHeap) pop() ttlItem    { return heap.Pop(h).(ttlItem) }
-
-// dedupTable remembers message ids for the duplicate window. ids maps an
-// id to its sequence and time; order lists them by time, so expired ids
-// are dropped from the front.
-type dedupTable struct {
-	ids   map[string]dedupEntry
-	order []dedupID
-}
-
-type dedupEntry struct {
-	seq  uint64
-	time int64
-}
-
-type dedupID struct {
-	id   string
-	time int64
-}
-
-func newDedupTable() dedupTable { return dedupTable{ids: make(map[string]dedupEntry)} }
-
-// lookup returns the sequence stored under id if it was appended less
-// than window before now; it also forgets expired ids.
-func (d *dedupTable) lookup(id string, now int64, window time.Duration) (uint64, bool) {
-	cutoff := now - int64(window)
-	n := 0
-	for n < len(d.order) && d.order[n].time <= cutoff {
-		if e, ok := d.ids[d.order[n].id]; ok && e.time == d.order[n].time {
-			delete(d.ids, d.order[n].id)
-		}
-		n++
-	}
-	if n > 0 {
-		d.order = append(d.order[:0:0], d.order[n:]...)
-	}
-	e, ok := d.ids[id]
-	if !ok || e.time <= cutoff {
-		return 0, false
-	}
-	return e.seq, true
-}
-
-func (d *dedupTable) add(id string, seq uint64, t int64) {
-	d.ids[id] = dedupEntry{seq: seq, time: t}
-	d.order = append(d.order, dedupID{id: id, time: t})
-}
-
 // markerHeader builds the header of an age marker (ADR-43): the TTL is
 // formatted as a Go duration string.
 func markerHeader(ttl time.Duration) []byte {
@@ -101,13 +38,13 @@ func markerHeader(ttl time.Duration) []byte {
 }
 
 // expire removes what is due at now and returns the stream's next
-// deadline (Unix ns; farFuture if none).
+// deadline (Unix ns; never if none).
 func (s *stream) expire(now int64) int64 {
 	for {
 		s.mu.Lock()
 		if s.usableLocked() != nil {
 			s.mu.Unlock()
-			return farFuture.UnixNano()
+			return never
 		}
 		ws := s.scratchLocked()
 		next, more := s.expireLocked(ws, now)
@@ -119,7 +56,7 @@ func (s *stream) expire(now int64) int64 {
 		s.mu.Unlock()
 		if err = waitErr(s.name, wait, err); err != nil {
 			s.st.log.Error("store: expiry failed", "stream", s.name, "err", err)
-			return farFuture.UnixNano()
+			return never
 		}
 		if maxSeq > 0 {
 			s.deliver(maxSeq)
@@ -133,7 +70,7 @@ func (s *stream) expire(now int64) int64 {
 // expireLocked does one bounded pass; more reports that it stopped at
 // the batch bound.
 func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
-	next = farFuture.UnixNano()
+	next = never
 	removed := 0
 	// the newest removed message of each subject; placeMarkersLocked
 	// keeps those of the subjects left empty
@@ -146,12 +83,12 @@ func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
 		}
 	}
 	if maxAge := int64(s.cfg.MaxAge); maxAge > 0 {
-		cutoff := now - maxAge
+		cutoff := subSat(now, maxAge)
 		p := s.ix.lowerBound(s.ageFrom)
 		for ; p < len(s.ix.entries) && removed < expireBatch; p++ {
 			e := &s.ix.entries[p]
 			if e.time > cutoff {
-				next = e.time + maxAge
+				next = addSat(e.time, maxAge)
 				break
 			}
 			if e.subj != nil && e.flags&entryNeverExpire == 0 {
@@ -168,22 +105,23 @@ func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
 	// The heap holds TTLs accepted while AllowMsgTTL was on, and the
 	// store's own markers.
 	{
-		for len(s.ttls) > 0 && removed < expireBatch {
-			top := s.ttls[0]
+		for s.ttls.len() > 0 && removed < expireBatch {
+			top := s.ttls.top()
 			if top.deadline > now {
 				next = min(next, top.deadline)
 				break
 			}
 			s.ttls.pop()
 			if p := s.ix.pos(top.seq); p >= 0 {
-				remove(p)
+				remove(p) // counts its item dead
 			}
+			s.ttls.dead-- // the popped item was dead or is now
 		}
 		more = more || removed >= expireBatch
 	}
 	if mttl := s.cfg.SubjectDeleteMarkerTTL; mttl > 0 && removed > 0 {
 		s.placeMarkersLocked(ws, emptied, now, mttl)
-		next = min(next, max(now, s.lastTime)+int64(mttl))
+		next = min(next, deadline(max(now, s.lastTime), mttl))
 	}
 	if len(ws.puts) > 0 || len(ws.dels) > 0 {
 		s.enforceLimitsLocked(ws, "")
@@ -230,12 +168,16 @@ func (st *Store) hintDeadline(deadline int64) {
 	}
 }
 
+// maxExpirySleep bounds one sleep of the expiry loop, so that no
+// deadline, however computed, can put it to sleep for longer.
+const maxExpirySleep = time.Hour
+
 func (st *Store) expireLoop() {
 	defer st.wg.Done()
 	for {
 		st.nextWake.Store(math.MaxInt64)
 		now := st.clock.Now().UnixNano()
-		next := farFuture.UnixNano()
+		next := never
 		for _, s := range st.Streams() {
 			next = min(next, s.(*stream).expire(now))
 		}
@@ -247,7 +189,13 @@ func (st *Store) expireLoop() {
 				break
 			}
 		}
-		ch, stop := st.clock.After(time.Duration(next - now))
+		ch, stop := st.clock.After(sleepUntil(st.clock.Now().UnixNano(), next))
+		if st.clock.Now().UnixNano() >= next {
+			// The clock passed the deadline while the timer was being
+			// set (a manual clock may jump): do not wait for it.
+			stop()
+			continue
+		}
 		select {
 		case <-ch:
 		case <-st.wake:
@@ -257,4 +205,17 @@ func (st *Store) expireLoop() {
 		}
 		stop()
 	}
+}
+
+// sleepUntil returns how long to sleep at now for a deadline: never
+// negative, at most maxExpirySleep.
+func sleepUntil(now, next int64) time.Duration {
+	d := subSat(next, now)
+	switch {
+	case d <= 0:
+		return 0
+	case d > int64(maxExpirySleep):
+		return maxExpirySleep
+	}
+	return time.Duration(d)
 }

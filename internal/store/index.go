@@ -56,6 +56,8 @@ const (
 	// entryDeleteMarker: a delete marker (Nats-Marker-Reason, or KV
 	// PURGE); its removal by age places no new marker.
 	entryDeleteMarker
+	// entryTTL: the message has an item in the TTL heap.
+	entryTTL
 )
 
 // subjectState holds the live sequences of one subject, ascending.

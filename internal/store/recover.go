@@ -185,9 +185,7 @@ func (s *stream) recoverMsg(seq uint64, r record, now int64) {
 	if seq > s.lastSeq {
 		s.lastSeq, s.lastTime = seq, t
 	}
-	if r.ttl > 0 {
-		s.ttls.push(ttlItem{deadline: t + int64(r.ttl), seq: seq})
-	}
+	s.trackTTLLocked(seq, t, r.ttl)
 	if w := s.cfg.DuplicateWindow; w > 0 && len(r.msgID) > 0 && now-t < int64(w) {
 		s.dedup.add(string(r.msgID), seq, t)
 	}

@@ -142,12 +142,9 @@ func (s *stream) addLocked(ws *writeSet, m *Msg, ttl time.Duration, msgID string
 	}
 	s.ix.add(m.Subject, entry{seq: m.Seq, time: m.Time, size: uint32(size), flags: flags})
 	s.lastSeq, s.lastTime = m.Seq, m.Time
-	if ttl > 0 {
-		s.ttls.push(ttlItem{deadline: m.Time + int64(ttl), seq: m.Seq})
-		s.st.hintDeadline(m.Time + int64(ttl))
-	}
+	s.trackTTLLocked(m.Seq, m.Time, ttl)
 	if s.cfg.MaxAge > 0 && ttl >= 0 {
-		s.st.hintDeadline(m.Time + int64(s.cfg.MaxAge))
+		s.st.hintDeadline(deadline(m.Time, s.cfg.MaxAge))
 	}
 	if msgID != "" && s.cfg.DuplicateWindow > 0 {
 		s.dedup.add(msgID, m.Seq, m.Time)
@@ -199,6 +196,9 @@ func (s *stream) removeSeqLocked(ws *writeSet, seq uint64) (entry, bool) {
 // its subject has no message left.
 func (s *stream) removeAtLocked(ws *writeSet, p int) (entry, bool) {
 	e, emptied := s.ix.removeAt(p)
+	if e.flags&entryTTL != 0 {
+		s.ttls.dead++
+	}
 	ws.dels = append(ws.dels, e.seq)
 	if e.seq == s.lastSeq {
 		ws.tail = true
@@ -211,6 +211,7 @@ func (s *stream) removeAtLocked(ws *writeSet, p int) (entry, bool) {
 // of what is stored, and reopening the Store rebuilds it from the disk.
 func (s *stream) applyLocked(ws *writeSet) (func() error, error) {
 	s.ix.maybeCompact()
+	s.compactTTLsLocked()
 	if ws.empty() {
 		return nil, nil
 	}

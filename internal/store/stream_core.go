@@ -3,7 +3,6 @@ package store
 import (
 	"slices"
 	"sync"
-	"time"
 )
 
 // stream is the one implementation of Stream; the backend makes it a
@@ -312,6 +311,3 @@ func (s *stream) SubjectsState(filter string) map[string]uint64 {
 	}
 	return out
 }
-
-// nextDeadline is used by the expirer; see expire.go.
-var farFuture = time.Unix(1<<62/int64(time.Second), 0)
