@@ -35,7 +35,17 @@ Server options:
   -D, --debug                  Enable debug logging
   -V, --trace                  Trace the raw protocol
   -DV                          Debug and trace
-  -m, --max_payload <bytes>    Largest message accepted (default: 1048576)
+  -m, --http_port <port>       HTTP monitoring port (accepted; monitoring is
+                               not implemented yet, a warning is logged)
+
+Limits (nats-server sets these in its config file, under the same names):
+  --max_payload <bytes>        Largest message accepted (default: 1048576)
+  --max_control_line <bytes>   Longest protocol line (default: 4096)
+  --max_pending <bytes>        Outbound bytes a client may lag before it is
+                               cut off as a slow consumer (default: 67108864)
+  --max_connections <n>        Client connections (default: 65536)
+  --max_subscriptions <n>      Subscriptions per connection (default: 0,
+                               no limit)
 
 Storage options:
   -js, --jetstream             Accepted for compatibility; KV is on by default
@@ -70,7 +80,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	boolVar(fs, &debugTrace, "DV")
 	boolVar(fs, &jetstream, "js", "jetstream")
 	boolVar(fs, &o.cfg.DisableKV, "no_kv")
-	intVar(fs, &so.MaxPayload, 0, "m", "max_payload")
+	// -m is the monitoring port, as in nats-server (it once set
+	// max_payload here, which silently broke "-m 8222").
+	intVar(fs, &o.cfg.HTTPPort, 0, "m", "http_port")
+	// Limits under their nats-server config keys; nats-server has no
+	// flags for them.
+	intVar(fs, &so.MaxPayload, 0, "max_payload")
+	intVar(fs, &so.MaxControlLine, 0, "max_control_line")
+	intVar(fs, &so.MaxPending, 0, "max_pending")
+	intVar(fs, &so.MaxConnections, 0, "max_connections")
+	intVar(fs, &so.MaxSubscriptions, 0, "max_subscriptions")
 	strVar(fs, &o.cfg.StoreDir, daemon.DefaultStoreDir, "sd", "store_dir")
 	var sync string
 	strVar(fs, &sync, "2m", "sync_interval", "sync")
@@ -92,6 +111,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if so.Port < -1 || so.Port > 65535 {
 		return nil, fmt.Errorf("invalid port %d: use 0-65535, or -1 for a free port", so.Port)
+	}
+	if o.cfg.HTTPPort < -1 || o.cfg.HTTPPort > 65535 {
+		return nil, fmt.Errorf("invalid --http_port %d: use 0-65535", o.cfg.HTTPPort)
+	}
+	for _, l := range []struct {
+		name  string
+		value int
+	}{{"max_payload", so.MaxPayload}, {"max_control_line", so.MaxControlLine}, {"max_pending", so.MaxPending}, {"max_subscriptions", so.MaxSubscriptions}} {
+		if l.value < 0 {
+			return nil, fmt.Errorf("invalid --%s %d: must not be negative", l.name, l.value)
+		}
 	}
 	if strings.EqualFold(sync, "always") {
 		o.cfg.SyncAlways = true

@@ -43,6 +43,15 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{[]string{"-v"}, func(o *options) bool { return o.version }},
 		{[]string{"--no_kv"}, func(o *options) bool { return o.cfg.DisableKV }},
+		// -m is the monitoring port, as in nats-server, not max_payload.
+		{[]string{"-m", "8222"}, func(o *options) bool { return o.cfg.HTTPPort == 8222 && o.cfg.Server.MaxPayload == 0 }},
+		{[]string{"--http_port=8223"}, func(o *options) bool { return o.cfg.HTTPPort == 8223 }},
+		{[]string{"--max_payload", "2048", "--max_control_line=8192", "--max_pending", "1000000",
+			"--max_connections", "10", "--max_subscriptions", "5"}, func(o *options) bool {
+			so := o.cfg.Server
+			return so.MaxPayload == 2048 && so.MaxControlLine == 8192 && so.MaxPending == 1000000 &&
+				so.MaxConnections == 10 && so.MaxSubscriptions == 5
+		}},
 	}
 	for _, c := range cases {
 		o, err := parseFlags(c.args, &bytes.Buffer{})
@@ -54,7 +63,8 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("%v: parsed %+v", c.args, o.cfg)
 		}
 	}
-	for _, bad := range [][]string{{"-p", "70000"}, {"-p", "x"}, {"--sync_interval", "soon"}, {"--bogus"}, {"extra"}} {
+	for _, bad := range [][]string{{"-p", "70000"}, {"-p", "x"}, {"--sync_interval", "soon"}, {"--bogus"}, {"extra"},
+		{"-m", "70000"}, {"--max_subscriptions", "-1"}, {"--max_payload", "-5"}} {
 		if _, err := parseFlags(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
@@ -143,5 +153,47 @@ func TestGracefulShutdownOnSignal(t *testing.T) {
 	}
 	if _, err := os.Stat(pid); !os.IsNotExist(err) {
 		t.Fatal("pid file left behind")
+	}
+}
+
+// TestMonitorPortFlag: "-m 8222" starts the server with its default
+// max_payload and a warning that names the flag, since monitoring is not
+// implemented yet.
+func TestMonitorPortFlag(t *testing.T) {
+	out := &syncBuffer{}
+	code := make(chan int, 1)
+	go func() { code <- run([]string{"-p", "-1", "--no_kv", "-m", "8222"}, out) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "Client URL: nats://") {
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "[WRN] HTTP monitoring is not implemented yet: -m/--http_port 8222 is ignored") {
+		t.Errorf("no warning naming the flag in:\n%s", out.String())
+	}
+	url := out.String()[strings.Index(out.String(), "Client URL: nats://")+len("Client URL: nats://"):]
+	conn, err := net.Dial("tcp", strings.TrimSpace(strings.SplitN(url, "\n", 2)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := make([]byte, 4096)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _ := conn.Read(info)
+	conn.Close()
+	if !strings.Contains(string(info[:n]), `"max_payload":1048576`) {
+		t.Errorf("INFO %q, want the default max_payload", info[:n])
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no shutdown after SIGTERM")
 	}
 }

@@ -52,6 +52,9 @@ type client struct {
 	pcd map[*client]struct{}
 	// maxSubsLogged is set once a refused SUB has been logged.
 	maxSubsLogged atomic.Bool
+	// readBuf and parserBuf are the bytes of read buffer and parser
+	// buffers the reader holds between reads (for tests and measuring).
+	readBuf, parserBuf atomic.Int64
 }
 
 func newClient(s *Server, cid uint64, conn net.Conn) *client {
@@ -87,10 +90,40 @@ func (c *client) sendInfo() {
 	c.queue(wire.AppendInfo(nil, c.srv.infoJSON(c)))
 }
 
+// Read buffers. A connection reads into its own small buffer while
+// requests and replies trickle in, and into a large one from a pool,
+// shared by all connections, while it streams: a read that fills the small
+// buffer switches to a large one, and a read that leaves most of the large
+// one empty (the socket is drained, the burst is over) hands it back. So
+// an idle connection holds readSmall bytes however busy it once was
+// (nats-server starts at 512 bytes, grows to 64 KiB and halves back on
+// short reads).
+const (
+	readSmall = 512
+	readLarge = 64 * 1024
+	// readDrained is the read size below which the large buffer goes
+	// back to the pool. nats.go flushes in 32 KiB writes, so a client
+	// that streams keeps it.
+	readDrained = readLarge / 8
+)
+
+var readPool = sync.Pool{New: func() any {
+	b := make([]byte, readLarge)
+	return &b
+}}
+
 func (c *client) readLoop() {
 	defer close(c.readDone)
 	defer c.closeConnection("Client Closed")
-	buf := make([]byte, 32*1024)
+	small := make([]byte, readSmall)
+	buf := small
+	c.readBuf.Store(readSmall)
+	var large *[]byte
+	defer func() {
+		if large != nil {
+			readPool.Put(large)
+		}
+	}()
 	ping := time.NewTicker(c.srv.opts.PingInterval)
 	defer ping.Stop()
 	go c.pingLoop(ping.C)
@@ -109,10 +142,16 @@ func (c *client) readLoop() {
 		if err != nil {
 			return
 		}
-		// Grow the read buffer for clients that fill it.
-		if n == len(buf) && len(buf) < 1<<20 {
-			buf = make([]byte, 2*len(buf))
+		switch {
+		case large == nil && n == len(buf):
+			large = readPool.Get().(*[]byte)
+			buf = *large
+		case large != nil && n < readDrained:
+			readPool.Put(large)
+			large, buf = nil, small
 		}
+		c.readBuf.Store(int64(len(buf)))
+		c.parserBuf.Store(int64(c.parser.Buffered()))
 	}
 }
 
@@ -247,6 +286,16 @@ func (c *client) closeConnection(reason string) {
 	_ = c.conn.SetReadDeadline(time.Now())
 	c.kick()
 	c.log.Debugf("%s - Client connection closed: %s", c, reason)
+}
+
+// bufferSizes returns the capacities of the buffers the client holds:
+// its read buffer and the parser's (as of the reader's latest read), and
+// the outbound buffer and its spare.
+func (c *client) bufferSizes() (read, parser, out, spare int) {
+	c.mu.Lock()
+	out, spare = cap(c.mu.out), cap(c.mu.spare)
+	c.mu.Unlock()
+	return int(c.readBuf.Load()), int(c.parserBuf.Load()), out, spare
 }
 
 func (c *client) waitClosed(d time.Duration) {

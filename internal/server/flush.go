@@ -58,7 +58,20 @@ func (c *client) writeOut(blocking bool) (bool, error) {
 	}
 
 	c.mu.Lock()
-	if cap(out) <= 1<<20 {
+	switch {
+	case len(c.mu.out) == 0:
+		// Drained: the burst, if any, is over. Keep no buffer larger
+		// than outKeep, so an idle connection holds little however
+		// large its last messages were (nats-server returns its
+		// outbound buffers to a pool after each flush).
+		if cap(c.mu.out) > outKeep {
+			c.mu.out = nil
+		}
+		if cap(out) <= outKeep {
+			c.mu.spare = out[:0]
+		}
+	case cap(out) <= outKeepBusy:
+		// More is queued: keep the buffer for the next round.
 		c.mu.spare = out[:0]
 	}
 	if c.mu.stall != nil {
@@ -68,6 +81,13 @@ func (c *client) writeOut(blocking bool) (bool, error) {
 	c.mu.Unlock()
 	return true, err
 }
+
+// Outbound buffers kept after a write: up to outKeep bytes when nothing
+// more is queued, up to outKeepBusy while the client streams.
+const (
+	outKeep     = 64 * 1024
+	outKeepBusy = 1 << 20
+)
 
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)

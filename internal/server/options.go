@@ -65,7 +65,7 @@ func (o *Options) setDefaults() {
 	if o.MaxControlLine <= 0 {
 		o.MaxControlLine = wire.DefaultMaxControlLine
 	}
-	if o.MaxConnections <= 0 {
+	if o.MaxConnections == 0 {
 		o.MaxConnections = DefaultMaxConnections
 	}
 	if o.MaxPending <= 0 {

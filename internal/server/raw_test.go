@@ -191,7 +191,7 @@ func TestStaleConnection(t *testing.T) {
 }
 
 func TestSlowConsumer(t *testing.T) {
-	s := startServer(t, server.Options{MaxPending: 256 * 1024})
+	s := startServer(t, server.Options{MaxPending: 256 * 1024, MaxPayload: 64 * 1024})
 	// The slow client subscribes and never reads.
 	slow, err := net.Dial("tcp", s.Addr().String())
 	if err != nil {

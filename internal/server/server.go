@@ -56,6 +56,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Port < -1 || opts.Port > 65535 {
 		return nil, fmt.Errorf("server: invalid port %d", opts.Port)
 	}
+	if opts.MaxPayload > opts.MaxPending {
+		// nats-server's check and text (validateOptions).
+		return nil, fmt.Errorf("server: max_payload (%d) cannot be higher than max_pending (%d)", opts.MaxPayload, opts.MaxPending)
+	}
+	if opts.MaxSubscriptions < 0 {
+		return nil, fmt.Errorf("server: invalid max_subscriptions %d", opts.MaxSubscriptions)
+	}
 	s := &Server{
 		opts: opts,
 		log:  opts.Logger,
@@ -69,6 +76,9 @@ func New(opts Options) (*Server, error) {
 	s.mu.clients = make(map[uint64]*client)
 	return s, nil
 }
+
+// maxPayloadWarn is the max_payload above which nats-server warns.
+const maxPayloadWarn = 8 * 1024 * 1024
 
 // Logger returns the server's logger.
 func (s *Server) Logger() *Logger { return s.log }
@@ -93,6 +103,9 @@ func (s *Server) Start() error {
 	}
 	s.listener = ln
 	s.started = time.Now()
+	if s.opts.MaxPayload > maxPayloadWarn {
+		s.log.Warnf("Maximum payloads over 8.00 MB are generally discouraged and could lead to poor performance")
+	}
 	s.log.Noticef("Listening for client connections on %s", ln.Addr())
 	s.log.Noticef("Server is ready")
 	go s.acceptLoop()
@@ -147,9 +160,9 @@ func (s *Server) addClient(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	if len(s.mu.clients) >= s.opts.MaxConnections {
+	if s.opts.MaxConnections < 0 || len(s.mu.clients) >= s.opts.MaxConnections {
 		s.mu.Unlock()
-		s.log.Warnf("%s - maximum connections exceeded", conn.RemoteAddr())
+		s.log.Errorf("%s - maximum connections exceeded", c)
 		c.sendInfo()
 		c.sendErr("maximum connections exceeded")
 		c.closeConnection("Maximum Connections Exceeded")

@@ -130,7 +130,7 @@ func (p *Parser) readControl(buf []byte, h Handler) ([]byte, error) {
 		return nil, ErrControlLine
 	}
 	err := p.dispatch(line, h)
-	p.line = p.line[:0]
+	p.line = shrink(p.line)
 	return rest, err
 }
 
@@ -141,13 +141,40 @@ func (p *Parser) readPayload(buf []byte, h Handler) ([]byte, error) {
 		return buf[need:], p.deliver(buf[:need], h)
 	}
 	take := min(need-len(p.payload), len(buf))
+	if len(p.payload)+take > cap(p.payload) {
+		// Double, but never past the announced size: a client that
+		// announces a large payload and stalls holds only what it sent
+		// (at most twice), and a large one is copied O(log n) times.
+		grown := make([]byte, len(p.payload), min(need, max(2*cap(p.payload), len(p.payload)+take)))
+		copy(grown, p.payload)
+		p.payload = grown
+	}
 	p.payload = append(p.payload, buf[:take]...)
 	if len(p.payload) < need {
 		return nil, nil
 	}
 	err := p.deliver(p.payload, h)
-	p.payload = p.payload[:0]
+	p.payload = shrink(p.payload)
 	return buf[take:], err
+}
+
+// keepBuffer is the largest buffer a Parser keeps between operations; a
+// larger one, grown for a big payload or control line, is dropped once
+// used, so an idle connection holds no more than this.
+const keepBuffer = 64 * 1024
+
+// shrink empties b, dropping it when it has grown past keepBuffer.
+func shrink(b []byte) []byte {
+	if cap(b) > keepBuffer {
+		return nil
+	}
+	return b[:0]
+}
+
+// Buffered returns the capacity, in bytes, of the buffers the parser
+// keeps between calls to Parse (a partial control line or payload).
+func (p *Parser) Buffered() int {
+	return cap(p.line) + cap(p.payload) + cap(p.argsBuf)
 }
 
 func (p *Parser) deliver(data []byte, h Handler) error {
