@@ -35,6 +35,13 @@ type Config struct {
 	SyncAlways   bool
 	// DisableKV turns the JetStream/KV layer off (core NATS only).
 	DisableKV bool
+	// MaxMemoryStore and MaxFileStore bound the bytes of memory and file
+	// streams (nats-server's jetstream max_memory_store, max_file_store);
+	// 0 takes nats-server's defaults (jslimits.go), negative means none.
+	MaxMemoryStore, MaxFileStore int64
+	// MaxConsumers caps the consumers of the server; 0 takes
+	// jsapi.DefaultMaxConsumers, negative means none.
+	MaxConsumers int
 	// HTTPPort is the monitoring port (nats-server: -m/--http_port,
 	// config http_port or monitor_port); 0 is off. Accepted but not
 	// served yet: monitoring comes with internal/monitor.
@@ -99,11 +106,16 @@ func (d *Daemon) startKV() error {
 		return fmt.Errorf("cannot open storage in %q: %w", d.cfg.StoreDir, err)
 	}
 	consumers := consumer.NewManager(consumerBus{d.srv})
+	maxMem, maxFile := jetStreamLimits(&d.cfg)
 	api, err := jsapi.New(serverbus.New(d.srv), st, jsapi.Options{
 		ServerName:    d.srv.Name(),
 		ServerVersion: server.CompatVersion,
 		Consumers:     consumers,
 		Logf:          log.Warnf,
+
+		MaxMemoryStore: maxMem,
+		MaxFileStore:   maxFile,
+		MaxConsumers:   d.cfg.MaxConsumers,
 	})
 	if err != nil {
 		consumers.Close()

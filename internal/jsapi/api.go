@@ -88,6 +88,9 @@ type API struct {
 	// limits are checked atomically with the creation.
 	consumerMu sync.Mutex
 	usage      usage
+	// subjects holds every stream's subjects, for the overlap check of
+	// a create or update. Guarded by ctl.
+	subjects subjectTrie
 
 	mu struct {
 		sync.RWMutex

@@ -313,28 +313,28 @@ func checkFilters(s *stream, cfg *ConsumerConfig) ([]string, *APIError) {
 	if cfg.FilterSubject != "" {
 		filters = []string{cfg.FilterSubject}
 	}
-	streamSubjects := s.config().Subjects
-	for i, f := range filters {
+	// Tries keep both checks linear in the number of filters: a client
+	// may send many.
+	var streamSubjects, earlier subjectTrie
+	if len(filters) > 0 {
+		for _, ss := range s.config().Subjects {
+			streamSubjects.insert(ss)
+		}
+	}
+	for _, f := range filters {
 		if f == "" {
 			return nil, errConsumerEmptyFilter
 		}
 		if !subject.Valid(f) {
 			return nil, errInvalidConfigF("consumer filter subject is not valid: %q", f)
 		}
-		inStream := false
-		for _, ss := range streamSubjects {
-			if subject.Overlap(f, ss) {
-				inStream = true
-			}
-		}
-		if !inStream {
+		if !streamSubjects.overlaps(f) {
 			return nil, errConsumerFilterNotSubset
 		}
-		for _, g := range filters[:i] {
-			if subject.Overlap(f, g) {
-				return nil, errConsumerOverlapFilters
-			}
+		if earlier.overlaps(f) {
+			return nil, errConsumerOverlapFilters
 		}
+		earlier.insert(f)
 	}
 	return filters, nil
 }

@@ -48,7 +48,7 @@ func newTestAPI(t *testing.T, opts Options) (*API, *fakeBus) {
 		t.Fatal(err)
 	}
 	bus := newFakeBus()
-	mgr := consumer.NewManager(consumerBus{bus})
+	mgr := consumer.NewManager(consumerBus{bus}, nil)
 	opts.Consumers = mgr
 	a, err := New(bus, st, opts)
 	if err != nil {

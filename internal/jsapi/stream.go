@@ -244,35 +244,55 @@ func (a *API) loadStreams() error {
 	for _, st := range a.st.Streams() {
 		var m meta
 		if err := json.Unmarshal(st.Meta(), &m); err != nil {
-			a.opts.Logf("jsapi: stream %s: unreadable configuration, not loaded: %v", st.Name(), err)
-			continue
+			// Like any corruption: refuse to start rather than serve
+			// without the stream (docs/STORE.md, recovering).
+			return &store.CorruptError{Stream: st.Name(), Problem: "unreadable stream configuration", Err: err}
 		}
 		s, err := a.openStream(st, m.Config, m.Created)
 		if err != nil {
 			return err
 		}
 		a.mu.streams[s.name] = s
+		a.replaceSubjects(nil, m.Config.Subjects)
 	}
 	return nil
 }
 
-// overlaps reports whether subjects collide with another stream's.
+// overlaps reports whether subjects collide with another stream's. It
+// asks the trie of every stream's subjects (a.subjects), with the
+// stream's own current subjects taken out meanwhile, so the cost follows
+// the new subjects, not the number of streams times their subjects.
+// Callers hold a.ctl.
 func (a *API) overlaps(name string, subjects []string) bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	for _, other := range a.mu.streams {
-		if other.name == name {
-			continue
+	var own []string
+	if s := a.lookup(name); s != nil {
+		own = s.config().Subjects
+	}
+	for _, o := range own {
+		a.subjects.remove(o)
+	}
+	defer func() {
+		for _, o := range own {
+			a.subjects.insert(o)
 		}
-		for _, os := range other.config().Subjects {
-			for _, s := range subjects {
-				if subject.Overlap(os, s) {
-					return true
-				}
-			}
+	}()
+	for _, s := range subjects {
+		if a.subjects.overlaps(s) {
+			return true
 		}
 	}
 	return false
+}
+
+// replaceSubjects updates the trie of every stream's subjects after a
+// change. Callers hold a.ctl.
+func (a *API) replaceSubjects(old, cur []string) {
+	for _, o := range old {
+		a.subjects.remove(o)
+	}
+	for _, c := range cur {
+		a.subjects.insert(c)
+	}
 }
 
 // republishCycle reports whether, with cfg in place of the stream of the
@@ -361,6 +381,7 @@ func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 	a.mu.Lock()
 	a.mu.streams[cfg.Name] = s
 	a.mu.Unlock()
+	a.replaceSubjects(nil, cfg.Subjects)
 	return s, nil
 }
 
@@ -400,6 +421,7 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	if err := s.st.UpdateConfig(toStoreConfig(&cfg), blob); err != nil {
 		return nil, errStreamUpdateF(err)
 	}
+	a.replaceSubjects(old.Subjects, cfg.Subjects)
 	if err := s.applyConfig(&cfg); err != nil {
 		return nil, errStreamUpdateF(err)
 	}
@@ -425,6 +447,7 @@ func (a *API) deleteStream(name string) *APIError {
 	a.mu.Lock()
 	delete(a.mu.streams, name)
 	a.mu.Unlock()
+	a.replaceSubjects(s.config().Subjects, nil)
 	if a.consumers != nil {
 		a.consumers.DeleteStream(name)
 	}

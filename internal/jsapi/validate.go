@@ -193,6 +193,9 @@ func normalizeSubjects(cfg *StreamConfig) *APIError {
 		cfg.Subjects = []string{cfg.Name}
 		return nil
 	}
+	// The overlap check is pairwise in nats-server; a trie finds the
+	// same first pair without the quadratic cost for long lists.
+	overlapAt, overlapWith := firstSelfOverlap(cfg.Subjects, subject.Overlap)
 	seen := make(map[string]bool, len(cfg.Subjects))
 	for i, s := range cfg.Subjects {
 		if !subject.Valid(s) {
@@ -214,10 +217,8 @@ func normalizeSubjects(cfg *StreamConfig) *APIError {
 				return errInvalidConfigF("subjects that overlap with system api require no-ack to be true")
 			}
 		}
-		for _, other := range cfg.Subjects[i+1:] {
-			if subject.Overlap(other, s) {
-				return errInvalidConfigF("subject %q overlaps with %q", s, other)
-			}
+		if i == overlapAt {
+			return errInvalidConfigF("subject %q overlaps with %q", s, cfg.Subjects[overlapWith])
 		}
 		seen[s] = true
 	}

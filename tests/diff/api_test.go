@@ -286,10 +286,14 @@ func render(r *nats.Msg) string {
 }
 
 // volatile are JSON keys whose values legitimately differ between two
-// servers: times, identities, version metadata and API statistics.
+// servers: times, identities, version metadata and API statistics, and
+// the account limits of $JS.API.INFO (Cairn's single account reports the
+// server's max_memory_store, max_file_store and consumer cap there;
+// nats-server reports -1 unless accounts have limits of their own).
 var volatile = map[string]bool{
 	"created": true, "ts": true, "first_ts": true, "last_ts": true, "time": true,
 	"cluster": true, "_nats.ver": true, "_nats.level": true, "api": true,
+	"limits": true,
 }
 
 func scrub(v any) {
