@@ -25,6 +25,9 @@ type fakeBus struct {
 	interest bool
 	subs     map[string]func(subj, reply string, hdr, data []byte)
 	notify   chan struct{}
+	// onPublish, when set, runs on the publishing goroutine after the
+	// n-th message (1-based, status messages included) is recorded.
+	onPublish func(n int)
 }
 
 func newFakeBus() *fakeBus {
@@ -34,7 +37,11 @@ func newFakeBus() *fakeBus {
 func (b *fakeBus) PublishAs(route, subj, reply, hdr, data []byte) {
 	b.mu.Lock()
 	b.got = append(b.got, delivery{string(route), string(subj), string(reply), string(hdr), string(data)})
+	n, hook := len(b.got), b.onPublish
 	b.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
 	select {
 	case b.notify <- struct{}{}:
 	default:
@@ -158,11 +165,16 @@ func TestLastPerSubjectThenLive(t *testing.T) {
 	put(t, s, "b.c", "2")
 	del(t, s, "a")
 	bus := newFakeBus()
-	m := NewManager(bus)
+	m := NewManager(bus, nil)
 	defer m.Close()
 	c, err := m.Create(s, Config{Name: "X", DeliverSubject: "_INBOX.w", DeliverPolicy: DeliverLastPerSubject, FilterSubjects: []string{"$KV.w.>"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The first info is the state at creation (the create response),
+	// whatever was delivered meanwhile.
+	if info := c.Info(); info.Delivered.Consumer != 0 || info.Delivered.Stream != 3 || info.NumPending != 2 {
+		t.Fatalf("info at creation %+v", info)
 	}
 	got := bus.waitFor(t, 2)
 	if want := `b.c s2 c1 p1 "2"|a s3 c2 p0 ""|`; summary(t, got) != want {
@@ -201,7 +213,7 @@ func TestDeliverPolicies(t *testing.T) {
 	}
 	for i, tc := range cases {
 		bus := newFakeBus()
-		m := NewManager(bus)
+		m := NewManager(bus, nil)
 		tc.cfg.DeliverSubject = "_INBOX.d"
 		if _, err := m.Create(s, tc.cfg); err != nil {
 			t.Fatal(err)
@@ -214,7 +226,7 @@ func TestDeliverPolicies(t *testing.T) {
 	}
 	// New: only what comes after.
 	bus := newFakeBus()
-	m := NewManager(bus)
+	m := NewManager(bus, nil)
 	defer m.Close()
 	if _, err := m.Create(s, Config{DeliverSubject: "_INBOX.n", DeliverPolicy: DeliverNew}); err != nil {
 		t.Fatal(err)
@@ -229,7 +241,7 @@ func TestHeadersOnly(t *testing.T) {
 	s := openStream(t)
 	put(t, s, "a", "hello")
 	bus := newFakeBus()
-	m := NewManager(bus)
+	m := NewManager(bus, nil)
 	defer m.Close()
 	m.Create(s, Config{DeliverSubject: "_INBOX.h", HeadersOnly: true})
 	d := bus.waitFor(t, 1)[0]
@@ -242,7 +254,7 @@ func TestHeartbeatAndInactivity(t *testing.T) {
 	s := openStream(t)
 	put(t, s, "a", "1")
 	bus := newFakeBus()
-	m := NewManager(bus)
+	m := NewManager(bus, nil)
 	defer m.Close()
 	c, _ := m.Create(s, Config{DeliverSubject: "_INBOX.hb", IdleHeartbeat: 20 * time.Millisecond, InactiveThreshold: 100 * time.Millisecond})
 	bus.waitFor(t, 1)
@@ -287,7 +299,7 @@ func TestFlowControlPausesDelivery(t *testing.T) {
 		put(t, s, fmt.Sprintf("k%d", i), big)
 	}
 	bus := newFakeBus()
-	m := NewManager(bus)
+	m := NewManager(bus, nil)
 	defer m.Close()
 	m.Create(s, Config{DeliverSubject: "_INBOX.fc", FlowControl: true})
 	// 2 MiB per request and 2 unanswered at most: delivery stops at 8
@@ -337,7 +349,7 @@ func (r *racyStream) GetNext(filter string, start uint64) (*store.Msg, error) {
 func TestMultiFilterNoSkip(t *testing.T) {
 	s := &racyStream{Stream: openStream(t), t: t}
 	bus := newFakeBus()
-	m := NewManager(bus)
+	m := NewManager(bus, nil)
 	defer m.Close()
 	if _, err := m.Create(s, Config{DeliverSubject: "_INBOX.m", DeliverPolicy: DeliverNew, FilterSubjects: []string{"$KV.w.a", "$KV.w.b"}}); err != nil {
 		t.Fatal(err)
@@ -358,7 +370,7 @@ func TestFlowControlStallEndsWithoutInterest(t *testing.T) {
 		put(t, s, fmt.Sprintf("k%d", i), big)
 	}
 	bus := newFakeBus()
-	m := NewManager(bus)
+	m := NewManager(bus, nil)
 	defer m.Close()
 	if _, err := m.Create(s, Config{DeliverSubject: "_INBOX.gone", FlowControl: true, InactiveThreshold: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)

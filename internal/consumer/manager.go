@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"crypto/rand"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -12,6 +14,7 @@ import (
 // concurrent use.
 type Manager struct {
 	bus Bus
+	log *slog.Logger
 
 	mu struct {
 		sync.Mutex
@@ -20,16 +23,22 @@ type Manager struct {
 	}
 }
 
-// NewManager returns an empty manager delivering through bus.
-func NewManager(bus Bus) *Manager {
-	m := &Manager{bus: bus}
+// NewManager returns an empty manager delivering through bus. Consumers
+// that end on a store error say so on log (nil discards).
+func NewManager(bus Bus, log *slog.Logger) *Manager {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m := &Manager{bus: bus, log: log}
 	m.mu.byStream = make(map[string]map[string]*Consumer)
 	return m
 }
 
 // Create starts a consumer on st. An empty cfg.Name gets a generated
 // one. Creating a consumer that exists with the same configuration
-// returns the existing one; with another configuration, ErrExists.
+// returns the existing one; with another configuration, ErrExists. A
+// store error while resolving the start (or taking the snapshot of a
+// last_per_subject consumer) is returned as is.
 func (m *Manager) Create(st store.Stream, cfg Config) (*Consumer, error) {
 	if cfg.Name == "" {
 		cfg.Name = NewName()
@@ -48,7 +57,7 @@ func (m *Manager) Create(st store.Stream, cfg Config) (*Consumer, error) {
 	}
 	m.mu.Unlock()
 
-	c, err := newConsumer(st, cfg, m.bus, m.forget)
+	c, err := newConsumer(st, cfg, m.bus, m.log, m.forget)
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +67,7 @@ func (m *Manager) Create(st store.Stream, cfg Config) (*Consumer, error) {
 		m.mu.Unlock()
 		// Lost a race with Close or with a creator of the same name:
 		// discard the consumer that never started.
-		c.stop.Do(func() { close(c.quit); c.cancel(); c.unsubFC() })
-		close(c.done)
+		c.release()
 		switch {
 		case closed:
 			return nil, ErrClosedManager

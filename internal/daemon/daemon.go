@@ -105,7 +105,7 @@ func (d *Daemon) startKV() error {
 	if err != nil {
 		return fmt.Errorf("cannot open storage in %q: %w", d.cfg.StoreDir, err)
 	}
-	consumers := consumer.NewManager(consumerBus{d.srv})
+	consumers := consumer.NewManager(consumerBus{d.srv}, slog.New(&logHandler{log: log}))
 	maxMem, maxFile := jetStreamLimits(&d.cfg)
 	api, err := jsapi.New(serverbus.New(d.srv), st, jsapi.Options{
 		ServerName:    d.srv.Name(),

@@ -300,6 +300,7 @@ func (s *stream) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.closeSnapshots()
 }
 
 // pebbleLogger sends Pebble's log lines to slog.

@@ -69,4 +69,7 @@ type Stream interface {
 	// cancel removes fn: after cancel returns no new call of fn starts,
 	// though one already running may still be in progress.
 	Subscribe(fn func(*Msg)) (cancel func())
+	// Snapshotter pins the last message of every subject at one
+	// sequence (snapshot.go).
+	Snapshotter
 }

@@ -1,0 +1,321 @@
+package store
+
+import (
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Snapshots: the initial data of a KV watch is the last message of every
+// key as of one moment. Reading it with LastPerSubject while writers run
+// is not enough: a key rewritten during the walk has moved beyond the
+// moment, and with a history of 1 its old revision is gone. A Snapshot
+// therefore captures, atomically with respect to writes, the list of
+// sequences to deliver and a view in which those messages stay readable
+// whatever happens to the stream afterwards:
+//
+//	stream: a=1 (seq 1)  b=2 (seq 2)  a=3 (seq 3)        L = 3
+//	snapshot: seqs [2 3], pinned at L
+//	then:   b=4 (seq 4, history 1 removes seq 2)  del a (seq 5)
+//	Next → b=2 (seq 2), a=3 (seq 3), then ErrNotFound
+//
+// The caller delivers the snapshot and continues live from L+1.
+
+// Snapshot is the last message of every subject matching a set of
+// filters, pinned at one sequence L. It is used by one goroutine at a
+// time, except that Close may be called from any goroutine, and the
+// stream closing (stream deleted, Store closed) releases it too.
+type Snapshot interface {
+	// LastSeq returns L, the stream's last sequence when the snapshot
+	// was taken. Every message of the snapshot has a sequence <= L, and
+	// messages above L are not in it.
+	LastSeq() uint64
+	// Remaining returns how many messages Next has still to return.
+	Remaining() int
+	// Next returns the next message in ascending sequence order, or
+	// ErrNotFound once every message was returned. It returns ErrClosed
+	// after Close or once the stream was closed, and a read error (an
+	// ErrCorrupt one for damaged data) otherwise; the snapshot is
+	// unusable after an error. The message is the caller's.
+	Next() (*Msg, error)
+	// Close releases the snapshot; it is idempotent.
+	Close()
+}
+
+// Snapshotter is the part of Stream that takes snapshots.
+type Snapshotter interface {
+	// SnapshotLastPerSubject captures the last message of every subject
+	// matching any of filters (none means every subject) as of the
+	// stream's last sequence, atomically with respect to writes. Those
+	// messages stay readable through the snapshot even if they are
+	// removed or replaced later. Under the sync policies that hold
+	// readers back until writes are durable, it returns once every
+	// message of the snapshot is durable.
+	//
+	// Cost: one walk of the index under the stream's read lock (appends
+	// wait for it; literal filters are map lookups instead) and 8 bytes
+	// per captured message until Close. A file stream's snapshot also
+	// holds a Pebble snapshot, which keeps compactions from dropping
+	// the versions it sees; a memory stream's holds the messages
+	// themselves. Close it as soon as it is delivered.
+	SnapshotLastPerSubject(filters []string) (Snapshot, error)
+}
+
+var _ Snapshotter = (*stream)(nil)
+
+// snapshotReadChunk is how many messages one Pebble iterator reads.
+const snapshotReadChunk = 256
+
+func (s *stream) SnapshotLastPerSubject(filters []string) (Snapshot, error) {
+	for _, f := range filters {
+		if !validFilter(f) {
+			return nil, ErrInvalidSubject
+		}
+	}
+	sn := &snapshot{s: s}
+	s.mu.RLock()
+	if err := s.usableLocked(); err != nil {
+		s.mu.RUnlock()
+		return nil, err
+	}
+	sn.upTo = s.lastSeq
+	sn.seqs = s.lastPerSubjectSeqsLocked(filters)
+	switch be := s.be.(type) {
+	case *memBackend:
+		// Stored messages are immutable: holding the pointers pins them.
+		sn.msgs = make([]*Msg, len(sn.seqs))
+		for i, seq := range sn.seqs {
+			sn.msgs[i] = be.msgs[seq]
+		}
+	case *pebbleBackend:
+		// Every write up to lastSeq was committed to Pebble under the
+		// stream lock, so the snapshot sees all of the sequences.
+		sn.pebble, sn.pin = be, be.st.db.NewSnapshot()
+	}
+	// Registered before the lock is released, so that a close of the
+	// stream, which takes the lock first, cannot miss it.
+	openSnapshots.add(sn)
+	durable := s.durableTicketLocked()
+	s.mu.RUnlock()
+	if err := durable(); err != nil {
+		sn.Close()
+		return nil, err
+	}
+	return sn, nil
+}
+
+// lastPerSubjectSeqsLocked returns, ascending, the last sequence of
+// every subject matching any of filters.
+func (s *stream) lastPerSubjectSeqsLocked(filters []string) []uint64 {
+	var seqs []uint64
+	literal := len(filters) > 0
+	for _, f := range filters {
+		literal = literal && !hasWildcard(f)
+	}
+	if literal {
+		for _, f := range filters {
+			if ss := s.ix.subjects[f]; ss != nil {
+				seqs = append(seqs, ss.last())
+			}
+		}
+		slices.Sort(seqs)
+		return slices.Compact(seqs)
+	}
+	match := func(string) bool { return true }
+	if len(filters) > 0 && !slices.ContainsFunc(filters, matchAll) {
+		matchers := make([]func(string) bool, len(filters))
+		for i, f := range filters {
+			matchers[i] = matcher(f)
+		}
+		match = func(subject string) bool {
+			for _, m := range matchers {
+				if m(subject) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	for _, e := range s.ix.live() {
+		if e.subj != nil && e.subj.last() == e.seq && match(e.subj.subject) {
+			seqs = append(seqs, e.seq)
+		}
+	}
+	return seqs
+}
+
+// durableTicketLocked returns a function that waits until everything
+// committed so far is durable under the sync policy: the group sync
+// fsyncs (SyncAlways) or hands the WAL to the operating system (default
+// policy) for every write committed before the ticket. The ticket is
+// taken under the stream lock, so a Store closing meanwhile still
+// serves it before its group sync stops.
+func (s *stream) durableTicketLocked() func() error {
+	g := s.st.group
+	if g == nil || s.stype == MemoryStorage {
+		return func() error { return nil }
+	}
+	t := g.ticket()
+	return func() error { return g.wait(t) }
+}
+
+type snapshot struct {
+	s    *stream
+	upTo uint64
+
+	mu     sync.Mutex // Next against Close and the stream closing
+	seqs   []uint64   // still to return
+	msgs   []*Msg     // memory streams: the messages of seqs
+	pebble *pebbleBackend
+	pin    *pebble.Snapshot // file streams; nil once closed
+	buf    []*Msg           // file streams: read ahead of seqs
+	closed bool
+}
+
+func (sn *snapshot) LastSeq() uint64 { return sn.upTo }
+
+func (sn *snapshot) Remaining() int {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	return len(sn.buf) + len(sn.seqs)
+}
+
+func (sn *snapshot) Next() (*Msg, error) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if sn.closed {
+		return nil, ErrClosed
+	}
+	if sn.msgs != nil || sn.pin == nil {
+		if len(sn.seqs) == 0 {
+			return nil, ErrNotFound
+		}
+		m := sn.msgs[0]
+		sn.seqs, sn.msgs = sn.seqs[1:], sn.msgs[1:]
+		return m, nil
+	}
+	if len(sn.buf) == 0 {
+		if len(sn.seqs) == 0 {
+			return nil, ErrNotFound
+		}
+		if err := sn.readLocked(); err != nil {
+			sn.closeLocked()
+			return nil, err
+		}
+	}
+	m := sn.buf[0]
+	sn.buf[0] = nil
+	sn.buf = sn.buf[1:]
+	return m, nil
+}
+
+// readLocked reads the next chunk of seqs from the Pebble snapshot into
+// buf.
+func (sn *snapshot) readLocked() error {
+	n := min(len(sn.seqs), snapshotReadChunk)
+	chunk := sn.seqs[:n]
+	be := sn.pebble
+	it, err := sn.pin.NewIter(&pebble.IterOptions{
+		LowerBound: msgKey(be.id, chunk[0]),
+		UpperBound: msgKey(be.id, chunk[n-1]+1),
+	})
+	if err != nil {
+		return be.readErr(chunk[0], err)
+	}
+	defer it.Close()
+	buf := sn.buf[:0]
+	key := make([]byte, 0, 13)
+	for _, seq := range chunk {
+		key = appendMsgKey(key[:0], be.id, seq)
+		if !it.SeekGE(key) || string(it.Key()) != string(key) {
+			if err := it.Error(); err != nil {
+				return be.readErr(seq, err)
+			}
+			// The index listed it when the snapshot was taken, and the
+			// snapshot sees every write made until then.
+			return corruptf(be.name, errors.New("message missing from its snapshot"), "message %d", seq)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return be.readErr(seq, err)
+		}
+		m, err := be.decode(seq, v, "")
+		if err != nil {
+			return err
+		}
+		buf = append(buf, m)
+	}
+	sn.buf, sn.seqs = buf, sn.seqs[n:]
+	return nil
+}
+
+func (sn *snapshot) Close() {
+	sn.mu.Lock()
+	sn.closeLocked()
+	sn.mu.Unlock()
+	openSnapshots.remove(sn)
+}
+
+func (sn *snapshot) closeLocked() {
+	if sn.closed {
+		return
+	}
+	sn.closed = true
+	if sn.pin != nil {
+		_ = sn.pin.Close() // only fails on a closed database, which waits for us
+		sn.pin = nil
+	}
+	sn.seqs, sn.msgs, sn.buf = nil, nil, nil
+}
+
+// openSnapshots tracks the open snapshots of each stream, so that
+// closing a stream (deleting it, closing the Store) releases them
+// before the database closes: Pebble refuses to close with snapshots
+// open.
+var openSnapshots snapshotRegistry
+
+type snapshotRegistry struct {
+	mu       sync.Mutex
+	byStream map[*stream]map[*snapshot]struct{}
+}
+
+func (r *snapshotRegistry) add(sn *snapshot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byStream == nil {
+		r.byStream = make(map[*stream]map[*snapshot]struct{})
+	}
+	set := r.byStream[sn.s]
+	if set == nil {
+		set = make(map[*snapshot]struct{})
+		r.byStream[sn.s] = set
+	}
+	set[sn] = struct{}{}
+}
+
+func (r *snapshotRegistry) remove(sn *snapshot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if set := r.byStream[sn.s]; set != nil {
+		delete(set, sn)
+		if len(set) == 0 {
+			delete(r.byStream, sn.s)
+		}
+	}
+}
+
+// closeSnapshots releases every open snapshot of s; called when s
+// closes.
+func (s *stream) closeSnapshots() {
+	openSnapshots.mu.Lock()
+	set := openSnapshots.byStream[s]
+	delete(openSnapshots.byStream, s)
+	openSnapshots.mu.Unlock()
+	for sn := range set {
+		sn.mu.Lock()
+		sn.closeLocked()
+		sn.mu.Unlock()
+	}
+}
