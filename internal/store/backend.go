@@ -19,12 +19,12 @@ type backend interface {
 	// exists, stopping when fn returns false; subjects[i] is the subject
 	// the index knows for seqs[i].
 	loadEach(seqs []uint64, subjects []string, fn func(*Msg) bool) error
-	// apply makes the write set durable per the sync policy, atomically:
-	// after a crash either all of it or none of it is visible. It returns
-	// a function to call outside the stream lock that waits until the
-	// write set is on stable storage (nil if there is nothing to wait
-	// for).
-	apply(ws *writeSet) (wait func() error, err error)
+	// apply commits the write set atomically: after a crash either all
+	// of it or none of it is there. It does not wait for the disk: it
+	// returns the group-commit ticket to pass to Store.durable, outside
+	// the stream lock, before the write is acknowledged or shown to a
+	// reader (0: nothing to wait for).
+	apply(ws *writeSet) (ticket uint64, err error)
 	// drop removes the stream and all its messages atomically.
 	drop() error
 }
@@ -85,14 +85,14 @@ func (b *memBackend) loadEach(seqs []uint64, _ []string, fn func(*Msg) bool) err
 	return nil
 }
 
-func (b *memBackend) apply(ws *writeSet) (func() error, error) {
+func (b *memBackend) apply(ws *writeSet) (uint64, error) {
 	for _, seq := range ws.dels {
 		delete(b.msgs, seq)
 	}
 	for _, p := range ws.puts {
 		b.msgs[p.msg.Seq] = p.msg
 	}
-	return nil, nil
+	return 0, nil
 }
 
 func (b *memBackend) drop() error {

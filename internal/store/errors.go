@@ -38,6 +38,10 @@ var (
 	// ErrInvalidConfig: a config the store cannot apply (for example a
 	// changed name or storage type on update).
 	ErrInvalidConfig = errors.New("store: invalid stream config")
+	// ErrSeqOverflow: the operation would take the stream's sequence past
+	// MaxSeq: an append to a stream whose last sequence is MaxSeq, or a
+	// purge whose Seq is beyond MaxSeq. The stream is unchanged.
+	ErrSeqOverflow = errors.New("store: sequence would overflow")
 	// ErrClosed: the Store was closed, or the stream was deleted.
 	ErrClosed = errors.New("store: closed")
 	// ErrCorrupt marks every corruption error. Use errors.As with

@@ -144,6 +144,9 @@ func (s *stream) placeMarkersLocked(ws *writeSet, emptied map[string]entry, now 
 	slices.SortFunc(due, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
 	hdr := markerHeader(mttl)
 	for _, e := range due {
+		if s.lastSeq >= MaxSeq {
+			break // no sequence left for a marker (ErrSeqOverflow)
+		}
 		m := &Msg{Subject: e.subj.subject, Header: hdr, Data: []byte{}, Seq: s.lastSeq + 1, Time: max(now, s.lastTime)}
 		s.addLocked(ws, m, mttl, "", s.msgSize(m.Subject, m.Header, nil))
 	}

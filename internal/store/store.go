@@ -24,10 +24,10 @@ type Store struct {
 	clock Clock
 	log   *slog.Logger
 
-	db      *pebble.DB // nil without a directory
-	fs      *syncFS
-	group   *groupSync // SyncAlways only
-	flusher *flusher   // default policy only
+	db     *pebble.DB // nil without a directory
+	fs     *syncFS
+	group  *groupSync    // group commit, both policies
+	syncer *intervalSync // default policy only: the periodic fsync
 
 	mu struct {
 		sync.Mutex
@@ -127,21 +127,20 @@ func (st *Store) openDB() error {
 
 func (st *Store) startBackground() {
 	if st.db != nil {
-		if st.opts.SyncAlways {
-			st.group = newGroupSync(func() error { return st.db.LogData(nil, pebble.Sync) })
-			st.wg.Add(1)
-			go func() { defer st.wg.Done(); st.group.loop() }()
-		} else {
-			st.flusher = &flusher{
-				flush:    func() error { return st.db.LogData(nil, pebble.Sync) },
+		// Under the default policy the WAL files are wrapped so that
+		// this sync is a write to the OS without fsync (sync.go).
+		st.group = newGroupSync(func() error { return st.db.LogData(nil, pebble.Sync) })
+		st.wg.Add(1)
+		go func() { defer st.wg.Done(); st.group.loop() }()
+		if !st.opts.SyncAlways {
+			st.syncer = &intervalSync{
 				sync:     st.syncWAL,
 				interval: st.opts.SyncInterval,
-				signal:   make(chan struct{}, 1),
 				quit:     make(chan struct{}),
 				done:     make(chan struct{}),
 				onError:  func(err error) { st.log.Error("store: WAL sync failed", "err", err) },
 			}
-			go st.flusher.loop()
+			go st.syncer.loop()
 		}
 	}
 	if !st.opts.manualExpiry {
@@ -250,9 +249,9 @@ func (st *Store) Close() error {
 	for _, s := range streams {
 		s.close()
 	}
-	if st.flusher != nil {
-		close(st.flusher.quit)
-		<-st.flusher.done
+	if st.syncer != nil {
+		close(st.syncer.quit)
+		<-st.syncer.done
 	}
 	if st.group != nil {
 		st.group.stop()

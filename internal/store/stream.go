@@ -1,10 +1,34 @@
 package store
 
+import "math"
+
+// MaxSeq is the largest sequence a stream assigns. Appends beyond it
+// fail with ErrSeqOverflow rather than wrap, and a purge may move a
+// stream forward to at most MaxSeq. It is the largest int64, so every
+// sequence stays representable for clients and tools that hold
+// sequences in signed 64-bit integers (Java's long, JSON parsers).
+const MaxSeq uint64 = math.MaxInt64
+
 // Stream is one append-only log of messages with an index by subject: a
 // JetStream stream, and so a KV bucket. Both implementations (file and
 // memory) share the semantics below; every method is safe for
 // concurrent use. After the stream is deleted or the Store closed,
 // methods return ErrClosed.
+//
+// Durability and visibility (file streams): a write (append, delete,
+// purge, expiry, config update) is acknowledged, and its subscribers
+// called, only once it is durable under the sync policy: on stable
+// storage under Options.SyncAlways, in the operating system (a process
+// crash keeps it; power loss may lose up to Options.SyncInterval) by
+// default. No read (Get, GetLast, GetNext, LastPerSubject, NumPending,
+// State, SubjectsState) returns anything that is not yet durable: a
+// read that observed a write in flight waits for that write's group
+// commit before it returns. So a crash never takes back what any
+// client has seen, and a sequence once seen is never reused.
+//
+// Sequences: every message gets the stream's last sequence + 1, never
+// more than MaxSeq; nothing ever wraps or reuses a sequence, across
+// restarts too (a purge that moves the stream forward is persisted).
 type Stream interface {
 	// Name returns the stream name.
 	Name() string
@@ -28,9 +52,11 @@ type Stream interface {
 	// error), MaxMsgSize (ErrMaxMsgSize), then the DiscardNew limits. All
 	// checks and the write are atomic with respect to other appends.
 	// Then it enforces per-subject and DiscardOld limits and the rollup,
-	// in the same atomic write. Under Options.SyncAlways the message is
-	// on stable storage when Append returns. Subscribers have been called
-	// for it when Append returns. hdr and data are copied.
+	// in the same atomic write. It fails with ErrSeqOverflow when the
+	// last sequence is MaxSeq. When Append returns, the message is
+	// durable under the sync policy (on stable storage under
+	// Options.SyncAlways, in the operating system by default) and
+	// subscribers have been called for it. hdr and data are copied.
 	Append(subject string, hdr, data []byte, opts AppendOpts) (AppendResult, error)
 	// Get returns the message with sequence seq, or ErrNotFound.
 	Get(seq uint64) (*Msg, error)
@@ -55,6 +81,10 @@ type Stream interface {
 	// ErrNotFound.
 	Delete(seq uint64) error
 	// Purge removes the messages PurgeOpts selects and returns how many.
+	// Without a subject filter or Keep, a Seq beyond the last sequence
+	// moves the stream forward (the next append gets Seq), as
+	// nats-server's compact does; a Seq beyond MaxSeq fails with
+	// ErrSeqOverflow and changes nothing.
 	Purge(opts PurgeOpts) (uint64, error)
 	// State returns the counters.
 	State() State

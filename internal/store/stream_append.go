@@ -40,6 +40,9 @@ func (s *stream) appendLocked(subject string, hdr, data []byte, opts AppendOpts)
 	if err := s.usableLocked(); err != nil {
 		return AppendResult{}, nil, err
 	}
+	if s.lastSeq >= MaxSeq {
+		return AppendResult{}, nil, ErrSeqOverflow
+	}
 	cfg := &s.cfg
 	if opts.TTL != 0 && !cfg.AllowMsgTTL {
 		return AppendResult{}, nil, ErrMsgTTLDisabled
@@ -206,9 +209,12 @@ func (s *stream) removeAtLocked(ws *writeSet, p int) (entry, bool) {
 	return e, emptied
 }
 
-// applyLocked persists ws and finishes the index update. On a backend
-// failure the stream stops accepting operations: its index may be ahead
-// of what is stored, and reopening the Store rebuilds it from the disk.
+// applyLocked persists ws and finishes the index update. It returns the
+// function that waits, to be called outside mu, until the write is
+// durable under the sync policy (nil if there is nothing to wait for);
+// an operation is acknowledged only after it. On a backend failure the
+// stream stops accepting operations: its index may be ahead of what is
+// stored, and reopening the Store rebuilds it from the disk.
 func (s *stream) applyLocked(ws *writeSet) (func() error, error) {
 	s.ix.maybeCompact()
 	s.compactTTLsLocked()
@@ -218,13 +224,18 @@ func (s *stream) applyLocked(ws *writeSet) (func() error, error) {
 	if ws.tail {
 		ws.lastSeq, ws.lastTime = s.lastSeq, s.lastTime
 	}
-	wait, err := s.be.apply(ws)
+	ticket, err := s.be.apply(ws)
 	if err != nil {
 		s.failed = fmt.Errorf("store: stream %s: write failed, reopen the store: %w", s.name, err)
 		s.pending = nil
 		return nil, s.failed
 	}
-	return wait, nil
+	if ticket == 0 {
+		return nil, nil
+	}
+	// Readers that look from now on wait for this ticket too.
+	s.unsettled = ticket
+	return func() error { return s.st.durable(ticket) }, nil
 }
 
 // isDeleteMarker reports whether a header marks a subject delete marker:

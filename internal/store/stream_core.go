@@ -1,6 +1,8 @@
 package store
 
 import (
+	"fmt"
+	"math"
 	"slices"
 	"sync"
 )
@@ -34,6 +36,11 @@ type stream struct {
 	ageFrom uint64
 	// pending holds appended messages not yet passed to subscribers.
 	pending []*Msg
+	// unsettled is the group-commit ticket of the newest write set
+	// applied (Store.durable). A read waits for it, outside mu, before
+	// it returns what it observed (runlockSettled), so no reader sees a
+	// write that a crash could take back.
+	unsettled uint64
 	// ws is the write set reused by every operation (under mu).
 	ws writeSet
 
@@ -97,6 +104,18 @@ func (s *stream) usableLocked() error {
 	return s.failed
 }
 
+// runlockSettled releases the read lock, then waits until every write
+// the reader may have observed under it is durable (sync.go). A failed
+// wait is stored in *err (when err is not nil and holds no error yet):
+// the reader must not return what it saw.
+func (s *stream) runlockSettled(err *error) {
+	ticket := s.unsettled
+	s.mu.RUnlock()
+	if werr := s.st.durable(ticket); werr != nil && err != nil && *err == nil {
+		*err = fmt.Errorf("store: stream %s: sync: %w", s.name, werr)
+	}
+}
+
 func (s *stream) now() int64 { return s.st.clock.Now().UnixNano() }
 
 // msgSize is nats-server's accounting of one message (State.Bytes).
@@ -111,9 +130,9 @@ func (s *stream) msgSize(subject string, hdr, data []byte) uint64 {
 	return uint64(n)
 }
 
-func (s *stream) Get(seq uint64) (*Msg, error) {
+func (s *stream) Get(seq uint64) (_ *Msg, err error) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	defer s.runlockSettled(&err)
 	if err := s.usableLocked(); err != nil {
 		return nil, err
 	}
@@ -124,12 +143,12 @@ func (s *stream) Get(seq uint64) (*Msg, error) {
 	return s.be.load(seq, s.ix.entries[p].subj.subject)
 }
 
-func (s *stream) GetLast(subject string) (*Msg, error) {
+func (s *stream) GetLast(subject string) (_ *Msg, err error) {
 	if !validSubject(subject) {
 		return nil, ErrInvalidSubject
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	defer s.runlockSettled(&err)
 	if err := s.usableLocked(); err != nil {
 		return nil, err
 	}
@@ -140,12 +159,12 @@ func (s *stream) GetLast(subject string) (*Msg, error) {
 	return s.be.load(ss.last(), ss.subject)
 }
 
-func (s *stream) GetNext(filter string, start uint64) (*Msg, error) {
+func (s *stream) GetNext(filter string, start uint64) (_ *Msg, err error) {
 	if !validFilter(filter) {
 		return nil, ErrInvalidSubject
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	defer s.runlockSettled(&err)
 	if err := s.usableLocked(); err != nil {
 		return nil, err
 	}
@@ -211,7 +230,7 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 			msgs = append(msgs, m)
 			return true
 		})
-		s.mu.RUnlock()
+		s.runlockSettled(&err)
 		if err != nil {
 			return err
 		}
@@ -220,7 +239,7 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 				return nil
 			}
 		}
-		if literal || len(seqs) < lastPerSubjectChunk {
+		if literal || len(seqs) < lastPerSubjectChunk || seqs[len(seqs)-1] == math.MaxUint64 {
 			return nil
 		}
 		from = seqs[len(seqs)-1] + 1
@@ -232,7 +251,7 @@ func (s *stream) NumPending(filter string, start uint64, lastPerSubject bool) ui
 		return 0
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	defer s.runlockSettled(nil)
 	if s.closed {
 		return 0
 	}
@@ -271,7 +290,7 @@ func (s *stream) NumPending(filter string, start uint64, lastPerSubject bool) ui
 
 func (s *stream) State() State {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	defer s.runlockSettled(nil)
 	st := State{
 		Msgs:        s.ix.msgs,
 		Bytes:       s.ix.bytes,
@@ -296,7 +315,7 @@ func (s *stream) SubjectsState(filter string) map[string]uint64 {
 		return out
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	defer s.runlockSettled(nil)
 	if !hasWildcard(filter) {
 		if ss := s.ix.subjects[filter]; ss != nil {
 			out[filter] = uint64(len(ss.seqs))

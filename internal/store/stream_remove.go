@@ -45,6 +45,10 @@ func (s *stream) Purge(opts PurgeOpts) (uint64, error) {
 	ws := s.scratchLocked()
 	var n uint64
 	if matchAll(opts.Subject) && opts.Keep == 0 {
+		if opts.Seq > MaxSeq {
+			s.mu.Unlock()
+			return 0, ErrSeqOverflow
+		}
 		n = s.purgeBelowLocked(ws, opts.Seq)
 	} else {
 		n = s.purgeFilteredLocked(ws, opts)
@@ -56,18 +60,19 @@ func (s *stream) Purge(opts PurgeOpts) (uint64, error) {
 
 // purgeBelowLocked removes every message below seq (all when seq is 0).
 // A seq beyond the end moves the stream forward, as nats-server's
-// compact does.
+// compact does; the caller has checked that seq <= MaxSeq.
 func (s *stream) purgeBelowLocked(ws *writeSet, seq uint64) uint64 {
-	if seq == 0 {
-		seq = s.lastSeq + 1
+	all := seq == 0
+	if all {
+		seq = s.lastSeq + 1 // 0 if lastSeq is MaxUint64 (a store from before MaxSeq)
 	}
 	var n uint64
-	for f := s.ix.first(); f != nil && f.seq < seq; f = s.ix.first() {
+	for f := s.ix.first(); f != nil && (all || f.seq < seq); f = s.ix.first() {
 		s.removeAtLocked(ws, s.ix.head)
 		n++
 	}
 	ws.delBelow = seq
-	if seq > s.lastSeq+1 {
+	if seq > 0 && seq-1 > s.lastSeq {
 		s.lastSeq = seq - 1
 		ws.tail = true
 	}

@@ -9,27 +9,36 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// The sync policy, with nats-server's meaning.
+// The sync policy, with nats-server's meaning. Both policies use the
+// same group commit: a writer commits its batch to Pebble without
+// waiting (under its stream lock), takes a ticket, releases the lock and
+// waits for the group goroutine, which asks Pebble once for a WAL sync
+// covering every ticket taken before it started (db.LogData(nil, Sync):
+// Pebble writes the buffered WAL tail with write(2), then syncs the
+// file). Concurrent writers share one flush. What the sync means
+// differs:
 //
-// Default (interval): appends commit to Pebble without waiting for the
-// disk. Pebble keeps the tail of its write-ahead log in a user-space
-// buffer until someone asks for a sync, so a flusher goroutine asks for
-// one right after writes (at most once a millisecond): the WAL bytes
-// reach the operating system within about a millisecond and survive a
-// process crash (kill -9). The WAL files are wrapped (syncFS) so that
-// those requests do not fsync; a real fsync happens every SyncInterval
-// (2 minutes by default), on Close, and for stream create and delete.
-// Power loss can lose up to SyncInterval of acknowledged writes.
+// Default (interval): the WAL files are wrapped (syncFS) so that the
+// group's sync is no fsync: when the ticket is served, the WAL bytes
+// are in the operating system, so a process crash (kill -9) loses
+// nothing acknowledged. A real fsync happens every SyncInterval (2
+// minutes by default), on Close, when a WAL file is closed, and for
+// stream create and delete. Power loss can lose up to SyncInterval of
+// acknowledged writes.
 //
-// SyncAlways: every append commits, then waits for a group fsync: one
-// goroutine fsyncs the WAL for every writer that committed before it
-// started, so concurrent writers share fsyncs. No acknowledged append is
-// lost to a crash or power loss.
+// SyncAlways: the WAL files are not wrapped, the group's sync is an
+// fsync, and no acknowledged write is lost to a crash or power loss.
+//
+// Readers obey the same watermark (durable): a read that observed a
+// stream's state waits, outside the stream lock, for the ticket of the
+// newest write set applied to that stream (stream.unsettled) before it
+// returns. So nothing a reader sees can be taken back by a crash: under
+// SyncAlways it is on stable storage, by default it is in the operating
+// system.
 
 const (
 	walCategory         vfs.DiskWriteCategory = "pebble-wal"
 	defaultSyncInterval                       = 2 * time.Minute
-	flushGap                                  = time.Millisecond
 )
 
 // syncFS passes everything to the real file system, except that the
@@ -97,18 +106,25 @@ func (f *walFile) SyncTo(length int64) (bool, error) {
 	return false, nil
 }
 
-// commit commits a batch under the sync policy and returns the wait
-// function of backend.apply.
-func (s *Store) commit(b *pebble.Batch) (func() error, error) {
+// commit commits a batch without waiting for the disk and returns the
+// group-commit ticket that covers it: the caller waits for it (durable)
+// outside its stream lock before it acknowledges or shows the write.
+func (s *Store) commit(b *pebble.Batch) (uint64, error) {
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return nil, err
+		return 0, err
 	}
-	if s.group != nil {
-		ticket := s.group.ticket()
-		return func() error { return s.group.wait(ticket) }, nil
+	return s.group.ticket(), nil
+}
+
+// durable waits until the write sets up to ticket are durable under the
+// sync policy (in the OS by default, on stable storage with SyncAlways).
+// Ticket 0, and any ticket of a store without a database, is durable at
+// once.
+func (s *Store) durable(ticket uint64) error {
+	if ticket == 0 || s.group == nil {
+		return nil
 	}
-	s.flusher.dirty()
-	return nil, nil
+	return s.group.wait(ticket)
 }
 
 // commitDurable commits a batch and fsyncs it, whatever the policy.
@@ -125,93 +141,110 @@ func (s *Store) syncWAL() error {
 	return s.db.LogData(nil, pebble.Sync)
 }
 
-// groupSync is the group commit of SyncAlways. A writer takes a ticket
-// after its batch is committed (so the batch is in the WAL before any
-// sync the ticket can be served by) and waits for done to reach it; the
-// loop fsyncs once for all tickets taken before it started.
+// groupSync is the group commit. A writer takes a ticket after its batch
+// is committed (so the batch is in the WAL buffer before any sync the
+// ticket can be served by) and waits for done to reach it; the loop
+// syncs once for all tickets taken before it started.
 type groupSync struct {
-	sync     func() error
-	mu       sync.Mutex
-	cond     sync.Cond
-	taken    uint64
-	done     uint64
-	err      error
-	stopping bool
+	sync func() error
+	// done mirrors mu.done for waiters' lock-free fast path.
+	done    atomic.Uint64
+	flushes atomic.Uint64 // syncs made, for tests
+	mu      struct {
+		sync.Mutex
+		cond     sync.Cond
+		taken    uint64
+		done     uint64
+		err      error
+		stopping bool
+	}
 }
 
 func newGroupSync(sync func() error) *groupSync {
 	g := &groupSync{sync: sync}
-	g.cond.L = &g.mu
+	g.mu.cond.L = &g.mu
 	return g
 }
 
 func (g *groupSync) ticket() uint64 {
 	g.mu.Lock()
-	g.taken++
-	t := g.taken
-	g.cond.Broadcast()
+	g.mu.taken++
+	t := g.mu.taken
+	g.mu.cond.Broadcast()
 	g.mu.Unlock()
 	return t
 }
 
+// wait returns once ticket t is served, or the first sync error.
 func (g *groupSync) wait(t uint64) error {
+	if g.done.Load() >= t {
+		return nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for g.done < t && g.err == nil {
-		g.cond.Wait()
+	for g.mu.done < t && g.mu.err == nil {
+		g.mu.cond.Wait()
 	}
-	return g.err
+	if g.mu.done >= t {
+		return nil
+	}
+	return g.mu.err
 }
 
 func (g *groupSync) loop() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for {
-		for g.done == g.taken && !g.stopping {
-			g.cond.Wait()
+		for g.mu.done == g.mu.taken && !g.mu.stopping {
+			g.mu.cond.Wait()
 		}
-		if g.done == g.taken {
+		if g.mu.done == g.mu.taken {
 			return
 		}
-		target := g.taken
+		target := g.mu.taken
 		g.mu.Unlock()
 		err := g.sync()
+		g.flushes.Add(1)
 		g.mu.Lock()
-		if err != nil && g.err == nil {
-			g.err = err
+		if err != nil {
+			// The WAL can no longer be trusted: fail every waiter,
+			// now and later (Pebble's own WAL errors are sticky too).
+			if g.mu.err == nil {
+				g.mu.err = err
+			}
+		} else {
+			g.mu.done = target
+			g.done.Store(target)
 		}
-		g.done = target
-		g.cond.Broadcast()
+		g.mu.cond.Broadcast()
+		if g.mu.err != nil {
+			// Serve no more tickets; waiters see the error.
+			for !g.mu.stopping {
+				g.mu.cond.Wait()
+			}
+			return
+		}
 	}
 }
 
+// stop makes the loop return once every ticket taken is served.
 func (g *groupSync) stop() {
 	g.mu.Lock()
-	g.stopping = true
-	g.cond.Broadcast()
+	g.mu.stopping = true
+	g.mu.cond.Broadcast()
 	g.mu.Unlock()
 }
 
-// flusher pushes the WAL to the operating system soon after writes and
-// fsyncs it every interval (default policy).
-type flusher struct {
-	flush    func() error // WAL to the OS, no fsync
-	sync     func() error // WAL fsync
+// intervalSync fsyncs the WAL every interval (default policy).
+type intervalSync struct {
+	sync     func() error
 	interval time.Duration
-	signal   chan struct{}
 	quit     chan struct{}
 	done     chan struct{}
 	onError  func(error)
 }
 
-func (f *flusher) dirty() {
-	select {
-	case f.signal <- struct{}{}:
-	default:
-	}
-}
-
-func (f *flusher) loop() {
+func (f *intervalSync) loop() {
 	defer close(f.done)
 	tick := time.NewTicker(f.interval)
 	defer tick.Stop()
@@ -222,19 +255,6 @@ func (f *flusher) loop() {
 		case <-tick.C:
 			if err := f.sync(); err != nil {
 				f.onError(err)
-			}
-		case <-f.signal:
-			if err := f.flush(); err != nil {
-				f.onError(err)
-			}
-			// Coalesce the writes of the next millisecond into one
-			// flush; a timer, not a synchronisation.
-			t := time.NewTimer(flushGap)
-			select {
-			case <-t.C:
-			case <-f.quit:
-				t.Stop()
-				return
 			}
 		}
 	}

@@ -206,11 +206,12 @@ type PurgeOpts struct {
 // Options configures a Store.
 type Options struct {
 	// SyncInterval is how often file writes are fsynced under the default
-	// policy; 0 means 2 minutes, like nats-server. Writes reach the
-	// operating system promptly in between.
+	// policy; 0 means 2 minutes, like nats-server. In between, every
+	// write is in the operating system (its WAL write system call has
+	// returned) before it is acknowledged or shown to a reader.
 	SyncInterval time.Duration
-	// SyncAlways fsyncs every append before it is acknowledged; writers
-	// that commit at the same time share one fsync.
+	// SyncAlways fsyncs every write before it is acknowledged or shown
+	// to a reader; writers that commit at the same time share one fsync.
 	SyncAlways bool
 	// Logger receives the store's and Pebble's log lines; nil discards
 	// them.
