@@ -1,0 +1,155 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// snapshotDrain returns "subject=data@seq" for every message left in sn.
+func snapshotDrain(t *testing.T, sn Snapshot) string {
+	t.Helper()
+	var out []string
+	for {
+		m, err := sn.Next()
+		if errors.Is(err, ErrNotFound) {
+			return strings.Join(out, " ")
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		out = append(out, fmt.Sprintf("%s=%s@%d", strings.TrimPrefix(m.Subject, "$KV.b."), m.Data, m.Seq))
+	}
+}
+
+func TestSnapshotPinned(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *harness) {
+		s := h.create(Config{MaxMsgsPerSubject: 1})
+		mustAppend(t, s, "$KV.b.a", "1", AppendOpts{})
+		mustAppend(t, s, "$KV.b.b", "2", AppendOpts{})
+		mustAppend(t, s, "$KV.b.a", "3", AppendOpts{})
+		mustAppend(t, s, "$KV.b.x.c", "4", AppendOpts{})
+		sn, err := s.SnapshotLastPerSubject(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sn.Close()
+		if sn.LastSeq() != 4 || sn.Remaining() != 3 {
+			t.Fatalf("LastSeq %d Remaining %d, want 4 and 3", sn.LastSeq(), sn.Remaining())
+		}
+		// Rewrites (history 1 removes the old revision), a delete, a
+		// rollup purge and new subjects after the snapshot change
+		// nothing in it.
+		mustAppend(t, s, "$KV.b.b", "5", AppendOpts{})
+		if err := s.Delete(3); err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, s, "$KV.b.x.c", "6", AppendOpts{Rollup: RollupAll})
+		mustAppend(t, s, "$KV.b.new", "7", AppendOpts{})
+		if got, want := snapshotDrain(t, sn), "b=2@2 a=3@3 x.c=4@4"; got != want {
+			t.Fatalf("snapshot %q, want %q", got, want)
+		}
+		if sn.Remaining() != 0 {
+			t.Fatalf("Remaining %d after the end", sn.Remaining())
+		}
+		sn.Close()
+		sn.Close() // idempotent
+		if _, err := sn.Next(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Next after Close: %v", err)
+		}
+	})
+}
+
+func TestSnapshotFilters(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *harness) {
+		s := h.create(Config{})
+		for i, subj := range []string{"a", "x.b", "a", "x.c", "y", "x.b"} {
+			mustAppend(t, s, "$KV.b."+subj, fmt.Sprint(i+1), AppendOpts{})
+		}
+		for _, tc := range []struct {
+			filters []string
+			want    string
+		}{
+			{nil, "a=3@3 x.c=4@4 y=5@5 x.b=6@6"},
+			{[]string{">"}, "a=3@3 x.c=4@4 y=5@5 x.b=6@6"},
+			{[]string{"$KV.b.x.*"}, "x.c=4@4 x.b=6@6"},
+			{[]string{"$KV.b.y", "$KV.b.a"}, "a=3@3 y=5@5"},
+			{[]string{"$KV.b.y", "$KV.b.x.>"}, "x.c=4@4 y=5@5 x.b=6@6"},
+			{[]string{"$KV.b.none"}, ""},
+		} {
+			sn, err := s.SnapshotLastPerSubject(tc.filters)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := snapshotDrain(t, sn); got != tc.want {
+				t.Errorf("filters %q: %q, want %q", tc.filters, got, tc.want)
+			}
+			sn.Close()
+		}
+		if _, err := s.SnapshotLastPerSubject([]string{"a..b"}); !errors.Is(err, ErrInvalidSubject) {
+			t.Fatalf("bad filter: %v", err)
+		}
+	})
+}
+
+// TestSnapshotManyKeys reads past the chunk the file backend reads at
+// once, while every key is rewritten.
+func TestSnapshotManyKeys(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *harness) {
+		s := h.create(Config{MaxMsgsPerSubject: 1})
+		const keys = 3*snapshotReadChunk + 7
+		for i := range keys {
+			mustAppend(t, s, fmt.Sprintf("$KV.b.k%d", i), "old", AppendOpts{})
+		}
+		sn, err := s.SnapshotLastPerSubject([]string{"$KV.b.>"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sn.Close()
+		for i := range keys {
+			mustAppend(t, s, fmt.Sprintf("$KV.b.k%d", i), "new", AppendOpts{})
+		}
+		for i := range keys {
+			m, err := sn.Next()
+			if err != nil || m.Seq != uint64(i+1) || string(m.Data) != "old" {
+				t.Fatalf("message %d: %+v, %v", i, m, err)
+			}
+		}
+		if _, err := sn.Next(); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after the last: %v", err)
+		}
+	})
+}
+
+// TestSnapshotReleasedWithStream: deleting the stream or closing the
+// store releases open snapshots (Pebble refuses to close with one open).
+func TestSnapshotReleasedWithStream(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *harness) {
+		s := h.create(Config{})
+		mustAppend(t, s, "$KV.b.a", "1", AppendOpts{})
+		sn, err := s.SnapshotLastPerSubject(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.st.DeleteStream("KV_test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sn.Next(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Next after the stream was deleted: %v", err)
+		}
+		sn.Close()
+		if _, err := s.SnapshotLastPerSubject(nil); !errors.Is(err, ErrClosed) {
+			t.Fatalf("snapshot of a deleted stream: %v", err)
+		}
+
+		s = h.create(Config{Name: "KV_other"})
+		mustAppend(t, s, "$KV.b.a", "1", AppendOpts{})
+		if _, err := s.SnapshotLastPerSubject(nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.st.Close(); err != nil {
+			t.Fatalf("Close with an open snapshot: %v", err)
+		}
+	})
+}
