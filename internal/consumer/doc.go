@@ -13,6 +13,13 @@
 // the end of the initial data when it reaches 0. Once caught up, the
 // consumer waits for the stream to store more and delivers them live.
 //
+// The initial data of a last_per_subject consumer (a KV watch) is a
+// store.Snapshot taken at creation: exactly the last message of every
+// matching key then, readable however the keys change afterwards. Live
+// delivery continues right after the snapshot's last sequence. A store
+// error while delivering removes the consumer and is logged; it is
+// never skipped.
+//
 // Idle heartbeats ("NATS/1.0 100 Idle Heartbeat" with Nats-Last-Consumer
 // and Nats-Last-Stream headers) tell a client the consumer is alive and
 // let it detect gaps; flow control ("NATS/1.0 100 FlowControl Request"
