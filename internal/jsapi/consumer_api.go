@@ -258,7 +258,7 @@ func (a *API) checkConsumerConfig(s *stream, cfg *ConsumerConfig) (consumer.Conf
 		FlowControl: cfg.FlowControl, IdleHeartbeat: cfg.Heartbeat, InactiveThreshold: cfg.InactiveThreshold,
 	}
 	if cfg.OptStartTime != nil {
-		out.OptStartTime = *cfg.OptStartTime
+		out.OptStartTime = clampTime(*cfg.OptStartTime)
 	}
 	return out, nil
 }

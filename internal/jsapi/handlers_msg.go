@@ -3,6 +3,7 @@ package jsapi
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 
 	"github.com/cairn-db/cairn/internal/store"
@@ -62,7 +63,7 @@ func badSelection(gr *msgGetRequest) bool {
 func (s *stream) load(gr *msgGetRequest) (*store.Msg, error) {
 	seq := gr.Seq
 	if gr.StartTime != nil {
-		seq = s.seqFromTime(gr.StartTime.UnixNano())
+		seq = s.seqFromTime(unixNanos(*gr.StartTime))
 	}
 	switch {
 	case gr.NextFor != "":
@@ -288,7 +289,7 @@ func (s *stream) directBatch(reply string, gr *msgGetRequest) {
 	filter := gr.NextFor
 	seq := gr.Seq
 	if gr.StartTime != nil {
-		seq = s.seqFromTime(gr.StartTime.UnixNano())
+		seq = s.seqFromTime(unixNanos(*gr.StartTime))
 	}
 	pending := s.st.NumPending(filter, seq, false)
 	maxBytes := gr.MaxBytes
@@ -314,13 +315,21 @@ func (s *stream) directBatch(reply string, gr *msgGetRequest) {
 			b = appendHeaderLine(b, hdrNumPending, strconv.FormatUint(np, 10))
 			return appendHeaderLine(b, hdrLastSeq, strconv.FormatUint(ls, 10))
 		})
-		last, seq = m.Seq, m.Seq+1
+		last = m.Seq
+		if m.Seq == math.MaxUint64 {
+			break // no sequence after it: seq+1 would wrap to the start
+		}
+		seq = m.Seq + 1
 		if sentBytes += len(m.Subject) + len(m.Header) + len(m.Data); sentBytes >= maxBytes {
 			break
 		}
 	}
 	eob := append([]byte("NATS/1.0 204 EOB\r\n"), hdrNumPending+": "...)
-	eob = strconv.AppendUint(eob, s.st.NumPending(filter, seq, false), 10)
+	var left uint64
+	if last != math.MaxUint64 {
+		left = s.st.NumPending(filter, seq, false)
+	}
+	eob = strconv.AppendUint(eob, left, 10)
 	eob = append(eob, "\r\n"+hdrLastSeq+": "...)
 	eob = strconv.AppendUint(eob, last, 10)
 	eob = append(eob, "\r\n\r\n"...)

@@ -235,6 +235,9 @@ func TestConsumerDeliverCycleRefused(t *testing.T) {
 		wantErr(t, createConsumer(bus, t, "C", `{"deliver_subject":"`+deliver+`"}`), 10081, "consumer deliver subject forms a cycle")
 	}
 	wantOK(t, createConsumer(bus, t, "C", `{"deliver_subject":"c"}`))
+	// Nor may an update capture an existing consumer's deliver subject.
+	wantErr(t, ask(t, bus, "$JS.API.STREAM.UPDATE.C", `{"name":"C","subjects":["c.>","lit","c"]}`), 10081, "consumer deliver subject forms a cycle")
+	wantOK(t, ask(t, bus, "$JS.API.STREAM.UPDATE.C", `{"name":"C","subjects":["c.>","lit","d"]}`))
 }
 
 func TestConsumerLimits(t *testing.T) {

@@ -36,6 +36,26 @@ func clampDuration(d time.Duration) time.Duration {
 	return min(d, maxDeadlineDuration)
 }
 
+// unixNanos converts a client's time to Unix nanoseconds without the
+// wrap of time.Time.UnixNano outside 1678-2262: earlier times give 0
+// (before every stored message), later ones math.MaxInt64 (after every
+// one).
+func unixNanos(t time.Time) int64 {
+	return clampTime(t).UnixNano()
+}
+
+// clampTime bounds a client's time to what Unix nanoseconds hold from
+// 1970 on.
+func clampTime(t time.Time) time.Time {
+	switch {
+	case t.Before(time.Unix(0, 0)):
+		return time.Unix(0, 0).UTC()
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return time.Unix(0, math.MaxInt64).UTC()
+	}
+	return t
+}
+
 // maxPurgeSeq is the largest sequence a purge may move a stream to: the
 // stream must keep room for new sequences (nats-server 2.15.2 accepts
 // 2^64-1 and then wraps to 0 after one append). 2^63-1 leaves 2^63

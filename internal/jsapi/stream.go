@@ -385,6 +385,22 @@ func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 	return s, nil
 }
 
+// consumerCycle reports whether new subjects of a stream would capture
+// the deliver subject of one of its consumers: the loop that consumer
+// creation refuses (10081), reached the other way round. nats-server
+// does not check updates; an endless loop is worse than a refusal.
+func (a *API) consumerCycle(cfg *StreamConfig) bool {
+	if a.consumers == nil {
+		return false
+	}
+	for _, c := range a.consumers.List(cfg.Name) {
+		if deliveryFormsCycle(cfg.Subjects, c.Config().DeliverSubject) {
+			return true
+		}
+	}
+	return false
+}
+
 // sameConfig compares two stored configurations.
 func sameConfig(a, b StreamConfig) bool {
 	ja, err1 := json.Marshal(a)
@@ -406,6 +422,9 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	}
 	if e := a.checkLimits(&cfg); e != nil {
 		return nil, e
+	}
+	if a.consumerCycle(&cfg) {
+		return nil, errConsumerDeliverCycle
 	}
 	if a.overlaps(cfg.Name, cfg.Subjects) {
 		return nil, errSubjectOverlap
