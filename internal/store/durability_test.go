@@ -127,6 +127,14 @@ func TestSyncAlwaysReadersWaitForFsync(t *testing.T) {
 			_, ok := s.SubjectsState(">")["a.3"]
 			return ok
 		},
+		"SnapshotLastPerSubject": func() bool {
+			sn, err := s.(Snapshotter).SnapshotLastPerSubject(nil)
+			if err != nil {
+				return false
+			}
+			defer sn.Close()
+			return sn.LastSeq() == 3
+		},
 		"LastPerSubject": func() bool {
 			var seqs []uint64
 			s.LastPerSubject(">", func(m *Msg) bool { seqs = append(seqs, m.Seq); return true })

@@ -146,19 +146,15 @@ func (s *stream) lastPerSubjectSeqsLocked(filters []string) []uint64 {
 	return seqs
 }
 
-// durableTicketLocked returns a function that waits until everything
-// committed so far is durable under the sync policy: the group sync
-// fsyncs (SyncAlways) or hands the WAL to the operating system (default
-// policy) for every write committed before the ticket. The ticket is
-// taken under the stream lock, so a Store closing meanwhile still
-// serves it before its group sync stops.
+// durableTicketLocked returns a function that waits until every write
+// applied to the stream so far is durable under the sync policy (the
+// watermark every read obeys, sync.go): the group commit fsyncs
+// (SyncAlways) or hands the WAL to the operating system (default policy).
+// It waits for the stream's newest ticket, so it costs no extra sync when
+// nothing is in flight.
 func (s *stream) durableTicketLocked() func() error {
-	g := s.st.group
-	if g == nil || s.stype == MemoryStorage {
-		return func() error { return nil }
-	}
-	t := g.ticket()
-	return func() error { return g.wait(t) }
+	t := s.unsettled
+	return func() error { return s.st.durable(t) }
 }
 
 type snapshot struct {
