@@ -298,6 +298,10 @@ func (a *API) streamPurge(req *request) {
 		return
 	}
 	n, err := s.st.Purge(store.PurgeOpts{Subject: pr.Subject, Seq: pr.Sequence, Keep: pr.Keep})
+	if errors.Is(err, store.ErrSeqOverflow) {
+		fail(errPurgeSeqTooLargeF(pr.Sequence))
+		return
+	}
 	if err != nil {
 		fail(errStreamGeneralF(err))
 		return

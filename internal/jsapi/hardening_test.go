@@ -173,6 +173,18 @@ func TestPurgeSequenceBounds(t *testing.T) {
 	if got := bus.answer("_INBOX.ack"); got != `{"stream":"P","seq":10}` {
 		t.Fatalf("ack after purge to 10: %s", got)
 	}
+	// The largest purge allowed leaves one sequence; the append after it
+	// is refused rather than wrapping to 0.
+	wantOK(t, ask(t, bus, "$JS.API.STREAM.PURGE.P", `{"seq":9223372036854775807}`))
+	bus.Publish("p.y", "_INBOX.last", nil, []byte("v"))
+	if got := bus.answer("_INBOX.last"); got != `{"stream":"P","seq":9223372036854775807}` {
+		t.Fatalf("ack at the last sequence: %s", got)
+	}
+	bus.Publish("p.y", "_INBOX.over", nil, []byte("v"))
+	want := `{"error":{"code":503,"err_code":10077,"description":"stream sequence exhausted: no sequence after 9223372036854775807"},"stream":"P","seq":0}`
+	if got := bus.answer("_INBOX.over"); got != want {
+		t.Fatalf("ack beyond the last sequence: %s", got)
+	}
 }
 
 func TestParseTTLBounds(t *testing.T) {

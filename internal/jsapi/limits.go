@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+
+	"github.com/cairn-db/cairn/internal/store"
 )
 
 // Server-wide limits. nats-server has per-account limits and server
@@ -57,17 +59,23 @@ func clampTime(t time.Time) time.Time {
 }
 
 // maxPurgeSeq is the largest sequence a purge may move a stream to: the
-// stream must keep room for new sequences (nats-server 2.15.2 accepts
-// 2^64-1 and then wraps to 0 after one append). 2^63-1 leaves 2^63
-// appends, which no stream can use up.
-const maxPurgeSeq = math.MaxInt64
+// store's MaxSeq (2^63-1), which leaves room for more appends than any
+// stream can make (nats-server 2.15.2 accepts 2^64-1 and then wraps to 0
+// after one append). jsapi refuses larger ones itself, with a text that
+// names the limit; the store refuses them too (ErrSeqOverflow).
+const maxPurgeSeq = store.MaxSeq
 
 // errPurgeSeqTooLargeF is the refusal of a purge to a sequence beyond
 // maxPurgeSeq: 10051 as nats-server reports any purge failure.
 func errPurgeSeqTooLargeF(seq uint64) *APIError {
 	return errStreamGeneralF(fmt.Errorf("purge sequence %d leaves no room for new messages: the largest allowed is %d",
-		seq, uint64(maxPurgeSeq)))
+		seq, maxPurgeSeq))
 }
+
+// errSeqExhausted refuses an append to a stream whose last sequence is
+// store.MaxSeq (10077, as other store refusals): there is no sequence
+// left to give it. Only a purge to near MaxSeq leads here.
+var errSeqExhausted = errStoreFailedF(fmt.Sprintf("stream sequence exhausted: no sequence after %d", store.MaxSeq))
 
 // Resource errors (nats-server's errors.json).
 var (

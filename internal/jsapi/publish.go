@@ -208,6 +208,8 @@ func appendError(err error) *APIError {
 		return errStoreFailedF("maximum messages exceeded")
 	case errors.Is(err, store.ErrMaxMsgsPerSubject):
 		return errStoreFailedF("maximum messages per subject exceeded")
+	case errors.Is(err, store.ErrSeqOverflow):
+		return errSeqExhausted
 	}
 	return errStoreFailedF(err.Error())
 }
