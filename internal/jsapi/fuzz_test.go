@@ -30,7 +30,6 @@ type fuzzBus struct {
 	*fakeBus
 	mu      sync.Mutex
 	replies map[string][][]byte
-	handled bool // a handler ran for the last request
 }
 
 func (b *fuzzBus) Publish(subj, reply string, hdr, data []byte) {
