@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -127,7 +128,7 @@ func (s *stream) lastPerSubjectSeqsLocked(filters []string) []uint64 {
 	if len(filters) > 0 && !slices.ContainsFunc(filters, matchAll) {
 		matchers := make([]func(string) bool, len(filters))
 		for i, f := range filters {
-			matchers[i] = matcher(f)
+			matchers[i] = snapshotMatcher(f)
 		}
 		match = func(subject string) bool {
 			for _, m := range matchers {
@@ -138,12 +139,23 @@ func (s *stream) lastPerSubjectSeqsLocked(filters []string) []uint64 {
 			return false
 		}
 	}
+	seqs = make([]uint64, 0, min(len(s.ix.subjects), 1<<16))
 	for _, e := range s.ix.live() {
 		if e.subj != nil && e.subj.last() == e.seq && match(e.subj.subject) {
 			seqs = append(seqs, e.seq)
 		}
 	}
 	return seqs
+}
+
+// snapshotMatcher is matcher with a fast path for "<prefix>.>", the
+// filter of a whole-bucket watch, tested against every key while
+// appends wait.
+func snapshotMatcher(filter string) func(string) bool {
+	if prefix, ok := strings.CutSuffix(filter, ">"); ok && strings.HasSuffix(prefix, ".") && !hasWildcard(prefix[:len(prefix)-1]) {
+		return func(subject string) bool { return len(subject) > len(prefix) && strings.HasPrefix(subject, prefix) }
+	}
+	return matcher(filter)
 }
 
 // durableTicketLocked returns a function that waits until every write

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -93,6 +94,18 @@ func TestSnapshotFilters(t *testing.T) {
 	})
 }
 
+func TestSnapshotMatcher(t *testing.T) {
+	filters := []string{"$KV.b.>", "a.>", ">", "a.*.>", "a.b", "*.>", "a.*"}
+	subjects := []string{"$KV.b.k", "$KV.b.x.y", "$KV.bb.k", "$KV.b", "a", "a.b", "a.b.c", "ab.c", "b.a"}
+	for _, f := range filters {
+		for _, subj := range subjects {
+			if got, want := snapshotMatcher(f)(subj), matcher(f)(subj); got != want {
+				t.Errorf("snapshotMatcher(%q)(%q) = %v, want %v", f, subj, got, want)
+			}
+		}
+	}
+}
+
 // TestSnapshotManyKeys reads past the chunk the file backend reads at
 // once, while every key is rewritten.
 func TestSnapshotManyKeys(t *testing.T) {
@@ -152,4 +165,43 @@ func TestSnapshotReleasedWithStream(t *testing.T) {
 			t.Fatalf("Close with an open snapshot: %v", err)
 		}
 	})
+}
+
+// BenchmarkSnapshotCapture measures taking a snapshot of 100k keys (the
+// walk of the index under the read lock) and releasing it.
+func BenchmarkSnapshotCapture(b *testing.B) {
+	for _, kind := range []StorageType{MemoryStorage, FileStorage} {
+		b.Run(kind.String(), func(b *testing.B) {
+			st, err := Open(b.TempDir(), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			s, err := st.CreateStream(Config{Name: "KV_b", Subjects: []string{"$KV.b.>"}, Storage: kind, MaxMsgsPerSubject: 1}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			const keys = 100_000
+			for i := range keys {
+				if _, err := s.Append(fmt.Sprintf("$KV.b.k%d", i), nil, []byte("v"), AppendOpts{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			filter := []string{"$KV.b.>"}
+			if os.Getenv("SNAPBENCH_ALL") != "" {
+				filter = nil
+			}
+			b.ResetTimer()
+			for range b.N {
+				sn, err := s.SnapshotLastPerSubject(filter)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if sn.Remaining() != keys {
+					b.Fatalf("%d keys", sn.Remaining())
+				}
+				sn.Close()
+			}
+		})
+	}
 }
