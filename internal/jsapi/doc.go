@@ -31,6 +31,17 @@
 //	                                     Nats-Sequence, Nats-Time-Stamp and "v",
 //	                                     or "NATS/1.0 404 Message Not Found"
 //
+// Limits. Whatever a client sends, no computation wraps and no request
+// costs work proportional to a stream's length: list offsets are
+// clamped (page), a purge may move a stream to at most store.MaxSeq,
+// durations nats-server accepts up to math.MaxInt64 reach the store and
+// the consumers clamped to a century (clampDuration), client times to
+// what Unix nanoseconds hold (clampTime), and subject overlap checks go
+// through a trie (overlap.go) instead of comparing every pair. The
+// server's storage limits (Options.MaxMemoryStore, MaxFileStore) and its
+// consumer cap are the single account's limits, enforced with
+// nats-server's errors and reported by $JS.API.INFO (limits.go).
+//
 // Features nats-server has and Cairn does not (mirrors, sources,
 // interest and work-queue retention, replicas, counters, schedules,
 // batches, subject transforms) are refused by name when a stream is
