@@ -32,6 +32,20 @@ func defaultConnectOpts() connectOpts {
 	return connectOpts{Verbose: true, Pedantic: true, Echo: true}
 }
 
+// parseConnect reads the JSON argument of CONNECT over prev, the options
+// in force: a repeated CONNECT updates them, like nats-server's. The error
+// is a *fatalError.
+func parseConnect(prev connectOpts, args []byte) (connectOpts, error) {
+	opts := prev
+	if err := json.Unmarshal(args, &opts); err != nil {
+		return prev, &fatalError{reason: "Protocol Violation: malformed CONNECT: " + err.Error()}
+	}
+	if opts.Protocol < 0 || opts.Protocol > 1 {
+		return prev, &fatalError{text: "invalid client protocol", reason: "Protocol Violation: invalid client protocol"}
+	}
+	return opts, nil
+}
+
 // fatalError closes the connection, after sending text when not empty.
 type fatalError struct{ text, reason string }
 
@@ -45,13 +59,9 @@ func (c *client) Connect(args []byte) error {
 	if c.log.Tracing() {
 		c.log.Tracef("%s - <<- [CONNECT %s]", c, args)
 	}
-	// A repeated CONNECT updates the options in force, like nats-server.
-	opts := c.opts
-	if err := json.Unmarshal(args, &opts); err != nil {
-		return &fatalError{reason: "Protocol Violation: malformed CONNECT: " + err.Error()}
-	}
-	if opts.Protocol < 0 || opts.Protocol > 1 {
-		return &fatalError{text: "invalid client protocol", reason: "Protocol Violation: invalid client protocol"}
+	opts, err := parseConnect(c.opts, args)
+	if err != nil {
+		return err
 	}
 	c.mu.Lock()
 	c.opts = opts
