@@ -238,6 +238,20 @@ func TestStoreDurationsClamped(t *testing.T) {
 	}
 }
 
+// A TTL raised to the subject delete marker TTL is raised to the
+// clamped one: the configured value may be math.MaxInt64.
+func TestTTLRaisedToClampedMarkerTTL(t *testing.T) {
+	cfg := &StreamConfig{SubjectDeleteMarkerTTL: math.MaxInt64, AllowMsgTTL: true, MaxMsgsPer: -1}
+	hdr := []byte("NATS/1.0\r\nNats-TTL: 5s\r\n\r\n")
+	ttl, out, e := ttlOpt(cfg, parsePubHeaders(hdr), hdr)
+	if e != nil || ttl != maxDeadlineDuration.Truncate(time.Second) {
+		t.Fatalf("ttl %v, %v", ttl, e)
+	}
+	if want := fmt.Sprintf("Nats-TTL: %d\r\n", int64(maxDeadlineDuration/time.Second)); !strings.Contains(string(out), want) {
+		t.Fatalf("header %q lacks %q", out, want)
+	}
+}
+
 // A deliver subject on the stream's own subjects would re-ingest every
 // delivery forever.
 func TestConsumerDeliverCycleRefused(t *testing.T) {

@@ -147,7 +147,7 @@ func ttlOpt(cfg *StreamConfig, p pubHeaders, hdr []byte) (time.Duration, []byte,
 	if !ok {
 		return 0, hdr, errMessageTTLInvalid
 	}
-	if sdm := cfg.SubjectDeleteMarkerTTL.Truncate(time.Second); ttl > 0 && sdm > 0 && cfg.MaxMsgsPer != 1 && ttl < sdm {
+	if sdm := clampDuration(cfg.SubjectDeleteMarkerTTL).Truncate(time.Second); ttl > 0 && sdm > 0 && cfg.MaxMsgsPer != 1 && ttl < sdm {
 		ttl = sdm
 		hdr = replaceHeader(hdr, hdrTTL, strconv.FormatInt(int64(sdm/time.Second), 10))
 	}
