@@ -191,11 +191,9 @@ func TestKillNineDefaultSync(t *testing.T) {
 		}
 		acks = append(acks, acked{key, rev, key})
 	}
-	// Under the default policy written data reaches the operating system
-	// within about a millisecond (docs/STORE.md), so puts acknowledged
-	// that long before a process crash survive it. The pause is the
-	// property under test, not synchronisation.
-	time.Sleep(50 * time.Millisecond)
+	// Under the default policy a put is in the operating system before
+	// it is acknowledged (docs/STORE.md), so a process crash right after
+	// the last acknowledgement loses none of them.
 	p.kill()
 	p = startProcess(t, dir)
 	checkAcked(t, p.url, "relaxed", acks)
