@@ -38,10 +38,13 @@
 // # Concurrency and durability
 //
 // Every Stream method is safe for concurrent use. Appends to one stream
-// are serialised by its lock; under Options.SyncAlways they then wait
-// for a shared fsync (group commit), otherwise the WAL reaches the
-// operating system within about a millisecond and is fsynced every
-// SyncInterval (sync.go). Subscribers are called in sequence order once
-// a message is durable (notify.go). One goroutine per Store runs MaxAge
+// are serialised by its lock; they then wait, outside it, for a group
+// commit shared with concurrent writers: an fsync under
+// Options.SyncAlways, otherwise the write of the WAL to the operating
+// system (fsynced every SyncInterval; sync.go). Reads wait for the same
+// group commit when they observed a write in flight, so nothing a reader
+// sees can be taken back by a crash. Subscribers are called in sequence
+// order once a message is durable (notify.go). Sequences never exceed
+// MaxSeq and are never reused. One goroutine per Store runs MaxAge
 // and per-message TTL expiry (expire.go).
 package store
