@@ -1,0 +1,222 @@
+package server_test
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/testserver"
+)
+
+// The memory cost of idle connections and of subscriptions, for
+// docs/PERFORMANCE.md:
+//
+//	go test -run '^$' -bench 'IdleConnection|Subscription' -benchtime 2000x ./internal/server/
+//
+// Each op is one idle connection (or one subscription). The clients are
+// raw sockets made with system calls, so the test's own side adds nothing
+// to the Go heap it measures. BenchmarkIdleConnectionRSS compares the
+// resident memory of cairn-server and nats-server processes instead.
+
+// rawSocket connects to addr with system calls and sends CONNECT.
+func rawSocket(tb testing.TB, addr *net.TCPAddr, hello string) int {
+	tb.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sa := &syscall.SockaddrInet4{Port: addr.Port}
+	copy(sa.Addr[:], addr.IP.To4())
+	if err := syscall.Connect(fd, sa); err != nil {
+		tb.Fatal(err)
+	}
+	if hello != "" {
+		rawWrite(tb, fd, hello)
+	}
+	return fd
+}
+
+func rawWrite(tb testing.TB, fd int, s string) {
+	tb.Helper()
+	for b := []byte(s); len(b) > 0; {
+		n, err := syscall.Write(fd, b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b = b[n:]
+	}
+}
+
+// rawSync sends PING and reads until PONG.
+func rawSync(tb testing.TB, fd int) {
+	tb.Helper()
+	rawWrite(tb, fd, "PING\r\n")
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte("PONG\r\n")) {
+		n, err := syscall.Read(fd, buf)
+		if err != nil || n == 0 {
+			tb.Fatalf("read: %v (got %q)", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+}
+
+// heapAndStacks returns live heap bytes and goroutine stack bytes after
+// a full collection.
+func heapAndStacks() (heap, stacks int64) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc), int64(ms.StackInuse)
+}
+
+const quietConnect = "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\n"
+
+func BenchmarkIdleConnection(b *testing.B) {
+	s := startServer(b, server.Options{})
+	fds := make([]int, 0, b.N)
+	defer func() {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+	}()
+	heap0, stacks0 := heapAndStacks()
+	b.ResetTimer()
+	for range b.N {
+		fd := rawSocket(b, s.Addr(), quietConnect)
+		rawSync(b, fd)
+		fds = append(fds, fd)
+	}
+	b.StopTimer()
+	heap1, stacks1 := heapAndStacks()
+	b.ReportMetric(float64(heap1-heap0)/float64(b.N), "heapB/conn")
+	b.ReportMetric(float64(stacks1-stacks0)/float64(b.N), "stackB/conn")
+}
+
+func BenchmarkSubscription(b *testing.B) {
+	s := startServer(b, server.Options{})
+	fd := rawSocket(b, s.Addr(), quietConnect)
+	defer syscall.Close(fd)
+	rawSync(b, fd)
+	heap0, _ := heapAndStacks()
+	b.ResetTimer()
+	var batch strings.Builder
+	for i := range b.N {
+		// Shaped like a KV watcher's or a request inbox's subscription.
+		fmt.Fprintf(&batch, "SUB $KV.bucket.key%d %d\r\n", i, i+1)
+		if batch.Len() > 32<<10 || i == b.N-1 {
+			rawWrite(b, fd, batch.String())
+			batch.Reset()
+		}
+	}
+	rawSync(b, fd)
+	b.StopTimer()
+	if n := s.NumSubscriptions(); n != b.N {
+		b.Fatalf("%d subscriptions, want %d", n, b.N)
+	}
+	heap1, _ := heapAndStacks()
+	b.ReportMetric(float64(heap1-heap0)/float64(b.N), "heapB/sub")
+}
+
+// BenchmarkIdleConnectionRSS opens b.N idle connections to a cairn-server
+// process and to a nats-server process (v2.15.2, from .tools) and
+// reports the growth of each one's resident set per connection.
+func BenchmarkIdleConnectionRSS(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "cairn-server")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cairn-db/cairn/cmd/cairn-server").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	peer := testserver.MustTool(b, "nats-server")
+	for _, srv := range []struct {
+		name string
+		args []string
+	}{
+		{"cairn", []string{bin, "--no_kv", "-a", "127.0.0.1", "-p"}},
+		{"nats-server", []string{peer, "-a", "127.0.0.1", "-p"}},
+	} {
+		perConn := rssPerConnection(b, append(srv.args, strconv.Itoa(freePort(b))))
+		b.ReportMetric(perConn, srv.name+"-rssB/conn")
+	}
+}
+
+func freePort(tb testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// rssPerConnection starts the server command line args (whose last
+// argument is its port), opens b.N idle connections and returns the
+// growth of its resident set per connection.
+func rssPerConnection(b *testing.B, args []string) float64 {
+	cmd := exec.Command(args[0], args[1:]...)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	port, _ := strconv.Atoi(args[len(args)-1])
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr.String())
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not start", args[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// One connection first, so lazily built structures are in the base.
+	warm := rawSocket(b, addr, quietConnect)
+	rawSync(b, warm)
+	defer syscall.Close(warm)
+	rss0 := rssBytes(b, cmd.Process.Pid)
+	fds := make([]int, 0, b.N)
+	defer func() {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+	}()
+	for range b.N {
+		fd := rawSocket(b, addr, quietConnect)
+		rawSync(b, fd)
+		fds = append(fds, fd)
+	}
+	return float64(rssBytes(b, cmd.Process.Pid)-rss0) / float64(b.N)
+}
+
+// rssBytes reads VmRSS of process pid from /proc.
+func rssBytes(tb testing.TB, pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		tb.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	tb.Fatalf("no VmRSS for %d", pid)
+	return 0
+}
