@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -68,106 +67,6 @@ var _ Snapshotter = (*stream)(nil)
 
 // snapshotReadChunk is how many messages one Pebble iterator reads.
 const snapshotReadChunk = 256
-
-func (s *stream) SnapshotLastPerSubject(filters []string) (Snapshot, error) {
-	for _, f := range filters {
-		if !validFilter(f) {
-			return nil, ErrInvalidSubject
-		}
-	}
-	sn := &snapshot{s: s}
-	s.mu.RLock()
-	if err := s.usableLocked(); err != nil {
-		s.mu.RUnlock()
-		return nil, err
-	}
-	sn.upTo = s.lastSeq
-	sn.seqs = s.lastPerSubjectSeqsLocked(filters)
-	switch be := s.be.(type) {
-	case *memBackend:
-		// Stored messages are immutable: holding the pointers pins them.
-		sn.msgs = make([]*Msg, len(sn.seqs))
-		for i, seq := range sn.seqs {
-			sn.msgs[i] = be.msgs[seq]
-		}
-	case *pebbleBackend:
-		// Every write up to lastSeq was committed to Pebble under the
-		// stream lock, so the snapshot sees all of the sequences.
-		sn.pebble, sn.pin = be, be.st.db.NewSnapshot()
-	}
-	// Registered before the lock is released, so that a close of the
-	// stream, which takes the lock first, cannot miss it.
-	openSnapshots.add(sn)
-	durable := s.durableTicketLocked()
-	s.mu.RUnlock()
-	if err := durable(); err != nil {
-		sn.Close()
-		return nil, err
-	}
-	return sn, nil
-}
-
-// lastPerSubjectSeqsLocked returns, ascending, the last sequence of
-// every subject matching any of filters.
-func (s *stream) lastPerSubjectSeqsLocked(filters []string) []uint64 {
-	var seqs []uint64
-	literal := len(filters) > 0
-	for _, f := range filters {
-		literal = literal && !hasWildcard(f)
-	}
-	if literal {
-		for _, f := range filters {
-			if ss := s.ix.subjects[f]; ss != nil {
-				seqs = append(seqs, ss.last())
-			}
-		}
-		slices.Sort(seqs)
-		return slices.Compact(seqs)
-	}
-	match := func(string) bool { return true }
-	if len(filters) > 0 && !slices.ContainsFunc(filters, matchAll) {
-		matchers := make([]func(string) bool, len(filters))
-		for i, f := range filters {
-			matchers[i] = snapshotMatcher(f)
-		}
-		match = func(subject string) bool {
-			for _, m := range matchers {
-				if m(subject) {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	seqs = make([]uint64, 0, min(len(s.ix.subjects), 1<<16))
-	for _, e := range s.ix.live() {
-		if e.subj != nil && e.subj.last() == e.seq && match(e.subj.subject) {
-			seqs = append(seqs, e.seq)
-		}
-	}
-	return seqs
-}
-
-// snapshotMatcher is matcher with a fast path for "<prefix>.>", the
-// filter of a whole-bucket watch, tested against every key while
-// appends wait.
-func snapshotMatcher(filter string) func(string) bool {
-	if prefix, ok := strings.CutSuffix(filter, ">"); ok && strings.HasSuffix(prefix, ".") && !hasWildcard(prefix[:len(prefix)-1]) {
-		return func(subject string) bool { return len(subject) > len(prefix) && strings.HasPrefix(subject, prefix) }
-	}
-	return matcher(filter)
-}
-
-// durableTicketLocked returns a function that waits until every write
-// applied to the stream so far is durable under the sync policy (the
-// watermark every read obeys, sync.go): the group commit fsyncs
-// (SyncAlways) or hands the WAL to the operating system (default policy).
-// It waits for the stream's newest ticket, so it costs no extra sync when
-// nothing is in flight.
-func (s *stream) durableTicketLocked() func() error {
-	t := s.unsettled
-	return func() error { return s.st.durable(t) }
-}
 
 type snapshot struct {
 	s    *stream
@@ -285,8 +184,39 @@ func (sn *snapshot) closeLocked() {
 var openSnapshots snapshotRegistry
 
 type snapshotRegistry struct {
-	mu       sync.Mutex
-	byStream map[*stream]map[*snapshot]struct{}
+	mu        sync.Mutex
+	byStream  map[*stream]map[*snapshot]struct{}
+	capturing map[*stream][]*capture // captures in progress
+}
+
+func (r *snapshotRegistry) startCapture(s *stream, c *capture) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.capturing == nil {
+		r.capturing = make(map[*stream][]*capture)
+	}
+	r.capturing[s] = append(r.capturing[s], c)
+	capturesRunning.Add(1)
+}
+
+func (r *snapshotRegistry) endCapture(s *stream, c *capture) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	caps := slices.DeleteFunc(r.capturing[s], func(x *capture) bool { return x == c })
+	if len(caps) == 0 {
+		delete(r.capturing, s)
+	} else {
+		r.capturing[s] = caps
+	}
+	capturesRunning.Add(-1)
+}
+
+// captures returns the captures in progress on s; the caller holds s's
+// write lock.
+func (r *snapshotRegistry) captures(s *stream) []*capture {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.capturing[s])
 }
 
 func (r *snapshotRegistry) add(sn *snapshot) {

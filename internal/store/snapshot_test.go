@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -102,6 +103,70 @@ func TestSnapshotMatcher(t *testing.T) {
 			if got, want := snapshotMatcher(f)(subj), matcher(f)(subj); got != want {
 				t.Errorf("snapshotMatcher(%q)(%q) = %v, want %v", f, subj, got, want)
 			}
+		}
+	}
+}
+
+// TestSnapshotCaptureWhileWritten: the capture walks the index in
+// chunks with the lock released between them; rewrites, deletes, purges
+// and a rollup made meanwhile change nothing in the snapshot.
+func TestSnapshotCaptureWhileWritten(t *testing.T) {
+	defer func(n int) { snapshotCaptureChunk, captureBetweenChunks = n, nil }(snapshotCaptureChunk)
+	snapshotCaptureChunk = 4
+	for _, history := range []int64{1, 3} {
+		for _, filters := range [][]string{nil, {"$KV.b.>"}, {"$KV.b.*", "$KV.b.none.>"}} {
+			t.Run(fmt.Sprintf("history=%d/filters=%q", history, filters), func(t *testing.T) {
+				forEachStorage(t, func(t *testing.T, h *harness) {
+					s := h.create(Config{MaxMsgsPerSubject: history})
+					rng := rand.New(rand.NewPCG(uint64(history), 9))
+					const keys = 60
+					for i := range 3 * keys {
+						mustAppend(t, s, fmt.Sprintf("$KV.b.k%d", rng.IntN(keys)), fmt.Sprint("v", i), AppendOpts{})
+					}
+					var want []string
+					var lasts []uint64
+					if err := s.LastPerSubject(">", func(m *Msg) bool {
+						want = append(want, fmt.Sprintf("%s=%s@%d", strings.TrimPrefix(m.Subject, "$KV.b."), m.Data, m.Seq))
+						lasts = append(lasts, m.Seq)
+						return true
+					}); err != nil {
+						t.Fatal(err)
+					}
+					calls := 0
+					captureBetweenChunks = func() {
+						calls++
+						key := fmt.Sprintf("$KV.b.k%d", rng.IntN(keys))
+						switch calls % 5 {
+						case 0:
+							mustAppend(t, s, key, "rewritten", AppendOpts{})
+						case 1:
+							_ = s.Delete(lasts[rng.IntN(len(lasts))]) // may be gone already
+						case 2:
+							if _, err := s.Purge(PurgeOpts{Subject: key}); err != nil {
+								t.Fatal(err)
+							}
+						case 3:
+							s.Append(key, []byte("NATS/1.0\r\nKV-Operation: DEL\r\n\r\n"), nil, AppendOpts{})
+						case 4:
+							if calls == 10 {
+								mustAppend(t, s, key, "rollup", AppendOpts{Rollup: RollupAll})
+							}
+						}
+					}
+					sn, err := s.SnapshotLastPerSubject(filters)
+					captureBetweenChunks = nil
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer sn.Close()
+					if calls < 10 {
+						t.Fatalf("only %d chunks", calls)
+					}
+					if got := snapshotDrain(t, sn); got != strings.Join(want, " ") {
+						t.Fatalf("snapshot\n got %s\nwant %s", got, strings.Join(want, " "))
+					}
+				})
+			})
 		}
 	}
 }
