@@ -82,6 +82,28 @@ func watchInitial(t *testing.T, w jetstream.KeyWatcher) []jetstream.KeyValueEntr
 	}
 }
 
+// watchStop stops a watcher and drains its updates until nats.go
+// closes them, so that its delivery goroutine, which may be blocked on a
+// full channel, ends.
+func watchStop(t *testing.T, w jetstream.KeyWatcher) {
+	t.Helper()
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case _, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+		case <-timeout.C:
+			t.Fatal("watcher updates not closed after Stop")
+		}
+	}
+}
+
 func watchLastSeq(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -155,9 +177,7 @@ func TestWatchSnapshotExact(t *testing.T) {
 		}
 		initial := watchInitial(t, w)
 		watchCheckSnapshot(t, r, initial, before, after, static, hotKeys, doomed, deleted)
-		if err := w.Stop(); err != nil {
-			t.Fatal(err)
-		}
+		watchStop(t, w)
 		for _, k := range doomed {
 			deleted[k] = true
 		}
@@ -295,9 +315,7 @@ func TestWatchLiveGuarantees(t *testing.T) {
 	default:
 	}
 	for _, w := range []jetstream.KeyWatcher{early, late, idle} {
-		if err := w.Stop(); err != nil {
-			t.Fatal(err)
-		}
+		watchStop(t, w)
 	}
 }
 
