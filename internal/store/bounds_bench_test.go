@@ -11,7 +11,8 @@ import (
 // Benchmarks of the request paths that must not do work proportional to
 // the stream size (issue 9, "bounded work per request"): a memory stream
 // of 1M messages over 100k subjects "$KV.b.g<group>.k<key>" (1000 groups
-// of 100 keys), each subject written 10 times. Run with
+// of 100 keys), each subject written 10 times, every tenth message of the
+// first half deleted. Run with
 //
 //	go test ./internal/store -run '^$' -bench Bounds -benchtime 2000x
 
@@ -51,6 +52,12 @@ func boundsStream(b *testing.B) Stream {
 		for i := 0; i < boundsMsgs; i++ {
 			clock.Advance(time.Microsecond)
 			if _, err := s.Append(boundsSubject(i), nil, []byte("v"), AppendOpts{}); err != nil {
+				boundsData.err = err
+				return
+			}
+		}
+		for seq := uint64(2); seq < boundsMsgs/2; seq += 10 {
+			if err := s.Delete(seq); err != nil {
 				boundsData.err = err
 				return
 			}
@@ -155,5 +162,26 @@ func BenchmarkBoundsDedup(b *testing.B) {
 				s.Append("a", nil, nil, AppendOpts{MsgID: strconv.Itoa(i)})
 			}
 		})
+	}
+}
+
+// BenchmarkBoundsDeletedWalk: the deleted sequences listed the way jsapi
+// did before DeletedSeqs, one GetNext per live message.
+func BenchmarkBoundsDeletedWalk(b *testing.B) {
+	s := boundsStream(b)
+	for i := 0; i < b.N; i++ {
+		st := s.State()
+		n := 0
+		for seq := st.FirstSeq; seq <= st.LastSeq; {
+			m, err := s.GetNext("", seq)
+			if err != nil {
+				break
+			}
+			n += int(m.Seq - seq)
+			seq = m.Seq + 1
+		}
+		if n != st.NumDeleted {
+			b.Fatalf("%d gaps, want %d", n, st.NumDeleted)
+		}
 	}
 }

@@ -29,8 +29,10 @@ type index struct {
 	head    int
 	dead    int
 
-	// subjects maps each subject with live messages to its state.
+	// subjects maps each subject with live messages to its state; the
+	// same states form the subject tree under root (index_tree.go).
 	subjects map[string]*subjectState
+	root     subjectState
 
 	msgs, bytes uint64
 }
@@ -60,20 +62,28 @@ const (
 	entryTTL
 )
 
-// subjectState holds the live sequences of one subject, ascending.
+// subjectState holds the live sequences of one subject, ascending; it is
+// also the subject's node in the subject tree (index_tree.go).
 type subjectState struct {
 	subject string
 	seqs    []uint64
 	// inline backs seqs while the subject has one message, saving an
 	// allocation for the common KV case.
 	inline [1]uint64
+	// children are the nodes one token below, by token; maxSeq bounds
+	// the sequences at or below this node from above.
+	children map[string]*subjectState
+	maxSeq   uint64
 }
 
-func newSubjectState(subject string, seq uint64) *subjectState {
-	ss := &subjectState{subject: subject}
-	ss.inline[0] = seq
-	ss.seqs = ss.inline[:1:1]
-	return ss
+// start makes ss, a tree node without messages, hold seq.
+func (ss *subjectState) start(seq uint64) {
+	if cap(ss.seqs) == 0 {
+		ss.inline[0] = seq
+		ss.seqs = ss.inline[:1:1]
+		return
+	}
+	ss.seqs = append(ss.seqs[:0], seq)
 }
 
 func (ss *subjectState) last() uint64 { return ss.seqs[len(ss.seqs)-1] }
@@ -96,10 +106,10 @@ func (ix *index) first() *entry {
 // add appends an entry for a new message; seq must exceed every indexed
 // sequence.
 func (ix *index) add(subject string, e entry) {
-	ss := ix.subjects[subject]
-	if ss == nil {
-		ss = newSubjectState(subject, e.seq)
-		ix.subjects[subject] = ss
+	ss := ix.treeNode(subject, e.seq)
+	if len(ss.seqs) == 0 {
+		ss.start(e.seq)
+		ix.subjects[ss.subject] = ss
 	} else {
 		ss.seqs = append(ss.seqs, e.seq)
 	}
@@ -147,6 +157,7 @@ func (ix *index) removeAt(p int) (e entry, emptied bool) {
 	}
 	if len(ss.seqs) == 0 {
 		delete(ix.subjects, ss.subject)
+		ix.treeRemove(ss)
 		emptied = true
 	}
 	ix.entries[p].subj = nil
@@ -182,7 +193,11 @@ func (ix *index) maybeCompact() {
 }
 
 // lastSeqMatching returns the highest live sequence among the subjects
-// matching filter, or 0.
+// matching filter, or 0. A literal filter is one map lookup. A wildcard
+// first looks at the newest lastScanLimit entries (a filter that matches
+// recent traffic ends there), then walks the subject tree, skipping the
+// subtrees that cannot beat the best found so far: the work is bounded
+// by the matching subjects, never by the length of the log.
 func (ix *index) lastSeqMatching(filter string) uint64 {
 	if !hasWildcard(filter) {
 		if ss := ix.subjects[filter]; ss != nil {
@@ -190,15 +205,32 @@ func (ix *index) lastSeqMatching(filter string) uint64 {
 		}
 		return 0
 	}
-	var last uint64
 	match := matcher(filter)
-	for subject, ss := range ix.subjects {
-		if l := ss.last(); l > last && match(subject) {
-			last = l
+	live := ix.live()
+	for i, n := len(live)-1, 0; i >= 0 && n < lastScanLimit; i, n = i-1, n+1 {
+		if e := &live[i]; e.subj != nil && match(e.subj.subject) {
+			return e.seq
 		}
 	}
-	return last
+	var best uint64
+	w := &treeWalk{from: 1}
+	w.visit = func(ss *subjectState) bool {
+		if l := ss.last(); l > best {
+			best = l
+			w.from = l + 1
+		}
+		return true
+	}
+	ix.walkMatching(filter, w)
+	return best
 }
+
+// lastScanLimit and nextScanLimit bound the entries a wildcard lookup
+// tests before it walks the subject tree instead.
+const (
+	lastScanLimit = 64
+	nextScanLimit = 64
+)
 
 // lastTime returns the time of the newest indexed entry, or 0.
 func (ix *index) lastTime() int64 {
@@ -211,15 +243,9 @@ func (ix *index) lastTime() int64 {
 // addBytes is add for a subject held in a byte slice; it allocates the
 // subject string only for a subject not yet indexed.
 func (ix *index) addBytes(subject []byte, e entry) {
-	ss := ix.subjects[string(subject)]
-	if ss == nil {
-		ss = newSubjectState(string(subject), e.seq)
-		ix.subjects[ss.subject] = ss
-	} else {
-		ss.seqs = append(ss.seqs, e.seq)
+	if ss := ix.subjects[string(subject)]; ss != nil {
+		ix.add(ss.subject, e)
+		return
 	}
-	e.subj = ss
-	ix.entries = append(ix.entries, e)
-	ix.msgs++
-	ix.bytes += uint64(e.size)
+	ix.add(string(subject), e)
 }

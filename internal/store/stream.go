@@ -66,6 +66,21 @@ type Stream interface {
 	// GetNext returns the first message with Seq >= start whose subject
 	// matches filter ("" or ">" match everything), or ErrNotFound.
 	GetNext(filter string, start uint64) (*Msg, error)
+	// LastMatching returns the newest live message among the subjects
+	// matching filter, which may hold wildcards ("" or ">": any), or
+	// ErrNotFound (ErrInvalidSubject for a malformed filter). The work
+	// is bounded by the matching subjects, not the stream's length.
+	LastMatching(filter string) (*Msg, error)
+	// SeqForTime returns the sequence of the first live message stored
+	// at or after ns (Unix nanoseconds), or LastSeq+1 if there is none
+	// (deliver policy by_start_time). It is a binary search.
+	SeqForTime(ns int64) uint64
+	// DeletedSeqs returns, ascending, up to limit sequences >= from that
+	// lie between FirstSeq and LastSeq and hold no message (the gaps
+	// State.NumDeleted counts, nats-server's "deleted_details"), and the
+	// from of the next page, 0 when there is none. One call does
+	// O(limit) work under the stream's read lock.
+	DeletedSeqs(from uint64, limit int) (seqs []uint64, next uint64)
 	// LastPerSubject calls fn with the last live message of every subject
 	// matching filter, in ascending sequence order, until fn returns
 	// false. fn runs without any stream lock held, so it may call the

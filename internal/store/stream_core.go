@@ -179,13 +179,12 @@ func (s *stream) GetNext(filter string, start uint64) (_ *Msg, err error) {
 		}
 		return s.be.load(ss.seqs[i], ss.subject)
 	}
-	match := matcher(filter)
-	for _, e := range s.ix.entries[s.ix.lowerBound(start):] {
-		if e.subj != nil && match(e.subj.subject) {
-			return s.be.load(e.seq, e.subj.subject)
-		}
+	seq := s.ix.nextMatching(filter, start)
+	p := s.ix.pos(seq)
+	if seq == 0 || p < 0 {
+		return nil, ErrNotFound
 	}
-	return nil, ErrNotFound
+	return s.be.load(seq, s.ix.entries[p].subj.subject)
 }
 
 // lastPerSubjectChunk is how many messages LastPerSubject loads per
