@@ -124,7 +124,7 @@ func openStream(t *testing.T) store.Stream {
 	return s
 }
 
-func put(t *testing.T, s store.Stream, key, value string) {
+func put(t testing.TB, s store.Stream, key, value string) {
 	t.Helper()
 	if _, err := s.Append("$KV.w."+key, nil, []byte(value), store.AppendOpts{}); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 
 // openStreamWith opens a KV-like stream "KV_w" with the given storage
 // and history.
-func openStreamWith(t *testing.T, storage store.StorageType, history int64) store.Stream {
+func openStreamWith(t testing.TB, storage store.StorageType, history int64) store.Stream {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
