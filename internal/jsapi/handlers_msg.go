@@ -76,50 +76,20 @@ func (s *stream) load(gr *msgGetRequest) (*store.Msg, error) {
 }
 
 // seqFromTime returns the sequence of the first message stored at or
-// after ns (Unix nanoseconds), or the last sequence plus one. Timestamps
-// never decrease along the sequence, so this is a binary search over
-// the live messages.
+// after ns (Unix nanoseconds), or the last sequence plus one: a binary
+// search in the store.
 func (s *stream) seqFromTime(ns int64) uint64 {
-	st := s.st.State()
-	if st.Msgs == 0 || ns > st.LastTime {
-		return st.LastSeq + 1
-	}
-	lo, hi := st.FirstSeq, st.LastSeq
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		m, err := s.st.GetNext("", mid)
-		if err != nil {
-			return st.LastSeq + 1
-		}
-		if m.Time >= ns {
-			hi = mid
-		} else {
-			lo = m.Seq + 1
-		}
-	}
-	if m, err := s.st.GetNext("", lo); err == nil && m.Time >= ns {
-		return m.Seq
-	}
-	return st.LastSeq + 1
+	return s.st.SeqForTime(ns)
 }
 
 // lastFor returns the last message of a subject, which may hold
-// wildcards (the last message of any matching subject).
+// wildcards (the newest message of any matching subject); the store's
+// work follows the matching subjects, not the stream.
 func (s *stream) lastFor(filter string) (*store.Msg, error) {
 	if !subject.HasWildcard(filter) {
 		return s.st.GetLast(filter)
 	}
-	var last *store.Msg
-	err := s.st.LastPerSubject(filter, func(m *store.Msg) bool {
-		if last == nil || m.Seq > last.Seq {
-			last = m
-		}
-		return true
-	})
-	if err == nil && last == nil {
-		err = store.ErrNotFound
-	}
-	return last, err
+	return s.st.LastMatching(filter)
 }
 
 // msgDelete answers $JS.API.STREAM.MSG.DELETE.<stream> {"seq":N}.

@@ -149,25 +149,23 @@ func (s *stream) subjectDetail(resp *streamInfoResponse, filter string, offset i
 	}
 }
 
-// deleted lists the interior sequences that no longer hold a message.
+// deletedPage is how many deleted sequences one store call lists: the
+// stream's read lock is held for that much work at a time, however many
+// gaps the stream has.
+const deletedPage = 10_000
+
+// deleted lists the interior sequences that no longer hold a message,
+// all of them as nats-server does, a page at a time from the store.
 func (s *stream) deleted() []uint64 {
-	st := s.st.State()
-	if st.Msgs == 0 || st.NumDeleted == 0 {
-		return nil
-	}
-	var gaps []uint64
-	next := st.FirstSeq
-	for seq := st.FirstSeq; seq <= st.LastSeq && len(gaps) < st.NumDeleted; {
-		m, err := s.st.GetNext("", seq)
-		if err != nil {
-			break
+	var out []uint64
+	for from := uint64(0); ; {
+		page, next := s.st.DeletedSeqs(from, deletedPage)
+		out = append(out, page...)
+		if next == 0 || next <= from {
+			return out
 		}
-		for ; next < m.Seq; next++ {
-			gaps = append(gaps, next)
-		}
-		next, seq = m.Seq+1, m.Seq+1
+		from = next
 	}
-	return gaps
 }
 
 // streamDelete answers $JS.API.STREAM.DELETE.<stream>.
