@@ -324,6 +324,12 @@ func TestResourceLimits(t *testing.T) {
 	// An update may keep or lower its own reservation, not exceed the rest.
 	wantOK(t, ask(t, bus, "$JS.API.STREAM.UPDATE.G", `{"name":"G","subjects":["g"],"max_bytes":3000}`))
 	wantErr(t, ask(t, bus, "$JS.API.STREAM.UPDATE.G", `{"name":"G","subjects":["g"],"max_bytes":4001}`), 10047, "insufficient storage resources available")
+	// With room again, H fits; once G takes it back, an update of H that
+	// does not raise its max_bytes is still allowed, as in nats-server.
+	createStream(t, bus, `{"name":"H","subjects":["h"]}`)
+	wantOK(t, ask(t, bus, "$JS.API.STREAM.UPDATE.G", `{"name":"G","subjects":["g"],"max_bytes":4000}`))
+	wantOK(t, ask(t, bus, "$JS.API.STREAM.UPDATE.H", `{"name":"H","subjects":["h"],"description":"still fits"}`))
+	wantErr(t, ask(t, bus, "$JS.API.STREAM.UPDATE.H", `{"name":"H","subjects":["h"],"max_bytes":1}`), 10047, "insufficient storage resources available")
 
 	createStream(t, bus, `{"name":"M","subjects":["m"],"storage":"memory"}`)
 	value := strings.Repeat("x", 900)
@@ -343,7 +349,7 @@ func TestResourceLimits(t *testing.T) {
 		}
 	}
 	got := ask(t, bus, "$JS.API.INFO", "")
-	for _, w := range []string{`"max_memory":2000`, `"max_storage":10000`, `"reserved_storage":9000`} {
+	for _, w := range []string{`"max_memory":2000`, `"max_storage":10000`, `"reserved_storage":10000`} {
 		if !strings.Contains(got, w) {
 			t.Errorf("account info lacks %s: %s", w, got)
 		}

@@ -235,12 +235,17 @@ func (a *API) checkConsumerLimits(s *stream) *APIError {
 }
 
 // checkLimits applies the server's (account's) limits to a stream
-// configuration being created or updated, as nats-server's checkLimits:
-// max_consumers within the consumer limit, then the max_bytes
-// reservation. Callers hold a.ctl.
-func (a *API) checkLimits(cfg *StreamConfig) *APIError {
+// configuration being created or updated (old is the current one, nil
+// on create), as nats-server's checkLimits: max_consumers within the
+// consumer limit, then the max_bytes reservation. As in nats-server, an
+// update that does not raise max_bytes is not refused for resources.
+// Callers hold a.ctl.
+func (a *API) checkLimits(cfg, old *StreamConfig) *APIError {
 	if maxc := a.opts.MaxConsumers; maxc > 0 && cfg.MaxConsumers > maxc {
 		return errMaxConsumers
+	}
+	if old != nil && max(cfg.MaxBytes, 0) <= max(old.MaxBytes, 0) {
+		return nil
 	}
 	return a.checkReservation(cfg)
 }

@@ -355,7 +355,7 @@ func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 		}
 		return s, nil
 	}
-	if e := a.checkLimits(&cfg); e != nil {
+	if e := a.checkLimits(&cfg, nil); e != nil {
 		return nil, e
 	}
 	if a.overlaps(cfg.Name, cfg.Subjects) {
@@ -420,7 +420,7 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	if e := checkUpdate(&old, &cfg); e != nil {
 		return nil, e
 	}
-	if e := a.checkLimits(&cfg); e != nil {
+	if e := a.checkLimits(&cfg, &old); e != nil {
 		return nil, e
 	}
 	if a.consumerCycle(&cfg) {
