@@ -359,3 +359,57 @@ func watchCheckLive(t *testing.T, name string, w jetstream.KeyWatcher, initial [
 		t.Fatalf("%s watcher: %d live revisions, want %d: gaps", name, got, len(want))
 	}
 }
+
+// TestWatchHistoryInitialComplete: a watch with history (deliver policy
+// all) created while keys are rewritten ends its initial data only after
+// every key that existed at creation, in order, each revision once.
+func TestWatchHistoryInitialComplete(t *testing.T) {
+	tg := start(t)
+	_, js := newJS(t, tg.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "hist", History: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const static, hot, rounds = 1500, 10, 5
+	var hotKeys []string
+	for i := range hot {
+		hotKeys = append(hotKeys, "h."+strconv.Itoa(i))
+		if _, err := kv.Put(ctx, hotKeys[i], []byte("first")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range static {
+		if _, err := kv.Put(ctx, "s."+strconv.Itoa(i), []byte("static")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, wjs := newJS(t, tg.URL)
+	wkv, err := wjs.KeyValue(ctx, "hist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := startHotWriter(wkv, hotKeys)
+	for r := range rounds {
+		w, err := kv.WatchAll(ctx, jetstream.IncludeHistory())
+		if err != nil {
+			t.Fatal(err)
+		}
+		initial := watchInitial(t, w)
+		watchStop(t, w)
+		keys := map[string]bool{}
+		var prev uint64
+		for _, e := range initial {
+			if e.Revision() <= prev {
+				t.Fatalf("round %d: revision %d after %d", r, e.Revision(), prev)
+			}
+			prev = e.Revision()
+			keys[e.Key()] = true
+		}
+		if len(keys) != static+hot {
+			t.Fatalf("round %d: initial data holds %d keys, want %d", r, len(keys), static+hot)
+		}
+	}
+	writer.halt(t)
+}
