@@ -106,7 +106,7 @@ func (d *Daemon) startKV() error {
 		return fmt.Errorf("cannot open storage in %q: %w", d.cfg.StoreDir, err)
 	}
 	consumers := consumer.NewManager(consumerBus{d.srv}, slog.New(&logHandler{log: log}))
-	maxMem, maxFile := jetStreamLimits(&d.cfg)
+	maxMem, maxFile := jetStreamLimits(&d.cfg, st)
 	api, err := jsapi.New(serverbus.New(d.srv), st, jsapi.Options{
 		ServerName:    d.srv.Name(),
 		ServerVersion: server.CompatVersion,
