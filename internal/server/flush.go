@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"sync"
 	"time"
 )
 
@@ -60,14 +61,17 @@ func (c *client) writeOut(blocking bool) (bool, error) {
 	c.mu.Lock()
 	switch {
 	case len(c.mu.out) == 0:
-		// Drained: the burst, if any, is over. Keep no buffer larger
-		// than outKeep, so an idle connection holds little however
-		// large its last messages were (nats-server returns its
+		// Drained: the burst, if any, is over. Large buffers go back
+		// to the pool, so an idle connection holds little however
+		// large its last messages were (nats-server, too, returns its
 		// outbound buffers to a pool after each flush).
 		if cap(c.mu.out) > outKeep {
+			putOutBuf(c.mu.out)
 			c.mu.out = nil
 		}
-		if cap(out) <= outKeep {
+		if cap(out) > outKeep {
+			putOutBuf(out)
+		} else {
 			c.mu.spare = out[:0]
 		}
 	case cap(out) <= outKeepBusy:
@@ -88,6 +92,28 @@ const (
 	outKeep     = 64 * 1024
 	outKeepBusy = 1 << 20
 )
+
+// outPool holds large outbound buffers that drained connections gave
+// back, for the next delivery to a connection without one: a client that
+// streams gets one from the pool at every burst instead of growing a new
+// buffer by appends.
+var outPool sync.Pool // of *[]byte
+
+// putOutBuf gives a large buffer to the pool.
+func putOutBuf(b []byte) {
+	if cap(b) > outKeep && cap(b) <= outKeepBusy {
+		b = b[:0]
+		outPool.Put(&b)
+	}
+}
+
+// getOutBuf returns an empty buffer from the pool, or nil.
+func getOutBuf() []byte {
+	if p, _ := outPool.Get().(*[]byte); p != nil {
+		return *p
+	}
+	return nil
+}
 
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)

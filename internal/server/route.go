@@ -112,6 +112,10 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		// A client that did not ask for headers gets the payload alone.
 		header = nil
 	}
+	if c.mu.out == nil {
+		// Its large buffer went back to the pool when it drained.
+		c.mu.out = getOutBuf()
+	}
 	c.mu.out = wire.AppendMsg(c.mu.out, subj, sub.sid, reply, header, payload)
 	pending := len(c.mu.out)
 	var stall chan struct{}
