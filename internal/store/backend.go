@@ -20,11 +20,12 @@ type backend interface {
 	// the index knows for seqs[i].
 	loadEach(seqs []uint64, subjects []string, fn func(*Msg) bool) error
 	// apply commits the write set atomically: after a crash either all
-	// of it or none of it is there. It does not wait for the disk: it
-	// returns the group-commit ticket to pass to Store.durable, outside
-	// the stream lock, before the write is acknowledged or shown to a
-	// reader (0: nothing to wait for).
-	apply(ws *writeSet) (ticket uint64, err error)
+	// of it or none of it is there. It does not wait for the disk. It
+	// returns the durable watermark readers must wait for before they
+	// show the write (Store.durable; 0: none) and the function the
+	// writer must call, outside the stream lock and exactly once, before
+	// it acknowledges the write (nil: nothing to wait for).
+	apply(ws *writeSet) (ticket uint64, wait func() error, err error)
 	// drop removes the stream and all its messages atomically.
 	drop() error
 }
@@ -85,14 +86,14 @@ func (b *memBackend) loadEach(seqs []uint64, _ []string, fn func(*Msg) bool) err
 	return nil
 }
 
-func (b *memBackend) apply(ws *writeSet) (uint64, error) {
+func (b *memBackend) apply(ws *writeSet) (uint64, func() error, error) {
 	for _, seq := range ws.dels {
 		delete(b.msgs, seq)
 	}
 	for _, p := range ws.puts {
 		b.msgs[p.msg.Seq] = p.msg
 	}
-	return 0, nil
+	return 0, nil, nil
 }
 
 func (b *memBackend) drop() error {

@@ -112,13 +112,18 @@ func (b *pebbleBackend) loadEach(seqs []uint64, subjects []string, fn func(*Msg)
 	return nil
 }
 
-func (b *pebbleBackend) apply(ws *writeSet) (uint64, error) {
+func (b *pebbleBackend) apply(ws *writeSet) (uint64, func() error, error) {
 	batch := b.st.db.NewBatch()
-	defer batch.Close()
+	committed := false
+	defer func() {
+		if !committed {
+			batch.Close()
+		}
+	}()
 	if ws.delBelow > 0 {
 		lo, _ := msgKeyRange(b.id)
 		if err := batch.DeleteRange(lo, msgKey(b.id, ws.delBelow), nil); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	for _, seq := range ws.dels {
@@ -127,14 +132,14 @@ func (b *pebbleBackend) apply(ws *writeSet) (uint64, error) {
 		}
 		b.key = appendMsgKey(b.key[:0], b.id, seq)
 		if err := batch.Delete(b.key, nil); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	for _, p := range ws.puts {
 		b.buf = appendRecord(b.buf[:0], p.msg, p.ttl, p.msgID)
 		b.key = appendMsgKey(b.key[:0], b.id, p.msg.Seq)
 		if err := batch.Set(b.key, b.buf, nil); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	if cap(b.buf) > 1<<20 {
@@ -142,15 +147,16 @@ func (b *pebbleBackend) apply(ws *writeSet) (uint64, error) {
 	}
 	if ws.tail {
 		if err := batch.Set(tailKey(b.id), encodeTail(ws.lastSeq, ws.lastTime), nil); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	if ws.config != nil {
 		rec := encodeStreamRecord(streamRecord{ID: b.id, Config: *ws.config, Meta: ws.meta})
 		if err := batch.Set(streamKey(b.name), rec, nil); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
+	committed = true // commit closes it
 	return b.st.commit(batch)
 }
 

@@ -26,7 +26,7 @@ type Store struct {
 
 	db     *pebble.DB // nil without a directory
 	fs     *syncFS
-	group  *groupSync    // group commit, both policies
+	mark   *durableMark  // durable watermark, both policies
 	syncer *intervalSync // default policy only: the periodic fsync
 
 	mu struct {
@@ -64,6 +64,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	st.mu.streams = make(map[string]*stream)
 	st.mu.nextID = 1
+	st.mark = newDurableMark()
 	st.nextWake.Store(math.MaxInt64)
 	if dir != "" {
 		if err := st.openDB(); err != nil {
@@ -129,9 +130,6 @@ func (st *Store) startBackground() {
 	if st.db != nil {
 		// Under the default policy the WAL files are wrapped so that
 		// this sync is a write to the OS without fsync (sync.go).
-		st.group = newGroupSync(func() error { return st.db.LogData(nil, pebble.Sync) })
-		st.wg.Add(1)
-		go func() { defer st.wg.Done(); st.group.loop() }()
 		if !st.opts.SyncAlways {
 			st.syncer = &intervalSync{
 				sync:     st.syncWAL,
@@ -252,9 +250,6 @@ func (st *Store) Close() error {
 	if st.syncer != nil {
 		close(st.syncer.quit)
 		<-st.syncer.done
-	}
-	if st.group != nil {
-		st.group.stop()
 	}
 	st.wg.Wait()
 	if st.db == nil {

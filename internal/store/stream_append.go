@@ -225,18 +225,17 @@ func (s *stream) applyLocked(ws *writeSet) (func() error, error) {
 	if ws.tail {
 		ws.lastSeq, ws.lastTime = s.lastSeq, s.lastTime
 	}
-	ticket, err := s.be.apply(ws)
+	ticket, wait, err := s.be.apply(ws)
 	if err != nil {
 		s.failed = fmt.Errorf("store: stream %s: write failed, reopen the store: %w", s.name, err)
 		s.pending = nil
 		return nil, s.failed
 	}
-	if ticket == 0 {
-		return nil, nil
+	if ticket != 0 {
+		// Readers that look from now on wait for this write too.
+		s.unsettled = ticket
 	}
-	// Readers that look from now on wait for this ticket too.
-	s.unsettled = ticket
-	return func() error { return s.st.durable(ticket) }, nil
+	return wait, nil
 }
 
 // isDeleteMarker reports whether a header marks a subject delete marker:

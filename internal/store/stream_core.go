@@ -36,9 +36,10 @@ type stream struct {
 	ageFrom uint64
 	// pending holds appended messages not yet passed to subscribers.
 	pending []*Msg
-	// unsettled is the group-commit ticket of the newest write set
-	// applied (Store.durable). A read waits for it, outside mu, before
-	// it returns what it observed (runlockSettled), so no reader sees a
+	// unsettled is the durable watermark of the newest write set
+	// applied: the Pebble sequence number of its last record
+	// (Store.durable). A read waits for it, outside mu, before it
+	// returns what it observed (runlockSettled), so no reader sees a
 	// write that a crash could take back.
 	unsettled uint64
 	// ws is the write set reused by every operation (under mu).

@@ -10,28 +10,30 @@ import (
 )
 
 // The sync policy, with nats-server's meaning. Both policies use the
-// same group commit: a writer commits its batch to Pebble without
-// waiting (under its stream lock), takes a ticket, releases the lock and
-// waits for the group goroutine, which asks Pebble once for a WAL sync
-// covering every ticket taken before it started (db.LogData(nil, Sync):
-// Pebble writes the buffered WAL tail with write(2), then syncs the
-// file). Concurrent writers share one flush. What the sync means
+// same group commit, Pebble's own: a writer applies its batch to Pebble
+// under its stream lock with a sync requested but not waited for
+// (DB.ApplyNoSyncWait: the batch is in the WAL buffer and the memtable),
+// releases the lock, then waits for that sync (Batch.SyncWait). Pebble's
+// WAL writer serves every sync request pending when it starts with one
+// write(2) of the buffered WAL tail followed by one file sync, so
+// concurrent writers, of any stream, share both. What the file sync is
 // differs:
 //
 // Default (interval): the WAL files are wrapped (syncFS) so that the
-// group's sync is no fsync: when the ticket is served, the WAL bytes
-// are in the operating system, so a process crash (kill -9) loses
-// nothing acknowledged. A real fsync happens every SyncInterval (2
-// minutes by default), on Close, when a WAL file is closed, and for
-// stream create and delete. Power loss can lose up to SyncInterval of
-// acknowledged writes.
+// sync is no fsync: when an append returns, its WAL bytes are in the
+// operating system, so a process crash (kill -9) loses nothing
+// acknowledged. A real fsync happens every SyncInterval (2 minutes by
+// default), on Close, when a WAL file is closed, and for stream create
+// and delete. Power loss can lose up to SyncInterval of acknowledged
+// writes.
 //
-// SyncAlways: the WAL files are not wrapped, the group's sync is an
-// fsync, and no acknowledged write is lost to a crash or power loss.
+// SyncAlways: the WAL files are not wrapped, the sync is an fsync, and
+// no acknowledged write is lost to a crash or power loss.
 //
-// Readers obey the same watermark (durable): a read that observed a
-// stream's state waits, outside the stream lock, for the ticket of the
-// newest write set applied to that stream (stream.unsettled) before it
+// Readers obey the same watermark (durableMark): the highest Pebble
+// sequence number whose sync completed. A read that observed a stream's
+// state waits, outside the stream lock, until the mark covers the
+// newest write applied to that stream (stream.unsettled) before it
 // returns. So nothing a reader sees can be taken back by a crash: under
 // SyncAlways it is on stable storage, by default it is in the operating
 // system.
@@ -48,6 +50,7 @@ type syncFS struct {
 	vfs.FS
 	always bool
 	force  atomic.Int32
+	syncs  atomic.Uint64 // sync calls on wrapped WAL files, for tests
 }
 
 func (fs *syncFS) real() bool { return fs.always || fs.force.Load() > 0 }
@@ -75,6 +78,7 @@ type walFile struct {
 }
 
 func (f *walFile) Sync() error {
+	f.fs.syncs.Add(1)
 	if f.fs.real() {
 		return f.File.Sync()
 	}
@@ -93,6 +97,7 @@ func (f *walFile) Close() error {
 }
 
 func (f *walFile) SyncData() error {
+	f.fs.syncs.Add(1)
 	if f.fs.real() {
 		return f.File.SyncData()
 	}
@@ -100,31 +105,43 @@ func (f *walFile) SyncData() error {
 }
 
 func (f *walFile) SyncTo(length int64) (bool, error) {
+	f.fs.syncs.Add(1)
 	if f.fs.real() {
 		return f.File.SyncTo(length)
 	}
 	return false, nil
 }
 
-// commit commits a batch without waiting for the disk and returns the
-// group-commit ticket that covers it: the caller waits for it (durable)
-// outside its stream lock before it acknowledges or shows the write.
-func (s *Store) commit(b *pebble.Batch) (uint64, error) {
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return 0, err
+// commit commits a batch to the WAL and the memtable without waiting for
+// the disk, under the caller's stream lock, and returns the Pebble
+// sequence number of its last record (the watermark a reader waits for)
+// and the function that waits, outside the lock, until the batch is
+// durable under the policy; it then closes the batch.
+func (s *Store) commit(b *pebble.Batch) (uint64, func() error, error) {
+	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		return 0, nil, err
 	}
-	return s.group.ticket(), nil
+	seq := uint64(b.SeqNum())
+	if n := b.Count(); n > 0 {
+		seq += uint64(n) - 1
+	}
+	return seq, func() error {
+		err := b.SyncWait()
+		b.Close()
+		s.mark.settle(seq, err)
+		return err
+	}, nil
 }
 
-// durable waits until the write sets up to ticket are durable under the
-// sync policy (in the OS by default, on stable storage with SyncAlways).
-// Ticket 0, and any ticket of a store without a database, is durable at
-// once.
-func (s *Store) durable(ticket uint64) error {
-	if ticket == 0 || s.group == nil {
+// durable waits until every batch up to Pebble sequence number seq is
+// durable under the sync policy (in the OS by default, on stable storage
+// with SyncAlways). 0 is durable at once.
+func (s *Store) durable(seq uint64) error {
+	if seq == 0 {
 		return nil
 	}
-	return s.group.wait(ticket)
+	return s.mark.wait(seq)
 }
 
 // commitDurable commits a batch and fsyncs it, whatever the policy.
@@ -141,98 +158,64 @@ func (s *Store) syncWAL() error {
 	return s.db.LogData(nil, pebble.Sync)
 }
 
-// groupSync is the group commit. A writer takes a ticket after its batch
-// is committed (so the batch is in the WAL buffer before any sync the
-// ticket can be served by) and waits for done to reach it; the loop
-// syncs once for all tickets taken before it started.
-type groupSync struct {
-	sync func() error
-	// done mirrors mu.done for waiters' lock-free fast path.
-	done    atomic.Uint64
-	flushes atomic.Uint64 // syncs made, for tests
-	mu      struct {
+// durableMark is the durable watermark: the highest Pebble sequence
+// number whose batch's WAL sync has completed. Pebble assigns sequence
+// numbers in WAL order and syncs a prefix of the WAL, so every batch
+// below the mark is durable too. Writers advance it after their own
+// batch's sync; readers wait for it.
+type durableMark struct {
+	done atomic.Uint64
+	mu   struct {
 		sync.Mutex
-		cond     sync.Cond
-		taken    uint64
-		done     uint64
-		err      error
-		stopping bool
+		cond    sync.Cond
+		waiting int
+		err     error
 	}
 }
 
-func newGroupSync(sync func() error) *groupSync {
-	g := &groupSync{sync: sync}
-	g.mu.cond.L = &g.mu
-	return g
+func newDurableMark() *durableMark {
+	d := &durableMark{}
+	d.mu.cond.L = &d.mu
+	return d
 }
 
-func (g *groupSync) ticket() uint64 {
-	g.mu.Lock()
-	g.mu.taken++
-	t := g.mu.taken
-	g.mu.cond.Broadcast()
-	g.mu.Unlock()
-	return t
+// settle records the outcome of the sync of the batch ending at seq.
+func (d *durableMark) settle(seq uint64, err error) {
+	if err == nil {
+		for {
+			cur := d.done.Load()
+			if seq <= cur || d.done.CompareAndSwap(cur, seq) {
+				break
+			}
+		}
+	}
+	d.mu.Lock()
+	if err != nil && d.mu.err == nil {
+		// The WAL can no longer be trusted: fail every waiter.
+		d.mu.err = err
+	}
+	if d.mu.waiting > 0 {
+		d.mu.cond.Broadcast()
+	}
+	d.mu.Unlock()
 }
 
-// wait returns once ticket t is served, or the first sync error.
-func (g *groupSync) wait(t uint64) error {
-	if g.done.Load() >= t {
+// wait returns once the mark reaches seq, or the first sync error.
+func (d *durableMark) wait(seq uint64) error {
+	if d.done.Load() >= seq {
 		return nil
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for g.mu.done < t && g.mu.err == nil {
-		g.mu.cond.Wait()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.waiting++
+	defer func() { d.mu.waiting-- }()
+	for d.done.Load() < seq && d.mu.err == nil {
+		d.mu.cond.Wait()
 	}
-	if g.mu.done >= t {
+	if d.done.Load() >= seq {
 		return nil
 	}
-	return g.mu.err
-}
-
-func (g *groupSync) loop() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for {
-		for g.mu.done == g.mu.taken && !g.mu.stopping {
-			g.mu.cond.Wait()
-		}
-		if g.mu.done == g.mu.taken {
-			return
-		}
-		target := g.mu.taken
-		g.mu.Unlock()
-		err := g.sync()
-		g.flushes.Add(1)
-		g.mu.Lock()
-		if err != nil {
-			// The WAL can no longer be trusted: fail every waiter,
-			// now and later (Pebble's own WAL errors are sticky too).
-			if g.mu.err == nil {
-				g.mu.err = err
-			}
-		} else {
-			g.mu.done = target
-			g.done.Store(target)
-		}
-		g.mu.cond.Broadcast()
-		if g.mu.err != nil {
-			// Serve no more tickets; waiters see the error.
-			for !g.mu.stopping {
-				g.mu.cond.Wait()
-			}
-			return
-		}
-	}
-}
-
-// stop makes the loop return once every ticket taken is served.
-func (g *groupSync) stop() {
-	g.mu.Lock()
-	g.mu.stopping = true
-	g.mu.cond.Broadcast()
-	g.mu.Unlock()
+	return d.mu.err
 }
 
 // intervalSync fsyncs the WAL every interval (default policy).
