@@ -191,11 +191,20 @@ func (a *API) limitsExceeded(storage Storage) bool {
 	return limit >= 0 && a.storeUsed(storage) > limit
 }
 
-// noteStored adds an appended message's bytes to the usage sum.
+// noteStored adds an appended message's bytes to the usage sum, counted
+// as the store counts them (store.State.Bytes: nats-server's accounting).
 func (a *API) noteStored(storage Storage, subj string, hdr, data []byte) {
-	if a.maxStoreFor(storage) >= 0 {
-		a.usage.bytes[storageIndex(storage)].Add(int64(30 + len(subj) + len(hdr) + len(data)))
+	if a.maxStoreFor(storage) < 0 {
+		return
 	}
+	n := 16 + len(subj) + len(hdr) + len(data)
+	if storage != StorageMemory {
+		n = 30 + len(subj) + len(data)
+		if len(hdr) > 0 {
+			n += 4 + len(hdr)
+		}
+	}
+	a.usage.bytes[storageIndex(storage)].Add(int64(n))
 }
 
 // allStreams returns the current streams in no order.

@@ -8,6 +8,8 @@ package hostile
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -249,4 +251,41 @@ func TestHostileJSServerLimits(t *testing.T) {
 		}
 	}
 	jsAlive(t, tg.URL)
+}
+
+// TestHostileJSStorageLimitsAsPeer: the same storage limits on both
+// servers (nats-server through its config file), the same requests, the
+// same refusals: stream reservations beyond max_file_store and
+// max_memory_store, and publishes once a memory stream has filled the
+// memory limit.
+func TestHostileJSStorageLimitsAsPeer(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "limits.conf")
+	if err := os.WriteFile(conf, []byte("jetstream { max_memory_store: 4096, max_file_store: 1048576 }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &peerCompare{t: t, peer: connect(t, testserver.StartPeer(t, "-c", conf).URL),
+		cairn: connect(t, startWith(t, daemon.Config{MaxMemoryStore: 4096, MaxFileStore: 1048576}).URL)}
+	if e := p.same("$JS.API.STREAM.CREATE.BIG", `{"name":"BIG","subjects":["big"],"max_bytes":1048577}`); !strings.Contains(e, "10047") {
+		t.Errorf("a stream beyond max_file_store: %q", e)
+	}
+	p.same("$JS.API.STREAM.CREATE.F1", `{"name":"F1","subjects":["f1"],"max_bytes":1000000}`)
+	p.same("$JS.API.STREAM.CREATE.F2", `{"name":"F2","subjects":["f2"],"max_bytes":48577}`)
+	p.same("$JS.API.STREAM.CREATE.F3", `{"name":"F3","subjects":["f3"]}`)
+	p.same("$JS.API.STREAM.UPDATE.F2", `{"name":"F2","subjects":["f2"],"max_bytes":48576}`)
+	p.same("$JS.API.STREAM.CREATE.F3", `{"name":"F3","subjects":["f3"]}`)
+	p.same("$JS.API.STREAM.UPDATE.F3", `{"name":"F3","subjects":["f3"],"max_bytes":2}`)
+	if e := p.same("$JS.API.STREAM.CREATE.BIGM", `{"name":"BIGM","subjects":["bigm"],"storage":"memory","max_bytes":4097}`); !strings.Contains(e, "10028") {
+		t.Errorf("a stream beyond max_memory_store: %q", e)
+	}
+	p.same("$JS.API.STREAM.CREATE.M", `{"name":"M","subjects":["m.*"],"storage":"memory"}`)
+	value := strings.Repeat("v", 1500)
+	for i := range 5 {
+		want, got := jsAsk(t, p.peer, "m.x", value), jsAsk(t, p.cairn, "m.x", value)
+		if got != want {
+			t.Errorf("publish %d:\n  nats-server: %s\n  cairn:       %s", i, want, got)
+		}
+		if i == 4 && !strings.Contains(got, "10023") {
+			t.Errorf("publish %d beyond max_memory_store: %s", i, got)
+		}
+	}
 }
