@@ -25,8 +25,11 @@ import (
 //
 // Each op is one idle connection (or one subscription). The clients are
 // raw sockets made with system calls, so the test's own side adds nothing
-// to the Go heap it measures. BenchmarkIdleConnectionRSS compares the
-// resident memory of cairn-server and nats-server processes instead.
+// to the Go heap it measures. BenchmarkIdleConnectionRSS and
+// BenchmarkSubscriptionRSS compare the resident memory of cairn-server
+// and nats-server processes instead:
+//
+//	go test -run '^$' -bench RSS -benchtime 5000x ./internal/server/
 
 // rawSocket connects to addr with system calls and sends CONNECT.
 func rawSocket(tb testing.TB, addr *net.TCPAddr, hello string) int {
@@ -134,20 +137,59 @@ func BenchmarkSubscription(b *testing.B) {
 // process and to a nats-server process (v2.15.2, from .tools) and
 // reports the growth of each one's resident set per connection.
 func BenchmarkIdleConnectionRSS(b *testing.B) {
+	for _, srv := range rssServers(b) {
+		perConn := rssGrowth(b, srv.args, func(addr *net.TCPAddr) func() {
+			fds := make([]int, 0, b.N)
+			for range b.N {
+				fd := rawSocket(b, addr, quietConnect)
+				rawSync(b, fd)
+				fds = append(fds, fd)
+			}
+			return func() {
+				for _, fd := range fds {
+					syscall.Close(fd)
+				}
+			}
+		})
+		b.ReportMetric(perConn, srv.name+"-rssB/conn")
+	}
+}
+
+// BenchmarkSubscriptionRSS is BenchmarkIdleConnectionRSS for b.N
+// subscriptions of one connection.
+func BenchmarkSubscriptionRSS(b *testing.B) {
+	for _, srv := range rssServers(b) {
+		perSub := rssGrowth(b, srv.args, func(addr *net.TCPAddr) func() {
+			fd := rawSocket(b, addr, quietConnect)
+			var batch strings.Builder
+			for i := range b.N {
+				fmt.Fprintf(&batch, "SUB $KV.bucket.key%d %d\r\n", i, i+1)
+				if batch.Len() > 32<<10 || i == b.N-1 {
+					rawWrite(b, fd, batch.String())
+					batch.Reset()
+				}
+			}
+			rawSync(b, fd)
+			return func() { syscall.Close(fd) }
+		})
+		b.ReportMetric(perSub, srv.name+"-rssB/sub")
+	}
+}
+
+type rssServer struct {
+	name string
+	args []string // the command line, without the port
+}
+
+// rssServers builds cairn-server and finds nats-server.
+func rssServers(b *testing.B) []rssServer {
 	bin := filepath.Join(b.TempDir(), "cairn-server")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cairn-db/cairn/cmd/cairn-server").CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
-	peer := testserver.MustTool(b, "nats-server")
-	for _, srv := range []struct {
-		name string
-		args []string
-	}{
+	return []rssServer{
 		{"cairn", []string{bin, "--no_kv", "-a", "127.0.0.1", "-p"}},
-		{"nats-server", []string{peer, "-a", "127.0.0.1", "-p"}},
-	} {
-		perConn := rssPerConnection(b, append(srv.args, strconv.Itoa(freePort(b))))
-		b.ReportMetric(perConn, srv.name+"-rssB/conn")
+		{"nats-server", []string{testserver.MustTool(b, "nats-server"), "-a", "127.0.0.1", "-p"}},
 	}
 }
 
@@ -160,11 +202,12 @@ func freePort(tb testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// rssPerConnection starts the server command line args (whose last
-// argument is its port), opens b.N idle connections and returns the
-// growth of its resident set per connection.
-func rssPerConnection(b *testing.B, args []string) float64 {
-	cmd := exec.Command(args[0], args[1:]...)
+// rssGrowth starts the server command line args on a free port, lets
+// load create b.N objects (its result releases them), and returns the
+// growth of the server's resident set per object.
+func rssGrowth(b *testing.B, args []string, load func(addr *net.TCPAddr) (release func())) float64 {
+	port := freePort(b)
+	cmd := exec.Command(args[0], append(args[1:], strconv.Itoa(port))...)
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -172,7 +215,6 @@ func rssPerConnection(b *testing.B, args []string) float64 {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	port, _ := strconv.Atoi(args[len(args)-1])
 	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -191,17 +233,8 @@ func rssPerConnection(b *testing.B, args []string) float64 {
 	rawSync(b, warm)
 	defer syscall.Close(warm)
 	rss0 := rssBytes(b, cmd.Process.Pid)
-	fds := make([]int, 0, b.N)
-	defer func() {
-		for _, fd := range fds {
-			syscall.Close(fd)
-		}
-	}()
-	for range b.N {
-		fd := rawSocket(b, addr, quietConnect)
-		rawSync(b, fd)
-		fds = append(fds, fd)
-	}
+	release := load(addr)
+	defer release()
 	return float64(rssBytes(b, cmd.Process.Pid)-rss0) / float64(b.N)
 }
 
