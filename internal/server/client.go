@@ -35,6 +35,7 @@ type client struct {
 		pingsOut int
 		stall    chan struct{} // closed by the writer after its next write
 	}
+	ping   *time.Timer   // runs pingTick; stopped under mu when closed
 	flush  chan struct{} // signals the writer; capacity 1
 	closed chan struct{} // closed when the writer has finished
 	// readDone is closed when the reader goroutine has returned.
@@ -70,6 +71,7 @@ func newClient(s *Server, cid uint64, conn net.Conn) *client {
 		readDone: make(chan struct{}),
 		pcd:      make(map[*client]struct{}),
 	}
+	c.ping = time.AfterFunc(s.opts.PingInterval, c.pingTick)
 	c.host, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
 	c.mu.subs = make(map[string]*subscription)
 	return c
@@ -124,9 +126,6 @@ func (c *client) readLoop() {
 			readPool.Put(large)
 		}
 	}()
-	ping := time.NewTicker(c.srv.opts.PingInterval)
-	defer ping.Stop()
-	go c.pingLoop(ping.C)
 	for {
 		n, err := c.conn.Read(buf)
 		if n > 0 {
@@ -177,30 +176,32 @@ func (c *client) protocolError(err error) {
 	}
 }
 
-func (c *client) pingLoop(tick <-chan time.Time) {
-	for {
-		select {
-		case <-c.closed:
-			return
-		case <-tick:
-		}
-		c.mu.Lock()
-		if c.mu.closed {
-			c.mu.Unlock()
-			return
-		}
-		c.mu.pingsOut++
-		stale := c.mu.pingsOut > c.srv.opts.MaxPingsOut
+// pingTick runs on the ping timer every PingInterval: a timer rather
+// than a goroutine per connection, which would cost its stack. It is
+// re-armed under c.mu unless the client is closed, so a closed client's
+// timer never fires again.
+func (c *client) pingTick() {
+	c.mu.Lock()
+	if c.mu.closed {
 		c.mu.Unlock()
-		if stale {
-			c.log.Debugf("%s - Stale Client Connection - Closing", c)
-			c.sendErr("Stale Connection")
-			c.closeConnection("Stale Connection")
-			return
-		}
-		c.log.Tracef("%s - ->> [PING]", c)
-		c.queue(wire.Ping)
+		return
 	}
+	c.mu.pingsOut++
+	stale := c.mu.pingsOut > c.srv.opts.MaxPingsOut
+	c.mu.Unlock()
+	if stale {
+		c.log.Debugf("%s - Stale Client Connection - Closing", c)
+		c.sendErr("Stale Connection")
+		c.closeConnection("Stale Connection")
+		return
+	}
+	c.log.Tracef("%s - ->> [PING]", c)
+	c.queue(wire.Ping)
+	c.mu.Lock()
+	if !c.mu.closed {
+		c.ping.Reset(c.srv.opts.PingInterval)
+	}
+	c.mu.Unlock()
 }
 
 // queue appends b to the outbound buffer and wakes the writer.
@@ -274,6 +275,7 @@ func (c *client) closeConnection(reason string) {
 	}
 	c.mu.closed = true
 	c.mu.reason = reason
+	c.ping.Stop()
 	subs := c.mu.subs
 	c.mu.subs = nil
 	c.mu.Unlock()
