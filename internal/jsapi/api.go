@@ -84,9 +84,14 @@ type API struct {
 	// ctl serialises stream creation, update and deletion, so that the
 	// subject-overlap check and the change are atomic.
 	ctl sync.Mutex
-	// consumerMu serialises consumer creation, so that the consumer
-	// limits are checked atomically with the creation.
-	consumerMu sync.Mutex
+	// creating counts the consumers being created, per stream, so that
+	// concurrent creations cannot pass the consumer limits together
+	// (limits.go reserveConsumer). Held only to check and count; taken
+	// before mu and the consumer manager's lock.
+	creating struct {
+		sync.Mutex
+		names map[string]map[string]int // stream → consumer name → creations
+	}
 	usage      usage
 	// subjects holds every stream's subjects, for the overlap check of
 	// a create or update. Guarded by ctl.

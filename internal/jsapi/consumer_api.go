@@ -124,18 +124,18 @@ func (a *API) consumerCreate(req *request) {
 		a.respondError(req, typeConsumerCreate, apiErr)
 		return
 	}
-	a.consumerMu.Lock()
-	defer a.consumerMu.Unlock()
 	_, getErr := a.consumers.Get(streamName, ccfg.Name)
 	if body.Action == "update" && getErr != nil {
 		a.respondError(req, typeConsumerCreate, errConsumerDoesNotExist)
 		return
 	}
 	if getErr != nil {
-		if e := a.checkConsumerLimits(s); e != nil {
+		release, e := a.reserveConsumer(s, ccfg.Name)
+		if e != nil {
 			a.respondError(req, typeConsumerCreate, e)
 			return
 		}
+		defer release()
 	}
 	if body.Action == "create" {
 		if old, err := a.consumers.Get(streamName, ccfg.Name); err == nil && !sameConsumer(old.Config(), ccfg) {

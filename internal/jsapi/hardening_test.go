@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,5 +354,35 @@ func TestResourceLimits(t *testing.T) {
 		if !strings.Contains(got, w) {
 			t.Errorf("account info lacks %s: %s", w, got)
 		}
+	}
+}
+
+// Concurrent creations cannot pass the limits together: each reserves
+// its place before the (unlocked) creation.
+func TestConsumerLimitsUnderConcurrency(t *testing.T) {
+	a, bus := newTestAPI(t, Options{MaxConsumers: 5})
+	createStream(t, bus, `{"name":"A","subjects":["a"],"max_consumers":3}`)
+	createStream(t, bus, `{"name":"B","subjects":["b"]}`)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := []string{"A", "B"}[i%2]
+			body := fmt.Sprintf(`{"stream_name":%q,"config":{"deliver_subject":"d.%d","inactive_threshold":60000000000}}`, stream, i)
+			bus.Publish("$JS.API.CONSUMER.CREATE."+stream, fmt.Sprintf("_INBOX.c%d", i), nil, []byte(body))
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i := range 20 {
+		if got := bus.answer(fmt.Sprintf("_INBOX.c%d", i)); !strings.Contains(got, `"error"`) {
+			ok++
+		} else if !strings.Contains(got, "10026") {
+			t.Errorf("creation %d: %s", i, got)
+		}
+	}
+	if n := a.consumerCount(); ok != 5 || n != 5 || a.consumers.Count("A") > 3 {
+		t.Fatalf("%d creations succeeded, %d consumers (%d on A); want 5 and at most 3 on A", ok, n, a.consumers.Count("A"))
 	}
 }

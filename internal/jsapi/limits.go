@@ -230,17 +230,57 @@ func (a *API) consumerCount() int {
 	return n
 }
 
-// checkConsumerLimits refuses a new consumer when its stream's
-// max_consumers or the server's cap is reached (10026, as nats-server
-// for a stream or account limit). Callers hold a.consumerMu.
-func (a *API) checkConsumerLimits(s *stream) *APIError {
-	if maxc := s.config().MaxConsumers; maxc > 0 && a.consumers.Count(s.name) >= maxc {
-		return errMaxConsumers
+// reserveConsumer checks that the consumer name, not yet created, fits
+// its stream's max_consumers and the server's cap (10026, as
+// nats-server for a stream or account limit), counting the creations in
+// progress, and reserves its place until release is called (after the
+// creation succeeded or failed). The creation itself runs without the
+// lock: a slow one (a snapshot of a large bucket) delays no other. A
+// reserved name that the manager already holds is counted once.
+func (a *API) reserveConsumer(s *stream, name string) (release func(), e *APIError) {
+	a.creating.Lock()
+	defer a.creating.Unlock()
+	if a.creating.names == nil {
+		a.creating.names = make(map[string]map[string]int)
 	}
-	if maxc := a.opts.MaxConsumers; maxc > 0 && a.consumerCount() >= maxc {
-		return errMaxConsumers
+	unregistered := func(stream string) int {
+		n := 0
+		for pending := range a.creating.names[stream] {
+			if _, err := a.consumers.Get(stream, pending); err != nil {
+				n++
+			}
+		}
+		return n
 	}
-	return nil
+	if maxc := s.config().MaxConsumers; maxc > 0 && a.consumers.Count(s.name)+unregistered(s.name) >= maxc {
+		return nil, errMaxConsumers
+	}
+	if maxc := a.opts.MaxConsumers; maxc > 0 {
+		total := a.consumerCount()
+		for stream := range a.creating.names {
+			total += unregistered(stream)
+		}
+		if total >= maxc {
+			return nil, errMaxConsumers
+		}
+	}
+	names := a.creating.names[s.name]
+	if names == nil {
+		names = make(map[string]int)
+		a.creating.names[s.name] = names
+	}
+	names[name]++
+	return func() {
+		a.creating.Lock()
+		defer a.creating.Unlock()
+		if names[name]--; names[name] == 0 {
+			delete(names, name)
+		}
+		if len(names) == 0 {
+			// No reservation refers to the map any more.
+			delete(a.creating.names, s.name)
+		}
+	}, nil
 }
 
 // checkLimits applies the server's (account's) limits to a stream
