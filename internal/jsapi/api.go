@@ -92,7 +92,7 @@ type API struct {
 		sync.Mutex
 		names map[string]map[string]int // stream → consumer name → creations
 	}
-	usage      usage
+	usage usage
 	// subjects holds every stream's subjects, for the overlap check of
 	// a create or update. Guarded by ctl.
 	subjects subjectTrie
