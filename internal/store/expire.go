@@ -137,7 +137,7 @@ func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
 func (s *stream) placeMarkersLocked(ws *writeSet, emptied map[string]entry, now int64, mttl time.Duration) {
 	var due []entry
 	for subject, e := range emptied {
-		if s.ix.subjects[subject] == nil && e.flags&entryDeleteMarker == 0 {
+		if s.ix.lookup(subject) == nil && e.flags&entryDeleteMarker == 0 {
 			due = append(due, e)
 		}
 	}

@@ -29,18 +29,19 @@ type index struct {
 	head    int
 	dead    int
 
-	// subjects maps each subject with live messages to its state; the
-	// same states form the subject tree under root (index_tree.go).
-	subjects map[string]*subjectState
-	root     subjectState
+	// root is the subject tree (index_tree.go): every subject with live
+	// messages is a node below it, found by its tokens (lookup);
+	// nsubjects counts them.
+	root      subjectState
+	nsubjects int
 
 	msgs, bytes uint64
 }
 
-// presize makes room for about msgs messages and subjects subjects.
+// presize makes room for about msgs messages. (The subject tree grows
+// node by node; subjects is not needed.)
 func (ix *index) presize(msgs, subjects int) {
 	ix.entries = make([]entry, 0, msgs)
-	ix.subjects = make(map[string]*subjectState, subjects)
 }
 
 // entry is what the index knows of one message: 32 bytes.
@@ -88,9 +89,7 @@ func (ss *subjectState) start(seq uint64) {
 
 func (ss *subjectState) last() uint64 { return ss.seqs[len(ss.seqs)-1] }
 
-func newIndex() *index {
-	return &index{subjects: make(map[string]*subjectState)}
-}
+func newIndex() *index { return &index{} }
 
 // live returns the live part of entries, dead slots included.
 func (ix *index) live() []entry { return ix.entries[ix.head:] }
@@ -109,7 +108,7 @@ func (ix *index) add(subject string, e entry) {
 	ss := ix.treeNode(subject, e.seq)
 	if len(ss.seqs) == 0 {
 		ss.start(e.seq)
-		ix.subjects[ss.subject] = ss
+		ix.nsubjects++
 	} else {
 		ss.seqs = append(ss.seqs, e.seq)
 	}
@@ -156,7 +155,7 @@ func (ix *index) removeAt(p int) (e entry, emptied bool) {
 		ss.seqs = slices.Delete(ss.seqs, i, i+1)
 	}
 	if len(ss.seqs) == 0 {
-		delete(ix.subjects, ss.subject)
+		ix.nsubjects--
 		ix.treeRemove(ss)
 		emptied = true
 	}
@@ -200,7 +199,7 @@ func (ix *index) maybeCompact() {
 // by the matching subjects, never by the length of the log.
 func (ix *index) lastSeqMatching(filter string) uint64 {
 	if !hasWildcard(filter) {
-		if ss := ix.subjects[filter]; ss != nil {
+		if ss := ix.lookup(filter); ss != nil {
 			return ss.last()
 		}
 		return 0
@@ -243,7 +242,7 @@ func (ix *index) lastTime() int64 {
 // addBytes is add for a subject held in a byte slice; it allocates the
 // subject string only for a subject not yet indexed.
 func (ix *index) addBytes(subject []byte, e entry) {
-	if ss := ix.subjects[string(subject)]; ss != nil {
+	if ss := ix.lookupBytes(subject); ss != nil {
 		ix.add(ss.subject, e)
 		return
 	}

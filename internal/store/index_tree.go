@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 )
@@ -15,10 +16,11 @@ import (
 //	                                                        └ 2
 //
 // "$KV.b.x.*" visits $KV, b, x and its children; "$KV.b.*.1" visits b's
-// children and looks up "1" under each. A node holds messages when its
-// seqs is not empty (that node is then also in index.subjects); nodes
-// without messages exist only as parents and are dropped with their last
-// child.
+// children and looks up "1" under each; a literal subject is a lookup
+// per token (lookup). A node holds messages when its seqs is not empty;
+// nodes without messages exist only as parents and are dropped with
+// their last child. The tree is the only map of subjects: nats-server's
+// stores keep a subject tree the same way.
 //
 // maxSeq bounds from above the sequences stored at or below a node: an
 // append raises it along its path, a removal leaves it (so it may be
@@ -26,8 +28,8 @@ import (
 // skips every subtree whose maxSeq is below it, so a consumer caught up
 // with a narrow filter costs a walk down the filter's literal tokens.
 //
-// Memory: 16 bytes per subject more than without the tree (the node is
-// the subjectState), plus a map entry per node in its parent.
+// Memory: a subjectState (64 bytes) and an entry in its parent's
+// children map per subject, plus the few parent-only nodes.
 
 // treeWalk visits the subjects of a filter holding messages at or after
 // from. visit returns false to stop the walk; it may raise from, which
@@ -178,4 +180,54 @@ func (ix *index) firstMatchingFrom(filter string, from uint64) uint64 {
 	}
 	ix.walkMatching(filter, w)
 	return best
+}
+
+// lookup returns the state of a literal subject with live messages, or
+// nil.
+func (ix *index) lookup(subject string) *subjectState {
+	n := &ix.root
+	for rest, more := subject, true; more; {
+		var tok string
+		tok, rest, more = cutToken(rest)
+		if n = n.children[tok]; n == nil {
+			return nil
+		}
+	}
+	if len(n.seqs) == 0 {
+		return nil
+	}
+	return n
+}
+
+// lookupBytes is lookup for a subject held in a byte slice; it does not
+// allocate.
+func (ix *index) lookupBytes(subject []byte) *subjectState {
+	n := &ix.root
+	for {
+		i := bytes.IndexByte(subject, '.')
+		tok := subject
+		if i >= 0 {
+			tok = subject[:i]
+		}
+		if n = n.children[string(tok)]; n == nil {
+			return nil
+		}
+		if i < 0 {
+			break
+		}
+		subject = subject[i+1:]
+	}
+	if len(n.seqs) == 0 {
+		return nil
+	}
+	return n
+}
+
+// eachSubject calls fn for every subject matching filter that has live
+// messages; fn must not add or remove subjects.
+func (ix *index) eachSubject(filter string, fn func(*subjectState)) {
+	ix.walkMatching(filter, &treeWalk{visit: func(ss *subjectState) bool {
+		fn(ss)
+		return true
+	}})
 }

@@ -229,7 +229,7 @@ func TestSubjectTreeFollowsSubjects(t *testing.T) {
 		if _, err := s.Purge(PurgeOpts{}); err != nil {
 			t.Fatal(err)
 		}
-		if ss.ix.root.children != nil || len(ss.ix.subjects) != 0 {
+		if ss.ix.root.children != nil || ss.ix.nsubjects != 0 {
 			t.Fatalf("after purge: %v", ss.ix.root.children)
 		}
 	})

@@ -78,7 +78,7 @@ func (s *stream) SnapshotLastPerSubject(filters []string) (Snapshot, error) {
 	durable := s.durableTicketLocked()
 	if literal := len(filters) > 0 && !slices.ContainsFunc(filters, hasWildcard); literal {
 		for _, f := range filters {
-			if ss := s.ix.subjects[f]; ss != nil {
+			if ss := s.ix.lookup(f); ss != nil {
 				sn.seqs = append(sn.seqs, ss.last())
 			}
 		}

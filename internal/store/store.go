@@ -281,7 +281,7 @@ func (st *Store) writeHints(streams map[string]*stream) {
 		}
 		s.mu.RLock()
 		v := binary.BigEndian.AppendUint64(nil, s.ix.msgs)
-		v = binary.BigEndian.AppendUint64(v, uint64(len(s.ix.subjects)))
+		v = binary.BigEndian.AppendUint64(v, uint64(s.ix.nsubjects))
 		s.mu.RUnlock()
 		_ = b.Set(hintKey(pb.id), v, nil)
 	}

@@ -91,7 +91,7 @@ func (s *stream) appendLocked(subject string, hdr, data []byte, opts AppendOpts)
 	s.addLocked(ws, m, opts.TTL, opts.MsgID, size)
 	switch opts.Rollup {
 	case RollupSubject:
-		ss := s.ix.subjects[subject]
+		ss := s.ix.lookup(subject)
 		for len(ss.seqs) > 1 {
 			s.removeSeqLocked(ws, ss.seqs[0])
 		}
@@ -114,7 +114,7 @@ func (s *stream) checkDiscardNew(subject string, size uint64, rollup Rollup) err
 	if cfg.Discard != DiscardNew {
 		return nil
 	}
-	ss := s.ix.subjects[subject]
+	ss := s.ix.lookup(subject)
 	atLimit := ss != nil && cfg.MaxMsgsPerSubject > 0 && int64(len(ss.seqs)) >= cfg.MaxMsgsPerSubject
 	if atLimit && cfg.DiscardNewPerSubject && rollup == RollupNone {
 		return ErrMaxMsgsPerSubject
@@ -167,14 +167,18 @@ func (s *stream) enforceLimitsLocked(ws *writeSet, subject string) {
 			}
 		}
 		if subject != "" {
-			if ss := s.ix.subjects[subject]; ss != nil {
+			if ss := s.ix.lookup(subject); ss != nil {
 				trim(ss)
 			}
 		} else {
-			for _, ss := range s.ix.subjects {
+			var over []*subjectState
+			s.ix.eachSubject("", func(ss *subjectState) {
 				if int64(len(ss.seqs)) > max {
-					trim(ss)
+					over = append(over, ss)
 				}
+			})
+			for _, ss := range over {
+				trim(ss)
 			}
 		}
 	}

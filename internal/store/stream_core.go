@@ -153,7 +153,7 @@ func (s *stream) GetLast(subject string) (_ *Msg, err error) {
 	if err := s.usableLocked(); err != nil {
 		return nil, err
 	}
-	ss := s.ix.subjects[subject]
+	ss := s.ix.lookup(subject)
 	if ss == nil {
 		return nil, ErrNotFound
 	}
@@ -170,7 +170,7 @@ func (s *stream) GetNext(filter string, start uint64) (_ *Msg, err error) {
 		return nil, err
 	}
 	if !hasWildcard(filter) {
-		ss := s.ix.subjects[filter]
+		ss := s.ix.lookup(filter)
 		if ss == nil {
 			return nil, ErrNotFound
 		}
@@ -210,7 +210,7 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 			return err
 		}
 		if literal {
-			if ss := s.ix.subjects[filter]; ss != nil {
+			if ss := s.ix.lookup(filter); ss != nil {
 				seqs, subjects = append(seqs, ss.last()), append(subjects, ss.subject)
 			}
 		} else {
@@ -256,7 +256,7 @@ func (s *stream) NumPending(filter string, start uint64, lastPerSubject bool) ui
 		return 0
 	}
 	if !hasWildcard(filter) {
-		ss := s.ix.subjects[filter]
+		ss := s.ix.lookup(filter)
 		if ss == nil {
 			return 0
 		}
@@ -297,7 +297,7 @@ func (s *stream) State() State {
 		FirstSeq:    s.lastSeq + 1,
 		LastSeq:     s.lastSeq,
 		LastTime:    s.lastTime,
-		NumSubjects: len(s.ix.subjects),
+		NumSubjects: s.ix.nsubjects,
 	}
 	if s.lastSeq == 0 {
 		st.FirstSeq = 0 // a stream that never held a message, as in nats-server
@@ -317,16 +317,13 @@ func (s *stream) SubjectsState(filter string) map[string]uint64 {
 	s.mu.RLock()
 	defer s.runlockSettled(nil)
 	if !hasWildcard(filter) {
-		if ss := s.ix.subjects[filter]; ss != nil {
+		if ss := s.ix.lookup(filter); ss != nil {
 			out[filter] = uint64(len(ss.seqs))
 		}
 		return out
 	}
-	match := matcher(filter)
-	for subject, ss := range s.ix.subjects {
-		if match(subject) {
-			out[subject] = uint64(len(ss.seqs))
-		}
-	}
+	s.ix.eachSubject(filter, func(ss *subjectState) {
+		out[ss.subject] = uint64(len(ss.seqs))
+	})
 	return out
 }

@@ -84,7 +84,7 @@ func (s *stream) purgeBelowLocked(ws *writeSet, seq uint64) uint64 {
 func (s *stream) purgeFilteredLocked(ws *writeSet, opts PurgeOpts) uint64 {
 	var seqs []uint64
 	if !hasWildcard(opts.Subject) {
-		if ss := s.ix.subjects[opts.Subject]; ss != nil {
+		if ss := s.ix.lookup(opts.Subject); ss != nil {
 			seqs = slices.Clone(ss.seqs)
 		}
 	} else {
