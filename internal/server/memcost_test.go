@@ -176,6 +176,34 @@ func BenchmarkSubscriptionRSS(b *testing.B) {
 	}
 }
 
+// BenchmarkBurstRSS: b.N connections each publish a 1 MiB message to
+// themselves, read it back and sit idle; it reports the growth of the
+// server's resident set per connection (issue 9 measured 2.4 MiB per
+// connection before buffers followed live data):
+//
+//	go test -run '^$' -bench BurstRSS -benchtime 50x ./internal/server/
+func BenchmarkBurstRSS(b *testing.B) {
+	payload := strings.Repeat("x", 1<<20)
+	for _, srv := range rssServers(b) {
+		perConn := rssGrowth(b, srv.args, func(addr *net.TCPAddr) func() {
+			fds := make([]int, 0, b.N)
+			for i := range b.N {
+				fd := rawSocket(b, addr, quietConnect)
+				subj := "big." + strconv.Itoa(i)
+				rawWrite(b, fd, "SUB "+subj+" 1\r\nPUB "+subj+" 1048576\r\n"+payload+"\r\n")
+				rawSync(b, fd)
+				fds = append(fds, fd)
+			}
+			return func() {
+				for _, fd := range fds {
+					syscall.Close(fd)
+				}
+			}
+		})
+		b.ReportMetric(perConn, srv.name+"-rssB/conn")
+	}
+}
+
 type rssServer struct {
 	name string
 	args []string // the command line, without the port
