@@ -185,3 +185,17 @@ func BenchmarkBoundsDeletedWalk(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBoundsNumPending: pending counts of one group (100 subjects)
+// from the middle of the stream, per message and per subject (consumer
+// info, direct get batches).
+func BenchmarkBoundsNumPending(b *testing.B) {
+	s := boundsStream(b)
+	for _, lps := range []bool{false, true} {
+		b.Run(fmt.Sprintf("lastPerSubject=%v", lps), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				s.NumPending("$KV.b.g7.*", boundsMsgs/2, lps)
+			}
+		})
+	}
+}

@@ -70,6 +70,31 @@ func TestWildcardLookupsMatchScan(t *testing.T) {
 				t.Fatalf("GetNext(%q, %d): %v, want %d", f, start, err, want)
 			}
 		}
+		for i := 0; i < 200; i++ {
+			f := filters[rng.IntN(len(filters))]
+			start := uint64(rng.IntN(3100))
+			lps := i%2 == 1
+			var want uint64
+			lastOf := map[string]uint64{}
+			for seq := uint64(1); seq <= s.State().LastSeq; seq++ {
+				if m, err := s.Get(seq); err == nil && subjectMatchesNaive(f, m.Subject) {
+					lastOf[m.Subject] = seq
+					if !lps && seq >= start {
+						want++
+					}
+				}
+			}
+			if lps {
+				for _, last := range lastOf {
+					if last >= start {
+						want++
+					}
+				}
+			}
+			if got := s.NumPending(f, start, lps); got != want {
+				t.Fatalf("NumPending(%q, %d, %v) = %d, want %d", f, start, lps, got, want)
+			}
+		}
 		for _, f := range filters {
 			want := uint64(0)
 			for seq := s.State().LastSeq; seq > 0; seq-- {
@@ -129,6 +154,13 @@ func TestWildcardLookupsAreBounded(t *testing.T) {
 			s.LastMatching(c.filter)
 			if *n > 2*lastScanLimit {
 				t.Fatalf("LastMatching(%q) tested %d subjects", c.filter, *n)
+			}
+			*n = 0
+			s.NumPending(c.filter, 1, false)
+			s.NumPending(c.filter, 1, true)
+			s.SubjectsState(c.filter)
+			if *n > 0 {
+				t.Fatalf("NumPending/SubjectsState(%q) tested %d subjects", c.filter, *n)
 			}
 		}
 	})

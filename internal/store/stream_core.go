@@ -269,23 +269,7 @@ func (s *stream) NumPending(filter string, start uint64, lastPerSubject bool) ui
 		i, _ := slices.BinarySearch(ss.seqs, start)
 		return uint64(len(ss.seqs) - i)
 	}
-	all := matchAll(filter)
-	if all && !lastPerSubject {
-		if f := s.ix.first(); f == nil || f.seq >= start {
-			return s.ix.msgs
-		}
-	}
-	match := matcher(filter)
-	var n uint64
-	for _, e := range s.ix.entries[s.ix.lowerBound(start):] {
-		if e.subj == nil || (lastPerSubject && e.subj.last() != e.seq) {
-			continue
-		}
-		if all || match(e.subj.subject) {
-			n++
-		}
-	}
-	return n
+	return s.ix.numPending(filter, start, lastPerSubject)
 }
 
 func (s *stream) State() State {

@@ -1,6 +1,9 @@
 package store
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // Lookups that must stay cheap however long the stream is: each holds
 // the read lock for work bounded by its answer (or by a page size), not
@@ -29,6 +32,58 @@ func (ix *index) nextMatching(filter string, start uint64) uint64 {
 		return 0
 	}
 	return ix.firstMatchingFrom(filter, ix.entries[p].seq)
+}
+
+// pendingScanLimit is the number of entries from the start below which
+// numPending counts in log order rather than walking the subject tree.
+const pendingScanLimit = 1024
+
+// numPending is Stream.NumPending for a filter with wildcards: it counts
+// in log order when few entries follow start; otherwise it sums the
+// matching subjects' counts from the tree (skipping those with nothing
+// at or after start), or, for a filter that matches everything, counts
+// the live entries on the shorter side of start.
+func (ix *index) numPending(filter string, start uint64, lastPerSubject bool) uint64 {
+	all := matchAll(filter)
+	p := ix.lowerBound(start)
+	if all && !lastPerSubject {
+		if p-ix.head > len(ix.entries)-p {
+			return countLive(ix.entries[p:])
+		}
+		return ix.msgs - countLive(ix.entries[ix.head:p])
+	}
+	if len(ix.entries)-p <= pendingScanLimit {
+		match := matcher(filter)
+		var n uint64
+		for _, e := range ix.entries[p:] {
+			if e.subj != nil && (!lastPerSubject || e.subj.last() == e.seq) && (all || match(e.subj.subject)) {
+				n++
+			}
+		}
+		return n
+	}
+	var n uint64
+	ix.walkMatching(filter, &treeWalk{from: start, visit: func(ss *subjectState) bool {
+		if lastPerSubject {
+			n++ // visited: its last message is at or after start
+		} else {
+			i, _ := slices.BinarySearch(ss.seqs, start)
+			n += uint64(len(ss.seqs) - i)
+		}
+		return true
+	}})
+	return n
+}
+
+// countLive counts the live entries of es.
+func countLive(es []entry) uint64 {
+	var n uint64
+	for i := range es {
+		if es[i].subj != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // seqAtTime returns the first live entry stored at or after ns: entries

@@ -88,12 +88,11 @@ func (s *stream) purgeFilteredLocked(ws *writeSet, opts PurgeOpts) uint64 {
 			seqs = slices.Clone(ss.seqs)
 		}
 	} else {
-		match := matcher(opts.Subject)
-		for _, e := range s.ix.live() {
-			if e.subj != nil && match(e.subj.subject) {
-				seqs = append(seqs, e.seq)
-			}
-		}
+		// The matching subjects' messages, from the subject tree.
+		s.ix.eachSubject(opts.Subject, func(ss *subjectState) {
+			seqs = append(seqs, ss.seqs...)
+		})
+		slices.Sort(seqs)
 	}
 	limit := uint64(len(seqs))
 	if opts.Keep > 0 {
