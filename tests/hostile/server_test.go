@@ -7,10 +7,13 @@ package hostile
 // the one that found them.
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -233,5 +236,57 @@ func TestHostileRequestToMalformedSubject(t *testing.T) {
 		if strings.Contains(m.Subject, "..") || strings.HasPrefix(m.Subject, ".") || strings.HasSuffix(m.Subject, ".") {
 			t.Fatalf("'>' subscriber got %q", m.Subject)
 		}
+	}
+}
+
+// TestHostileMonitorFlag: an operator who starts cairn-server with
+// nats-server's command line "-m 8222" (the monitoring port) must not get
+// a server that silently refuses every message over 8222 bytes: the
+// payload limit stays at its default and a warning names the flag.
+func TestHostileMonitorFlag(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "cairn-server")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cairn-db/cairn/cmd/cairn-server").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--no_kv", "-a", "127.0.0.1", "-p", "-1", "-m", "8222")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	var log strings.Builder
+	url := ""
+	sc := bufio.NewScanner(stderr)
+	for url == "" && sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if _, u, ok := strings.Cut(sc.Text(), "Client URL: "); ok {
+			url = u
+		}
+	}
+	if url == "" {
+		t.Fatalf("no client URL in:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "[WRN] HTTP monitoring is not implemented yet: -m/--http_port 8222") {
+		t.Errorf("no warning naming -m in:\n%s", log.String())
+	}
+	nc := connect(t, url)
+	if mp := nc.MaxPayload(); mp != 1<<20 {
+		t.Fatalf("max_payload %d, want the default 1048576", mp)
+	}
+	sub, err := nc.SubscribeSync("big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("big", make([]byte, 100_000)); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sub.NextMsg(5 * time.Second); err != nil || len(m.Data) != 100_000 {
+		t.Fatalf("a 100 kB message: %v", err)
 	}
 }
