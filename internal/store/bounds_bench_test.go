@@ -199,3 +199,25 @@ func BenchmarkBoundsNumPending(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBoundsAppendKV: KV puts (history 1) on a memory stream over
+// 100k keys, which walk the subject tree on every append.
+func BenchmarkBoundsAppendKV(b *testing.B) {
+	st, err := Open("", Options{manualExpiry: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	s, _ := st.CreateStream(Config{Name: "kv", Storage: MemoryStorage, MaxMsgsPerSubject: 1}, nil)
+	subjects := make([]string, 100_000)
+	for i := range subjects {
+		subjects[i] = "$KV.bench.key" + strconv.Itoa(i)
+	}
+	value := []byte("0123456789")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Append(subjects[i%len(subjects)], nil, value, AppendOpts{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
