@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	randv2 "math/rand/v2"
 	"slices"
 	"sync"
@@ -127,6 +128,11 @@ func TestSyncAlwaysReadersWaitForFsync(t *testing.T) {
 			_, ok := s.SubjectsState(">")["a.3"]
 			return ok
 		},
+		"LastMatching": func() bool {
+			m, err := s.LastMatching("a.*")
+			return err == nil && m.Seq == 3
+		},
+		"SeqForTime": func() bool { return s.SeqForTime(math.MaxInt64) == 4 },
 		"SnapshotLastPerSubject": func() bool {
 			sn, err := s.(Snapshotter).SnapshotLastPerSubject(nil)
 			if err != nil {
@@ -160,6 +166,10 @@ func TestSyncAlwaysReadersWaitForFsync(t *testing.T) {
 			return err == nil && m.Seq == 1
 		},
 		"State": func() bool { return s.State().Msgs == 2 },
+		"DeletedSeqs": func() bool {
+			seqs, _ := s.DeletedSeqs(0, 10)
+			return slices.Contains(seqs, 2)
+		},
 	}
 	checkHeld(t, gate, "delete", seesDelete, deleted)
 }
