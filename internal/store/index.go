@@ -28,6 +28,10 @@ type index struct {
 	entries []entry
 	head    int
 	dead    int
+	// blockLive counts the live entries of each block of liveBlock
+	// positions of entries, so that a run of dead slots is crossed a
+	// block at a time (nextLive, countLive).
+	blockLive []uint16
 
 	// root is the subject tree (index_tree.go): every subject with live
 	// messages is a node below it, found by its tokens (lookup);
@@ -113,6 +117,11 @@ func (ix *index) add(subject string, e entry) {
 		ss.seqs = append(ss.seqs, e.seq)
 	}
 	e.subj = ss
+	if b := len(ix.entries) / liveBlock; b == len(ix.blockLive) {
+		ix.blockLive = append(ix.blockLive, 1)
+	} else {
+		ix.blockLive[b]++
+	}
 	ix.entries = append(ix.entries, e)
 	ix.msgs++
 	ix.bytes += uint64(e.size)
@@ -160,6 +169,7 @@ func (ix *index) removeAt(p int) (e entry, emptied bool) {
 		emptied = true
 	}
 	ix.entries[p].subj = nil
+	ix.blockLive[p/liveBlock]--
 	ix.msgs--
 	ix.bytes -= uint64(e.size)
 	ix.dead++
@@ -175,6 +185,7 @@ func (ix *index) removeAt(p int) (e entry, emptied bool) {
 func (ix *index) maybeCompact() {
 	if ix.head == len(ix.entries) {
 		ix.entries = ix.entries[:0]
+		ix.blockLive = ix.blockLive[:0]
 		ix.head, ix.dead = 0, 0
 		return
 	}
@@ -189,10 +200,54 @@ func (ix *index) maybeCompact() {
 		}
 	}
 	ix.entries, ix.head, ix.dead = out, 0, 0
+	ix.blockLive = ix.blockLive[:0]
+	for i := 0; i < len(out); i += liveBlock {
+		ix.blockLive = append(ix.blockLive, uint16(min(liveBlock, len(out)-i)))
+	}
+}
+
+// liveBlock is the size of the blocks of entries that blockLive counts.
+const liveBlock = 256
+
+// nextLive returns the first position >= p holding a live entry, or
+// len(entries). It steps over whole blocks without live entries, so a
+// long run of dead slots costs its blocks, not its slots.
+func (ix *index) nextLive(p int) int {
+	for p < len(ix.entries) {
+		if ix.entries[p].subj != nil {
+			return p
+		}
+		if b := p / liveBlock; ix.blockLive[b] == 0 {
+			for b++; b < len(ix.blockLive) && ix.blockLive[b] == 0; b++ {
+			}
+			p = b * liveBlock
+			continue
+		}
+		p++
+	}
+	return len(ix.entries)
+}
+
+// countLive counts the live entries at positions [from, to), summing
+// whole blocks.
+func (ix *index) countLive(from, to int) uint64 {
+	var n uint64
+	for from < to {
+		if b := from / liveBlock; from%liveBlock == 0 && from+liveBlock <= to {
+			n += uint64(ix.blockLive[b])
+			from += liveBlock
+			continue
+		}
+		if ix.entries[from].subj != nil {
+			n++
+		}
+		from++
+	}
+	return n
 }
 
 // lastSeqMatching returns the highest live sequence among the subjects
-// matching filter, or 0. A literal filter is one map lookup. A wildcard
+// matching filter, or 0. A literal filter is one tree lookup. A wildcard
 // first looks at the newest lastScanLimit entries (a filter that matches
 // recent traffic ends there), then walks the subject tree, skipping the
 // subtrees that cannot beat the best found so far: the work is bounded

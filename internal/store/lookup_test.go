@@ -266,3 +266,56 @@ func TestSubjectTreeFollowsSubjects(t *testing.T) {
 		}
 	})
 }
+
+// TestLiveBlocks: nextLive and countLive, which cross dead slots a
+// block at a time, against a slot-by-slot walk, through removals, runs
+// of dead slots and compactions.
+func TestLiveBlocks(t *testing.T) {
+	ix := newIndex()
+	rng := rand.New(rand.NewPCG(7, 8))
+	seq := uint64(0)
+	check := func() {
+		for k := 0; k < 50; k++ {
+			p := ix.head + rng.IntN(len(ix.entries)-ix.head+1)
+			want := p
+			for want < len(ix.entries) && ix.entries[want].subj == nil {
+				want++
+			}
+			if got := ix.nextLive(p); got != want {
+				t.Fatalf("nextLive(%d) = %d, want %d", p, got, want)
+			}
+			q := p + rng.IntN(len(ix.entries)-p+1)
+			var n uint64
+			for i := p; i < q; i++ {
+				if ix.entries[i].subj != nil {
+					n++
+				}
+			}
+			if got := ix.countLive(p, q); got != n {
+				t.Fatalf("countLive(%d, %d) = %d, want %d", p, q, got, n)
+			}
+		}
+	}
+	for round := 0; round < 30; round++ {
+		for i := 0; i < 3000; i++ {
+			seq++
+			ix.add(fmt.Sprintf("s%d", rng.IntN(500)), entry{seq: seq})
+		}
+		check()
+		// A long run of dead slots, then scattered removals.
+		from := ix.head + rng.IntN(len(ix.entries)-ix.head)
+		for p := from; p < min(from+1500, len(ix.entries)); p++ {
+			if ix.entries[p].subj != nil {
+				ix.removeAt(p)
+			}
+		}
+		for i := 0; i < 500; i++ {
+			if p := ix.head + rng.IntN(len(ix.entries)-ix.head); ix.entries[p].subj != nil {
+				ix.removeAt(p)
+			}
+		}
+		check()
+		ix.maybeCompact()
+		check()
+	}
+}

@@ -14,17 +14,23 @@ import (
 // entries in log order, then walks the subject tree from where it
 // stopped, so a filter whose messages are rare, or absent, costs the
 // matching subjects rather than the log. A filter matching everything
-// takes the first live entry.
+// takes the first live entry (nextLive).
 func (ix *index) nextMatching(filter string, start uint64) uint64 {
 	all := matchAll(filter)
+	if all {
+		if p := ix.nextLive(ix.lowerBound(start)); p < len(ix.entries) {
+			return ix.entries[p].seq
+		}
+		return 0
+	}
 	match := matcher(filter)
 	p := ix.lowerBound(start)
 	for n := 0; p < len(ix.entries); p++ {
 		e := &ix.entries[p]
-		if e.subj != nil && (all || match(e.subj.subject)) {
+		if e.subj != nil && match(e.subj.subject) {
 			return e.seq
 		}
-		if n++; n == nextScanLimit && !all {
+		if n++; n == nextScanLimit {
 			break
 		}
 	}
@@ -42,15 +48,12 @@ const pendingScanLimit = 1024
 // in log order when few entries follow start; otherwise it sums the
 // matching subjects' counts from the tree (skipping those with nothing
 // at or after start), or, for a filter that matches everything, counts
-// the live entries on the shorter side of start.
+// the live entries after start a block at a time.
 func (ix *index) numPending(filter string, start uint64, lastPerSubject bool) uint64 {
 	all := matchAll(filter)
 	p := ix.lowerBound(start)
 	if all && !lastPerSubject {
-		if p-ix.head > len(ix.entries)-p {
-			return countLive(ix.entries[p:])
-		}
-		return ix.msgs - countLive(ix.entries[ix.head:p])
+		return ix.countLive(p, len(ix.entries))
 	}
 	if len(ix.entries)-p <= pendingScanLimit {
 		match := matcher(filter)
@@ -75,26 +78,14 @@ func (ix *index) numPending(filter string, start uint64, lastPerSubject bool) ui
 	return n
 }
 
-// countLive counts the live entries of es.
-func countLive(es []entry) uint64 {
-	var n uint64
-	for i := range es {
-		if es[i].subj != nil {
-			n++
-		}
-	}
-	return n
-}
-
 // seqAtTime returns the first live entry stored at or after ns: entries
 // are in time order (timestamps never decrease along the sequence, dead
 // slots keep theirs), so this is a binary search.
 func (ix *index) seqAtTime(ns int64) (uint64, bool) {
 	live := ix.live()
-	for i := sort.Search(len(live), func(i int) bool { return live[i].time >= ns }); i < len(live); i++ {
-		if live[i].subj != nil {
-			return live[i].seq, true
-		}
+	i := sort.Search(len(live), func(i int) bool { return live[i].time >= ns })
+	if p := ix.nextLive(ix.head + i); p < len(ix.entries) {
+		return ix.entries[p].seq, true
 	}
 	return 0, false
 }
