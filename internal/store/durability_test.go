@@ -3,9 +3,14 @@ package store
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"math"
 	randv2 "math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -296,5 +301,64 @@ func TestConcurrentWritersShareFlushes(t *testing.T) {
 		t.Fatalf("%d flushes for %d appends: writers do not share them", flushes, writers*each)
 	} else {
 		t.Logf("%d flushes for %d appends", flushes, writers*each)
+	}
+}
+
+// TestEveryReadSettles guards the read rule for read paths added later:
+// every exported method of stream that takes the read lock must wait for
+// the durable watermark (runlockSettled, or durableTicketLocked for
+// snapshots), except those that return only the configuration.
+func TestEveryReadSettles(t *testing.T) {
+	exempt := map[string]bool{"Config": true, "Meta": true}
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	checked := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || fn.Body == nil || !fn.Name.IsExported() || exempt[fn.Name.Name] {
+				continue
+			}
+			star, ok := fn.Recv.List[0].Type.(*ast.StarExpr)
+			if !ok {
+				continue
+			}
+			if id, ok := star.X.(*ast.Ident); !ok || id.Name != "stream" {
+				continue
+			}
+			var rlock, settles bool
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok {
+					switch sel.Sel.Name {
+					case "RLock":
+						rlock = true
+					case "runlockSettled", "durableTicketLocked":
+						settles = true
+					}
+				}
+				return true
+			})
+			if rlock {
+				checked++
+				if !settles {
+					t.Errorf("%s: (*stream).%s reads under the lock without waiting for the durable watermark (runlockSettled)",
+						fset.Position(fn.Pos()), fn.Name.Name)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d read methods found: is the test looking at the right files?", checked)
 	}
 }
