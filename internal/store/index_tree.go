@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -230,4 +231,30 @@ func (ix *index) eachSubject(filter string, fn func(*subjectState)) {
 		fn(ss)
 		return true
 	}})
+}
+
+// lastsMatching appends to seqs and subjects, in ascending sequence
+// order, the last sequence and the name of every subject matching filter
+// when there are at most limit of them, and reports whether it did; it
+// gives up (appending nothing) after limit+1 subjects, so a filter with
+// few subjects is answered from the tree and a wide one costs at most
+// limit visits before the caller scans the log instead.
+func (ix *index) lastsMatching(filter string, limit int, seqs *[]uint64, subjects *[]string) bool {
+	type last struct {
+		seq     uint64
+		subject string
+	}
+	var found []last
+	complete := ix.walkMatching(filter, &treeWalk{visit: func(ss *subjectState) bool {
+		found = append(found, last{ss.last(), ss.subject})
+		return len(found) <= limit
+	}})
+	if !complete {
+		return false
+	}
+	slices.SortFunc(found, func(a, b last) int { return cmp.Compare(a.seq, b.seq) })
+	for _, l := range found {
+		*seqs, *subjects = append(*seqs, l.seq), append(*subjects, l.subject)
+	}
+	return true
 }

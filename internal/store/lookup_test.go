@@ -107,6 +107,23 @@ func TestWildcardLookupsMatchScan(t *testing.T) {
 			if (want == 0) != errors.Is(err, ErrNotFound) || (err == nil && m.Seq != want) {
 				t.Fatalf("LastMatching(%q) = %v, %v, want %d", f, m, err, want)
 			}
+			lastOf := map[string]uint64{}
+			for seq := uint64(1); seq <= s.State().LastSeq; seq++ {
+				if m, err := s.Get(seq); err == nil && subjectMatchesNaive(f, m.Subject) {
+					lastOf[m.Subject] = seq
+				}
+			}
+			var wantLasts, gotLasts []uint64
+			for _, seq := range lastOf {
+				wantLasts = append(wantLasts, seq)
+			}
+			slices.Sort(wantLasts)
+			if err := s.LastPerSubject(f, func(m *Msg) bool { gotLasts = append(gotLasts, m.Seq); return true }); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(gotLasts, wantLasts) {
+				t.Fatalf("LastPerSubject(%q): %d subjects, want %d", f, len(gotLasts), len(wantLasts))
+			}
 			ss := s.(*stream)
 			ss.mu.RLock()
 			got := ss.ix.lastSeqMatching(f)
@@ -159,8 +176,9 @@ func TestWildcardLookupsAreBounded(t *testing.T) {
 			s.NumPending(c.filter, 1, false)
 			s.NumPending(c.filter, 1, true)
 			s.SubjectsState(c.filter)
+			s.LastPerSubject(c.filter, func(*Msg) bool { return true })
 			if *n > 0 {
-				t.Fatalf("NumPending/SubjectsState(%q) tested %d subjects", c.filter, *n)
+				t.Fatalf("NumPending/SubjectsState/LastPerSubject(%q) tested %d subjects", c.filter, *n)
 			}
 		}
 	})

@@ -199,6 +199,7 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 	literal := !hasWildcard(filter)
 	match := matcher(filter)
 	var from uint64
+	whole := false // the chunk holds every matching subject
 	msgs := make([]*Msg, 0, lastPerSubjectChunk)
 	seqs := make([]uint64, 0, lastPerSubjectChunk)
 	subjects := make([]string, 0, lastPerSubjectChunk)
@@ -213,6 +214,9 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 			if ss := s.ix.lookup(filter); ss != nil {
 				seqs, subjects = append(seqs, ss.last()), append(subjects, ss.subject)
 			}
+		} else if from == 0 && !matchAll(filter) && s.ix.lastsMatching(filter, lastPerSubjectChunk, &seqs, &subjects) {
+			// A filter with few subjects, from the subject tree.
+			whole = true
 		} else {
 			live := s.ix.entries[s.ix.lowerBound(from):]
 			for i := range live {
@@ -239,7 +243,7 @@ func (s *stream) LastPerSubject(filter string, fn func(*Msg) bool) error {
 				return nil
 			}
 		}
-		if literal || len(seqs) < lastPerSubjectChunk || seqs[len(seqs)-1] == math.MaxUint64 {
+		if literal || whole || len(seqs) < lastPerSubjectChunk || seqs[len(seqs)-1] == math.MaxUint64 {
 			return nil
 		}
 		from = seqs[len(seqs)-1] + 1
