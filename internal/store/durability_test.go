@@ -92,7 +92,7 @@ func TestSyncAlwaysReadersWaitForFsync(t *testing.T) {
 	}
 	defer st.Close()
 	defer gate.open()
-	s, err := st.CreateStream(Config{Name: "KV_g"}, nil)
+	s, err := st.CreateStream(Config{Name: "KV_g", DuplicateWindow: time.Minute}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +177,29 @@ func TestSyncAlwaysReadersWaitForFsync(t *testing.T) {
 		},
 	}
 	checkHeld(t, gate, "delete", seesDelete, deleted)
+
+	// Phase 3: refused and duplicate appends tell what they saw (the
+	// original's sequence, the actual last sequence): not before the
+	// write they saw is durable.
+	gate.close()
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Append("a.4", nil, []byte("four"), AppendOpts{MsgID: "m4"})
+		first <- err
+	}()
+	waitFor(t, "the append to reach the index", func() bool { return lastSeq() == 4 })
+	seesFour := map[string]func() bool{
+		"duplicate": func() bool {
+			r, err := s.Append("a.4", nil, []byte("four"), AppendOpts{MsgID: "m4"})
+			return err == nil && r.Duplicate && r.Seq == 4
+		},
+		"wrong last sequence": func() bool {
+			_, err := s.Append("a.5", nil, nil, AppendOpts{HasExpectedLastSeq: true, ExpectedLastSeq: 1})
+			var wrong *WrongSequenceError
+			return errors.As(err, &wrong) && wrong.Last == 4
+		},
+	}
+	checkHeld(t, gate, "append", seesFour, first)
 }
 
 // checkHeld runs every read while the gate holds a write's fsync: none

@@ -17,7 +17,14 @@ func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (Appe
 	s.mu.Lock()
 	res, ws, err := s.appendLocked(subject, hdr, data, opts)
 	if err != nil || res.Duplicate {
+		// A refusal or a duplicate tells what it saw (the original's
+		// sequence, the actual last sequence): like a read, it waits
+		// until that is durable.
+		ticket := s.unsettled
 		s.mu.Unlock()
+		if werr := s.st.durable(ticket); werr != nil {
+			return AppendResult{}, fmt.Errorf("store: stream %s: sync: %w", s.name, werr)
+		}
 		return res, err
 	}
 	wait, err := s.applyLocked(ws)
