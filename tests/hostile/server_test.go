@@ -51,12 +51,14 @@ func TestHostileSubscribeWhileCut(t *testing.T) {
 	srv := tg.d.Server()
 	base := srv.NumSubscriptions()
 
-	// The close removes thousands of subscriptions, holding the index
-	// lock again and again while the SUB in flight waits for it: about
-	// one round in thirty hit the race before the fix on a
-	// loaded 2-core machine, but it depends on scheduling: the forced
-	// interleaving is TestSubRacingClose in internal/server.
-	const rounds = 250
+	// Long subjects widen the window between recording a sid and
+	// inserting into the index (the insert first validates the whole
+	// subject): before the fix about one round in twenty left a
+	// subscription behind on a loaded 2-core machine. It still depends on
+	// scheduling; the forced interleaving is TestSubRacingClose in
+	// internal/server.
+	const rounds = 200
+	long := strings.Repeat("x", 2000)
 	for round := range rounds {
 		victim := srvDial(t, tg.Addr)
 		done := make(chan struct{})
@@ -64,7 +66,7 @@ func TestHostileSubscribeWhileCut(t *testing.T) {
 			defer close(done)
 			b := []byte("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n")
 			for i := 1; ; i++ {
-				b = fmt.Appendf(b, "SUB s.%d.%d.a.b.c.d.e.f %d\r\n", round, i, i)
+				b = fmt.Appendf(b, "SUB s.%d.%d.%s %d\r\n", round, i, long, i)
 				if i%500 == 0 {
 					victim.SetWriteDeadline(time.Now().Add(5 * time.Second))
 					if _, err := victim.Write(b); err != nil {
