@@ -193,6 +193,13 @@ func TestSyncAlwaysReadersWaitForFsync(t *testing.T) {
 			r, err := s.Append("a.4", nil, []byte("four"), AppendOpts{MsgID: "m4"})
 			return err == nil && r.Duplicate && r.Seq == 4
 		},
+		// Writing nothing, these still report on the stream: they may
+		// not return before the write in flight is durable.
+		"purge finding nothing": func() bool {
+			n, err := s.Purge(PurgeOpts{Subject: "a.4", Seq: 1})
+			return err == nil && n == 0
+		},
+		"delete not found": func() bool { return errors.Is(s.Delete(999), ErrNotFound) },
 		"wrong last sequence": func() bool {
 			_, err := s.Append("a.5", nil, nil, AppendOpts{HasExpectedLastSeq: true, ExpectedLastSeq: 1})
 			var wrong *WrongSequenceError

@@ -231,7 +231,9 @@ func (s *stream) applyLocked(ws *writeSet) (func() error, error) {
 	s.ix.maybeCompact()
 	s.compactTTLsLocked()
 	if ws.empty() {
-		return nil, nil
+		// Nothing to write, but the caller reports what it saw (a purge
+		// that found nothing): it waits for the writes it saw.
+		return s.settleLocked(), nil
 	}
 	if ws.tail {
 		ws.lastSeq, ws.lastTime = s.lastSeq, s.lastTime
@@ -247,6 +249,17 @@ func (s *stream) applyLocked(ws *writeSet) (func() error, error) {
 		s.unsettled = ticket
 	}
 	return wait, nil
+}
+
+// settleLocked returns the function that waits until every write
+// applied to the stream so far is durable (nil if there is none to wait
+// for), for a caller that reports what it saw without writing.
+func (s *stream) settleLocked() func() error {
+	t := s.unsettled
+	if t == 0 {
+		return nil
+	}
+	return func() error { return s.st.durable(t) }
 }
 
 // isDeleteMarker reports whether a header marks a subject delete marker:

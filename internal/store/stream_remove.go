@@ -13,7 +13,11 @@ func (s *stream) Delete(seq uint64) error {
 	}
 	p := s.ix.pos(seq)
 	if p < 0 {
+		wait := s.settleLocked() // not found is something seen
 		s.mu.Unlock()
+		if err := waitErr(s.name, wait, nil); err != nil {
+			return err
+		}
 		return ErrNotFound
 	}
 	ws := s.scratchLocked()
