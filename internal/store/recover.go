@@ -186,7 +186,7 @@ func (s *stream) recoverMsg(seq uint64, r record, now int64) {
 		s.lastSeq, s.lastTime = seq, t
 	}
 	s.trackTTLLocked(seq, t, r.ttl)
-	if w := s.cfg.DuplicateWindow; w > 0 && len(r.msgID) > 0 && now-t < int64(w) {
+	if w := s.cfg.DuplicateWindow; w > 0 && len(r.msgID) > 0 && subSat(now, t) < int64(w) {
 		s.dedup.add(string(r.msgID), seq, t)
 	}
 }
