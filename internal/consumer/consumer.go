@@ -183,18 +183,10 @@ func (c *Consumer) startSeq() (uint64, error) {
 	case DeliverByStartSequence:
 		return max(c.cfg.OptStartSeq, 1), nil
 	case DeliverByStartTime:
-		for seq := state.FirstSeq; ; {
-			m, err := c.next(seq)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				return state.LastSeq + 1, nil
-			case err != nil:
-				return 0, err
-			case m.Time >= c.cfg.OptStartTime.UnixNano():
-				return m.Seq, nil
-			}
-			seq = m.Seq + 1
-		}
+		// Timestamps never decrease along the sequence, so the first
+		// message at or after the time, whatever its subject, is where
+		// the filtered read may start: a binary search, not a walk.
+		return c.stream.SeqForTime(c.cfg.OptStartTime.UnixNano()), nil
 	case DeliverLast:
 		var last uint64
 		for _, f := range c.filters() {
@@ -212,24 +204,18 @@ func (c *Consumer) startSeq() (uint64, error) {
 	return max(state.FirstSeq, 1), nil
 }
 
-// lastMatching finds the highest sequence matching filter, or 0.
+// lastMatching finds the highest sequence matching filter, or 0. The
+// store answers through its subject index, in work bounded by the
+// matching subjects.
 func (c *Consumer) lastMatching(filter string) (uint64, error) {
-	if !subject.HasWildcard(filter) && filter != "" {
-		m, err := c.stream.GetLast(filter)
-		if errors.Is(err, store.ErrNotFound) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-		return m.Seq, nil
+	m, err := c.stream.LastMatching(filter)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
 	}
-	var last uint64
-	err := c.stream.LastPerSubject(filter, func(m *store.Msg) bool {
-		last = max(last, m.Seq)
-		return true
-	})
-	return last, err
+	if err != nil {
+		return 0, err
+	}
+	return m.Seq, nil
 }
 
 func (c *Consumer) filters() []string {
