@@ -161,12 +161,23 @@ func (m *Manager) Count(stream string) int {
 // DeleteStream stops every consumer of a stream (the stream was
 // deleted).
 func (m *Manager) DeleteStream(stream string) {
+	m.DetachStream(stream)()
+}
+
+// DetachStream forgets every consumer of a stream at once and returns
+// the function that stops them. Stopping waits for their delivery
+// goroutines, which may be running in-process handlers (a deliver
+// subject in the JetStream API), so a caller holding a lock such a
+// handler takes detaches under it and stops after releasing it.
+func (m *Manager) DetachStream(stream string) (stop func()) {
 	m.mu.Lock()
 	byName := m.mu.byStream[stream]
 	delete(m.mu.byStream, stream)
 	m.mu.Unlock()
-	for _, c := range byName {
-		c.Stop()
+	return func() {
+		for _, c := range byName {
+			c.Stop()
+		}
 	}
 }
 

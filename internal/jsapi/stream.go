@@ -456,22 +456,38 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 
 // deleteStream removes a stream and its messages.
 func (a *API) deleteStream(name string) *APIError {
+	stop, e := a.detachStream(name)
+	// The consumers stop after a.ctl is released: a consumer delivering
+	// into the JetStream API runs stream requests on its own goroutine,
+	// which take a.ctl, and Stop waits for that goroutine.
+	stop()
+	return e
+}
+
+// detachStream deletes a stream under a.ctl and returns the function
+// that stops its consumers. The store's stream is closed before the
+// consumers are detached: a consumer registered by a creation racing the
+// deletion is either detached here or reads the closed stream first
+// (ErrClosed) and goes away, never left idle on a deleted stream.
+func (a *API) detachStream(name string) (stop func(), e *APIError) {
 	a.ctl.Lock()
 	defer a.ctl.Unlock()
 	s := a.lookup(name)
 	if s == nil {
-		return errStreamNotFound
+		return func() {}, errStreamNotFound
 	}
 	s.stop()
 	a.mu.Lock()
 	delete(a.mu.streams, name)
 	a.mu.Unlock()
 	a.replaceSubjects(s.config().Subjects, nil)
+	err := a.st.DeleteStream(name)
+	stop = func() {}
 	if a.consumers != nil {
-		a.consumers.DeleteStream(name)
+		stop = a.consumers.DetachStream(name)
 	}
-	if err := a.st.DeleteStream(name); err != nil && !errors.Is(err, store.ErrStreamNotFound) {
-		return errStreamDeleteF(err)
+	if err != nil && !errors.Is(err, store.ErrStreamNotFound) {
+		return stop, errStreamDeleteF(err)
 	}
-	return nil
+	return stop, nil
 }
