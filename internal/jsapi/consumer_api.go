@@ -124,6 +124,10 @@ func (a *API) consumerCreate(req *request) {
 		a.respondError(req, typeConsumerCreate, apiErr)
 		return
 	}
+	if a.deliveryCycle(s.name, nil, ccfg.DeliverSubject) {
+		a.respondError(req, typeConsumerCreate, errConsumerDeliverCycle)
+		return
+	}
 	_, getErr := a.consumers.Get(streamName, ccfg.Name)
 	if body.Action == "update" && getErr != nil {
 		a.respondError(req, typeConsumerCreate, errConsumerDoesNotExist)
@@ -150,6 +154,13 @@ func (a *API) consumerCreate(req *request) {
 		return
 	case err != nil:
 		a.respondError(req, typeConsumerCreate, errConsumerCreateF("%v", err))
+		return
+	}
+	if getErr != nil && a.createdCycle(s.name) {
+		// A concurrent creation or stream update closed a loop that the
+		// check above could not see yet.
+		_ = a.consumers.Delete(streamName, c.Name())
+		a.respondError(req, typeConsumerCreate, errConsumerDeliverCycle)
 		return
 	}
 	a.respond(req, &consumerInfoResponse{apiResponse{Type: typeConsumerCreate}, a.consumerInfoOf(c, cfg)}, false)
@@ -289,6 +300,16 @@ func (a *API) checkDurations(s *stream, cfg *ConsumerConfig) *APIError {
 	}
 	cfg.InactiveThreshold = min(cfg.InactiveThreshold, a.opts.MaxInactiveThreshold)
 	return nil
+}
+
+// createdCycle checks again, once a consumer of stream is registered,
+// that no delivery loop goes through stream. It holds a.ctl, as stream
+// creations and updates do while they check, so that of a stream change
+// and a consumer creation racing each other, the later check sees both.
+func (a *API) createdCycle(stream string) bool {
+	a.ctl.Lock()
+	defer a.ctl.Unlock()
+	return a.deliveryCycle(stream, nil, "")
 }
 
 // deliveryFormsCycle reports a deliver subject that is one of the

@@ -301,23 +301,59 @@ func (a *API) replaceSubjects(old, cur []string) {
 // synchronously inside the store's delivery to subscribers, so such a
 // loop would deadlock; nats-server only checks a stream against itself.
 func (a *API) republishCycle(cfg *StreamConfig) bool {
-	cfgs := map[string]*StreamConfig{cfg.Name: cfg}
+	return a.flowCycle(cfg.Name, cfg, "", false)
+}
+
+// deliveryCycle reports whether, with cfg (when not nil) in place of the
+// stream of the same name and a consumer of stream from delivering to
+// deliver (when not empty), messages could come back to a stream they
+// came from through consumers' deliver subjects and republish
+// destinations landing in other streams' subjects: stream A's consumer
+// delivering into B while B's consumer or republish feeds A stores every
+// message again and again, forever. 10081 refuses this loop within one
+// stream; nats-server does not look across streams.
+func (a *API) deliveryCycle(from string, cfg *StreamConfig, deliver string) bool {
+	return a.flowCycle(from, cfg, deliver, true)
+}
+
+// flowCycle searches, from stream start, for a path back to a stream
+// already on it, following republish destinations and, with consumers,
+// consumers' deliver subjects (extra is one more deliver subject of
+// start).
+func (a *API) flowCycle(start string, cfg *StreamConfig, extra string, consumers bool) bool {
+	cfgs := make(map[string]*StreamConfig)
 	a.mu.RLock()
 	for name, s := range a.mu.streams {
-		if name != cfg.Name {
-			c := s.config()
-			cfgs[name] = &c
-		}
+		c := s.config()
+		cfgs[name] = &c
 	}
 	a.mu.RUnlock()
-	next := func(from *StreamConfig) []string {
-		if from.RePublish == nil {
+	if cfg != nil {
+		cfgs[cfg.Name] = cfg
+	}
+	next := func(name string) []string {
+		from := cfgs[name]
+		if from == nil {
 			return nil
 		}
+		var dests []string
+		if from.RePublish != nil {
+			dests = append(dests, from.RePublish.Destination)
+		}
+		if consumers && a.consumers != nil {
+			for _, c := range a.consumers.List(name) {
+				dests = append(dests, c.Config().DeliverSubject)
+			}
+		}
+		if name == start && extra != "" {
+			dests = append(dests, extra)
+		}
 		var out []string
-		for name, to := range cfgs {
-			if slices.ContainsFunc(to.Subjects, func(s string) bool { return subject.Overlap(from.RePublish.Destination, s) }) {
-				out = append(out, name)
+		for to, tc := range cfgs {
+			if slices.ContainsFunc(tc.Subjects, func(s string) bool {
+				return slices.ContainsFunc(dests, func(d string) bool { return subject.Overlap(d, s) })
+			}) {
+				out = append(out, to)
 			}
 		}
 		return out
@@ -332,7 +368,7 @@ func (a *API) republishCycle(cfg *StreamConfig) bool {
 	var visit func(name string) bool
 	visit = func(name string) bool {
 		state[name] = active
-		for _, n := range next(cfgs[name]) {
+		for _, n := range next(name) {
 			if state[n] == active || (state[n] == unseen && visit(n)) {
 				return true
 			}
@@ -340,7 +376,7 @@ func (a *API) republishCycle(cfg *StreamConfig) bool {
 		state[name] = done
 		return false
 	}
-	return visit(cfg.Name)
+	return visit(start)
 }
 
 // createStream creates a stream from a normalized configuration, or
@@ -363,6 +399,9 @@ func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 	}
 	if a.republishCycle(&cfg) {
 		return nil, errRepublishCycle
+	}
+	if a.deliveryCycle(cfg.Name, &cfg, "") {
+		return nil, errConsumerDeliverCycle
 	}
 	created := now()
 	blob, err := encodeMeta(&cfg, created)
@@ -431,6 +470,9 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	}
 	if a.republishCycle(&cfg) {
 		return nil, errRepublishCycle
+	}
+	if a.deliveryCycle(cfg.Name, &cfg, "") {
+		return nil, errConsumerDeliverCycle
 	}
 	setStaticMetadata(&cfg)
 	blob, err := encodeMeta(&cfg, s.created)

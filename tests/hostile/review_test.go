@@ -3,10 +3,80 @@ package hostile
 // Findings of the review of issue 9's hardening, one hostile client each.
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestReviewCrossStreamDeliveryLoop: the feedback loop that 10081 refuses
+// for one stream, built from two: A's consumer delivers into B's
+// subjects and B's consumer (or B's republish) into A's. One publish
+// then bounces between the streams forever, appending to both without
+// bound.
+func TestReviewCrossStreamDeliveryLoop(t *testing.T) {
+	for _, tc := range []struct {
+		name, streamB, consumerB string
+		bLast                    bool // B is created after A's consumer
+	}{
+		{"consumers", `{"name":"B","subjects":["b.>"]}`, `{"stream_name":"B","config":{"deliver_subject":"a.back"}}`, false},
+		{"republish", `{"name":"B","subjects":["b.>"],"republish":{"src":">","dest":"a.back"}}`, "", false},
+		{"republish created last", `{"name":"B","subjects":["b.>"],"republish":{"src":">","dest":"a.back"}}`, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := start(t)
+			nc := connect(t, tg.URL)
+			jsAsk(t, nc, "$JS.API.STREAM.CREATE.A", `{"name":"A","subjects":["a.>"]}`)
+			var answers []string
+			createB := func() {
+				answers = append(answers, jsAsk(t, nc, "$JS.API.STREAM.CREATE.B", tc.streamB))
+			}
+			if !tc.bLast {
+				createB()
+			}
+			answers = append(answers, jsAsk(t, nc, "$JS.API.CONSUMER.CREATE.A", `{"stream_name":"A","config":{"deliver_subject":"b.fwd"}}`))
+			if tc.bLast {
+				createB()
+			}
+			if tc.consumerB != "" {
+				answers = append(answers, jsAsk(t, nc, "$JS.API.CONSUMER.CREATE.B", tc.consumerB))
+			}
+			refused := false
+			for _, a := range answers {
+				if e := jsError(t, a); e != "" {
+					if !strings.Contains(e, "10081") {
+						t.Fatalf("refused with %s, want 10081", e)
+					}
+					refused = true
+				}
+			}
+			jsAsk(t, nc, "a.start", "x")
+			// A loop stores thousands of messages within moments; without
+			// one, A holds 1 message and B at most 1.
+			lastSeq := func(name string) int {
+				var r struct {
+					State struct {
+						LastSeq int `json:"last_seq"`
+					} `json:"state"`
+				}
+				if err := json.Unmarshal([]byte(jsAsk(t, nc, "$JS.API.STREAM.INFO."+name, "")), &r); err != nil {
+					t.Fatal(err)
+				}
+				return r.State.LastSeq
+			}
+			deadline := time.Now().Add(time.Second)
+			for time.Now().Before(deadline) {
+				if n := lastSeq("A"); n > 100 {
+					t.Fatalf("messages loop between the streams: A holds %d (refused: %v)", n, refused)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !refused {
+				t.Fatalf("the loop was accepted (A holds %d)", lastSeq("A"))
+			}
+		})
+	}
+}
 
 // TestReviewConsumerDeliveringIntoStreamAPI: a consumer's delivery
 // goroutine calls in-process handlers itself, so a consumer delivering
