@@ -228,7 +228,7 @@ func (a *API) checkConsumerConfig(s *stream, cfg *ConsumerConfig) (consumer.Conf
 	if subject.HasWildcard(cfg.DeliverSubject) {
 		return out, errConsumerDeliverWildcards
 	}
-	if !subject.ValidLiteral(cfg.DeliverSubject) {
+	if !subject.ValidLiteral(cfg.DeliverSubject) || deliversIntoAPI(cfg.DeliverSubject) {
 		return out, errConsumerInvalidDeliver
 	}
 	if deliveryFormsCycle(s.config().Subjects, cfg.DeliverSubject) {
@@ -310,6 +310,16 @@ func (a *API) createdCycle(stream string) bool {
 	a.ctl.Lock()
 	defer a.ctl.Unlock()
 	return a.deliveryCycle(stream, nil, "")
+}
+
+// deliversIntoAPI reports a deliver subject in the JetStream API. A
+// consumer's delivery goroutine runs in-process handlers itself, so its
+// messages would be API requests made by the consumer: a consumer
+// deleting itself waited in Stop for its own goroutine, forever, and one
+// deleting its stream held the API's lock while it did. nats-server
+// queues API requests and accepts such a subject; no client needs one.
+func deliversIntoAPI(deliver string) bool {
+	return strings.HasPrefix(deliver, apiPrefix)
 }
 
 // deliveryFormsCycle reports a deliver subject that is one of the

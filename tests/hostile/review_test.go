@@ -4,6 +4,8 @@ package hostile
 
 import (
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +108,39 @@ func TestReviewConsumerDeliveringIntoStreamAPI(t *testing.T) {
 	}
 	if _, err := nc.Request("$JS.API.STREAM.CREATE.T", []byte(`{"name":"T","subjects":["t.>"]}`), 10*time.Second); err != nil {
 		t.Fatalf("stream create after that: %v", err)
+	}
+}
+
+// TestReviewConsumerDeletingItself: a consumer whose deliveries reach
+// the consumer delete endpoint with its own stream and name (the
+// endpoint reads them from the message's subject) made its delivery
+// goroutine wait in Stop for itself: the goroutine and everything it
+// holds leaked, one per request, with no consumer left to count against
+// any limit. Such deliver subjects are now refused.
+func TestReviewConsumerDeletingItself(t *testing.T) {
+	tg := start(t)
+	nc := connect(t, tg.URL)
+	jsAsk(t, nc, "$JS.API.STREAM.CREATE.S", `{"name":"S","subjects":["a.b.c.d.S.*"]}`)
+	base := runtime.NumGoroutine()
+	const n = 20
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("C%d", i)
+		jsAsk(t, nc, "a.b.c.d.S."+name, "")
+		body := fmt.Sprintf(`{"stream_name":"S","config":{"name":%q,"deliver_subject":"$JS.API.CONSUMER.DELETE.S.%s","filter_subject":"a.b.c.d.S.%s"}}`, name, name, name)
+		// Refusing a deliver subject in the API (10112) is an answer too.
+		if e := jsError(t, jsAsk(t, nc, "$JS.API.CONSUMER.CREATE.S", body)); e != "" && !strings.Contains(e, "10112") {
+			t.Fatalf("create %s: %s", name, e)
+		}
+	}
+	eventually(t, 10*time.Second, "every consumer to delete itself", func() bool {
+		return strings.Contains(jsAsk(t, nc, "$JS.API.CONSUMER.NAMES.S", ""), `"total":0`)
+	})
+	jsAsk(t, nc, "$JS.API.STREAM.DELETE.S", "")
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base+n/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left behind by %d consumers that deleted themselves", runtime.NumGoroutine()-base, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
