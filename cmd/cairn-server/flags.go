@@ -51,6 +51,10 @@ Storage options:
   -js, --jetstream             Accepted for compatibility; KV is on by default
   --no_kv                      Serve core NATS only, without KV/JetStream
   -sd, --store_dir <dir>       Data directory (default: ./cairn-data)
+  --max_memory_store <bytes>   Bytes all memory buckets may hold (default: 75%
+                               of the system's memory; -1: no limit)
+  --max_file_store <bytes>     Bytes all file buckets may hold (default: 75% of
+                               the free disk plus what is stored; -1: no limit)
   --sync_interval <duration|always>
                                How often writes are fsynced (default: 2m);
                                "always" fsyncs before every acknowledgement
@@ -91,6 +95,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	intVar(fs, &so.MaxConnections, 0, "max_connections")
 	intVar(fs, &so.MaxSubscriptions, 0, "max_subscriptions")
 	strVar(fs, &o.cfg.StoreDir, daemon.DefaultStoreDir, "sd", "store_dir")
+	// jetstream { max_memory_store, max_file_store } in nats-server's
+	// config file.
+	fs.Int64Var(&o.cfg.MaxMemoryStore, "max_memory_store", 0, "")
+	fs.Int64Var(&o.cfg.MaxFileStore, "max_file_store", 0, "")
 	var sync string
 	strVar(fs, &sync, "2m", "sync_interval", "sync")
 	boolVar(fs, &help, "h", "help")

@@ -52,6 +52,9 @@ func TestParseFlags(t *testing.T) {
 			return so.MaxPayload == 2048 && so.MaxControlLine == 8192 && so.MaxPending == 1000000 &&
 				so.MaxConnections == 10 && so.MaxSubscriptions == 5
 		}},
+		{[]string{"--max_memory_store", "1000000", "--max_file_store=-1"}, func(o *options) bool {
+			return o.cfg.MaxMemoryStore == 1000000 && o.cfg.MaxFileStore == -1
+		}},
 	}
 	for _, c := range cases {
 		o, err := parseFlags(c.args, &bytes.Buffer{})
