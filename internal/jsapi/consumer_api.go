@@ -156,7 +156,7 @@ func (a *API) consumerCreate(req *request) {
 		a.respondError(req, typeConsumerCreate, errConsumerCreateF("%v", err))
 		return
 	}
-	if getErr != nil && a.createdCycle(s.name) {
+	if getErr != nil && a.createdCycle(s.name, ccfg.DeliverSubject) {
 		// A concurrent creation or stream update closed a loop that the
 		// check above could not see yet.
 		_ = a.consumers.Delete(streamName, c.Name())
@@ -302,14 +302,15 @@ func (a *API) checkDurations(s *stream, cfg *ConsumerConfig) *APIError {
 	return nil
 }
 
-// createdCycle checks again, once a consumer of stream is registered,
-// that no delivery loop goes through stream. It holds a.ctl, as stream
-// creations and updates do while they check, so that of a stream change
-// and a consumer creation racing each other, the later check sees both.
-func (a *API) createdCycle(stream string) bool {
+// createdCycle checks again, once a consumer of stream delivering to
+// deliver is registered, that its deliveries cannot come back to
+// stream. It holds a.ctl, as stream creations and updates do while they
+// check, so that of a stream change and a consumer creation racing each
+// other, the later check sees both.
+func (a *API) createdCycle(stream, deliver string) bool {
 	a.ctl.Lock()
 	defer a.ctl.Unlock()
-	return a.deliveryCycle(stream, nil, "")
+	return a.deliveryCycle(stream, nil, deliver)
 }
 
 // deliversIntoAPI reports a deliver subject in the JetStream API. A

@@ -316,10 +316,13 @@ func (a *API) deliveryCycle(from string, cfg *StreamConfig, deliver string) bool
 	return a.flowCycle(from, cfg, deliver, true)
 }
 
-// flowCycle searches, from stream start, for a path back to a stream
-// already on it, following republish destinations and, with consumers,
-// consumers' deliver subjects (extra is one more deliver subject of
-// start).
+// flowCycle reports whether messages leaving stream start can come back
+// to it: through start's republish destination and, with consumers,
+// its consumers' deliver subjects (or only through extra, one more
+// deliver subject of start, when it is not empty), landing in streams
+// whose own republish or consumers lead on. A consumer create looks
+// only from its deliver subject, which usually lands in no stream, so
+// the many consumers of a busy stream are not listed for each creation.
 func (a *API) flowCycle(start string, cfg *StreamConfig, extra string, consumers bool) bool {
 	cfgs := make(map[string]*StreamConfig)
 	a.mu.RLock()
@@ -331,52 +334,58 @@ func (a *API) flowCycle(start string, cfg *StreamConfig, extra string, consumers
 	if cfg != nil {
 		cfgs[cfg.Name] = cfg
 	}
-	next := func(name string) []string {
-		from := cfgs[name]
-		if from == nil {
+	var anyStream subjectTrie
+	for _, c := range cfgs {
+		for _, subj := range c.Subjects {
+			anyStream.insert(subj)
+		}
+	}
+	// targets returns the streams with a subject overlapping one of dests.
+	targets := func(dests []string) []string {
+		dests = slices.DeleteFunc(dests, func(d string) bool { return !anyStream.overlaps(d) })
+		if len(dests) == 0 {
 			return nil
 		}
-		var dests []string
-		if from.RePublish != nil {
-			dests = append(dests, from.RePublish.Destination)
-		}
-		if consumers && a.consumers != nil {
-			for _, c := range a.consumers.List(name) {
-				dests = append(dests, c.Config().DeliverSubject)
-			}
-		}
-		if name == start && extra != "" {
-			dests = append(dests, extra)
-		}
 		var out []string
-		for to, tc := range cfgs {
-			if slices.ContainsFunc(tc.Subjects, func(s string) bool {
-				return slices.ContainsFunc(dests, func(d string) bool { return subject.Overlap(d, s) })
+		for name, c := range cfgs {
+			if slices.ContainsFunc(c.Subjects, func(subj string) bool {
+				return slices.ContainsFunc(dests, func(d string) bool { return subject.Overlap(d, subj) })
 			}) {
-				out = append(out, to)
+				out = append(out, name)
 			}
 		}
 		return out
 	}
-	// Depth-first search for a path back to any visited stream.
-	const (
-		unseen = iota
-		active
-		done
-	)
-	state := make(map[string]int, len(cfgs))
-	var visit func(name string) bool
-	visit = func(name string) bool {
-		state[name] = active
-		for _, n := range next(name) {
-			if state[n] == active || (state[n] == unseen && visit(n)) {
-				return true
+	// dests returns where a stream's messages are sent.
+	dests := func(name string) []string {
+		var out []string
+		if c := cfgs[name]; c != nil && c.RePublish != nil {
+			out = append(out, c.RePublish.Destination)
+		}
+		if consumers && a.consumers != nil {
+			for _, c := range a.consumers.List(name) {
+				out = append(out, c.Config().DeliverSubject)
 			}
 		}
-		state[name] = done
-		return false
+		return out
 	}
-	return visit(start)
+	seen := make(map[string]bool)
+	var reaches func(name string) bool // whether start is reachable from name
+	reaches = func(name string) bool {
+		if name == start {
+			return true
+		}
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+		return slices.ContainsFunc(targets(dests(name)), reaches)
+	}
+	first := []string{extra}
+	if extra == "" {
+		first = dests(start)
+	}
+	return slices.ContainsFunc(targets(first), reaches)
 }
 
 // createStream creates a stream from a normalized configuration, or
