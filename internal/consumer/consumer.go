@@ -43,9 +43,10 @@ type Consumer struct {
 	created time.Time
 	onGone  func(*Consumer) // called once when the consumer stops by itself
 
-	ackPrefix string // "$JS.ACK.<stream>.<name>.1."
-	fcPrefix  string // "$JS.FC.<stream>.<name>."
-	deliverTo []byte // cfg.DeliverSubject
+	ackPrefix string                 // "$JS.ACK.<stream>.<name>.1."
+	fcPrefix  string                 // "$JS.FC.<stream>.<name>."
+	deliverTo []byte                 // cfg.DeliverSubject
+	match     func(subj string) bool // the filters
 
 	// snap is the initial data of a last_per_subject consumer, pinned at
 	// creation; the delivery goroutine owns and closes it (nil for the
@@ -104,6 +105,7 @@ func newConsumer(st store.Stream, cfg Config, bus Bus, log *slog.Logger, onGone 
 		onGone:    onGone,
 		ackPrefix: "$JS.ACK." + st.Name() + "." + cfg.Name + ".1.",
 		deliverTo: []byte(cfg.DeliverSubject),
+		match:     subject.MatcherAny(cfg.FilterSubjects),
 		fcPrefix:  "$JS.FC." + st.Name() + "." + cfg.Name + ".",
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
@@ -225,18 +227,10 @@ func (c *Consumer) filters() []string {
 	return c.cfg.FilterSubjects
 }
 
-// matches reports whether subj passes the filters.
-func (c *Consumer) matches(subj string) bool {
-	if len(c.cfg.FilterSubjects) == 0 {
-		return true
-	}
-	for _, f := range c.cfg.FilterSubjects {
-		if subject.Match(f, subj) {
-			return true
-		}
-	}
-	return false
-}
+// matches reports whether subj passes the filters. It runs for every
+// message stored, under the stream's delivery lock, so it tests subj
+// once however many filters there are (subject.MatcherAny).
+func (c *Consumer) matches(subj string) bool { return c.match(subj) }
 
 // next returns the first matching message with Seq >= seq.
 //

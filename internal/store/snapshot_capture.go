@@ -231,7 +231,9 @@ func (s *stream) noteRemovalLocked(p int) {
 }
 
 // filtersMatcher returns a function reporting whether a subject matches
-// any of filters (none: every subject).
+// any of filters (none: every subject). Several filters are one trie
+// (subject.MatcherAny): the capture tests every entry under the read
+// lock, and a watch may carry thousands of filters.
 func filtersMatcher(filters []string) func(string) bool {
 	if len(filters) == 0 || slices.ContainsFunc(filters, matchAll) {
 		return func(string) bool { return true }
@@ -239,18 +241,7 @@ func filtersMatcher(filters []string) func(string) bool {
 	if len(filters) == 1 {
 		return snapshotMatcher(filters[0])
 	}
-	matchers := make([]func(string) bool, len(filters))
-	for i, f := range filters {
-		matchers[i] = snapshotMatcher(f)
-	}
-	return func(subject string) bool {
-		for _, m := range matchers {
-			if m(subject) {
-				return true
-			}
-		}
-		return false
-	}
+	return matcherAny(filters)
 }
 
 // snapshotMatcher is matcher with a fast path for "<prefix>.>", the

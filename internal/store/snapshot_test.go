@@ -270,3 +270,39 @@ func BenchmarkSnapshotCapture(b *testing.B) {
 		})
 	}
 }
+
+// TestSnapshotManyFilters: a capture tested every entry against each
+// filter in turn, under the read lock, so a watch with thousands of
+// filters held appends back for a long time per chunk. Every entry is
+// now tested once, however many filters there are.
+func TestSnapshotManyFilters(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *harness) {
+		s := h.create(Config{})
+		const n = 2000
+		for i := range n {
+			mustAppend(t, s, fmt.Sprintf("$KV.b.k%d", i%700), "v", AppendOpts{})
+		}
+		tested := countMatches(t)
+		orig := matcherAny
+		matcherAny = func(filters []string) func(string) bool {
+			m := orig(filters)
+			return func(s string) bool { *tested++; return m(s) }
+		}
+		t.Cleanup(func() { matcherAny = orig })
+		filters := []string{"$KV.b.w.*"}
+		for i := range 1000 {
+			filters = append(filters, fmt.Sprintf("$KV.b.k%d", 3*i))
+		}
+		sn, err := s.SnapshotLastPerSubject(filters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sn.Close()
+		if got, want := sn.Remaining(), 700/3+1; got != want {
+			t.Fatalf("%d messages, want %d", got, want)
+		}
+		if *tested > 2*n {
+			t.Fatalf("%d subject tests for %d messages and %d filters", *tested, n, len(filters))
+		}
+	})
+}

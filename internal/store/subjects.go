@@ -26,3 +26,8 @@ func hasWildcard(filter string) bool { return !subject.IsLiteral(filter) }
 // matcher returns a function reporting whether a subject matches filter.
 // It is a variable so that tests can count the subjects a lookup tests.
 var matcher = subject.Matcher
+
+// matcherAny returns a function reporting whether a subject matches any
+// of several filters, testing it once whatever their number. It is a
+// variable so that tests can count the subjects a capture tests.
+var matcherAny = subject.MatcherAny

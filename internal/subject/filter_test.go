@@ -1,6 +1,7 @@
 package subject
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -93,4 +94,84 @@ func naiveValid(s string, wildcards bool) bool {
 		}
 	}
 	return true
+}
+
+func TestMatcherAny(t *testing.T) {
+	sets := [][]string{
+		nil,
+		{"a.b"},
+		{"a.*"},
+		{"a.b", "c.>"},
+		{"a.*.c", "a.b.*", "x", "*.y.>", "q.r"},
+		{"a.>", "b.*.*", "*.*.*.*", "c"},
+		{">"},
+		{"a.b", ">"},
+		{"", "a"},
+	}
+	subjects := []string{"a", "a.b", "a.c", "a.b.c", "a.x.c", "a.b.d", "b.c.d", "x", "x.y", "z.y", "z.y.w", "q.r", "q.r.s", "c", "c.d", "c.d.e", "a.b.c.d", "w.x.y.z", "foo"}
+	for _, filters := range sets {
+		m := MatcherAny(filters)
+		for _, s := range subjects {
+			want := len(filters) == 0
+			for _, f := range filters {
+				if MatchesAll(f) || Match(f, s) {
+					want = true
+				}
+			}
+			if got := m(s); got != want {
+				t.Errorf("MatcherAny(%q)(%q) = %v, want %v", filters, s, got, want)
+			}
+		}
+	}
+}
+
+// TestMatcherAnyRandom compares MatcherAny with testing each filter, on
+// random filters and subjects over a small alphabet.
+func TestMatcherAnyRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	tok := func(wild bool) string {
+		if wild {
+			switch rng.IntN(6) {
+			case 0:
+				return "*"
+			case 1:
+				return ">"
+			}
+		}
+		return string(rune('a' + rng.IntN(3)))
+	}
+	gen := func(wild bool) string {
+		n := 1 + rng.IntN(4)
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			t := tok(wild)
+			b.WriteString(t)
+			if t == ">" {
+				break
+			}
+		}
+		return b.String()
+	}
+	for round := 0; round < 300; round++ {
+		var filters []string
+		for n := rng.IntN(12); len(filters) < n; {
+			if f := gen(true); f != ">" {
+				filters = append(filters, f)
+			}
+		}
+		m := MatcherAny(filters)
+		for i := 0; i < 50; i++ {
+			s := gen(false)
+			want := len(filters) == 0
+			for _, f := range filters {
+				want = want || Match(f, s)
+			}
+			if got := m(s); got != want {
+				t.Fatalf("MatcherAny(%q)(%q) = %v, want %v", filters, s, got, want)
+			}
+		}
+	}
 }
