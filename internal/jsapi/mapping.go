@@ -29,6 +29,21 @@ type destToken struct {
 
 var errBadMapping = errors.New("jsapi: invalid subject mapping")
 
+// destPattern returns the subjects a destination can map to, as a
+// filter: each token naming a source wildcard ("{{wildcard(n)}}", "$n")
+// becomes '*'. Loop checks compare it with stream subjects; compared as
+// it is written, "{{wildcard(1)}}.x" would miss the stream on "b.x" that
+// it maps b.x back onto.
+func destPattern(dest string) string {
+	toks := subject.Tokens(dest)
+	for i, t := range toks {
+		if strings.HasPrefix(t, "$") || strings.HasPrefix(t, "{{") {
+			toks[i] = "*"
+		}
+	}
+	return strings.Join(toks, ".")
+}
+
 // newMapping checks and compiles a source → destination mapping.
 func newMapping(source, dest string) (*mapping, error) {
 	if !subject.Valid(source) || dest == "" {

@@ -360,7 +360,7 @@ func (a *API) flowCycle(start string, cfg *StreamConfig, extra string, consumers
 	dests := func(name string) []string {
 		var out []string
 		if c := cfgs[name]; c != nil && c.RePublish != nil {
-			out = append(out, c.RePublish.Destination)
+			out = append(out, destPattern(c.RePublish.Destination))
 		}
 		if consumers && a.consumers != nil {
 			for _, c := range a.consumers.List(name) {

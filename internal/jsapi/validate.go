@@ -256,8 +256,9 @@ func checkRePublish(cfg *StreamConfig) *APIError {
 	if rp.Source == "" {
 		rp.Source = ">"
 	}
+	dest := destPattern(rp.Destination)
 	for _, s := range cfg.Subjects {
-		if subject.Overlap(rp.Destination, s) {
+		if subject.Overlap(dest, s) {
 			return errInvalidConfigF("stream configuration for republish destination forms a cycle")
 		}
 	}

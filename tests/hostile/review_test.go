@@ -144,3 +144,51 @@ func TestReviewConsumerDeletingItself(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReviewRepublishMappedOntoItself: the republish cycle checks
+// compared the destination with the stream subjects as if its mapping
+// tokens ({{wildcard(1)}}, $1) were literals, so "{{wildcard(1)}}.x"
+// passed for a stream on "b.x" although it maps b.x onto itself.
+// Republishing runs under the stream's delivery lock on the appending
+// goroutine, so the republished message was appended from there and its
+// delivery waited for that lock: the stream hung on the first append.
+// Run in a child process, which the test can kill.
+func TestReviewRepublishMappedOntoItself(t *testing.T) {
+	p := startProcess(t, t.TempDir())
+	nc := connect(t, p.url)
+	for _, tc := range []struct{ name, a, b string }{
+		{"self", `{"name":"S","subjects":["b.x"],"republish":{"src":"*.x","dest":"{{wildcard(1)}}.x"}}`, ""},
+		{"self legacy", `{"name":"S","subjects":["b.x"],"republish":{"src":"*.x","dest":"$1.x"}}`, ""},
+		{"across", `{"name":"S","subjects":["b.x"],"republish":{"src":"*.x","dest":"c.{{wildcard(1)}}"}}`,
+			`{"name":"T","subjects":["c.b"],"republish":{"src":"c.*","dest":"{{wildcard(1)}}.x"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			refused := false
+			for _, cfg := range []string{tc.a, tc.b} {
+				if cfg == "" {
+					continue
+				}
+				var name struct {
+					Name string `json:"name"`
+				}
+				if err := json.Unmarshal([]byte(cfg), &name); err != nil {
+					t.Fatal(err)
+				}
+				e := jsError(t, jsAsk(t, nc, "$JS.API.STREAM.CREATE."+name.Name, cfg))
+				if e != "" && !strings.Contains(e, "cycle") {
+					t.Fatalf("create %s: %s, want a cycle refusal", name.Name, e)
+				}
+				refused = refused || e != ""
+			}
+			if !refused {
+				if _, err := nc.Request("b.x", []byte("v"), 5*time.Second); err != nil {
+					t.Fatalf("append to a stream republishing onto itself: %v", err)
+				}
+				t.Fatal("a republish onto the stream's own subjects was accepted")
+			}
+			for _, n := range []string{"S", "T"} {
+				jsAsk(t, nc, "$JS.API.STREAM.DELETE."+n, "")
+			}
+		})
+	}
+}
