@@ -29,11 +29,11 @@ func TestSaturatingDeadlines(t *testing.T) {
 	if got := subSat(-10, math.MaxInt64); got != math.MinInt64 {
 		t.Errorf("subSat(-10, MaxInt64) = %d", got)
 	}
-	if got := sleepUntil(100, never); got != maxExpirySleep {
-		t.Errorf("sleepUntil(never) = %v", got)
+	if got := wakeAt(100, never); got != 100+int64(maxExpirySleep) {
+		t.Errorf("wakeAt(never) = %v", got)
 	}
-	if got := sleepUntil(math.MaxInt64, math.MinInt64); got != 0 {
-		t.Errorf("sleepUntil(past) = %v", got)
+	if got := wakeAt(math.MaxInt64, math.MinInt64); got != math.MinInt64 {
+		t.Errorf("wakeAt(past) = %v", got)
 	}
 }
 

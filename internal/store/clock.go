@@ -12,17 +12,19 @@ import (
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
-	// After returns a channel that receives once d has passed on this
-	// clock, and a function that releases the timer early.
-	After(d time.Duration) (<-chan time.Time, func())
+	// At returns a channel that receives once this clock reaches
+	// deadline (at once if it already has), and a function that releases
+	// the timer early. The deadline is absolute, so a clock that moves
+	// while the timer is being set cannot make it fire late.
+	At(deadline time.Time) (<-chan time.Time, func())
 }
 
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-func (systemClock) After(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTimer(d)
+func (systemClock) At(deadline time.Time) (<-chan time.Time, func()) {
+	t := time.NewTimer(time.Until(deadline))
 	return t.C, func() { t.Stop() }
 }
 
@@ -53,12 +55,12 @@ func (c *ManualClock) Now() time.Time {
 	return c.now
 }
 
-// After returns a channel that fires once Advance or Set reaches now+d.
-func (c *ManualClock) After(d time.Duration) (<-chan time.Time, func()) {
+// At returns a channel that fires once Advance or Set reaches deadline.
+func (c *ManualClock) At(deadline time.Time) (<-chan time.Time, func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &manualTimer{at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
+	t := &manualTimer{at: deadline, ch: make(chan time.Time, 1)}
+	if !deadline.After(c.now) {
 		t.ch <- c.now
 		return t.ch, func() {}
 	}

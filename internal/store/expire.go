@@ -192,13 +192,9 @@ func (st *Store) expireLoop() {
 				break
 			}
 		}
-		ch, stop := st.clock.After(sleepUntil(st.clock.Now().UnixNano(), next))
-		if st.clock.Now().UnixNano() >= next {
-			// The clock passed the deadline while the timer was being
-			// set (a manual clock may jump): do not wait for it.
-			stop()
-			continue
-		}
+		// An absolute wake-up time: a clock that moves while the timer
+		// is set (a manual clock may jump) cannot make it fire late.
+		ch, stop := st.clock.At(time.Unix(0, wakeAt(now, next)))
 		select {
 		case <-ch:
 		case <-st.wake:
@@ -210,15 +206,8 @@ func (st *Store) expireLoop() {
 	}
 }
 
-// sleepUntil returns how long to sleep at now for a deadline: never
-// negative, at most maxExpirySleep.
-func sleepUntil(now, next int64) time.Duration {
-	d := subSat(next, now)
-	switch {
-	case d <= 0:
-		return 0
-	case d > int64(maxExpirySleep):
-		return maxExpirySleep
-	}
-	return time.Duration(d)
+// wakeAt returns when a pass made at now sleeps until for a deadline:
+// the deadline, but at most maxExpirySleep after now.
+func wakeAt(now, next int64) int64 {
+	return min(next, addSat(now, int64(maxExpirySleep)))
 }

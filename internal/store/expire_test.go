@@ -122,3 +122,53 @@ func TestExpiryAfterReopen(t *testing.T) {
 	h.clock.Advance(2 * time.Minute)
 	waitFor(t, "ttl after reopen", func() bool { return s.State().Msgs == 1 })
 }
+
+// jumpClock moves its manual clock by jump at the first armed call of
+// At, before setting the timer: the clock moving while the expirer sets
+// its timer, as a manual clock or a slow machine can make it.
+type jumpClock struct {
+	*ManualClock
+	jump  time.Duration
+	armed chan struct{} // closed to arm; the jump happens once
+	done  chan struct{} // closed after the jump
+	once  sync.Once
+}
+
+func (c *jumpClock) At(deadline time.Time) (<-chan time.Time, func()) {
+	select {
+	case <-c.armed:
+		c.once.Do(func() {
+			c.Advance(c.jump)
+			close(c.done)
+		})
+	default:
+	}
+	return c.ManualClock.At(deadline)
+}
+
+// TestExpiryTimerSetWhileClockMoves: a clock that moves while the
+// expirer sets its timer must not delay expiry. The expirer once turned
+// the deadline into a duration from a reading of the clock taken before
+// the timer was set, so a jump in between pushed the wake-up later by the
+// jump (TestMaxAge timed out once on a loaded machine).
+func TestExpiryTimerSetWhileClockMoves(t *testing.T) {
+	jc := &jumpClock{ManualClock: NewManualClock(epoch), jump: 30 * time.Second, armed: make(chan struct{}), done: make(chan struct{})}
+	st, err := Open("", Options{Clock: jc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.CreateStream(Config{Name: "s", Storage: MemoryStorage, MaxAge: time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(jc.armed) // the pass woken by the append jumps 30 s while setting its timer
+	mustAppend(t, s, "a", "1", AppendOpts{})
+	select {
+	case <-jc.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the expirer never set a timer after the append")
+	}
+	jc.Advance(31 * time.Second) // 61 s after the append
+	waitFor(t, "a to expire", func() bool { return s.State().Msgs == 0 })
+}
