@@ -18,17 +18,13 @@
 package testserver
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
@@ -147,62 +143,8 @@ func StartPeer(t testing.TB, extra ...string) *Server {
 		t.Fatal("testserver: nats-server is not installed: run scripts/install-tools (or set CAIRN_PEER_SERVER)")
 	}
 	args := append([]string{"-js", "-a", "127.0.0.1", "-p", "-1", "-sd", t.TempDir()}, extra...)
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatalf("testserver: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("testserver: start %s: %v", bin, err)
-	}
-
-	var (
-		mu   sync.Mutex
-		logs bytes.Buffer
-	)
-	addr := make(chan string, 1)
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			mu.Lock()
-			logs.WriteString(line + "\n")
-			mu.Unlock()
-			if m := listenLine.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-drained
-		_ = cmd.Wait()
-	}
-
-	select {
-	case a := <-addr:
-		t.Cleanup(func() {
-			stop()
-			if t.Failed() {
-				mu.Lock()
-				t.Logf("nats-server log:\n%s", tail(logs.String(), 15))
-				mu.Unlock()
-			}
-		})
-		return &Server{URL: "nats://" + a, Kind: "peer"}
-	case <-drained:
-		stop()
-		t.Fatalf("testserver: nats-server exited before listening:\n%s", logs.String())
-	case <-time.After(20 * time.Second):
-		stop()
-		t.Fatalf("testserver: nats-server did not listen within 20s")
-	}
-	return nil
+	p := startProcess(t, "nats-server", bin, args)
+	return &Server{URL: p.URL, Kind: "peer"}
 }
 
 // tail returns the last n lines of s.

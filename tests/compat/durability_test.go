@@ -1,99 +1,26 @@
 package compat
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-db/cairn/internal/testserver"
 )
 
 // Durability through the real binary: cairn-server is killed with
 // SIGKILL while clients put, restarted on the same directory, and every
 // acknowledged put must be there.
 
-var (
-	serverBinOnce sync.Once
-	serverBin     string
-	serverBinErr  error
-)
-
-// cairnServerBinary builds cmd/cairn-server once per test run.
-func cairnServerBinary(t *testing.T) string {
+// startProcess runs the real cairn-server binary over dir with extra
+// flags; it is killed when t ends.
+func startProcess(t *testing.T, dir string, args ...string) *testserver.Process {
 	t.Helper()
-	serverBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cairn-server-bin-")
-		if err != nil {
-			serverBinErr = err
-			return
-		}
-		serverBin = filepath.Join(dir, "cairn-server")
-		out, err := exec.Command("go", "build", "-o", serverBin, "../../cmd/cairn-server").CombinedOutput()
-		if err != nil {
-			serverBinErr = fmt.Errorf("building cairn-server: %v\n%s", err, out)
-		}
-	})
-	if serverBinErr != nil {
-		t.Fatal(serverBinErr)
-	}
-	return serverBin
-}
-
-var listenAddr = regexp.MustCompile(`Listening for client connections on (\S+:\d+)`)
-
-// serverProcess is a cairn-server child process.
-type serverProcess struct {
-	cmd *exec.Cmd
-	url string
-}
-
-func startProcess(t *testing.T, dir string, args ...string) *serverProcess {
-	t.Helper()
-	cmd := exec.Command(cairnServerBinary(t), append([]string{"-a", "127.0.0.1", "-p", "-1", "-sd", dir}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serverProcess{cmd: cmd}
-	t.Cleanup(p.kill)
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := listenAddr.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		p.url = "nats://" + a
-	case <-time.After(20 * time.Second):
-		t.Fatal("cairn-server did not start listening")
-	}
-	return p
-}
-
-// kill sends SIGKILL to the process this test started and reaps it.
-func (p *serverProcess) kill() {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
+	return testserver.StartCairnProcess(t, dir, args...)
 }
 
 type acked struct {
@@ -104,9 +31,9 @@ type acked struct {
 
 // putUntilKilled runs writers putting unique keys until the server is
 // killed, then returns every acknowledged put.
-func putUntilKilled(t *testing.T, p *serverProcess, bucket string, writers int, before func()) []acked {
+func putUntilKilled(t *testing.T, p *testserver.Process, bucket string, writers int, before func()) []acked {
 	t.Helper()
-	js := newJS(t, p.url)
+	js := newJS(t, p.URL)
 	kv := createKV(t, js, jetstream.KeyValueConfig{Bucket: bucket})
 	var (
 		mu   sync.Mutex
@@ -143,7 +70,7 @@ func putUntilKilled(t *testing.T, p *serverProcess, bucket string, writers int, 
 		return len(acks) >= 300
 	})
 	before()
-	p.kill()
+	p.Kill()
 	close(stop)
 	wg.Wait()
 	return acks
@@ -172,7 +99,7 @@ func TestKillNineSyncAlways(t *testing.T) {
 	p := startProcess(t, dir, "--sync_interval", "always")
 	acks := putUntilKilled(t, p, "durable", 4, func() {})
 	p = startProcess(t, dir, "--sync_interval", "always")
-	checkAcked(t, p.url, "durable", acks)
+	checkAcked(t, p.URL, "durable", acks)
 }
 
 func TestKillNineDefaultSync(t *testing.T) {
@@ -181,7 +108,7 @@ func TestKillNineDefaultSync(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := startProcess(t, dir)
-	kv := createKV(t, newJS(t, p.url), jetstream.KeyValueConfig{Bucket: "relaxed"})
+	kv := createKV(t, newJS(t, p.URL), jetstream.KeyValueConfig{Bucket: "relaxed"})
 	var acks []acked
 	for i := 0; i < 300; i++ {
 		key := fmt.Sprintf("k%d", i)
@@ -194,7 +121,7 @@ func TestKillNineDefaultSync(t *testing.T) {
 	// Under the default policy a put is in the operating system before
 	// it is acknowledged (docs/STORE.md), so a process crash right after
 	// the last acknowledgement loses none of them.
-	p.kill()
+	p.Kill()
 	p = startProcess(t, dir)
-	checkAcked(t, p.url, "relaxed", acks)
+	checkAcked(t, p.URL, "relaxed", acks)
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,9 +26,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if serverBin != "" {
-		os.RemoveAll(filepath.Dir(serverBin))
-	}
+	testserver.RemoveBinaries()
 	if code == 0 {
 		if err := goleak.Find(
 			// nats.go's connection goroutines finish shortly after Close.

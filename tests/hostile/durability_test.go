@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/store"
+	"github.com/cairn-db/cairn/internal/testserver"
 )
 
 // Durability: what a client was told is stored survives a crash, and
@@ -51,8 +52,8 @@ func TestKillNineLosesNothingAcknowledged(t *testing.T) {
 				p := startProcess(t, dir, args...)
 				acks := putUntilKill(t, p, round, 200+rng.IntN(800))
 				p = startProcess(t, dir, args...)
-				checkAckedPuts(t, p.url, acks)
-				p.kill()
+				checkAckedPuts(t, p.URL, acks)
+				p.Kill()
 			}
 		})
 	}
@@ -61,9 +62,9 @@ func TestKillNineLosesNothingAcknowledged(t *testing.T) {
 // putUntilKill runs four writers, each on its own connection, and kills
 // p as soon as target puts are acknowledged. It returns every
 // acknowledged put.
-func putUntilKill(t *testing.T, p *process, round, target int) []ackedPut {
+func putUntilKill(t *testing.T, p *testserver.Process, round, target int) []ackedPut {
 	t.Helper()
-	nc := connect(t, p.url)
+	nc := connect(t, p.URL)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func putUntilKill(t *testing.T, p *process, round, target int) []ackedPut {
 		once   sync.Once
 	)
 	for w := 0; w < 4; w++ {
-		wnc := connect(t, p.url, nats.NoReconnect())
+		wnc := connect(t, p.URL, nats.NoReconnect())
 		wjs, err := jetstream.New(wnc)
 		if err != nil {
 			t.Fatal(err)
@@ -105,7 +106,7 @@ func putUntilKill(t *testing.T, p *process, round, target int) []ackedPut {
 				mu.Lock()
 				acks = append(acks, ackedPut{key, rev, val})
 				if len(acks) == target {
-					once.Do(func() { p.kill(); close(killed) })
+					once.Do(func() { p.Kill(); close(killed) })
 				}
 				mu.Unlock()
 			}
@@ -114,7 +115,7 @@ func putUntilKill(t *testing.T, p *process, round, target int) []ackedPut {
 	select {
 	case <-killed:
 	case <-time.After(30 * time.Second):
-		p.kill()
+		p.Kill()
 		t.Fatal("writers got too few acknowledgements")
 	}
 	wg.Wait()

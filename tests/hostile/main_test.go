@@ -23,10 +23,12 @@ import (
 
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/testserver"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	testserver.RemoveBinaries()
 	if code == 0 {
 		if err := goleak.Find(
 			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).flusher"),

@@ -89,7 +89,7 @@ func TestReviewCrossStreamDeliveryLoop(t *testing.T) {
 // did shutdown. Run in a child process, which the test can kill.
 func TestReviewConsumerDeliveringIntoStreamAPI(t *testing.T) {
 	p := startProcess(t, t.TempDir())
-	nc := connect(t, p.url)
+	nc := connect(t, p.URL)
 	jsAsk(t, nc, "$JS.API.STREAM.CREATE.S", `{"name":"S","subjects":["s.>"]}`)
 	const n = 20000
 	for i := 0; i < n; i++ {
@@ -155,7 +155,7 @@ func TestReviewConsumerDeletingItself(t *testing.T) {
 // Run in a child process, which the test can kill.
 func TestReviewRepublishMappedOntoItself(t *testing.T) {
 	p := startProcess(t, t.TempDir())
-	nc := connect(t, p.url)
+	nc := connect(t, p.URL)
 	for _, tc := range []struct{ name, a, b string }{
 		{"self", `{"name":"S","subjects":["b.x"],"republish":{"src":"*.x","dest":"{{wildcard(1)}}.x"}}`, ""},
 		{"self legacy", `{"name":"S","subjects":["b.x"],"republish":{"src":"*.x","dest":"$1.x"}}`, ""},
