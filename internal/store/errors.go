@@ -42,6 +42,10 @@ var (
 	// MaxSeq: an append to a stream whose last sequence is MaxSeq, or a
 	// purge whose Seq is beyond MaxSeq. The stream is unchanged.
 	ErrSeqOverflow = errors.New("store: sequence would overflow")
+	// ErrSnapshotBudget: SnapshotLastPerSubject would make the open
+	// snapshots hold more than Options.MaxSnapshotEntries entries. Try
+	// again once other snapshots are delivered or closed.
+	ErrSnapshotBudget = errors.New("store: snapshot budget exhausted")
 	// ErrClosed: the Store was closed, or the stream was deleted.
 	ErrClosed = errors.New("store: closed")
 	// ErrCorrupt marks every corruption error. Use errors.As with

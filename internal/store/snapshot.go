@@ -57,17 +57,25 @@ type Snapshotter interface {
 	// Cost: one walk of the index, in chunks of 1024 entries under the
 	// read lock, released in between, so appends wait for one chunk at
 	// most (literal filters are map lookups); 8 bytes per captured
-	// message until Close (16 for a memory stream). A file stream's
+	// message not yet returned by Next (16 for a memory stream), counted
+	// against the Store's Options.MaxSnapshotEntries: a capture that
+	// would pass it fails with ErrSnapshotBudget. A file stream's
 	// snapshot also holds a Pebble snapshot, which keeps compactions
-	// from dropping the versions it sees; a memory stream's holds the
-	// messages themselves. Close it as soon as it is delivered.
+	// from dropping the versions it sees, until Next has read its last
+	// message; a memory stream's holds the messages themselves. Close it
+	// as soon as it is delivered.
 	SnapshotLastPerSubject(filters []string) (Snapshot, error)
 }
 
 var _ Snapshotter = (*stream)(nil)
 
-// snapshotReadChunk is how many messages one Pebble iterator reads.
-const snapshotReadChunk = 256
+// snapshotReadChunk is how many messages one Pebble iterator reads at
+// most, and snapshotReadBytes how many bytes of payload: the read-ahead
+// of a snapshot being delivered stays small whatever the values' size.
+const (
+	snapshotReadChunk = 256
+	snapshotReadBytes = 1 << 20
+)
 
 type snapshot struct {
 	s    *stream
@@ -75,11 +83,16 @@ type snapshot struct {
 
 	mu     sync.Mutex // Next against Close and the stream closing
 	seqs   []uint64   // still to return
-	msgs   []*Msg     // memory streams: the messages of seqs
+	msgs   []*Msg     // memory streams (never nil): the messages of seqs
 	pebble *pebbleBackend
-	pin    *pebble.Snapshot // file streams; nil once closed
+	pin    *pebble.Snapshot // file streams; nil once seqs is read or closed
 	buf    []*Msg           // file streams: read ahead of seqs
 	closed bool
+	// budget is the Store's snapshot budget, and charged how many
+	// entries sn holds against it: len(seqs) plus the delivered entries
+	// not yet given back (shrinkLocked).
+	budget  *snapshotBudget
+	charged int
 }
 
 func (sn *snapshot) LastSeq() uint64 { return sn.upTo }
@@ -96,12 +109,14 @@ func (sn *snapshot) Next() (*Msg, error) {
 	if sn.closed {
 		return nil, ErrClosed
 	}
-	if sn.msgs != nil || sn.pin == nil {
+	if sn.msgs != nil {
 		if len(sn.seqs) == 0 {
 			return nil, ErrNotFound
 		}
 		m := sn.msgs[0]
+		sn.msgs[0] = nil // the message may be gone from the stream
 		sn.seqs, sn.msgs = sn.seqs[1:], sn.msgs[1:]
+		sn.shrinkLocked()
 		return m, nil
 	}
 	if len(sn.buf) == 0 {
@@ -112,11 +127,30 @@ func (sn *snapshot) Next() (*Msg, error) {
 			sn.closeLocked()
 			return nil, err
 		}
+		sn.shrinkLocked()
 	}
 	m := sn.buf[0]
 	sn.buf[0] = nil
 	sn.buf = sn.buf[1:]
 	return m, nil
+}
+
+// shrinkLocked gives the delivered entries back to the budget, copying
+// the list to free their memory, once there are at least as many of
+// them as entries left (and snapshotShrinkMin): each entry is copied at
+// most once on average.
+func (sn *snapshot) shrinkLocked() {
+	left := len(sn.seqs)
+	delivered := sn.charged - left
+	if delivered < snapshotShrinkMin || delivered < left {
+		return
+	}
+	sn.seqs = slices.Clone(sn.seqs)
+	if sn.msgs != nil {
+		sn.msgs = append(make([]*Msg, 0, left), sn.msgs...)
+	}
+	sn.budget.release(delivered)
+	sn.charged = left
 }
 
 // readLocked reads the next chunk of seqs from the Pebble snapshot into
@@ -135,7 +169,11 @@ func (sn *snapshot) readLocked() error {
 	defer it.Close()
 	buf := sn.buf[:0]
 	key := make([]byte, 0, 13)
+	size := 0
 	for _, seq := range chunk {
+		if size >= snapshotReadBytes {
+			break
+		}
 		key = appendMsgKey(key[:0], be.id, seq)
 		if !it.SeekGE(key) || string(it.Key()) != string(key) {
 			if err := it.Error(); err != nil {
@@ -154,9 +192,21 @@ func (sn *snapshot) readLocked() error {
 			return err
 		}
 		buf = append(buf, m)
+		size += len(m.Header) + len(m.Data)
 	}
-	sn.buf, sn.seqs = buf, sn.seqs[n:]
+	sn.buf, sn.seqs = buf, sn.seqs[len(buf):]
+	if len(sn.seqs) == 0 {
+		// Everything is read: let compactions go on.
+		sn.releasePinLocked()
+	}
 	return nil
+}
+
+func (sn *snapshot) releasePinLocked() {
+	if sn.pin != nil {
+		_ = sn.pin.Close() // only fails on a closed database, which waits for us
+		sn.pin = nil
+	}
 }
 
 func (sn *snapshot) Close() {
@@ -171,11 +221,10 @@ func (sn *snapshot) closeLocked() {
 		return
 	}
 	sn.closed = true
-	if sn.pin != nil {
-		_ = sn.pin.Close() // only fails on a closed database, which waits for us
-		sn.pin = nil
-	}
+	sn.releasePinLocked()
 	sn.seqs, sn.msgs, sn.buf = nil, nil, nil
+	sn.budget.release(sn.charged)
+	sn.charged = 0
 }
 
 // openSnapshots tracks the open snapshots of each stream, so that

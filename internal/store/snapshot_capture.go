@@ -22,6 +22,11 @@ import (
 //	                               recorded b→6 (memory: its *Msg)
 //	walk 5..9: 7 (a) is last ≤ L   taken; 8 (c) taken
 //	result: 6 7 8
+//
+// The list is reserved against the Store's snapshot budget
+// (snapshot_budget.go) as it grows, chunk by chunk, so a capture that
+// would pass it stops after one chunk too many at most, fails with
+// ErrSnapshotBudget and gives everything back.
 
 // snapshotCaptureChunk is how many index entries a capture examines per
 // visit under the read lock (a variable for tests).
@@ -46,6 +51,31 @@ type capture struct {
 	// before the walk reached it to that message.
 	recorded map[string]recordedMsg
 	mem      *memBackend // memory streams: where the messages are
+
+	// The list being collected, and how many of its entries are
+	// reserved against budget.
+	seqs     []uint64
+	msgs     []*Msg
+	budget   *snapshotBudget
+	reserved int
+}
+
+// add appends one message to the list.
+func (c *capture) add(seq uint64, m *Msg) {
+	c.seqs = append(c.seqs, seq)
+	if c.mem != nil {
+		c.msgs = append(c.msgs, m)
+	}
+}
+
+// reserve reserves the entries added since the last call.
+func (c *capture) reserve() error {
+	n := len(c.seqs) - c.reserved
+	if !c.budget.reserve(n) {
+		return ErrSnapshotBudget
+	}
+	c.reserved += n
+	return nil
 }
 
 type recordedMsg struct {
@@ -59,7 +89,7 @@ func (s *stream) SnapshotLastPerSubject(filters []string) (Snapshot, error) {
 			return nil, ErrInvalidSubject
 		}
 	}
-	sn := &snapshot{s: s}
+	sn := &snapshot{s: s, budget: s.st.snapBudget}
 	s.mu.RLock()
 	if err := s.usableLocked(); err != nil {
 		s.mu.RUnlock()
@@ -76,44 +106,71 @@ func (s *stream) SnapshotLastPerSubject(filters []string) (Snapshot, error) {
 	// stream, which takes the lock first, cannot miss it.
 	openSnapshots.add(sn)
 	durable := s.durableTicketLocked()
+	c := &capture{upTo: sn.upTo, match: filtersMatcher(filters), mem: mem, budget: sn.budget}
+	var err error
 	if literal := len(filters) > 0 && !slices.ContainsFunc(filters, hasWildcard); literal {
+		var seqs []uint64
 		for _, f := range filters {
 			if ss := s.ix.lookup(f); ss != nil {
-				sn.seqs = append(sn.seqs, ss.last())
+				seqs = append(seqs, ss.last())
 			}
 		}
-		slices.Sort(sn.seqs)
-		sn.seqs = slices.Compact(sn.seqs)
-		if mem != nil {
-			for _, seq := range sn.seqs {
-				sn.msgs = append(sn.msgs, mem.msgs[seq])
+		slices.Sort(seqs)
+		for _, seq := range slices.Compact(seqs) {
+			var m *Msg
+			if mem != nil {
+				m = mem.msgs[seq]
 			}
+			c.add(seq, m)
 		}
 		s.mu.RUnlock()
+		err = c.reserve()
 	} else {
-		c := &capture{upTo: sn.upTo, match: filtersMatcher(filters), mem: mem}
 		openSnapshots.startCapture(s, c)
 		s.mu.RUnlock()
-		err := s.walkCapture(c, sn)
+		err = s.walkCapture(c)
 		openSnapshots.endCapture(s, c)
-		if err != nil {
-			sn.Close()
-			return nil, err
-		}
 	}
-	if mem != nil && sn.msgs == nil {
-		sn.msgs = []*Msg{}
+	if err == nil {
+		err = durable()
 	}
-	if err := durable(); err != nil {
+	if err == nil {
+		err = sn.fill(c)
+	}
+	if err != nil {
+		c.budget.release(c.reserved)
 		sn.Close()
 		return nil, err
 	}
 	return sn, nil
 }
 
-// walkCapture collects into sn the last sequence at L of every subject
-// c matches, chunk by chunk, then adds the recorded ones.
-func (s *stream) walkCapture(c *capture, sn *snapshot) error {
+// fill hands the list of c, reserved, to sn; ErrClosed if the stream
+// closed sn meanwhile. An empty snapshot of a file stream lets its
+// Pebble snapshot go at once.
+func (sn *snapshot) fill(c *capture) error {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if sn.closed {
+		return ErrClosed
+	}
+	sn.seqs, sn.charged = c.seqs, c.reserved
+	if c.mem != nil {
+		sn.msgs = c.msgs
+		if sn.msgs == nil {
+			sn.msgs = []*Msg{}
+		}
+	}
+	if len(sn.seqs) == 0 {
+		sn.releasePinLocked()
+	}
+	return nil
+}
+
+// walkCapture collects the last sequence at L of every subject c
+// matches, chunk by chunk, then adds the recorded ones, reserving them
+// as it goes.
+func (s *stream) walkCapture(c *capture) error {
 	for done := false; !done; {
 		if captureBetweenChunks != nil && c.walked > 0 {
 			captureBetweenChunks()
@@ -139,43 +196,49 @@ func (s *stream) walkCapture(c *capture, sn *snapshot) error {
 			if _, ok := c.recorded[e.subj.subject]; ok || !c.match(e.subj.subject) {
 				continue
 			}
-			sn.seqs = append(sn.seqs, e.seq)
+			var m *Msg
 			if c.mem != nil {
-				sn.msgs = append(sn.msgs, c.mem.msgs[e.seq])
+				m = c.mem.msgs[e.seq]
 			}
+			c.add(e.seq, m)
 		}
 		if done {
 			// Detached under the lock: no removal reports to it after.
 			c.walked = c.upTo + 1
 		}
 		s.mu.RUnlock()
+		if err := c.reserve(); err != nil {
+			return err
+		}
 	}
 	if len(c.recorded) == 0 {
 		return nil
 	}
 	for _, r := range c.recorded {
-		sn.seqs = append(sn.seqs, r.seq)
-		if c.mem != nil {
-			sn.msgs = append(sn.msgs, r.msg)
-		}
+		c.add(r.seq, r.msg)
 	}
-	order := make([]int, len(sn.seqs))
+	if err := c.reserve(); err != nil {
+		return err
+	}
+	// The recorded entries are out of order. Sorting takes a second
+	// list for a moment, as long as the first.
+	order := make([]int, len(c.seqs))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmpUint64(sn.seqs[a], sn.seqs[b]) })
+	slices.SortFunc(order, func(a, b int) int { return cmpUint64(c.seqs[a], c.seqs[b]) })
 	seqs := make([]uint64, len(order))
 	var msgs []*Msg
 	if c.mem != nil {
 		msgs = make([]*Msg, len(order))
 	}
 	for i, j := range order {
-		seqs[i] = sn.seqs[j]
+		seqs[i] = c.seqs[j]
 		if msgs != nil {
-			msgs[i] = sn.msgs[j]
+			msgs[i] = c.msgs[j]
 		}
 	}
-	sn.seqs, sn.msgs = seqs, msgs
+	c.seqs, c.msgs = seqs, msgs
 	return nil
 }
 

@@ -29,6 +29,8 @@ type Store struct {
 	mark   *durableMark  // durable watermark, both policies
 	syncer *intervalSync // default policy only: the periodic fsync
 
+	snapBudget *snapshotBudget // entries held by open snapshots
+
 	mu struct {
 		sync.Mutex
 		streams map[string]*stream
@@ -61,6 +63,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		dir: dir, opts: opts, clock: opts.Clock, log: opts.Logger,
 		wake: make(chan struct{}, 1),
 		quit: make(chan struct{}),
+
+		snapBudget: newSnapshotBudget(opts.MaxSnapshotEntries),
 	}
 	st.mu.streams = make(map[string]*stream)
 	st.mu.nextID = 1

@@ -221,6 +221,12 @@ type Options struct {
 	Clock Clock
 	// CacheSize is the Pebble block cache size in bytes; 0 means 64 MiB.
 	CacheSize int64
+	// MaxSnapshotEntries bounds the entries (one per captured key, 8
+	// bytes; 16 in a memory stream) held by all open snapshots together;
+	// a capture that would pass it fails with ErrSnapshotBudget
+	// (snapshot_budget.go). 0 means DefaultMaxSnapshotEntries, negative
+	// no limit.
+	MaxSnapshotEntries int64
 
 	// manualExpiry (tests) starts no expiry goroutine: the test calls
 	// expire itself, for determinism.
