@@ -53,6 +53,12 @@ type Config struct {
 // DefaultInactiveThreshold is nats-server's for ephemeral consumers.
 const DefaultInactiveThreshold = 5 * time.Second
 
+// DefaultSnapshotInterestWait is how long a last_per_subject consumer
+// (a watch, a key listing) holding its snapshot waits for a subscriber
+// on its deliver subject, whatever its inactive threshold, before it
+// removes itself and releases the snapshot (Consumer.interestLimit).
+const DefaultSnapshotInterestWait = 30 * time.Second
+
 // Errors returned by Manager.Create and friends. jsapi maps them onto
 // wire error codes.
 var (

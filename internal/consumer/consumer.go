@@ -52,6 +52,11 @@ type Consumer struct {
 	// creation; the delivery goroutine owns and closes it (nil for the
 	// other policies).
 	snap store.Snapshot
+	// snapWait bounds how long delivery waits for a subscriber while
+	// the snapshot is held (holding, owned by the delivery goroutine);
+	// see interestLimit.
+	snapWait time.Duration
+	holding  bool
 
 	// Scratch buffers of the delivery goroutine, reused per message.
 	scratch struct{ subj, reply, hdr []byte }
@@ -88,7 +93,7 @@ type Consumer struct {
 // newConsumer prepares a consumer: it resolves the start position and,
 // for last_per_subject, pins the initial data. start begins delivery;
 // a consumer that is not started must be discarded.
-func newConsumer(st store.Stream, cfg Config, bus Bus, log *slog.Logger, onGone func(*Consumer)) (*Consumer, error) {
+func newConsumer(st store.Stream, cfg Config, bus Bus, log *slog.Logger, snapWait time.Duration, onGone func(*Consumer)) (*Consumer, error) {
 	if cfg.DeliverSubject == "" {
 		return nil, ErrNoDeliver
 	}
@@ -103,6 +108,7 @@ func newConsumer(st store.Stream, cfg Config, bus Bus, log *slog.Logger, onGone 
 		log:       log,
 		created:   time.Now().UTC(),
 		onGone:    onGone,
+		snapWait:  snapWait,
 		ackPrefix: "$JS.ACK." + st.Name() + "." + cfg.Name + ".1.",
 		deliverTo: []byte(cfg.DeliverSubject),
 		match:     subject.MatcherAny(cfg.FilterSubjects),
@@ -320,8 +326,10 @@ func (c *Consumer) stopped() bool {
 func (c *Consumer) run() {
 	defer close(c.done)
 	if c.snap != nil {
+		c.holding = true
 		ok := c.deliverSnapshot()
 		c.snap.Close()
+		c.holding = false
 		if !ok {
 			return
 		}

@@ -171,13 +171,13 @@ func (c *Consumer) deliver(m *store.Msg, pending, next uint64) bool {
 // waitInterest holds delivery until the deliver subject has a
 // subscriber: clients may create the consumer before subscribing (the
 // JavaScript client does), and nats-server does not deliver into the
-// void either. Without interest for the inactive threshold the consumer
-// removes itself; waitInterest then reports false.
+// void either. Without interest for interestLimit the consumer removes
+// itself; waitInterest then reports false.
 func (c *Consumer) waitInterest() bool {
 	if c.bus.HasInterest(c.cfg.DeliverSubject) {
 		return true
 	}
-	deadline := time.Now().Add(c.cfg.InactiveThreshold)
+	deadline := time.Now().Add(c.interestLimit())
 	wait := time.Millisecond
 	for !c.bus.HasInterest(c.cfg.DeliverSubject) {
 		if time.Now().After(deadline) {
@@ -192,6 +192,33 @@ func (c *Consumer) waitInterest() bool {
 		wait = min(2*wait, 50*time.Millisecond)
 	}
 	return true
+}
+
+// interestLimit is how long the deliver subject may lack a subscriber
+// before the consumer removes itself: the inactive threshold, but at
+// most snapWait (DefaultSnapshotInterestWait) while the snapshot of a
+// watch is held.
+//
+// The snapshot is exact as of creation (the end-of-initial-data marker
+// means every key that existed then was delivered), so it has to be
+// taken at creation and held until delivered: taking it only once a
+// subscriber appears would describe a later moment than the create
+// response's num_pending, which nats.go counts to place the marker. What
+// can be bounded is how long it is held for nobody. Both clients
+// subscribe within a round trip of the create (nats.go before it, the
+// JavaScript client right after the response), and a reconnecting
+// client within seconds; an inactive threshold of an hour (nats.go's
+// ordered consumers ask for 5 minutes) is meant for a consumer whose
+// client comes back, not for initial data nobody asked for. So a
+// watcher without a subscriber gives its snapshot, and its share of the
+// store's snapshot budget, back after snapWait; a client that does come
+// back sees the consumer gone, as after its inactive threshold, and an
+// ordered consumer recreates it.
+func (c *Consumer) interestLimit() time.Duration {
+	if c.holding && c.snapWait > 0 {
+		return min(c.cfg.InactiveThreshold, c.snapWait)
+	}
+	return c.cfg.InactiveThreshold
 }
 
 // appendHeader appends to dst the header block hdr (nil for none) with

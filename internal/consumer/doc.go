@@ -16,7 +16,10 @@
 // The initial data of a last_per_subject consumer (a KV watch) is a
 // store.Snapshot taken at creation: exactly the last message of every
 // matching key then, readable however the keys change afterwards. Live
-// delivery continues right after the snapshot's last sequence. A store
+// delivery continues right after the snapshot's last sequence. The
+// snapshot counts against the store's snapshot budget (a create beyond
+// it fails with store.ErrSnapshotBudget), and a consumer holding it
+// waits for a subscriber at most DefaultSnapshotInterestWait. A store
 // error while delivering removes the consumer and is logged; it is
 // never skipped.
 //

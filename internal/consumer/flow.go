@@ -88,7 +88,7 @@ func (w *waiter) stop() {
 type idleTracker struct{ since time.Time }
 
 // abandoned reports whether c's deliver subject has had no subscriber
-// for the inactive threshold, as of now.
+// for interestLimit, as of now.
 func (t *idleTracker) abandoned(c *Consumer, now time.Time) bool {
 	if c.bus.HasInterest(c.cfg.DeliverSubject) {
 		t.since = time.Time{}
@@ -97,7 +97,7 @@ func (t *idleTracker) abandoned(c *Consumer, now time.Time) bool {
 	if t.since.IsZero() {
 		t.since = now
 	}
-	return now.Sub(t.since) >= c.cfg.InactiveThreshold
+	return now.Sub(t.since) >= c.interestLimit()
 }
 
 // flowControlReply handles a client's answer to a flow-control request.

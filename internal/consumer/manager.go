@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/store"
 )
@@ -15,6 +16,9 @@ import (
 type Manager struct {
 	bus Bus
 	log *slog.Logger
+	// snapWait is DefaultSnapshotInterestWait unless
+	// SetSnapshotInterestWait changed it before any consumer existed.
+	snapWait time.Duration
 
 	mu struct {
 		sync.Mutex
@@ -29,9 +33,21 @@ func NewManager(bus Bus, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	m := &Manager{bus: bus, log: log}
+	m := &Manager{bus: bus, log: log, snapWait: DefaultSnapshotInterestWait}
 	m.mu.byStream = make(map[string]map[string]*Consumer)
 	return m
+}
+
+// SetSnapshotInterestWait sets how long a consumer holding the snapshot
+// of a watch waits for a subscriber before it removes itself (the
+// inactive threshold, if shorter, applies instead); 0 means
+// DefaultSnapshotInterestWait, negative only the inactive threshold.
+// Call it before the first Create.
+func (m *Manager) SetSnapshotInterestWait(d time.Duration) {
+	if d == 0 {
+		d = DefaultSnapshotInterestWait
+	}
+	m.snapWait = d
 }
 
 // Create starts a consumer on st. An empty cfg.Name gets a generated
@@ -57,7 +73,7 @@ func (m *Manager) Create(st store.Stream, cfg Config) (*Consumer, error) {
 	}
 	m.mu.Unlock()
 
-	c, err := newConsumer(st, cfg, m.bus, m.log, m.forget)
+	c, err := newConsumer(st, cfg, m.bus, m.log, m.snapWait, m.forget)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,15 @@ type Config struct {
 	// MaxConsumers caps the consumers of the server; 0 takes
 	// jsapi.DefaultMaxConsumers, negative means none.
 	MaxConsumers int
+	// MaxSnapshotEntries bounds the keys held by the snapshots of the
+	// watches and key listings not yet delivered, all together (8 bytes
+	// each); a watch beyond it is refused with 10023. 0 takes
+	// store.DefaultMaxSnapshotEntries, negative means none.
+	MaxSnapshotEntries int64
+	// SnapshotInterestWait is how long a watch holding its snapshot
+	// waits for a subscriber before it ends; 0 takes
+	// consumer.DefaultSnapshotInterestWait.
+	SnapshotInterestWait time.Duration
 	// HTTPPort is the monitoring port (nats-server: -m/--http_port,
 	// config http_port or monitor_port); 0 is off. Accepted but not
 	// served yet: monitoring comes with internal/monitor.
@@ -101,11 +110,14 @@ func (d *Daemon) startKV() error {
 		SyncInterval: d.cfg.SyncInterval,
 		SyncAlways:   d.cfg.SyncAlways,
 		Logger:       slog.New(&logHandler{log: log}),
+
+		MaxSnapshotEntries: d.cfg.MaxSnapshotEntries,
 	})
 	if err != nil {
 		return fmt.Errorf("cannot open storage in %q: %w", d.cfg.StoreDir, err)
 	}
 	consumers := consumer.NewManager(consumerBus{d.srv}, slog.New(&logHandler{log: log}))
+	consumers.SetSnapshotInterestWait(d.cfg.SnapshotInterestWait)
 	maxMem, maxFile := jetStreamLimits(&d.cfg, st)
 	api, err := jsapi.New(serverbus.New(d.srv), st, jsapi.Options{
 		ServerName:    d.srv.Name(),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairn-db/cairn/internal/consumer"
+	"github.com/cairn-db/cairn/internal/store"
 	"github.com/cairn-db/cairn/internal/subject"
 )
 
@@ -151,6 +152,12 @@ func (a *API) consumerCreate(req *request) {
 	switch {
 	case errors.Is(err, consumer.ErrExists):
 		a.respondError(req, typeConsumerCreate, errConsumerExists)
+		return
+	case errors.Is(err, store.ErrSnapshotBudget):
+		// The open watch snapshots hold the server's budget of keys
+		// (store.Options.MaxSnapshotEntries): nats-server's answer when
+		// a consumer does not fit, 503, which nats.go's Watch returns.
+		a.respondError(req, typeConsumerCreate, errInsufficientResources)
 		return
 	case err != nil:
 		a.respondError(req, typeConsumerCreate, errConsumerCreateF("%v", err))
