@@ -75,8 +75,9 @@ type subjectState struct {
 	// inline backs seqs while the subject has one message, saving an
 	// allocation for the common KV case.
 	inline [1]uint64
-	// children are the nodes one token below, by token; maxSeq bounds
-	// the sequences at or below this node from above.
+	// children are the nodes below, keyed by the first token of the
+	// label of their edge (index_tree.go); maxSeq bounds the sequences
+	// at or below this node from above.
 	children map[string]*subjectState
 	maxSeq   uint64
 }

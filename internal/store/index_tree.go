@@ -1,27 +1,41 @@
 package store
 
 import (
-	"bytes"
-	"cmp"
-	"slices"
 	"strings"
 )
 
-// The subject tree. Every subjectState is also a node of a tree with one
-// level per token, rooted at index.root, so that a wildcard filter finds
-// its subjects by walking the tokens it names instead of testing every
-// subject or every message:
+// The subject tree. Every subjectState is also a node of a radix tree
+// over tokens, rooted at index.root, so that a wildcard filter finds its
+// subjects by walking the tokens it names instead of testing every
+// subject or every message. An edge is labelled with one or more
+// tokens: a chain of nodes that would each have one child and no
+// messages is a single edge, so the tree has at most two nodes per
+// subject whatever the number of tokens:
 //
-//	$KV.b.a   $KV.b.x.1   $KV.b.x.2      root ─ $KV ─ b ┬ a
-//	                                                    └ x ┬ 1
+//	$KV.b.a   $KV.b.x.1.y   $KV.b.x.2      root ─ $KV.b ┬ a
+//	                                                    └ x ┬ 1.y
 //	                                                        └ 2
 //
-// "$KV.b.x.*" visits $KV, b, x and its children; "$KV.b.*.1" visits b's
-// children and looks up "1" under each; a literal subject is a lookup
-// per token (lookup). A node holds messages when its seqs is not empty;
-// nodes without messages exist only as parents and are dropped with
-// their last child. The tree is the only map of subjects: nats-server's
-// stores keep a subject tree the same way.
+// A node's subject is the subject of its path from the root (its tokens
+// joined by '.'), and the label of the edge into it is what follows its
+// parent's subject: no label is stored apart. Children are keyed by the
+// first token of their label. "$KV.b.x.*" follows $KV.b and x and takes
+// the first token of each child's label ("1.y" does not match, "2"
+// does); a literal subject is a map lookup per edge (lookup).
+//
+// A node holds messages when its seqs is not empty. A node without
+// messages exists only where subjects diverge: it has two children or
+// more (or it is the root). Inserting a subject that leaves an edge
+// mid-label splits the edge (treeNode); removing the last message of a
+// subject drops its node when it has no child, and a node left with one
+// child and no messages is merged into that child (treeRemove). Nodes
+// that hold messages keep their place (entries point to them).
+//
+// Strings: a node's subject is its own subject string while it holds
+// messages; otherwise it and the map keys on its path are substrings of
+// the subject of a node below that holds messages. A removal re-points
+// the nodes on the removed subject's path, so the tree never keeps a
+// removed subject's string alive.
 //
 // maxSeq bounds from above the sequences stored at or below a node: an
 // append raises it along its path, a removal leaves it (so it may be
@@ -29,73 +43,25 @@ import (
 // skips every subtree whose maxSeq is below it, so a consumer caught up
 // with a narrow filter costs a walk down the filter's literal tokens.
 //
-// Memory: a subjectState (64 bytes) and an entry in its parent's
-// children map per subject, plus the few parent-only nodes.
+// Memory: per subject, at most one subjectState (64 bytes) holding its
+// messages and one node where it diverges from the others, each with an
+// entry in its parent's children map, whatever the number of tokens.
 
-// treeWalk visits the subjects of a filter holding messages at or after
-// from. visit returns false to stop the walk; it may raise from, which
-// prunes the rest of the walk.
-type treeWalk struct {
-	from  uint64
-	visit func(*subjectState) bool
+// labelStart returns the offset in a child's subject of the label of
+// the edge from n to that child.
+func (n *subjectState) labelStart() int {
+	if n.subject == "" {
+		return 0 // the root
+	}
+	return len(n.subject) + 1
 }
 
-// walkMatching visits the subjects matching filter (a valid filter, ""
-// for all) with a message at or after w.from, in no particular order.
-// It reports whether the walk ran to the end.
-func (ix *index) walkMatching(filter string, w *treeWalk) bool {
-	if matchAll(filter) {
-		return w.all(&ix.root)
+// firstToken returns the first token of s.
+func firstToken(s string) string {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return s[:i]
 	}
-	return w.match(&ix.root, filter)
-}
-
-// match walks the children of n that match the tokens of filter.
-func (w *treeWalk) match(n *subjectState, filter string) bool {
-	tok, rest, more := cutToken(filter)
-	switch tok {
-	case ">":
-		for _, c := range n.children {
-			if c.maxSeq >= w.from && !w.all(c) {
-				return false
-			}
-		}
-	case "*":
-		for _, c := range n.children {
-			if c.maxSeq >= w.from && !w.step(c, rest, more) {
-				return false
-			}
-		}
-	default:
-		if c := n.children[tok]; c != nil && c.maxSeq >= w.from {
-			return w.step(c, rest, more)
-		}
-	}
-	return true
-}
-
-// step continues a match at c, which matched one token.
-func (w *treeWalk) step(c *subjectState, rest string, more bool) bool {
-	if more {
-		return w.match(c, rest)
-	}
-	if n := len(c.seqs); n > 0 && c.seqs[n-1] >= w.from {
-		return w.visit(c)
-	}
-	return true
-}
-
-// all visits n and every node below it.
-func (w *treeWalk) all(n *subjectState) bool {
-	if k := len(n.seqs); k > 0 && n.seqs[k-1] >= w.from && !w.visit(n) {
-		return false
-	}
-	for _, c := range n.children {
-		if c.maxSeq >= w.from && !w.all(c) {
-			return false
-		}
-	}
-	return true
+	return s
 }
 
 // cutToken returns the first token of s, the rest after the '.', and
@@ -107,154 +73,156 @@ func cutToken(s string) (tok, rest string, more bool) {
 	return s, "", false
 }
 
-// treeNode returns the node of subject, creating it and its parents as
-// needed, and raises maxSeq to seq along the path. Appends come in
-// sequence order, so that is an assignment.
+// setChild makes c the child of n for the label that starts at from in
+// c's subject, keyed by a substring of c's subject.
+func (n *subjectState) setChild(c *subjectState, from int) {
+	if n.children == nil {
+		n.children = make(map[string]*subjectState, 1)
+	}
+	// An assignment to an existing string key stores the new key too, so
+	// the key follows c's subject.
+	n.children[firstToken(c.subject[from:])] = c
+}
+
+// anyChild returns a child of n, which has one at least.
+func (n *subjectState) anyChild() *subjectState {
+	for _, c := range n.children {
+		return c
+	}
+	return nil
+}
+
+// commonTokens returns the end of the tokens that a and b share from
+// offset i, where both have the same first token: len of the shorter
+// when it is a token prefix of the other, else the position of the '.'
+// after the last shared token.
+func commonTokens(a, b string, i int) int {
+	n := min(len(a), len(b))
+	m := i
+	for m < n && a[m] == b[m] {
+		m++
+	}
+	if m == n && (len(a) == n || a[n] == '.') && (len(b) == n || b[n] == '.') {
+		return n
+	}
+	return i + strings.LastIndexByte(a[i:m], '.')
+}
+
+// treeNode returns the node of subject, creating it (and splitting the
+// edge it leaves mid-label) as needed, and raises maxSeq to seq along
+// the path. Appends come in sequence order, so that is an assignment. A
+// node returned without messages takes subject as its subject, since
+// the caller is about to store a message in it.
 func (ix *index) treeNode(subject string, seq uint64) *subjectState {
 	n := &ix.root
 	n.maxSeq = max(n.maxSeq, seq)
-	for end := 0; end < len(subject); {
-		start := end
-		if i := strings.IndexByte(subject[start:], '.'); i >= 0 {
-			end = start + i
-		} else {
-			end = len(subject)
-		}
-		tok := subject[start:end]
-		c := n.children[tok]
+	for i := 0; ; {
+		c := n.children[firstToken(subject[i:])]
 		if c == nil {
-			c = &subjectState{subject: subject[:end]}
-			if n.children == nil {
-				n.children = make(map[string]*subjectState, 1)
-			}
-			n.children[tok] = c
+			c = &subjectState{subject: subject, maxSeq: seq}
+			n.setChild(c, i)
+			return c
+		}
+		j := commonTokens(c.subject, subject, i)
+		if j < len(c.subject) {
+			// subject leaves (or ends inside) the edge into c: split it.
+			mid := &subjectState{subject: c.subject[:j], maxSeq: c.maxSeq}
+			mid.setChild(c, j+1)
+			n.setChild(mid, i)
+			c = mid
 		}
 		c.maxSeq = max(c.maxSeq, seq)
-		n = c
-		end++ // past the '.'
+		if j == len(subject) {
+			if len(c.seqs) == 0 {
+				c.subject = subject
+			}
+			return c
+		}
+		n, i = c, j+1
 	}
-	return n
 }
 
-// treeRemove drops the node of a subject that no longer holds messages,
-// and every parent left without children or messages.
+// treePath returns the nodes from the root down to the node of subject,
+// or nil if subject has none.
+func (ix *index) treePath(subject string, buf []*subjectState) []*subjectState {
+	path := append(buf[:0], &ix.root)
+	for n, i := &ix.root, 0; ; {
+		c := n.children[firstToken(subject[i:])]
+		if c == nil || !hasTokenPrefix(subject, c.subject, i) {
+			return nil
+		}
+		path = append(path, c)
+		if len(c.subject) == len(subject) {
+			return path
+		}
+		n, i = c, len(c.subject)+1
+	}
+}
+
+// hasTokenPrefix reports whether subject begins with the tokens of
+// prefix, whose first i bytes are known to match.
+func hasTokenPrefix(subject, prefix string, i int) bool {
+	return len(subject) >= len(prefix) && subject[i:len(prefix)] == prefix[i:] &&
+		(len(subject) == len(prefix) || subject[len(prefix)] == '.')
+}
+
+// treeRemove takes out of the tree the node of a subject that no longer
+// holds messages: it drops the node if it has no child and merges it
+// into its child if it has one, then merges its parent into the parent's
+// last child if the parent is left with one child and no messages.
+// Finally it re-points the path at a subject still held, so that the
+// removed subject's string is not kept alive.
 func (ix *index) treeRemove(ss *subjectState) {
-	if len(ss.children) > 0 {
-		return // still a parent
+	var buf [16]*subjectState
+	path := ix.treePath(ss.subject, buf[:])
+	if len(path) < 2 || path[len(path)-1] != ss {
+		return // not in the tree (cannot happen)
 	}
-	var path [16]*subjectState
-	nodes := append(path[:0], &ix.root)
-	toks := make([]string, 0, 8)
-	for rest, more := ss.subject, true; more; {
-		var tok string
-		tok, rest, more = cutToken(rest)
-		c := nodes[len(nodes)-1].children[tok]
-		if c == nil {
-			return // not in the tree (cannot happen)
-		}
-		nodes, toks = append(nodes, c), append(toks, tok)
-	}
-	for i := len(nodes) - 1; i > 0; i-- {
-		n := nodes[i]
-		if len(n.seqs) > 0 || len(n.children) > 0 {
-			return
-		}
-		parent := nodes[i-1]
-		delete(parent.children, toks[i-1])
+	k := len(path) - 1 // path[:k+1] are the nodes still in the tree
+	switch len(ss.children) {
+	case 0:
+		parent := path[k-1]
+		delete(parent.children, firstToken(ss.subject[parent.labelStart():]))
 		if len(parent.children) == 0 {
 			parent.children = nil
 		}
+		k--
+		if k > 0 && len(parent.seqs) == 0 && len(parent.children) == 1 {
+			ix.mergeChild(path[k-1], parent)
+			k--
+		}
+	case 1:
+		ix.mergeChild(path[k-1], ss)
+		k--
 	}
+	ix.repoint(path[:k+1])
 }
 
-// firstMatchingFrom returns the lowest live sequence >= from among the
-// subjects matching filter, or 0, walking the tree.
-func (ix *index) firstMatchingFrom(filter string, from uint64) uint64 {
-	var best uint64
-	w := &treeWalk{from: from}
-	w.visit = func(ss *subjectState) bool {
-		i, _ := slices.BinarySearch(ss.seqs, from)
-		if i < len(ss.seqs) && (best == 0 || ss.seqs[i] < best) {
-			best = ss.seqs[i]
-		}
-		return true
-	}
-	ix.walkMatching(filter, w)
-	return best
+// mergeChild replaces n, a child of parent with one child and no
+// messages, by that child, whose edge label grows by n's.
+func (ix *index) mergeChild(parent, n *subjectState) {
+	c := n.anyChild()
+	parent.setChild(c, parent.labelStart())
+	n.children = nil
 }
 
-// lookup returns the state of a literal subject with live messages, or
-// nil.
-func (ix *index) lookup(subject string) *subjectState {
-	n := &ix.root
-	for rest, more := subject, true; more; {
-		var tok string
-		tok, rest, more = cutToken(rest)
-		if n = n.children[tok]; n == nil {
-			return nil
+// repoint makes the subjects of the nodes without messages on path, and
+// the keys of its edges, substrings of the subject of a node below that
+// holds messages.
+func (ix *index) repoint(path []*subjectState) {
+	if len(path) < 2 {
+		return
+	}
+	held := path[len(path)-1]
+	for len(held.seqs) == 0 {
+		held = held.anyChild()
+	}
+	live := held.subject
+	for k := len(path) - 1; k > 0; k-- {
+		n := path[k]
+		if len(n.seqs) == 0 {
+			n.subject = live[:len(n.subject)]
 		}
+		path[k-1].setChild(n, path[k-1].labelStart())
 	}
-	if len(n.seqs) == 0 {
-		return nil
-	}
-	return n
-}
-
-// lookupBytes is lookup for a subject held in a byte slice; it does not
-// allocate.
-func (ix *index) lookupBytes(subject []byte) *subjectState {
-	n := &ix.root
-	for {
-		i := bytes.IndexByte(subject, '.')
-		tok := subject
-		if i >= 0 {
-			tok = subject[:i]
-		}
-		if n = n.children[string(tok)]; n == nil {
-			return nil
-		}
-		if i < 0 {
-			break
-		}
-		subject = subject[i+1:]
-	}
-	if len(n.seqs) == 0 {
-		return nil
-	}
-	return n
-}
-
-// eachSubject calls fn for every subject matching filter that has live
-// messages; fn must not add or remove subjects.
-func (ix *index) eachSubject(filter string, fn func(*subjectState)) {
-	ix.walkMatching(filter, &treeWalk{visit: func(ss *subjectState) bool {
-		fn(ss)
-		return true
-	}})
-}
-
-// lastsMatching appends to seqs and subjects, in ascending sequence
-// order, the last sequence and the name of every subject matching filter
-// when there are at most limit of them, and reports whether it did; it
-// gives up (appending nothing) after limit+1 subjects, so a filter with
-// few subjects is answered from the tree and a wide one costs at most
-// limit visits before the caller scans the log instead.
-func (ix *index) lastsMatching(filter string, limit int, seqs *[]uint64, subjects *[]string) bool {
-	type last struct {
-		seq     uint64
-		subject string
-	}
-	var found []last
-	complete := ix.walkMatching(filter, &treeWalk{visit: func(ss *subjectState) bool {
-		found = append(found, last{ss.last(), ss.subject})
-		return len(found) <= limit
-	}})
-	if !complete {
-		return false
-	}
-	slices.SortFunc(found, func(a, b last) int { return cmp.Compare(a.seq, b.seq) })
-	for _, l := range found {
-		*seqs, *subjects = append(*seqs, l.seq), append(*subjects, l.subject)
-	}
-	return true
 }
