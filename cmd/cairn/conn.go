@@ -15,9 +15,16 @@ const defaultURL = "nats://127.0.0.1:4222"
 // connOptions are the global connection flags.
 type connOptions struct {
 	server, user, password, token string
+	creds, nkey                   string
 	tlsCert, tlsKey, tlsCA        string
 	tlsFirst                      bool
 	timeout                       time.Duration
+	context                       string
+
+	// serverSet reports that --server, $CAIRN_URL or $NATS_URL named the
+	// server, which a context's URL then does not replace.
+	serverSet func() bool
+	getenv    func(string) string
 }
 
 func (o *connOptions) register(fs *pflag.FlagSet, getenv func(string) string) {
@@ -26,22 +33,39 @@ func (o *connOptions) register(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&o.user, "user", getenv("CAIRN_USER"), "user name ($CAIRN_USER)")
 	fs.StringVar(&o.password, "password", getenv("CAIRN_PASSWORD"), "password ($CAIRN_PASSWORD)")
 	fs.StringVar(&o.token, "token", getenv("CAIRN_TOKEN"), "authentication token ($CAIRN_TOKEN)")
+	fs.StringVar(&o.creds, "creds", "", "user credentials file (JWT and nkey seed)")
+	fs.StringVar(&o.nkey, "nkey", "", "file holding the user's nkey seed, for servers with nkey users")
+	fs.StringVar(&o.context, "context", getenv("NATS_CONTEXT"), "natscli context to take connection settings from (default: the one \"nats context select\" chose; $NATS_CONTEXT)")
 	fs.StringVar(&o.tlsCert, "tlscert", "", "TLS client certificate file (with --tlskey)")
 	fs.StringVar(&o.tlsKey, "tlskey", "", "TLS client private key file (with --tlscert)")
 	fs.StringVar(&o.tlsCA, "tlsca", "", "file of CA certificates to verify the server with")
 	fs.BoolVar(&o.tlsFirst, "tlsfirst", false, "start TLS before the server's INFO (server option handshake_first)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for the server to connect and to answer each request")
+	o.getenv = getenv
+	o.serverSet = func() bool {
+		return fs.Changed("server") || getenv("CAIRN_URL") != "" || getenv("NATS_URL") != ""
+	}
 }
 
 // check validates the flags before anything is sent.
 func (o *connOptions) check() error {
+	c, err := loadContext(o.context, o.getenv)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		o.applyContext(c, o.serverSet())
+	}
 	if o.timeout <= 0 {
 		return usageErrorf("--timeout must be positive, got %s", o.timeout)
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return usageErrorf("--tlscert and --tlskey go together: give both or neither")
 	}
-	for _, f := range []struct{ flag, path string }{{"tlscert", o.tlsCert}, {"tlskey", o.tlsKey}, {"tlsca", o.tlsCA}} {
+	if o.creds != "" && o.nkey != "" {
+		return usageErrorf("--creds and --nkey are two ways to authenticate: give one")
+	}
+	for _, f := range []struct{ flag, path string }{{"tlscert", o.tlsCert}, {"tlskey", o.tlsKey}, {"tlsca", o.tlsCA}, {"creds", o.creds}, {"nkey", o.nkey}} {
 		if f.path == "" {
 			continue
 		}
@@ -60,6 +84,16 @@ func (o *connOptions) dial() (*nats.Conn, error) {
 	}
 	if o.token != "" {
 		opts = append(opts, nats.Token(o.token))
+	}
+	if o.creds != "" {
+		opts = append(opts, nats.UserCredentials(o.creds))
+	}
+	if o.nkey != "" {
+		opt, err := nats.NkeyOptionFromSeed(o.nkey)
+		if err != nil {
+			return nil, usageErrorf("--nkey %s: %v", o.nkey, err)
+		}
+		opts = append(opts, opt)
 	}
 	if o.tlsCert != "" {
 		opts = append(opts, nats.ClientCert(o.tlsCert, o.tlsKey))
