@@ -337,3 +337,48 @@ func TestLiveBlocks(t *testing.T) {
 		check()
 	}
 }
+
+// TestSubjectsStateChunked: a wide filter is counted by a walk of the log
+// in chunks (the lock released in between); the counts equal those of
+// the subject tree, with history, deletions and subjects whose last
+// message lies in another chunk than their first.
+func TestSubjectsStateChunked(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *harness) {
+		s := h.create(Config{Name: "wide"})
+		want := map[string]uint64{}
+		const subjects = 3 * subjectsStateChunk
+		for round := 0; round < 3; round++ {
+			for i := 0; i < subjects; i++ {
+				subj := fmt.Sprintf("a.%d.x", i)
+				if i%7 == 0 && round > 0 {
+					continue
+				}
+				mustAppend(t, s, subj, "v", AppendOpts{})
+				want[subj]++
+			}
+		}
+		// Delete the first message of every fifth subject.
+		for i := 0; i < subjects; i += 5 {
+			if err := s.Delete(uint64(i + 1)); err != nil {
+				t.Fatal(err)
+			}
+			if want[fmt.Sprintf("a.%d.x", i)]--; want[fmt.Sprintf("a.%d.x", i)] == 0 {
+				delete(want, fmt.Sprintf("a.%d.x", i))
+			}
+		}
+		for _, filter := range []string{">", "a.>", "a.*.x", "a.*.*"} {
+			got := s.SubjectsState(filter)
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d subjects, want %d", filter, len(got), len(want))
+			}
+			for subj, n := range want {
+				if got[subj] != n {
+					t.Fatalf("%s: %s counts %d, want %d", filter, subj, got[subj], n)
+				}
+			}
+		}
+		if got := s.SubjectsState("a.7.*"); len(got) != 1 || got["a.7.x"] != want["a.7.x"] {
+			t.Fatalf("narrow filter: %v", got)
+		}
+	})
+}

@@ -297,21 +297,78 @@ func (s *stream) State() State {
 	return st
 }
 
+// subjectsStateChunk bounds the index entries SubjectsState examines
+// under one hold of the read lock.
+const subjectsStateChunk = 4096
+
+// SubjectsState counts the live messages of every subject matching
+// filter. A literal filter, or a filter matching few subjects, is
+// answered from the subject tree in one hold of the read lock; a wide
+// one by a walk of the log in chunks of subjectsStateChunk entries,
+// releasing the lock in between, so that a stream of millions of
+// subjects never blocks its writers for the whole walk. The walk counts
+// each subject at its last message at or before the stream's last
+// sequence when the call began: messages appended during the walk are
+// not counted, and messages removed during it may or may not be.
 func (s *stream) SubjectsState(filter string) map[string]uint64 {
 	out := make(map[string]uint64)
 	if !validFilter(filter) {
 		return out
 	}
 	s.mu.RLock()
-	defer s.runlockSettled(nil)
 	if !hasWildcard(filter) {
 		if ss := s.ix.lookup(filter); ss != nil {
 			out[filter] = uint64(len(ss.seqs))
 		}
+		s.runlockSettled(nil)
 		return out
 	}
-	s.ix.eachSubject(filter, func(ss *subjectState) {
-		out[ss.subject] = uint64(len(ss.seqs))
-	})
-	return out
+	var seqs []uint64
+	var subjects []string
+	if !matchAll(filter) && s.ix.lastsMatching(filter, lastPerSubjectChunk, &seqs, &subjects) {
+		for _, subj := range subjects {
+			out[subj] = uint64(len(s.ix.lookup(subj).seqs))
+		}
+		s.runlockSettled(nil)
+		return out
+	}
+	end := s.lastSeq
+	s.runlockSettled(nil)
+	match := matcher(filter)
+	for from := uint64(0); ; {
+		s.mu.RLock()
+		if s.closed {
+			s.mu.RUnlock()
+			return out
+		}
+		p := s.ix.lowerBound(from)
+		stop := min(len(s.ix.entries), p+subjectsStateChunk)
+		for ; p < stop; p++ {
+			e := &s.ix.entries[p]
+			if e.seq > end {
+				break
+			}
+			if e.subj == nil || !match(e.subj.subject) {
+				continue
+			}
+			// Count the subject at its last message at or before end.
+			seqs := e.subj.seqs
+			n := len(seqs)
+			if seqs[n-1] != e.seq {
+				n, _ = slices.BinarySearch(seqs, e.seq+1)
+				if seqs[n] <= end {
+					continue // a later message of the subject counts it
+				}
+			}
+			out[e.subj.subject] = uint64(n)
+		}
+		done := p >= len(s.ix.entries) || s.ix.entries[p].seq > end
+		if !done {
+			from = s.ix.entries[p].seq
+		}
+		s.runlockSettled(nil)
+		if done {
+			return out
+		}
+	}
 }
