@@ -196,6 +196,11 @@ func (a *Authenticator) addUsers(users []User) error {
 // auth_required).
 func (a *Authenticator) Required() bool { return a.required }
 
+// Advertised reports whether INFO says auth_required: when clients must
+// authenticate and there is no no_auth_user to fall back to (as
+// nats-server does).
+func (a *Authenticator) Advertised() bool { return a.required && a.noAuth == nil }
+
 // NonceRequired reports whether INFO must carry a nonce: when nkey users
 // exist.
 func (a *Authenticator) NonceRequired() bool { return len(a.nkeys) > 0 }

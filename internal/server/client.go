@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/wire"
 )
 
@@ -25,6 +26,14 @@ type client struct {
 	// headers, which publishers on other goroutines read under mu.
 	opts connectOpts
 
+	// Authentication (auth.go). nonce is set at creation; the rest are
+	// read and written only by the reader goroutine.
+	nonce        []byte
+	awaitConnect bool // the first byte has yet to be checked
+	authDone     bool
+	identity     auth.Identity
+	creds        auth.Credentials // those identity was proved with
+
 	mu struct {
 		sync.Mutex
 		out      []byte // pending outbound bytes
@@ -34,10 +43,12 @@ type client struct {
 		subs     map[string]*subscription // by sid
 		pingsOut int
 		stall    chan struct{} // closed by the writer after its next write
+		authed   bool          // the client has authenticated
 	}
-	ping   *time.Timer   // runs pingTick; stopped under mu when closed
-	flush  chan struct{} // signals the writer; capacity 1
-	closed chan struct{} // closed when the writer has finished
+	authTimer *time.Timer   // runs authTimeout; nil without auth
+	ping      *time.Timer   // runs pingTick; stopped under mu when closed
+	flush     chan struct{} // signals the writer; capacity 1
+	closed    chan struct{} // closed when the writer has finished
 	// readDone is closed when the reader goroutine has returned.
 	readDone chan struct{}
 
@@ -74,6 +85,9 @@ func newClient(s *Server, cid uint64, conn net.Conn) *client {
 	c.ping = time.AfterFunc(s.opts.PingInterval, c.pingTick)
 	c.host, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
 	c.mu.subs = make(map[string]*subscription)
+	if s.auth.NonceRequired() {
+		c.nonce = newNonce()
+	}
 	return c
 }
 
@@ -83,6 +97,7 @@ func (c *client) String() string {
 
 func (c *client) start() {
 	c.log.Debugf("%s - Client connection created", c)
+	c.startAuth()
 	c.sendInfo()
 	go c.writeLoop()
 	go c.readLoop()
@@ -128,6 +143,12 @@ func (c *client) readLoop() {
 	}()
 	for {
 		n, err := c.conn.Read(buf)
+		if n > 0 && c.awaitConnect {
+			if err := c.firstByte(buf[0]); err != nil {
+				c.protocolError(err)
+				return
+			}
+		}
 		if n > 0 {
 			c.parsing.Store(true)
 			perr := c.parser.Parse(buf[:n], c)
@@ -276,6 +297,9 @@ func (c *client) closeConnection(reason string) {
 	c.mu.closed = true
 	c.mu.reason = reason
 	c.ping.Stop()
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+	}
 	subs := c.mu.subs
 	c.mu.subs = nil
 	c.mu.Unlock()

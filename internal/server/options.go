@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/wire"
 )
 
@@ -23,6 +24,10 @@ type Options struct {
 	PingInterval     time.Duration // default 2m
 	MaxPingsOut      int           // default 2
 	WriteDeadline    time.Duration // default 10s
+
+	// Auth is who may connect (authorization {}, no_auth_user, --user,
+	// --pass, --auth); the zero value lets everyone in. See internal/auth.
+	Auth auth.Config
 
 	// JetStream is reported in INFO (set when the KV/JetStream layer is on).
 	JetStream bool

@@ -8,8 +8,8 @@ import (
 	"github.com/cairn-db/cairn/internal/wire"
 )
 
-// connectOpts are the CONNECT fields Cairn reads. User, Pass and Token
-// are accepted and ignored until authentication exists.
+// connectOpts are the CONNECT fields Cairn reads. User, Pass, Token,
+// Nkey and Sig are the credentials (auth.go).
 type connectOpts struct {
 	Verbose      bool   `json:"verbose"`
 	Pedantic     bool   `json:"pedantic"`
@@ -23,6 +23,8 @@ type connectOpts struct {
 	User         string `json:"user,omitempty"`
 	Pass         string `json:"pass,omitempty"`
 	Token        string `json:"auth_token,omitempty"`
+	Nkey         string `json:"nkey,omitempty"`
+	Sig          string `json:"sig,omitempty"`
 	TLSRequired  bool   `json:"tls_required"`
 }
 
@@ -57,11 +59,16 @@ var errClosed = errors.New("server: client closed")
 
 func (c *client) Connect(args []byte) error {
 	if c.log.Tracing() {
-		c.log.Tracef("%s - <<- [CONNECT %s]", c, args)
+		c.log.Tracef("%s - <<- [CONNECT %s]", c, redactConnect(args))
 	}
 	opts, err := parseConnect(c.opts, args)
 	if err != nil {
 		return err
+	}
+	if c.srv.auth.Required() {
+		if err := c.authenticate(&opts); err != nil {
+			return err
+		}
 	}
 	c.mu.Lock()
 	c.opts = opts

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/subject"
 )
 
@@ -23,6 +24,7 @@ type Server struct {
 	id   string
 
 	subs *subject.Index[*subscription]
+	auth *auth.Authenticator
 
 	listener net.Listener
 	nextCID  atomic.Uint64
@@ -63,7 +65,12 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxSubscriptions < 0 {
 		return nil, fmt.Errorf("server: invalid max_subscriptions %d", opts.MaxSubscriptions)
 	}
+	authn, err := auth.New(opts.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s := &Server{
+		auth: authn,
 		opts: opts,
 		log:  opts.Logger,
 		id:   newServerID(),
@@ -231,6 +238,12 @@ func (s *Server) infoJSON(c *client) []byte {
 	}
 	if s.opts.JetStream {
 		info["jetstream"] = true
+	}
+	if s.auth.Advertised() {
+		info["auth_required"] = true
+	}
+	if c.nonce != nil {
+		info["nonce"] = string(c.nonce)
 	}
 	b, _ := json.Marshal(info)
 	return b

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/auth"
+)
+
+// Authentication of client connections. The server asks internal/auth
+// who a connection is, once, when its CONNECT arrives; everything here
+// runs before or at that CONNECT, never per message.
+//
+// As nats-server does (server/parser.go, client.go, auth.go, v2.15.2):
+//   - when auth is configured, INFO carries auth_required, and a nonce
+//     when nkey users exist;
+//   - the first byte a client sends must start CONNECT: anything else is
+//     answered -ERR 'Authorization Violation' and the connection closed
+//     (unless no_auth_user is set: then the client is that user);
+//   - a CONNECT whose credentials are refused gets the same answer;
+//   - a client that has not sent CONNECT within the auth timeout gets
+//     -ERR 'Authentication Timeout' and is closed.
+//
+// Cairn is stricter in one place: nats-server re-authenticates every
+// CONNECT, so a connection can become another user by sending a second
+// CONNECT with that user's credentials. Cairn keeps the first identity:
+// a later CONNECT must carry the same credentials (or none, as the
+// fields it leaves out keep their values), otherwise it is an
+// authorization violation. It also never runs bcrypt twice for one
+// connection.
+
+// Client-visible texts, nats-server's.
+const (
+	errAuthViolation = "Authorization Violation"
+	errAuthTimeout   = "Authentication Timeout"
+)
+
+// nonceLen is the number of random bytes in a nonce: 11, whose base64
+// RawURL encoding is the 15 characters nats-server sends.
+const nonceLen = 11
+
+// newNonce returns a fresh nonce, as sent in INFO.
+func newNonce() []byte {
+	var b [nonceLen]byte
+	_, _ = rand.Read(b[:])
+	n := make([]byte, base64.RawURLEncoding.EncodedLen(nonceLen))
+	base64.RawURLEncoding.Encode(n, b[:])
+	return n
+}
+
+// authViolation is the fatal error for a refused client; reason is
+// what is logged with its address (never a password or token).
+func authViolation(reason string) error {
+	return &fatalError{text: errAuthViolation, reason: reason}
+}
+
+// startAuth arms the auth timer when authentication is required. It
+// runs before the client's goroutines start.
+func (c *client) startAuth() {
+	if !c.srv.auth.Required() {
+		return
+	}
+	c.awaitConnect = true
+	c.mu.Lock()
+	c.authTimer = time.AfterFunc(c.srv.auth.Timeout(), c.authTimeout)
+	c.mu.Unlock()
+}
+
+// authTimeout runs on the auth timer: a client that has not
+// authenticated by now is closed.
+func (c *client) authTimeout() {
+	c.mu.Lock()
+	done := c.mu.authed || c.mu.closed
+	c.mu.Unlock()
+	if done {
+		return
+	}
+	c.log.Debugf("%s - %s", c, errAuthTimeout)
+	c.sendErr(errAuthTimeout)
+	c.closeConnection(errAuthTimeout)
+}
+
+// firstByte checks the first byte a client sends while authentication
+// is pending: only CONNECT may come first. It runs once, on the reader
+// goroutine.
+func (c *client) firstByte(b byte) error {
+	c.awaitConnect = false
+	if b == 'C' || b == 'c' {
+		return nil
+	}
+	id, ok := c.srv.auth.NoAuthIdentity()
+	if !ok {
+		return authViolation("authentication error")
+	}
+	c.authenticated(id, auth.Credentials{})
+	return nil
+}
+
+// authenticate checks the credentials of a CONNECT, on the reader
+// goroutine; the error is fatal.
+func (c *client) authenticate(opts *connectOpts) error {
+	creds := auth.Credentials{User: opts.User, Password: opts.Pass, Token: opts.Token, Nkey: opts.Nkey, Sig: opts.Sig}
+	if c.authDone {
+		if creds == c.creds {
+			return nil
+		}
+		return authViolation("authentication error - a second CONNECT cannot change the credentials of " + c.identityString())
+	}
+	id, err := c.srv.auth.Authenticate(creds, c.nonce)
+	if err != nil {
+		return authViolation(strings.TrimPrefix(err.Error(), "auth: "))
+	}
+	c.authenticated(id, creds)
+	return nil
+}
+
+// authenticated records who the client is and stops the auth timer.
+func (c *client) authenticated(id auth.Identity, creds auth.Credentials) {
+	c.identity, c.creds, c.authDone = id, creds, true
+	c.mu.Lock()
+	c.mu.authed = true
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+	}
+	c.mu.Unlock()
+}
+
+// identityString names the client's identity for logs.
+func (c *client) identityString() string {
+	switch c.identity.Method {
+	case auth.MethodNkey:
+		return "Nkey \"" + c.identity.Name + "\""
+	case auth.MethodToken:
+		return "the token user"
+	}
+	return "User \"" + c.identity.Name + "\""
+}
+
+// redactConnect returns a CONNECT argument for the trace log with the
+// password, token and signature replaced, as nats-server does.
+func redactConnect(args []byte) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(args, &m) != nil {
+		return []byte("[malformed]")
+	}
+	for _, k := range []string{"pass", "auth_token", "sig"} {
+		if _, ok := m[k]; ok {
+			m[k] = json.RawMessage(`"[REDACTED]"`)
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
