@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/config"
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
 )
@@ -17,7 +19,20 @@ type options struct {
 	logFile string
 	pidFile string
 	version bool
+
+	// configFile is -c/--config; file is what it holds (nil without
+	// -c). checkConfig is -t: check the file and exit.
+	configFile  string
+	file        *config.Config
+	checkConfig bool
 }
+
+// configError is a config file that cannot be used (exit status 1, as
+// nats-server), as opposed to a bad command line (2).
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
 
 const usage = `Usage: cairn-server [options]
 
@@ -58,6 +73,11 @@ Storage options:
   --sync_interval <duration|always>
                                How often writes are fsynced (default: 2m);
                                "always" fsyncs before every acknowledgement
+
+Configuration:
+  -c, --config <file>          Configuration file in nats-server's syntax;
+                               flags given on the command line override it
+  -t                           Check the configuration file and exit
 
 Common options:
   -h, --help                   Show this message
@@ -103,9 +123,34 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	strVar(fs, &sync, "2m", "sync_interval", "sync")
 	boolVar(fs, &help, "h", "help")
 	boolVar(fs, &o.version, "v", "version")
+	strVar(fs, &o.configFile, "", "c", "config")
+	boolVar(fs, &o.checkConfig, "t")
 
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w (see cairn-server --help)", err)
+	}
+	if o.configFile != "" && !help && !o.version {
+		// As nats-server: the file over the defaults, then the command
+		// line again over the file, so that only flags given win.
+		f, err := config.Load(o.configFile)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		o.file = f
+		f.Apply(&o.cfg)
+		setIfEmpty(&o.logFile, f.Logging.LogFile)
+		setIfEmpty(&o.pidFile, f.Logging.PidFile)
+		if err := fs.Parse(args); err != nil {
+			return nil, fmt.Errorf("%w (see cairn-server --help)", err)
+		}
+	} else if o.checkConfig && !help && !o.version {
+		return nil, &configError{errors.New("must specify [-c, --config] option to check configuration file syntax")}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	syncSet := set["sync_interval"] || set["sync"]
+	if jetstream && !set["no_kv"] {
+		o.cfg.DisableKV = false // -js wins over the file's jetstream: false
 	}
 	if help {
 		fmt.Fprint(stderr, usage)
@@ -131,16 +176,25 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("invalid --%s %d: must not be negative", l.name, l.value)
 		}
 	}
-	if strings.EqualFold(sync, "always") {
+	switch {
+	case !syncSet && o.file != nil:
+		// the file's, if it has one; else the daemon's default
+	case strings.EqualFold(sync, "always"):
 		o.cfg.SyncAlways = true
-	} else {
+	default:
 		d, err := time.ParseDuration(sync)
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("invalid --sync_interval %q: use a duration such as 2m or 'always'", sync)
 		}
-		o.cfg.SyncInterval = d
+		o.cfg.SyncInterval, o.cfg.SyncAlways = d, false
 	}
 	return o, nil
+}
+
+func setIfEmpty(dst *string, s string) {
+	if *dst == "" {
+		*dst = s
+	}
 }
 
 func strVar(fs *flag.FlagSet, p *string, def string, names ...string) {

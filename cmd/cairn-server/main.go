@@ -25,9 +25,22 @@ func run(args []string, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	var cerr *configError
+	if errors.As(err, &cerr) {
+		fmt.Fprintln(stderr, "cairn-server:", err)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "cairn-server:", err)
 		return 2
+	}
+	if o.checkConfig {
+		// nats-server -t prints "configuration file X is valid (digest)".
+		for _, w := range o.file.Warnings {
+			fmt.Fprintln(stderr, "cairn-server: warning:", w)
+		}
+		fmt.Fprintf(stderr, "cairn-server: configuration file %s is valid\n", o.configFile)
+		return 0
 	}
 	if o.version {
 		fmt.Fprintf(stderr, "cairn-server v%s (nats-server protocol compatible with v%s, %s)\n", server.Version, server.CompatVersion, runtime.Version())
@@ -52,11 +65,24 @@ func run(args []string, stderr io.Writer) int {
 		}
 		defer os.Remove(o.pidFile)
 	}
+	if o.file != nil {
+		if err := refuseUnenforced(o.file); err != nil {
+			log.Errorf("%v", err)
+			fmt.Fprintln(stderr, "cairn-server:", err)
+			return 1
+		}
+	}
 	log.Noticef("Starting cairn-server")
 	log.Noticef("  Version:  %s (protocol compatible with nats-server %s)", server.Version, server.CompatVersion)
 	log.Noticef("  Go:       %s", runtime.Version())
 	if !o.cfg.DisableKV {
 		log.Noticef("  Storage:  %s", o.cfg.StoreDir)
+	}
+	if o.file != nil {
+		log.Noticef("  Config:   %s", o.file.File)
+		for _, w := range fileWarnings(o.file) {
+			log.Warnf("%s", w)
+		}
 	}
 	if o.cfg.HTTPPort != 0 {
 		// Starting without the monitor is better than refusing a command
