@@ -90,7 +90,7 @@ func TestCheckConfig(t *testing.T) {
 	good := writeConf(t, "port: 4222\nlame_duck_duration: \"30s\"\n")
 	var out bytes.Buffer
 	if rc := run([]string{"-t", "-c", good}, &out); rc != 0 ||
-		!strings.Contains(out.String(), "cairn-server: configuration file "+good+" is valid") ||
+		!strings.Contains(out.String(), "cairn-server: configuration file "+good+" is valid (sha256:") ||
 		!strings.Contains(out.String(), "lame_duck_duration: not supported by Cairn, ignored") {
 		t.Errorf("valid file: rc %d, output %q", rc, out.String())
 	}

@@ -35,11 +35,11 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if o.checkConfig {
-		// nats-server -t prints "configuration file X is valid (digest)".
+		// As nats-server -t: "configuration file X is valid (digest)".
 		for _, w := range o.file.Warnings {
 			fmt.Fprintln(stderr, "cairn-server: warning:", w)
 		}
-		fmt.Fprintf(stderr, "cairn-server: configuration file %s is valid\n", o.configFile)
+		fmt.Fprintf(stderr, "cairn-server: configuration file %s is valid (%s)\n", o.configFile, o.file.Digest)
 		return 0
 	}
 	if o.version {

@@ -29,6 +29,9 @@ func (e *Error) Error() string {
 type Config struct {
 	// File is the path the config was loaded from.
 	File string
+	// Digest is "sha256:…" over the parsed file, as nats-server computes
+	// it (-t prints it).
+	Digest string
 
 	Host       string // listen, host, net
 	Port       int    // listen, port; -1 picks a free port
@@ -109,11 +112,11 @@ func Load(path string) (c *Config, err error) {
 			c, err = nil, fmt.Errorf("%s: cannot parse: %v", path, r)
 		}
 	}()
-	m, err := conf.ParseFileWithChecks(path)
+	m, digest, err := conf.ParseFileWithChecksDigest(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	c = &Config{File: path}
+	c = &Config{File: path, Digest: digest}
 	top := value{v: m, file: path, line: 1}
 	keys, err := top.mapping("")
 	if err != nil {

@@ -101,8 +101,11 @@ func TestPeerAgrees(t *testing.T) {
 			if err := os.WriteFile(path, []byte(text+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Load(path)
+			c, err := Load(path)
 			out, perr := exec.Command(peer, "-t", "-c", path).CombinedOutput()
+			if err == nil && perr == nil && !strings.Contains(string(out), "("+c.Digest+")") {
+				t.Errorf("digest %s, nats-server: %s", c.Digest, out)
+			}
 			wantOK := strings.HasPrefix(name, "ok-")
 			peerOK := wantOK || strings.HasPrefix(name, "strict-")
 			if (err == nil) != wantOK || (perr == nil) != peerOK {
