@@ -164,6 +164,10 @@ func (c *Config) topKey(k string, v value) error {
 		if c.JetStream == nil {
 			c.JetStream = &JetStream{Enabled: true}
 		}
+		if c.JetStream.StoreDir != "" {
+			// nats-server refuses it too ("Duplicate 'store_dir'").
+			return v.errorf(k, "store_dir given both here and in jetstream")
+		}
 		c.JetStream.StoreDir, err = v.str(k)
 	case "max_payload":
 		c.MaxPayload, err = intSize(k, v)

@@ -126,6 +126,7 @@ func TestInvalid(t *testing.T) {
 		{"missing variable", "port: $CAIRN_NOT_SET_ANYWHERE", `variable reference for 'CAIRN_NOT_SET_ANYWHERE'`},
 		{"syntax", "port: {", `cairn.conf`},
 		{"log_file", "log_file: 3", `cairn.conf:1: log_file: expected a string, got 3`},
+		{"store_dir twice", "jetstream { store_dir: /a }\nstore_dir: /b", `cairn.conf:2: store_dir: store_dir given both here and in jetstream`},
 		{"twice", "port: 1\nPort: 2", `cairn.conf:2: port: given twice`},
 		{"http_port", "http_port: x", `cairn.conf:1: http_port: expected an integer`},
 	}

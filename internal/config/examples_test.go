@@ -90,6 +90,7 @@ func TestPeerAgrees(t *testing.T) {
 		"bad-tls-missing": "tls { cert_file: \"/nonexistent/cert.pem\", key_file: \"/nonexistent/key.pem\" }",
 		"bad-tls-pair":    "tls { cert_file: \"" + cert + "\", key_file: \"" + cert + "\" }",
 		"bad-max-line":    "max_control_line: 4GB",
+		"bad-store-twice": "jetstream { store_dir: \"/a\" }\nstore_dir: \"/b\"",
 	}
 	if err := os.WriteFile(filepath.Join(dir, "inc.conf"), []byte("max_payload: 64KB\n"), 0o644); err != nil {
 		t.Fatal(err)
