@@ -62,6 +62,12 @@ Limits (nats-server sets these in its config file, under the same names):
   --max_subscriptions <n>      Subscriptions per connection (default: 0,
                                no limit)
 
+Authorization options (nats-server's; see docs/SECURITY.md):
+  --user <user>                User required for connections
+  --pass <password>            Password required for connections (plain, or
+                               a bcrypt hash: $2a$...)
+  --auth <token>               Authorization token required for connections
+
 Storage options:
   -js, --jetstream             Accepted for compatibility; KV is on by default
   --no_kv                      Serve core NATS only, without KV/JetStream
@@ -115,6 +121,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	intVar(fs, &so.MaxConnections, 0, "max_connections")
 	intVar(fs, &so.MaxSubscriptions, 0, "max_subscriptions")
 	strVar(fs, &o.cfg.StoreDir, daemon.DefaultStoreDir, "sd", "store_dir")
+	// nats-server's authorization flags (internal/auth).
+	strVar(fs, &so.Auth.User, "", "user")
+	strVar(fs, &so.Auth.Password, "", "pass")
+	strVar(fs, &so.Auth.Token, "", "auth")
 	// jetstream { max_memory_store, max_file_store } in nats-server's
 	// config file.
 	fs.Int64Var(&o.cfg.MaxMemoryStore, "max_memory_store", 0, "")

@@ -55,6 +55,10 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--max_memory_store", "1000000", "--max_file_store=-1"}, func(o *options) bool {
 			return o.cfg.MaxMemoryStore == 1000000 && o.cfg.MaxFileStore == -1
 		}},
+		{[]string{"--user", "u", "--pass=p"}, func(o *options) bool {
+			return o.cfg.Server.Auth.User == "u" && o.cfg.Server.Auth.Password == "p" && o.cfg.Server.Auth.Token == ""
+		}},
+		{[]string{"--auth", "t0ken"}, func(o *options) bool { return o.cfg.Server.Auth.Token == "t0ken" }},
 	}
 	for _, c := range cases {
 		o, err := parseFlags(c.args, &bytes.Buffer{})

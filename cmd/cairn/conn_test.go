@@ -45,21 +45,33 @@ func wantRun(t *testing.T, env map[string]string, wantCode int, wantErr string, 
 	return out
 }
 
+// TestUserPasswordAndToken runs against nats-server and against the
+// cairn-server binary, with the same --user/--pass and --auth flags.
 func TestUserPasswordAndToken(t *testing.T) {
-	srv := testserver.StartPeer(t, "--user", "alice", "--pass", "s3cret")
-	env := map[string]string{"CAIRN_URL": srv.URL}
-	wantRun(t, env, 1, `the server at `+srv.URL+` refused the credentials: check --user and --password, or --token`, "kv", "ls")
-	wantRun(t, env, 1, "refused the credentials", "kv", "ls", "--user", "alice", "--password", "wrong")
-	wantRun(t, env, 1, `"kind":"auth"`, "--json", "kv", "ls", "--user", "alice", "--password", "wrong")
-	wantRun(t, env, 0, "", "kv", "add", "b", "--user", "alice", "--password", "s3cret")
-	wantRun(t, map[string]string{"CAIRN_URL": srv.URL, "CAIRN_USER": "alice", "CAIRN_PASSWORD": "s3cret"}, 0, "", "kv", "info", "b")
-	withUser := strings.Replace(srv.URL, "nats://", "nats://alice:s3cret@", 1)
-	wantRun(t, nil, 0, "", "kv", "info", "b", "--server", withUser)
+	for _, kind := range []string{"peer", "cairn"} {
+		t.Run(kind, func(t *testing.T) {
+			start := func(flags ...string) string {
+				if kind == "peer" {
+					return testserver.StartPeer(t, flags...).URL
+				}
+				return testserver.StartCairnProcess(t, t.TempDir(), flags...).URL
+			}
+			url := start("--user", "alice", "--pass", "s3cret")
+			env := map[string]string{"CAIRN_URL": url}
+			wantRun(t, env, 1, `the server at `+url+` refused the credentials: check --user and --password, or --token`, "kv", "ls")
+			wantRun(t, env, 1, "refused the credentials", "kv", "ls", "--user", "alice", "--password", "wrong")
+			wantRun(t, env, 1, `"kind":"auth"`, "--json", "kv", "ls", "--user", "alice", "--password", "wrong")
+			wantRun(t, env, 0, "", "kv", "add", "b", "--user", "alice", "--password", "s3cret")
+			wantRun(t, map[string]string{"CAIRN_URL": url, "CAIRN_USER": "alice", "CAIRN_PASSWORD": "s3cret"}, 0, "", "kv", "info", "b")
+			withUser := strings.Replace(url, "nats://", "nats://alice:s3cret@", 1)
+			wantRun(t, nil, 0, "", "kv", "info", "b", "--server", withUser)
 
-	tok := testserver.StartPeer(t, "--auth", "t0ken")
-	wantRun(t, nil, 1, "refused the credentials", "kv", "ls", "-s", tok.URL, "--token", "wrong")
-	wantRun(t, nil, 0, "", "kv", "ls", "-s", tok.URL, "--token", "t0ken")
-	wantRun(t, map[string]string{"CAIRN_TOKEN": "t0ken"}, 0, "", "kv", "ls", "-s", tok.URL)
+			tok := start("--auth", "t0ken")
+			wantRun(t, nil, 1, "refused the credentials", "kv", "ls", "-s", tok, "--token", "wrong")
+			wantRun(t, nil, 0, "", "kv", "ls", "-s", tok, "--token", "t0ken")
+			wantRun(t, map[string]string{"CAIRN_TOKEN": "t0ken"}, 0, "", "kv", "ls", "-s", tok)
+		})
+	}
 }
 
 func TestTLS(t *testing.T) {

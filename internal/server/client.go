@@ -82,7 +82,11 @@ func newClient(s *Server, cid uint64, conn net.Conn) *client {
 		readDone: make(chan struct{}),
 		pcd:      make(map[*client]struct{}),
 	}
+	// Under mu: pingTick reads c.ping under mu, and a short interval can
+	// fire it before newClient returns.
+	c.mu.Lock()
 	c.ping = time.AfterFunc(s.opts.PingInterval, c.pingTick)
+	c.mu.Unlock()
 	c.host, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
 	c.mu.subs = make(map[string]*subscription)
 	if s.auth.NonceRequired() {
