@@ -113,6 +113,7 @@ type Authenticator struct {
 	nkeys     map[string]nkeys.KeyPair
 	noAuth    *Identity
 	required  bool
+	plaintext bool // a password is stored in clear
 	timeout   time.Duration
 }
 
@@ -140,6 +141,7 @@ func New(cfg Config) (*Authenticator, error) {
 			return nil, fmt.Errorf("%w: a password without a user", ErrConfig)
 		}
 		a.user, a.password = cfg.User, newSecret(cfg.Password)
+		a.plaintext = !IsBcrypt(cfg.Password)
 	}
 	if err := a.addUsers(cfg.Users); err != nil {
 		return nil, err
@@ -187,6 +189,7 @@ func (a *Authenticator) addUsers(users []User) error {
 				a.passwords = make(map[string]secret)
 			}
 			a.passwords[u.Name] = newSecret(u.Password)
+			a.plaintext = a.plaintext || !IsBcrypt(u.Password)
 		}
 	}
 	return nil
@@ -195,6 +198,11 @@ func (a *Authenticator) addUsers(users []User) error {
 // Required reports whether clients must authenticate (INFO's
 // auth_required).
 func (a *Authenticator) Required() bool { return a.required }
+
+// PlaintextPasswords reports whether a user's password is stored in
+// clear rather than as a bcrypt hash (the server warns, as nats-server
+// does; a plain token is not warned about).
+func (a *Authenticator) PlaintextPasswords() bool { return a.plaintext }
 
 // Advertised reports whether INFO says auth_required: when clients must
 // authenticate and there is no no_auth_user to fall back to (as

@@ -169,6 +169,28 @@ func TestNew(t *testing.T) {
 	}
 }
 
+func TestPlaintextPasswords(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  Config
+		want bool
+	}{
+		{Config{}, false},
+		{Config{Token: "t"}, false},
+		{Config{User: "u", Password: "p"}, true},
+		{Config{User: "u", Password: bcryptHash(t, "p", "2a")}, false},
+		{Config{Users: []User{{Name: "a", Password: bcryptHash(t, "p", "2b")}, {Name: "b", Password: "p"}}}, true},
+		{Config{Users: []User{{Name: "a", Password: bcryptHash(t, "p", "2y")}}}, false},
+	} {
+		a, err := New(tt.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.PlaintextPasswords() != tt.want {
+			t.Errorf("%+v: PlaintextPasswords() = %v", tt.cfg, !tt.want)
+		}
+	}
+}
+
 func TestIsBcrypt(t *testing.T) {
 	for s, want := range map[string]bool{
 		"$2a$11$abc": true, "$2b$04$": true, "$2x$10$x": true, "$2y$31$x": true,

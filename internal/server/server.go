@@ -110,6 +110,9 @@ func (s *Server) Start() error {
 	}
 	s.listener = ln
 	s.started = time.Now()
+	if s.auth.PlaintextPasswords() {
+		s.log.Warnf("Plaintext passwords detected, use nkeys or bcrypt")
+	}
 	if s.opts.MaxPayload > maxPayloadWarn {
 		s.log.Warnf("Maximum payloads over 8.00 MB are generally discouraged and could lead to poor performance")
 	}
