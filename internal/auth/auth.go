@@ -53,11 +53,6 @@ type Credentials struct {
 	User, Password, Token, Nkey, Sig string
 }
 
-// Empty reports whether no credential was sent at all.
-func (c Credentials) Empty() bool {
-	return c.User == "" && c.Password == "" && c.Token == "" && c.Nkey == "" && c.Sig == ""
-}
-
 // Method is how an Identity was proved.
 type Method uint8
 

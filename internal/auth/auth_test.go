@@ -12,7 +12,7 @@ import (
 
 // bcryptHash hashes pw at the lowest cost and gives it the minor version
 // prefix ("2a", "2b", "2y").
-func bcryptHash(t *testing.T, pw, version string) string {
+func bcryptHash(t testing.TB, pw, version string) string {
 	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 	if err != nil {
