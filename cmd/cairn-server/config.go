@@ -10,17 +10,25 @@ import (
 // refuseUnenforced refuses to start with security settings this build
 // parses but does not enforce yet: running them open would be less
 // protection than configured. -t still accepts them (the file is valid).
-// Each block leaves this list as internal/auth and TLS are wired.
+// Each block leaves this list as it is wired: users, passwords, tokens,
+// nkeys and no_auth_user already have (internal/auth).
 func refuseUnenforced(f *config.Config) error {
 	var blocks []string
-	if f.Authorization != nil {
-		blocks = append(blocks, "authorization")
+	if a := f.Authorization; a != nil {
+		// Users, passwords, tokens, nkeys and the timeout are enforced
+		// (internal/auth); permissions not yet.
+		if a.DefaultPermissions != nil {
+			blocks = append(blocks, "authorization.default_permissions")
+		}
+		for _, u := range a.Users {
+			if u.Permissions != nil {
+				blocks = append(blocks, "authorization.users.permissions")
+				break
+			}
+		}
 	}
 	if len(f.Accounts) > 0 {
 		blocks = append(blocks, "accounts")
-	}
-	if f.NoAuthUser != "" {
-		blocks = append(blocks, "no_auth_user")
 	}
 	if f.TLS != nil {
 		blocks = append(blocks, "tls")

@@ -2,11 +2,18 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/server"
 )
 
 func writeConf(t *testing.T, text string) string {
@@ -107,15 +114,72 @@ func TestCheckConfig(t *testing.T) {
 	if rc := run([]string{"-c", filepath.Join(t.TempDir(), "missing.conf")}, &out); rc != 1 {
 		t.Errorf("missing file: rc %d, output %q", rc, out.String())
 	}
-	// Security the build does not enforce yet: -t accepts the file, the
-	// server refuses to start with it.
-	auth := writeConf(t, "port: -1\nauthorization { token: s3cret }\n")
+	// Security the build does not enforce yet (permissions): -t accepts
+	// the file, the server refuses to start with it.
+	perms := writeConf(t, "port: -1\nauthorization { users: [ { user: a, password: b, permissions: { publish: \">\" } } ] }\n")
 	out.Reset()
-	if rc := run([]string{"-t", "-c", auth}, &out); rc != 0 {
-		t.Errorf("-t with authorization: rc %d, output %q", rc, out.String())
+	if rc := run([]string{"-t", "-c", perms}, &out); rc != 0 {
+		t.Errorf("-t with permissions: rc %d, output %q", rc, out.String())
 	}
 	out.Reset()
-	if rc := run([]string{"-c", auth, "-sd", t.TempDir()}, &out); rc != 1 || !strings.Contains(out.String(), "authorization: not enforced by this build yet") {
-		t.Errorf("start with authorization: rc %d, output %q", rc, out.String())
+	if rc := run([]string{"-c", perms, "-sd", t.TempDir()}, &out); rc != 1 || !strings.Contains(out.String(), "authorization.users.permissions: not enforced by this build yet") {
+		t.Errorf("start with permissions: rc %d, output %q", rc, out.String())
+	}
+}
+
+// TestConfigAuthorization: the authorization block and no_auth_user of
+// a config file are enforced by the server started from it.
+func TestConfigAuthorization(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("b0b"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, conf string
+		good, bad  []nats.Option
+	}{
+		{"user", `authorization { user: alice, password: s3cret, timeout: 1 }`,
+			[]nats.Option{nats.UserInfo("alice", "s3cret")}, []nats.Option{nats.UserInfo("alice", "wrong")}},
+		{"token", `authorization { token: t0ken }`,
+			[]nats.Option{nats.Token("t0ken")}, []nats.Option{nats.Token("nope")}},
+		{"users", `authorization { users: [ { user: bob, password: "` + string(hash) + `" } ] }`,
+			[]nats.Option{nats.UserInfo("bob", "b0b")}, []nats.Option{nats.UserInfo("bob", "wrong")}},
+		{"no_auth_user", "authorization { users: [ { user: anon, password: x } ] }\nno_auth_user: anon",
+			nil, []nats.Option{nats.UserInfo("anon", "wrong")}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o, err := parseFlags([]string{"-c", writeConf(t, c.conf), "-a", "127.0.0.1", "-p", "-1", "-sd", t.TempDir()}, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := refuseUnenforced(o.file); err != nil {
+				t.Fatal(err)
+			}
+			o.cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+			d, err := daemon.Start(o.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Shutdown()
+			if c.good != nil {
+				nc, err := nats.Connect(d.ClientURL(), c.good...)
+				if err != nil {
+					t.Fatalf("good credentials refused: %v", err)
+				}
+				nc.Close()
+			} else if c.name == "no_auth_user" {
+				nc, err := nats.Connect(d.ClientURL())
+				if err != nil {
+					t.Fatalf("no credentials with no_auth_user refused: %v", err)
+				}
+				nc.Close()
+			}
+			if nc, err := nats.Connect(d.ClientURL(), c.bad...); err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+				if nc != nil {
+					nc.Close()
+				}
+				t.Fatalf("bad credentials: %v, want an authorization violation", err)
+			}
+		})
 	}
 }

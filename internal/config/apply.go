@@ -1,11 +1,16 @@
 package config
 
-import "github.com/cairn-db/cairn/internal/daemon"
+import (
+	"github.com/cairn-db/cairn/internal/auth"
+	"github.com/cairn-db/cairn/internal/daemon"
+)
 
 // Apply copies what the file set into dc, leaving dc's other fields
 // alone: a key absent from the file (or set to its zero value) keeps
-// dc's value. Logging files, monitoring and security are not in
-// daemon.Config; the caller reads them from c.
+// dc's value. The authorization block and no_auth_user become the
+// server's authentication (dc.Server.Auth); permissions, accounts and
+// TLS are not in daemon.Config yet, and the caller refuses to run with
+// them (cmd/cairn-server). Logging files and monitoring are read from c.
 func (c *Config) Apply(dc *daemon.Config) {
 	so := &dc.Server
 	setString(&so.Host, c.Host)
@@ -26,6 +31,15 @@ func (c *Config) Apply(dc *daemon.Config) {
 	so.Debug = so.Debug || c.Logging.Debug
 	so.Trace = so.Trace || c.Logging.Trace
 	setInt(&dc.HTTPPort, c.HTTPPort)
+	if a := c.Authorization; a != nil {
+		so.Auth.User, so.Auth.Password, so.Auth.Token = a.User, a.Password, a.Token
+		so.Auth.Timeout = a.Timeout
+		so.Auth.Users = nil
+		for _, u := range a.Users {
+			so.Auth.Users = append(so.Auth.Users, auth.User{Name: u.Name, Password: u.Password, Nkey: u.Nkey})
+		}
+	}
+	setString(&so.Auth.NoAuthUser, c.NoAuthUser)
 	if js := c.JetStream; js != nil {
 		dc.DisableKV = !js.Enabled
 		setString(&dc.StoreDir, js.StoreDir)
