@@ -27,8 +27,10 @@ var listenRe = regexp.MustCompile(`Listening for client connections on ([0-9.:]+
 // Start runs bin, of kind "cairn" or "nats-server", on a free loopback
 // port with a fresh store and waits until it logs its address. sync, when
 // set, is passed as cairn's --sync_interval and, for nats-server, as the
-// jetstream sync_interval in a config file.
-func Start(kind, bin, sync string) (*Process, error) {
+// jetstream sync_interval in a config file. extra is appended to the
+// command line of either server (e.g. "--user", "u", "--pass", "p":
+// both take nats-server's flags, which override a config file).
+func Start(kind, bin, sync string, extra ...string) (*Process, error) {
 	dir, err := os.MkdirTemp("", "cairn-kvbench-"+kind+"-")
 	if err != nil {
 		return nil, err
@@ -47,6 +49,7 @@ func Start(kind, bin, sync string) (*Process, error) {
 	case sync != "":
 		args = append(args, "--sync_interval", sync)
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -13,15 +13,23 @@
 //
 // and records the aggregated ops/s and the P50 and P99 latencies that
 // natscli prints.
+//
+// -auth user runs both servers with --user bench --pass bench and
+// natscli with --user bench --password bench (issue 10: throughput with
+// authentication).
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/cairn-db/cairn/bench/benchserver"
 )
@@ -30,6 +38,23 @@ import (
 type result struct {
 	opsPerSec, p50us, p99us float64
 }
+
+// authModes are the -auth values: the extra command-line arguments of
+// both servers, and the matching natscli connection options.
+var authModes = map[string]struct{ server, client []string }{
+	"":     {},
+	"none": {},
+	"user": {
+		server: []string{"--user", benchUser, "--pass", benchPass},
+		client: []string{"--user", benchUser, "--password", benchPass},
+	},
+}
+
+// The credentials of -auth user.
+const (
+	benchUser = "bench"
+	benchPass = "bench"
+)
 
 // run is one benchmark command.
 type run struct {
@@ -45,7 +70,13 @@ func main() {
 	msgs := flag.Int("msgs", 50000, "messages per multi-client run")
 	latMsgs := flag.Int("latency-msgs", 20000, "messages of the single-client run")
 	sync := flag.String("sync", "", `cairn --sync_interval (e.g. "always"); the peer gets the matching sync_interval`)
+	authMode := flag.String("auth", "", `authentication of both servers: "none" (default) or "user" (--user/--pass `+benchUser+`/`+benchPass+`)`)
 	flag.Parse()
+	mode, ok := authModes[*authMode]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "kv bench: -auth %q: want none or user\n", *authMode)
+		os.Exit(2)
+	}
 
 	common := []string{"--size", "128B", "--no-progress"}
 	runs := []run{
@@ -64,28 +95,62 @@ func main() {
 			if kind == "nats-server" {
 				bin = *peerBin
 			}
-			if err := runRound(kind, bin, *natsBin, *sync, runs, results[kind]); err != nil {
+			if err := runRound(kind, bin, *natsBin, *sync, mode.server, mode.client, runs, results[kind]); err != nil {
 				fmt.Fprintf(os.Stderr, "kv bench: %s round %d: %v\n", kind, r+1, err)
 				os.Exit(1)
 			}
 		}
 		fmt.Fprintf(os.Stderr, "round %d/%d done\n", r+1, *rounds)
 	}
-	printTable(runs, results, *rounds)
+	printTable(runs, results, *rounds, *authMode)
 }
 
-func runRound(kind, bin, natsBin, sync string, runs []run, into map[string][]result) error {
-	p, err := benchserver.Start(kind, bin, sync)
+// runRound starts one server with serverArgs and runs every benchmark
+// against it with natscli's connection options clientArgs.
+func runRound(kind, bin, natsBin, sync string, serverArgs, clientArgs []string, runs []run, into map[string][]result) error {
+	p, err := benchserver.Start(kind, bin, sync, serverArgs...)
 	if err != nil {
 		return err
 	}
 	defer p.Stop()
+	if len(serverArgs) > 0 {
+		// Make sure the mode is what is measured: the server must ask
+		// for credentials.
+		if err := checkAuthRequired(p.URL); err != nil {
+			return err
+		}
+	}
 	for _, r := range runs {
-		res, err := natsBench(natsBin, p.URL, r.args)
+		res, err := natsBench(natsBin, p.URL, clientArgs, r.args)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
 		into[r.name] = append(into[r.name], res)
+	}
+	return nil
+}
+
+// checkAuthRequired reads the INFO the server at url sends and fails
+// unless it carries auth_required.
+func checkAuthRequired(url string) error {
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "nats://"), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("reading INFO: %w", err)
+	}
+	var info struct {
+		AuthRequired bool `json:"auth_required"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(line), "INFO ")), &info); err != nil {
+		return fmt.Errorf("INFO %q: %w", line, err)
+	}
+	if !info.AuthRequired {
+		return fmt.Errorf("server at %s does not require authentication", url)
 	}
 	return nil
 }
@@ -98,8 +163,12 @@ func column(rs []result, f func(result) float64) float64 {
 	return benchserver.Median(v)
 }
 
-func printTable(runs []run, res map[string]map[string][]result, rounds int) {
-	fmt.Printf("Median of %d alternating rounds of natscli bench kv, 128 B values.\n\n", rounds)
+func printTable(runs []run, res map[string]map[string][]result, rounds int, authMode string) {
+	fmt.Printf("Median of %d alternating rounds of natscli bench kv, 128 B values.\n", rounds)
+	if authMode == "user" {
+		fmt.Printf("Both servers with --user %s --pass %s; natscli with --user/--password.\n", benchUser, benchPass)
+	}
+	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "benchmark\tmetric\tcairn\tnats-server\tratio\t")
 	metrics := []struct {

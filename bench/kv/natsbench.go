@@ -18,10 +18,12 @@ var (
 	p99Re  = regexp.MustCompile(`(?:latencies per operation .*\| P99|stats: .* ~ P99:) ([0-9,.]+)(us|ms|s)`)
 )
 
-// natsBench runs one natscli benchmark against url and parses its
+// natsBench runs one natscli benchmark against url, with the global
+// options conn (credentials) before the command, and parses its
 // aggregated rate and latency percentiles.
-func natsBench(natsBin, url string, args []string) (result, error) {
-	full := append([]string{"--server", url, "--no-context"}, args...)
+func natsBench(natsBin, url string, conn, args []string) (result, error) {
+	full := append([]string{"--server", url, "--no-context"}, conn...)
+	full = append(full, args...)
 	cmd := exec.Command(natsBin, full...)
 	cmd.Env = append(os.Environ(), "HOME="+os.TempDir())
 	out, err := cmd.CombinedOutput()
