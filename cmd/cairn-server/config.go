@@ -30,8 +30,10 @@ func refuseUnenforced(f *config.Config) error {
 	if len(f.Accounts) > 0 {
 		blocks = append(blocks, "accounts")
 	}
-	if f.TLS != nil {
-		blocks = append(blocks, "tls")
+	if f.TLS != nil && f.TLS.VerifyAndMap {
+		// TLS, verify and handshake_first are enforced (internal/server
+		// tls.go); mapping a certificate to a user is not yet.
+		blocks = append(blocks, "tls.verify_and_map")
 	}
 	if len(blocks) == 0 {
 		return nil

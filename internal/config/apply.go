@@ -40,6 +40,7 @@ func (c *Config) Apply(dc *daemon.Config) {
 		}
 	}
 	setString(&so.Auth.NoAuthUser, c.NoAuthUser)
+	c.applyTLS(so)
 	if js := c.JetStream; js != nil {
 		dc.DisableKV = !js.Enabled
 		setString(&dc.StoreDir, js.StoreDir)

@@ -82,6 +82,8 @@ type TLS struct {
 	// HandshakeFirstFallback, when set, falls back to plain INFO after it.
 	HandshakeFirst         bool
 	HandshakeFirstFallback time.Duration
+
+	config *tls.Config // built by parseTLS (tls.go)
 }
 
 // Cluster is the cluster block, parsed only.
@@ -414,6 +416,9 @@ func parseTLS(k string, v value) (*TLS, error) {
 	}
 	if t.VerifyAndMap {
 		t.Verify = true
+	}
+	if t.config, err = t.serverConfig(); err != nil {
+		return nil, v.errorf(k, "%v", err)
 	}
 	return t, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -109,6 +110,10 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := TLS{CertFile: cert, KeyFile: key, CAFile: cert, Verify: true, VerifyAndMap: true, Timeout: 3 * time.Second, HandshakeFirst: true, HandshakeFirstFallback: 300 * time.Millisecond}
+	if c.TLS.config == nil || c.TLS.config.MinVersion != tls.VersionTLS12 || c.TLS.config.ClientAuth != tls.RequireAndVerifyClientCert {
+		t.Errorf("tls config %+v", c.TLS.config)
+	}
+	c.TLS.config = nil
 	if *c.TLS != want {
 		t.Errorf("tls %+v, want %+v", *c.TLS, want)
 	}

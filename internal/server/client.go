@@ -21,6 +21,9 @@ type client struct {
 	host   string
 	parser *wire.Parser
 	log    *Logger
+	// infoSent is set when INFO went out before the TLS handshake
+	// (tls.go); it is written before the client's goroutines start.
+	infoSent bool
 
 	// Set by CONNECT; read only by the reader goroutine, except echo and
 	// headers, which publishers on other goroutines read under mu.
@@ -102,7 +105,9 @@ func (c *client) String() string {
 func (c *client) start() {
 	c.log.Debugf("%s - Client connection created", c)
 	c.startAuth()
-	c.sendInfo()
+	if !c.infoSent {
+		c.sendInfo()
+	}
 	go c.writeLoop()
 	go c.readLoop()
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/auth"
@@ -28,6 +29,22 @@ type Options struct {
 	// Auth is who may connect (authorization {}, no_auth_user, --user,
 	// --pass, --auth); the zero value lets everyone in. See internal/auth.
 	Auth auth.Config
+
+	// TLSConfig, when set, makes clients use TLS (tls {}); TLS 1.2 is
+	// the minimum. Certificates and client verification (verify:
+	// ClientAuth RequireAndVerifyClientCert with ClientCAs) are the
+	// caller's. See tls.go.
+	TLSConfig *tls.Config
+	// TLSTimeout bounds the handshake; default 2s. With TLS the auth
+	// timeout defaults to TLSTimeout + 1s.
+	TLSTimeout time.Duration
+	// TLSHandshakeFirst sends no INFO before the handshake
+	// (handshake_first); with TLSHandshakeFirstFallback > 0, a client
+	// silent for that long gets INFO first after all ("auto": 50ms).
+	TLSHandshakeFirst         bool
+	TLSHandshakeFirstFallback time.Duration
+	// AllowNonTLS accepts plain-text clients too (allow_non_tls).
+	AllowNonTLS bool
 
 	// JetStream is reported in INFO (set when the KV/JetStream layer is on).
 	JetStream bool

@@ -55,6 +55,7 @@ type testHooks struct {
 // New validates opts and returns a server that is not yet listening.
 func New(opts Options) (*Server, error) {
 	opts.setDefaults()
+	opts.setupTLS()
 	if opts.Port < -1 || opts.Port > 65535 {
 		return nil, fmt.Errorf("server: invalid port %d", opts.Port)
 	}
@@ -164,6 +165,17 @@ func (s *Server) acceptLoop() {
 
 func (s *Server) addClient(conn net.Conn) {
 	c := newClient(s, s.nextCID.Add(1), conn)
+	if s.opts.TLSConfig != nil {
+		go s.tlsAccept(c)
+		return
+	}
+	s.register(c)
+}
+
+// register adds a new client to the server and starts it, or refuses it
+// when the server is shutting down or full.
+func (s *Server) register(c *client) {
+	conn := c.conn
 	s.mu.Lock()
 	if s.mu.shutdown {
 		s.mu.Unlock()
@@ -173,7 +185,9 @@ func (s *Server) addClient(conn net.Conn) {
 	if s.opts.MaxConnections < 0 || len(s.mu.clients) >= s.opts.MaxConnections {
 		s.mu.Unlock()
 		s.log.Errorf("%s - maximum connections exceeded", c)
-		c.sendInfo()
+		if !c.infoSent {
+			c.sendInfo()
+		}
 		c.sendErr("maximum connections exceeded")
 		c.closeConnection("Maximum Connections Exceeded")
 		go c.writeLoop()
@@ -248,6 +262,7 @@ func (s *Server) infoJSON(c *client) []byte {
 	if c.nonce != nil {
 		info["nonce"] = string(c.nonce)
 	}
+	s.tlsInfo(info)
 	b, _ := json.Marshal(info)
 	return b
 }
