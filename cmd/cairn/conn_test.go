@@ -80,16 +80,28 @@ func TestTLS(t *testing.T) {
 	writeCert(t, dir, "server", ca, caKey)
 	writeCert(t, dir, "client", ca, caKey)
 	p := func(name string) string { return filepath.Join(dir, name) }
-	srv := testserver.StartPeer(t, "--tlsverify", "--tlscert", p("server.pem"), "--tlskey", p("server-key.pem"), "--tlscacert", p("ca.pem"))
-	env := map[string]string{"CAIRN_URL": srv.URL}
+	// The same mutual-TLS setup on both servers: the peer by flags,
+	// cairn-server by a config file.
+	conf := p("tls.conf")
+	if err := os.WriteFile(conf, []byte("tls {\n  cert_file: \""+p("server.pem")+"\"\n  key_file: \""+p("server-key.pem")+"\"\n  ca_file: \""+p("ca.pem")+"\"\n  verify: true\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	servers := map[string]string{
+		"peer":  testserver.StartPeer(t, "--tlsverify", "--tlscert", p("server.pem"), "--tlskey", p("server-key.pem"), "--tlscacert", p("ca.pem")).URL,
+		"cairn": testserver.StartCairnProcess(t, t.TempDir(), "-c", conf).URL,
+	}
 	client := []string{"--tlscert", p("client.pem"), "--tlskey", p("client-key.pem")}
-
-	wantRun(t, env, 0, "", append([]string{"kv", "ls", "--tlsca", p("ca.pem")}, client...)...)
-	// The server's certificate is signed by an unknown CA.
-	wantRun(t, env, 1, "TLS with "+srv.URL+" failed", append([]string{"kv", "ls"}, client...)...)
-	wantRun(t, env, 1, `"kind":"tls"`, append([]string{"--json", "kv", "ls"}, client...)...)
-	// The server wants a client certificate.
-	wantRun(t, env, 1, "cannot connect to "+srv.URL, "kv", "ls", "--tlsca", p("ca.pem"))
+	for name, url := range servers {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"CAIRN_URL": url}
+			wantRun(t, env, 0, "", append([]string{"kv", "ls", "--tlsca", p("ca.pem")}, client...)...)
+			// The server's certificate is signed by an unknown CA.
+			wantRun(t, env, 1, "TLS with "+url+" failed", append([]string{"kv", "ls"}, client...)...)
+			wantRun(t, env, 1, `"kind":"tls"`, append([]string{"--json", "kv", "ls"}, client...)...)
+			// The server wants a client certificate.
+			wantRun(t, env, 1, "cannot connect to "+url, "kv", "ls", "--tlsca", p("ca.pem"))
+		})
+	}
 }
 
 // writeCert writes NAME.pem and NAME-key.pem in dir: a CA when parent is
