@@ -45,6 +45,9 @@ type User struct {
 	Name     string
 	Password string
 	Nkey     string
+	// Permissions limit the user; nil allows everything. The caller
+	// gives users without their own the default permissions.
+	Permissions *Permissions
 }
 
 // Credentials are what a client sent in CONNECT: user, pass, auth_token,
@@ -89,14 +92,9 @@ type Identity struct {
 	// global account. Placeholder: always empty until accounts exist.
 	Account string
 	// Permissions limit what the connection may publish and subscribe
-	// to; nil allows everything. Placeholder: always nil until
-	// permissions exist.
+	// to (the users list entry's permissions); nil allows everything.
 	Permissions *Permissions
 }
-
-// Permissions is a placeholder for a user's publish and subscribe
-// permissions, which the permissions work defines.
-type Permissions struct{}
 
 // Authenticator checks credentials against one Config. It is immutable
 // and safe for concurrent use.
@@ -106,6 +104,7 @@ type Authenticator struct {
 	password  secret
 	passwords map[string]secret // users list: name → password
 	nkeys     map[string]nkeys.KeyPair
+	perms     map[string]*Permissions // users list: name or nkey → permissions
 	noAuth    *Identity
 	required  bool
 	plaintext bool // a password is stored in clear
@@ -149,7 +148,7 @@ func New(cfg Config) (*Authenticator, error) {
 			// nats-server's text.
 			return nil, fmt.Errorf("%w: no_auth_user: %q not present as user or nkey in authorization block or account configuration", ErrConfig, cfg.NoAuthUser)
 		}
-		a.noAuth = &Identity{Name: cfg.NoAuthUser, Method: MethodNoAuthUser}
+		a.noAuth = &Identity{Name: cfg.NoAuthUser, Method: MethodNoAuthUser, Permissions: a.perms[cfg.NoAuthUser]}
 	}
 	return a, nil
 }
@@ -174,6 +173,7 @@ func (a *Authenticator) addUsers(users []User) error {
 				a.nkeys = make(map[string]nkeys.KeyPair)
 			}
 			a.nkeys[u.Nkey] = kp
+			a.setPerms(u.Nkey, u.Permissions)
 		case u.Name == "":
 			return fmt.Errorf("%w: users[%d]: a user needs a user name or an nkey", ErrConfig, i)
 		default:
@@ -184,10 +184,21 @@ func (a *Authenticator) addUsers(users []User) error {
 				a.passwords = make(map[string]secret)
 			}
 			a.passwords[u.Name] = newSecret(u.Password)
+			a.setPerms(u.Name, u.Permissions)
 			a.plaintext = a.plaintext || !IsBcrypt(u.Password)
 		}
 	}
 	return nil
+}
+
+func (a *Authenticator) setPerms(name string, p *Permissions) {
+	if p == nil {
+		return
+	}
+	if a.perms == nil {
+		a.perms = make(map[string]*Permissions)
+	}
+	a.perms[name] = p
 }
 
 // Required reports whether clients must authenticate (INFO's
@@ -240,7 +251,7 @@ func (a *Authenticator) Authenticate(c Credentials, nonce []byte) (Identity, err
 		return a.checkNkey(c, nonce)
 	case a.passwords != nil:
 		if stored, ok := a.passwords[c.User]; ok && c.User != "" && stored.matches(c.Password) {
-			return Identity{Name: c.User, Method: MethodPassword}, nil
+			return Identity{Name: c.User, Method: MethodPassword, Permissions: a.perms[c.User]}, nil
 		}
 	case a.user != "":
 		// Both compared, so timing does not tell which one was wrong.
@@ -265,7 +276,7 @@ func (a *Authenticator) checkNkey(c Credentials, nonce []byte) (Identity, error)
 	if err != nil || kp.Verify(nonce, sig) != nil {
 		return Identity{}, failure(c)
 	}
-	return Identity{Name: c.Nkey, Method: MethodNkey}, nil
+	return Identity{Name: c.Nkey, Method: MethodNkey, Permissions: a.perms[c.Nkey]}, nil
 }
 
 // failure is the error for a refused client, naming what it claimed to

@@ -29,9 +29,9 @@
 // [Authenticator.Authenticate] once per connection, never per message.
 //
 // An Identity carries the user name (or the nkey) and how it was proved.
-// Account and Permissions are placeholders that the accounts and
-// permissions work fills in; today everyone shares the global account
-// with every permission.
+// Permissions are those of the users list entry ([NewPermissions]);
+// Account is a placeholder that the accounts work fills in; today
+// everyone shares the global account.
 //
 // # Example
 //

@@ -8,9 +8,10 @@ import (
 // Apply copies what the file set into dc, leaving dc's other fields
 // alone: a key absent from the file (or set to its zero value) keeps
 // dc's value. The authorization block and no_auth_user become the
-// server's authentication (dc.Server.Auth); permissions, accounts and
-// TLS are not in daemon.Config yet, and the caller refuses to run with
-// them (cmd/cairn-server). Logging files and monitoring are read from c.
+// server's authentication (dc.Server.Auth), with each user's publish and
+// subscribe permissions (the default permissions for users without
+// their own); allow_responses, accounts and TLS are not in daemon.Config
+// yet, and the caller refuses to run with them (cmd/cairn-server). Logging files and monitoring are read from c.
 func (c *Config) Apply(dc *daemon.Config) {
 	so := &dc.Server
 	setString(&so.Host, c.Host)
@@ -36,7 +37,13 @@ func (c *Config) Apply(dc *daemon.Config) {
 		so.Auth.Timeout = a.Timeout
 		so.Auth.Users = nil
 		for _, u := range a.Users {
-			so.Auth.Users = append(so.Auth.Users, auth.User{Name: u.Name, Password: u.Password, Nkey: u.Nkey})
+			perms := u.Permissions
+			if perms == nil {
+				perms = a.DefaultPermissions // as nats-server: users without their own
+			}
+			// Validated by Load, so the error cannot happen here.
+			p, _ := perms.Compile()
+			so.Auth.Users = append(so.Auth.Users, auth.User{Name: u.Name, Password: u.Password, Nkey: u.Nkey, Permissions: p})
 		}
 	}
 	setString(&so.Auth.NoAuthUser, c.NoAuthUser)

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"github.com/cairn-db/cairn/internal/auth"
 	"os"
 	"sort"
 	"strings"
@@ -213,7 +214,26 @@ func parsePermissions(k string, v value) (*Permissions, error) {
 			return nil, err
 		}
 	}
+	if _, err := p.Compile(); err != nil {
+		return nil, v.errorf(k, "%v", strings.TrimPrefix(err.Error(), "auth: invalid configuration: "))
+	}
 	return p, nil
+}
+
+// Compile returns the publish and subscribe rules as internal/auth
+// enforces them (nil when they restrict nothing). allow_responses is not
+// part of them: the caller refuses it (cmd/cairn-server).
+func (p *Permissions) Compile() (*auth.Permissions, error) {
+	if p == nil {
+		return nil, nil
+	}
+	rules := func(sp *SubjectPermission) *auth.Rules {
+		if sp == nil {
+			return nil
+		}
+		return &auth.Rules{Allow: sp.Allow, Deny: sp.Deny}
+	}
+	return auth.NewPermissions(rules(p.Publish), rules(p.Subscribe))
 }
 
 func parseSubjectPermission(k string, v value) (*SubjectPermission, error) {

@@ -120,6 +120,7 @@ func (c *client) authenticate(opts *connectOpts) error {
 // authenticated records who the client is and stops the auth timer.
 func (c *client) authenticated(id auth.Identity, creds auth.Credentials) {
 	c.identity, c.creds, c.authDone = id, creds, true
+	c.perm.p = id.Permissions
 	c.mu.Lock()
 	c.mu.authed = true
 	if c.authTimer != nil {

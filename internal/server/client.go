@@ -36,6 +36,8 @@ type client struct {
 	authDone     bool
 	identity     auth.Identity
 	creds        auth.Credentials // those identity was proved with
+	// perm is identity's permissions and their caches (perms.go).
+	perm permState
 
 	mu struct {
 		sync.Mutex

@@ -103,6 +103,10 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 		return nil
 	}
 	sub := &subscription{client: c, subject: s, queue: string(queue), sid: string(sid)}
+	// Permissions come before the limit, as in nats-server.
+	if !c.checkSub(s, sub.queue, sub.sid) {
+		return nil
+	}
 	c.mu.Lock()
 	if c.mu.closed {
 		c.mu.Unlock()
@@ -202,6 +206,9 @@ func (c *client) Pub(subj, reply, header, payload []byte) error {
 	// The reply subject is passed on unchecked, as by nats-server.
 	if c.opts.Pedantic && !subject.ValidLiteral(string(subj)) {
 		c.sendErr("Invalid Publish Subject")
+	}
+	if !c.checkPub(subj, reply) {
+		return nil // dropped; the connection stays open (perms.go)
 	}
 	c.ok()
 	c.srv.route(c, subj, reply, header, payload)

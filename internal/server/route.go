@@ -92,7 +92,9 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		return false
 	}
 	c.mu.Lock()
-	if c.mu.closed {
+	if c.mu.closed || !c.delivers(sub, subj) {
+		// A message a subscribe deny entry denies is dropped, and does
+		// not count towards the subscription's max (perms.go).
 		c.mu.Unlock()
 		return false
 	}

@@ -1,0 +1,146 @@
+package auth
+
+import (
+	"errors"
+	"testing"
+)
+
+func mustPerms(t *testing.T, pub, sub *Rules) *Permissions {
+	t.Helper()
+	p, err := NewPermissions(pub, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPermissionsPublish(t *testing.T) {
+	p := mustPerms(t, &Rules{Allow: []string{"foo.*", "bar.>", "$KV.cfg.>"}, Deny: []string{"foo.secret", "$KV.cfg.admin.>"}}, nil)
+	for subj, want := range map[string]bool{
+		"foo.a":           true,
+		"foo.secret":      false, // deny wins
+		"foo":             false,
+		"foo.a.b":         false,
+		"bar.x.y":         true,
+		"baz":             false, // not in the allow list
+		"$KV.cfg.k":       true,
+		"$KV.cfg.admin.x": false,
+		// Wildcard tokens in a published subject are compared as
+		// nats-server's sublist compares them: only a wildcard pattern
+		// token matches them.
+		"foo.*":       true,
+		"foo.>":       true,
+		"$KV.cfg.*":   true,
+		"$KV.other.k": false,
+		"bar.*":       true,
+	} {
+		if got := p.CanPublish(subj); got != want {
+			t.Errorf("CanPublish(%q) = %v, want %v", subj, got, want)
+		}
+	}
+	deny := mustPerms(t, &Rules{Deny: []string{"secret.>"}}, nil)
+	for subj, want := range map[string]bool{"a": true, "secret.x": false, "secret.*": false, "secret": true} {
+		if got := deny.CanPublish(subj); got != want {
+			t.Errorf("deny only: CanPublish(%q) = %v, want %v", subj, got, want)
+		}
+	}
+	// An empty allow list allows nothing.
+	if none := mustPerms(t, &Rules{Allow: []string{}}, nil); none.CanPublish("a") || !none.CanSubscribe("a", "") {
+		t.Error("empty publish allow list: want publish refused, subscribe allowed")
+	}
+}
+
+func TestPermissionsSubscribe(t *testing.T) {
+	p := mustPerms(t, nil, &Rules{Allow: []string{"foo.*", "bar.>", "_INBOX.>", "q.* workers", "qq.*", "qq.* v1"}, Deny: []string{"foo.secret", "bar.private.>", "qd.* bad"}})
+	type tc struct {
+		subj, queue string
+		want        bool
+	}
+	for _, c := range []tc{
+		{"foo.a", "", true},
+		{"foo.*", "", true}, // covered by foo.*
+		{"foo.>", "", false},
+		{"foo.secret", "", false}, // deny
+		{"bar.>", "", true},
+		{"bar.private.x", "", false},
+		{"bar.private.>", "", false},
+		{"bar.*", "", true}, // overlaps no deny entry matching it literally
+		{"bar.private.*", "", false},
+		{">", "", false},
+		{"_INBOX.abc", "", true},
+		{"q.a", "", false}, // only the queue group workers
+		{"q.a", "workers", true},
+		{"q.a", "others", false},
+		{"qq.a", "", true},
+		{"qq.a", "v1", true},
+		{"qq.a", "v2", false}, // a queue entry limits the groups
+		{"foo.a", "any", true},
+	} {
+		if got := p.CanSubscribe(c.subj, c.queue); got != c.want {
+			t.Errorf("CanSubscribe(%q, %q) = %v, want %v", c.subj, c.queue, got, c.want)
+		}
+	}
+	// Wildcard subscriptions that overlap a deny entry are allowed and
+	// filtered at delivery.
+	if !p.Overlaps("foo.*", "") || !p.Overlaps("bar.>", "") || p.Overlaps("foo.a", "") || p.Overlaps("_INBOX.>", "") {
+		t.Error("Overlaps")
+	}
+	if p.Delivers("foo.secret", "") || !p.Delivers("foo.a", "") || p.Delivers("bar.private.x", "") || !p.Delivers("bar.public", "") {
+		t.Error("Delivers")
+	}
+	if !p.QueueDeny() || p.Delivers("qd.x", "bad") || !p.Delivers("qd.x", "good") || !p.Delivers("qd.x", "") {
+		t.Error("queue deny")
+	}
+	d := mustPerms(t, nil, &Rules{Deny: []string{"foo.*"}})
+	for subj, want := range map[string]bool{"foo.>": false, "foo.*": false, "foo.a": false, "foo.a.b": true, ">": true, "foo": true} {
+		if got := d.CanSubscribe(subj, ""); got != want {
+			t.Errorf("deny foo.*: CanSubscribe(%q) = %v, want %v", subj, got, want)
+		}
+	}
+	if !d.Overlaps(">", "") || d.Delivers("foo.a", "") || !d.Delivers("foo.a.b", "") {
+		t.Error("deny foo.*: > overlaps and foo.a is filtered")
+	}
+}
+
+func TestPermissionsNil(t *testing.T) {
+	var p *Permissions
+	if !p.CanPublish("a") || !p.CanSubscribe(">", "q") || p.Overlaps(">", "") || !p.Delivers("a", "") || p.QueueDeny() {
+		t.Error("nil permissions allow everything")
+	}
+	if p, err := NewPermissions(nil, &Rules{}); p != nil || err != nil {
+		t.Errorf("no rules: %v, %v; want nil, nil", p, err)
+	}
+	for _, bad := range []string{"foo..bar", "", "foo.>.bar", "a b c"} {
+		if _, err := NewPermissions(&Rules{Allow: []string{bad}}, nil); !errors.Is(err, ErrConfig) {
+			t.Errorf("publish allow %q: err %v, want ErrConfig", bad, err)
+		}
+	}
+}
+
+func TestAuthenticatePermissions(t *testing.T) {
+	p := mustPerms(t, &Rules{Allow: []string{"a"}}, nil)
+	a, err := New(Config{Users: []User{{Name: "u", Password: "p", Permissions: p}, {Name: "free", Password: "p"}}, NoAuthUser: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := a.Authenticate(Credentials{User: "u", Password: "p"}, nil); err != nil || id.Permissions != p {
+		t.Errorf("u: %+v, %v", id, err)
+	}
+	if id, err := a.Authenticate(Credentials{User: "free", Password: "p"}, nil); err != nil || id.Permissions != nil {
+		t.Errorf("free: %+v, %v", id, err)
+	}
+	if id, ok := a.NoAuthIdentity(); !ok || id.Permissions != p {
+		t.Errorf("no_auth_user: %+v", id)
+	}
+}
+
+// Checks do not allocate.
+func TestPermissionsAllocs(t *testing.T) {
+	p := mustPerms(t, &Rules{Allow: []string{"foo.*", "bar.>"}, Deny: []string{"foo.x"}}, &Rules{Deny: []string{"foo.x"}})
+	if n := testing.AllocsPerRun(100, func() {
+		p.CanPublish("bar.a.b")
+		p.Delivers("foo.y", "")
+	}); n != 0 {
+		t.Errorf("%v allocations per check", n)
+	}
+}

@@ -1,0 +1,48 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cairn-db/cairn/internal/daemon"
+)
+
+// TestPermissionsApply: each user gets its own permissions, or the
+// default permissions when it has none; they are what internal/auth
+// enforces.
+func TestPermissionsApply(t *testing.T) {
+	c, err := load(t, `authorization {
+  default_permissions { publish: { deny: "secret.>" } }
+  users: [
+    { user: a, password: a, permissions: { pub: ["x.>"], sub: { allow: ["x.*", "q.* grp"], deny: "x.no" } } }
+    { user: d, password: d }
+  ]
+}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dc daemon.Config
+	c.Apply(&dc)
+	users := dc.Server.Auth.Users
+	if len(users) != 2 || users[0].Permissions == nil || users[1].Permissions == nil {
+		t.Fatalf("users %+v", users)
+	}
+	a, d := users[0].Permissions, users[1].Permissions
+	if !a.CanPublish("x.y") || a.CanPublish("y") || !a.CanSubscribe("x.*", "") || a.CanSubscribe("x.no", "") || !a.CanSubscribe("q.a", "grp") || a.CanSubscribe("q.a", "") {
+		t.Error("user a's permissions")
+	}
+	if d.CanPublish("secret.x") || !d.CanPublish("x") || !d.CanSubscribe(">", "") {
+		t.Error("user d's default permissions")
+	}
+}
+
+func TestPermissionsErrors(t *testing.T) {
+	for text, want := range map[string]string{
+		"authorization { users: [ { user: a, password: b, permissions: { subscribe: { deny: \"a.>.b\" } } } ] }": `cairn.conf:1: authorization.users.permissions: permissions subscribe.deny: invalid subject "a.>.b"`,
+		"authorization { default_permissions: { publish: [\"a b\"] } }":                                          `permissions publish.allow: invalid subject "a b"`,
+	} {
+		if _, err := load(t, text, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", text, err, want)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package server
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/cairn-db/cairn/internal/auth"
+)
+
+// Publish and subscribe permissions (internal/auth), enforced as
+// nats-server v2.15.2 enforces them (server/client.go):
+//   - a PUB/HPUB to a subject the user may not publish to is dropped and
+//     answered -ERR 'Permissions Violation for Publish to "<subj>"'; the
+//     connection stays open;
+//   - a SUB the user may not make is answered -ERR 'Permissions
+//     Violation for Subscription to "<subj>"' (+ ' using queue "<q>"')
+//     and not made; the connection stays open;
+//   - a wildcard or queue subscription that overlaps a subscribe deny
+//     entry is made, and from then on every message delivered to the
+//     connection is checked against the deny entries;
+//   - for every client, with or without permissions, a reply subject
+//     reserved for the server's own routing (_R_., $JS.ACK., _GR_.,
+//     $GR.) is refused with -ERR 'Permissions Violation for Publish
+//     with Reply of "<reply>"', and so is a publish to _GR_. or $GR..
+//
+// Results are cached per connection (a map of at most permCacheSize
+// subjects, emptied when full, as nats-server bounds its cache at 128),
+// so the cost of a message is a map lookup and no allocation.
+
+// permCacheSize bounds each of a connection's permission caches.
+const permCacheSize = 128
+
+// permState is a connection's permissions and the caches of their
+// results.
+type permState struct {
+	// p is set when the client authenticates, before any SUB or PUB is
+	// processed; nil allows everything.
+	p *auth.Permissions
+	// pub caches CanPublish by subject; reader goroutine only.
+	pub map[string]bool
+	// Guarded by client.mu: filter is set once a subscription overlaps
+	// a deny entry, and then deliveries are checked; deliver caches
+	// Delivers by subject for subscriptions without a queue group (or
+	// with one when no deny entry names a group).
+	filter    bool
+	queueDeny bool
+	deliver   map[string]bool
+}
+
+// Reserved prefixes (nats-server's replyPrefix, jsAckPre, gwReplyPrefix
+// and oldGWReplyPrefix).
+var (
+	prefixServiceReply = []byte("_R_.")
+	prefixJSAck        = []byte("$JS.ACK.")
+	prefixGWReply      = []byte("_GR_.")
+	prefixOldGWReply   = []byte("$GR.")
+)
+
+// hasPrefixLonger reports whether b starts with prefix and goes on.
+func hasPrefixLonger(b, prefix []byte) bool {
+	return len(b) > len(prefix) && bytes.HasPrefix(b, prefix)
+}
+
+func isGWReply(b []byte) bool {
+	return hasPrefixLonger(b, prefixGWReply) || hasPrefixLonger(b, prefixOldGWReply)
+}
+
+func isReservedReply(b []byte) bool {
+	return hasPrefixLonger(b, prefixServiceReply) || hasPrefixLonger(b, prefixJSAck) || isGWReply(b)
+}
+
+// checkPub reports whether the client may publish to subj with reply,
+// answering the violation when not. Reader goroutine only.
+func (c *client) checkPub(subj, reply []byte) bool {
+	if isGWReply(subj) || !c.canPublish(subj) {
+		c.permViolation("Permissions Violation for Publish to "+strconv.Quote(string(subj)),
+			"Publish Violation - Subject "+strconv.Quote(string(subj)))
+		return false
+	}
+	if len(reply) > 0 && isReservedReply(reply) {
+		c.permViolation("Permissions Violation for Publish with Reply of "+strconv.Quote(string(reply)),
+			"Publish Violation - Reply "+strconv.Quote(string(reply)))
+		return false
+	}
+	return true
+}
+
+// canPublish reports whether the permissions let the client publish to
+// subj, from the cache when it can.
+func (c *client) canPublish(subj []byte) bool {
+	p := c.perm.p
+	if p == nil {
+		return true
+	}
+	if ok, hit := c.perm.pub[string(subj)]; hit {
+		return ok
+	}
+	s := string(subj)
+	ok := p.CanPublish(s)
+	if c.perm.pub == nil || len(c.perm.pub) >= permCacheSize {
+		c.perm.pub = make(map[string]bool)
+	}
+	c.perm.pub[s] = ok
+	return ok
+}
+
+// checkSub reports whether the client may subscribe to subj in queue,
+// answering the violation when not, and turns the delivery filter on
+// when the subscription overlaps a deny entry. Reader goroutine only.
+func (c *client) checkSub(subj, queue, sid string) bool {
+	p := c.perm.p
+	if p == nil {
+		return true
+	}
+	if !p.CanSubscribe(subj, queue) {
+		text := "Permissions Violation for Subscription to " + strconv.Quote(subj)
+		logText := "Subscription Violation - Subject " + strconv.Quote(subj)
+		if queue != "" {
+			text += " using queue " + strconv.Quote(queue)
+			logText += ", Queue: " + strconv.Quote(queue)
+		}
+		c.permViolation(text, logText+", SID "+sid)
+		return false
+	}
+	if p.Overlaps(subj, queue) {
+		c.mu.Lock()
+		if !c.perm.filter {
+			c.perm.filter, c.perm.queueDeny = true, p.QueueDeny()
+		}
+		c.mu.Unlock()
+	}
+	return true
+}
+
+// delivers reports whether a message on subj may be delivered to sub,
+// a subscription of c. It is called with c.mu held.
+func (c *client) delivers(sub *subscription, subj []byte) bool {
+	if !c.perm.filter {
+		return true
+	}
+	if sub.queue != "" && c.perm.queueDeny {
+		return c.perm.p.Delivers(string(subj), sub.queue)
+	}
+	if ok, hit := c.perm.deliver[string(subj)]; hit {
+		return ok
+	}
+	s := string(subj)
+	ok := c.perm.p.Delivers(s, "")
+	if c.perm.deliver == nil || len(c.perm.deliver) >= permCacheSize {
+		c.perm.deliver = make(map[string]bool)
+	}
+	c.perm.deliver[s] = ok
+	return ok
+}
+
+// permViolation answers a refused PUB or SUB; the connection stays
+// open. The error is logged as nats-server logs it.
+func (c *client) permViolation(text, logText string) {
+	c.sendErr(text)
+	c.log.Errorf("%s - %s", c, logText)
+}
