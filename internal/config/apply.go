@@ -10,8 +10,10 @@ import (
 // dc's value. The authorization block and no_auth_user become the
 // server's authentication (dc.Server.Auth), with each user's publish and
 // subscribe permissions (the default permissions for users without
-// their own); allow_responses, accounts and TLS are not in daemon.Config
-// yet, and the caller refuses to run with them (cmd/cairn-server). Logging files and monitoring are read from c.
+// their own), and the tls block and allow_non_tls its TLS (tls.go);
+// allow_responses, accounts and verify_and_map are not in daemon.Config
+// yet, and the caller refuses to run with them (cmd/cairn-server).
+// Logging files and monitoring are read from c.
 func (c *Config) Apply(dc *daemon.Config) {
 	so := &dc.Server
 	setString(&so.Host, c.Host)
