@@ -32,10 +32,14 @@ type Server struct {
 
 	mu struct {
 		sync.Mutex
-		clients  map[uint64]*client
-		shutdown bool
+		clients     map[uint64]*client
+		handshaking map[net.Conn]struct{}
+		shutdown    bool
 	}
 	done chan struct{} // closed when the accept loop has ended
+	// handshakes counts the connections in their TLS phase (tls.go),
+	// whose sockets are in mu.handshaking until they are registered.
+	handshakes sync.WaitGroup
 
 	hooks testHooks // nil functions outside tests
 }
@@ -82,6 +86,7 @@ func New(opts Options) (*Server, error) {
 		s.opts.Name = s.id
 	}
 	s.mu.clients = make(map[uint64]*client)
+	s.mu.handshaking = make(map[net.Conn]struct{})
 	return s, nil
 }
 
@@ -166,6 +171,15 @@ func (s *Server) acceptLoop() {
 func (s *Server) addClient(conn net.Conn) {
 	c := newClient(s, s.nextCID.Add(1), conn)
 	if s.opts.TLSConfig != nil {
+		s.mu.Lock()
+		if s.mu.shutdown {
+			s.mu.Unlock()
+			conn.Close()
+			return
+		}
+		s.mu.handshaking[conn] = struct{}{}
+		s.handshakes.Add(1)
+		s.mu.Unlock()
 		go s.tlsAccept(c)
 		return
 	}
@@ -223,11 +237,15 @@ func (s *Server) Shutdown() {
 	for _, c := range s.mu.clients {
 		clients = append(clients, c)
 	}
+	for conn := range s.mu.handshaking {
+		conn.Close() // fails the handshake; tlsAccept returns
+	}
 	s.mu.Unlock()
 	if s.listener != nil {
 		s.listener.Close()
 		<-s.done
 	}
+	s.handshakes.Wait()
 	for _, c := range clients {
 		c.closeConnection("Server Shutdown")
 	}

@@ -85,11 +85,18 @@ func (s *Server) tlsInfo(info map[string]any) {
 // tlsAccept runs the TLS phase of a new client on its own goroutine and
 // then registers and starts it. The client is not registered yet, so no
 // other goroutine touches it; its ping timer is stopped until the end.
+// Shutdown closes the socket of a client still here and waits for it.
 func (s *Server) tlsAccept(c *client) {
+	raw := c.conn
+	defer func() {
+		s.mu.Lock()
+		delete(s.mu.handshaking, raw)
+		s.mu.Unlock()
+		s.handshakes.Done()
+	}()
 	c.mu.Lock()
 	c.ping.Stop()
 	c.mu.Unlock()
-	raw := c.conn
 	o := &s.opts
 	deadline := time.Now().Add(o.TLSTimeout)
 	_ = raw.SetDeadline(deadline)
@@ -144,6 +151,8 @@ func (s *Server) tlsAccept(c *client) {
 	c.mu.Lock()
 	c.ping.Reset(o.PingInterval)
 	c.mu.Unlock()
+	// Registered while still in mu.handshaking: a Shutdown from now on
+	// either finds the client registered or makes register refuse it.
 	s.register(c)
 }
 

@@ -543,3 +543,68 @@ func upgrade(cfg *tls.Config, infoFirst bool) func(t *testing.T, addr string) st
 		}
 	}
 }
+
+// TestTLSAuthTimeout: with TLS the auth timeout defaults to the TLS
+// timeout + 1s (nats-server's getDefaultAuthTimeout) and starts after the
+// handshake.
+func TestTLSAuthTimeout(t *testing.T) {
+	p := newPKI(t)
+	o := p.tlsOptions(false)
+	o.TLSTimeout = 200 * time.Millisecond
+	o.Auth.User, o.Auth.Password = "u", "p"
+	s := startServer(t, o)
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	// INFO is all the server sends before the handshake: read it
+	// unbuffered so that no TLS bytes are consumed with it.
+	line := make([]byte, 0, 512)
+	for one := make([]byte, 1); !strings.HasSuffix(string(line), "\r\n"); line = append(line, one[0]) {
+		if _, err := conn.Read(one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(string(line), `"auth_required":true`) {
+		t.Errorf("INFO %s", line)
+	}
+	tc := tls.Client(conn, &tls.Config{RootCAs: p.caPool, ServerName: "127.0.0.1"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rest, _ := io.ReadAll(tc)
+	if string(rest) != "-ERR 'Authentication Timeout'\r\n" {
+		t.Errorf("got %q", rest)
+	}
+	if d := time.Since(start); d < time.Second || d > 3*time.Second {
+		t.Errorf("auth timeout after %v, want 1.2s", d)
+	}
+}
+
+// TestTLSShutdownDuringHandshake: Shutdown closes connections still in
+// their handshake and waits for them.
+func TestTLSShutdownDuringHandshake(t *testing.T) {
+	p := newPKI(t)
+	o := p.tlsOptions(false)
+	o.TLSTimeout = time.Minute
+	s := startServer(t, o)
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	readInfo(t, r)
+	start := time.Now()
+	s.Shutdown()
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatalf("not closed: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+}
