@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/wire"
@@ -114,7 +115,7 @@ func (s *Server) tlsAccept(c *client) {
 	}
 	if !first {
 		if _, err := raw.Write(wire.AppendInfo(nil, s.infoJSON(c))); err != nil {
-			c.tlsFailed("write error: " + err.Error())
+			c.tlsFailed("write error: "+err.Error(), true)
 			return
 		}
 		c.infoSent = true
@@ -139,7 +140,7 @@ func (s *Server) tlsAccept(c *client) {
 				// Plain text where a handshake was expected.
 				_, _ = raw.Write(wire.AppendErr(nil, errTLSRequired))
 			}
-			c.tlsFailed("TLS handshake error: " + err.Error())
+			c.tlsFailed("TLS handshake error: "+err.Error(), quietTLSError(err))
 			return
 		}
 		cs := tc.ConnectionState()
@@ -158,8 +159,12 @@ func (s *Server) tlsAccept(c *client) {
 
 // tlsFailed closes a client whose TLS phase failed; it was never
 // registered, so there is nothing else to undo.
-func (c *client) tlsFailed(why string) {
-	c.log.Errorf("%s - %s", c, why)
+func (c *client) tlsFailed(why string, quiet bool) {
+	if quiet {
+		c.log.Debugf("%s - %s", c, why)
+	} else {
+		c.log.Errorf("%s - %s", c, why)
+	}
 	c.mu.Lock()
 	c.mu.closed = true
 	c.mu.reason = "TLS Handshake Error"
@@ -189,4 +194,13 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return p.Conn.Read(b)
+}
+
+// quietTLSError tells the handshake failures logged at debug level, as
+// nats-server does for clients: a peer that closes or resets (a port
+// probe, a health check) or times out. Anything else (a bad
+// certificate, plain text) is an error.
+func quietTLSError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || (errors.As(err, &ne) && ne.Timeout())
 }

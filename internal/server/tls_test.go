@@ -608,3 +608,30 @@ func TestTLSShutdownDuringHandshake(t *testing.T) {
 		t.Errorf("shutdown took %v", d)
 	}
 }
+
+// TestTLSHandshakeErrorsLogged: a failed handshake is an error in the
+// log; a probe that connects and leaves is only a debug line.
+func TestTLSHandshakeErrorsLogged(t *testing.T) {
+	p := newPKI(t)
+	logs := &logBuffer{}
+	o := p.tlsOptions(true)
+	o.Logger = server.NewLogger(logs, true, false)
+	s := startServer(t, o)
+	if err := tryConnect(t, s, nats.RootCAs(p.caFile), nats.ClientCert(p.otherClientCertFile, p.otherClientKey)); err == nil {
+		t.Fatal("a foreign client certificate got in")
+	}
+	probe, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
+	local := probe.LocalAddr().String()
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "[DBG] "+local+" - ") })
+	out := logs.String()
+	if !strings.Contains(out, "[ERR] ") || !strings.Contains(out, "TLS handshake error: ") {
+		t.Errorf("no handshake error logged:\n%s", out)
+	}
+	if strings.Contains(out, "[ERR] "+local) {
+		t.Errorf("a probe logged as an error:\n%s", out)
+	}
+}
