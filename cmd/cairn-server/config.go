@@ -11,21 +11,13 @@ import (
 // parses but does not enforce yet: running them open would be less
 // protection than configured. -t still accepts them (the file is valid).
 // Each block leaves this list as it is wired: users, passwords, tokens,
-// nkeys, no_auth_user and publish/subscribe permissions already have
-// (internal/auth).
+// nkeys, no_auth_user and permissions already have (internal/auth).
 func refuseUnenforced(f *config.Config) error {
 	var blocks []string
 	if a := f.Authorization; a != nil {
-		// Users, passwords, tokens, nkeys, the timeout and publish and
-		// subscribe permissions are enforced (internal/auth);
-		// allow_responses not yet.
-		responses := a.DefaultPermissions != nil && a.DefaultPermissions.Responses != nil
-		for _, u := range a.Users {
-			responses = responses || u.Permissions != nil && u.Permissions.Responses != nil
-		}
-		if responses {
-			blocks = append(blocks, "permissions.allow_responses")
-		}
+		// Users, passwords, tokens, nkeys, the timeout, publish and
+		// subscribe permissions and allow_responses are enforced
+		// (internal/auth, internal/server/perms.go).
 		// default_permissions apply to the users list only (as in
 		// nats-server); with a single user or a token nothing would
 		// enforce them.

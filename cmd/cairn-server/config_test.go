@@ -114,15 +114,16 @@ func TestCheckConfig(t *testing.T) {
 	if rc := run([]string{"-c", filepath.Join(t.TempDir(), "missing.conf")}, &out); rc != 1 {
 		t.Errorf("missing file: rc %d, output %q", rc, out.String())
 	}
-	// Security the build does not enforce yet (allow_responses): -t
-	// accepts the file, the server refuses to start with it.
-	perms := writeConf(t, "port: -1\nauthorization { users: [ { user: a, password: b, permissions: { publish: \">\", allow_responses: true } } ] }\n")
+	// Security the build does not enforce (default_permissions without
+	// a users list, which nats-server applies to no one): -t accepts the
+	// file, the server refuses to start with it.
+	perms := writeConf(t, "port: -1\nauthorization { user: a, password: b, default_permissions: { publish: \">\" } }\n")
 	out.Reset()
 	if rc := run([]string{"-t", "-c", perms}, &out); rc != 0 {
 		t.Errorf("-t with permissions: rc %d, output %q", rc, out.String())
 	}
 	out.Reset()
-	if rc := run([]string{"-c", perms, "-sd", t.TempDir()}, &out); rc != 1 || !strings.Contains(out.String(), "permissions.allow_responses: not enforced by this build yet") {
+	if rc := run([]string{"-c", perms, "-sd", t.TempDir()}, &out); rc != 1 || !strings.Contains(out.String(), "authorization.default_permissions without a users list: not enforced by this build yet") {
 		t.Errorf("start with permissions: rc %d, output %q", rc, out.String())
 	}
 }

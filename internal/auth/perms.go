@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/subject"
 )
@@ -37,7 +38,23 @@ type Permissions struct {
 	pub  *compiled // nil: publish anything
 	sub  *compiled // nil: subscribe to anything
 	deny []entry   // sub.deny, for Overlaps
+	resp *Responses
 }
+
+// Responses is allow_responses: a connection may publish to the reply
+// subject of each message delivered to it, at most MaxMsgs times within
+// Expires of the delivery, even when its publish permissions do not
+// allow that subject. Zero values take nats-server's defaults.
+type Responses struct {
+	MaxMsgs int
+	Expires time.Duration
+}
+
+// Defaults of allow_responses: true (nats-server's).
+const (
+	DefaultResponseMaxMsgs = 1
+	DefaultResponseExpires = 2 * time.Minute
+)
 
 type compiled struct {
 	allow    []entry
@@ -54,7 +71,33 @@ type entry struct {
 // everything in their direction. It returns nil when neither restricts
 // anything. The error wraps ErrConfig and names the invalid entry.
 func NewPermissions(pub, sub *Rules) (*Permissions, error) {
+	return NewPermissionsWithResponses(pub, sub, nil)
+}
+
+// NewPermissionsWithResponses is NewPermissions with allow_responses
+// (nil: none). As in nats-server, allow_responses without a publish
+// allow list makes the allow list empty: the connection may then publish
+// only replies.
+func NewPermissionsWithResponses(pub, sub *Rules, resp *Responses) (*Permissions, error) {
 	p := &Permissions{}
+	if resp != nil {
+		r := *resp
+		if r.MaxMsgs == 0 {
+			r.MaxMsgs = DefaultResponseMaxMsgs
+		}
+		if r.Expires == 0 {
+			r.Expires = DefaultResponseExpires
+		}
+		p.resp = &r
+		rules := Rules{Allow: []string{}}
+		if pub != nil {
+			rules.Deny = pub.Deny
+			if pub.Allow != nil {
+				rules.Allow = pub.Allow
+			}
+		}
+		pub = &rules
+	}
 	var err error
 	if p.pub, err = compile("publish", pub, false); err != nil {
 		return nil, err
@@ -62,7 +105,7 @@ func NewPermissions(pub, sub *Rules) (*Permissions, error) {
 	if p.sub, err = compile("subscribe", sub, true); err != nil {
 		return nil, err
 	}
-	if p.pub == nil && p.sub == nil {
+	if p.pub == nil && p.sub == nil && p.resp == nil {
 		return nil, nil
 	}
 	if p.sub != nil {
@@ -103,7 +146,17 @@ func entries(what string, list []string, queues bool) ([]entry, error) {
 	return out, nil
 }
 
-// CanPublish reports whether subj may be published to.
+// Responses returns the allow_responses settings, nil when not set.
+func (p *Permissions) Responses() *Responses {
+	if p == nil {
+		return nil
+	}
+	return p.resp
+}
+
+// CanPublish reports whether the publish permissions let subj be
+// published to (the reply subjects allow_responses adds are the
+// server's to track).
 func (p *Permissions) CanPublish(subj string) bool {
 	if p == nil || p.pub == nil {
 		return true

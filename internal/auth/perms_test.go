@@ -144,3 +144,33 @@ func TestPermissionsAllocs(t *testing.T) {
 		t.Errorf("%v allocations per check", n)
 	}
 }
+
+// allow_responses turns publish into deny-all unless allowed, and takes
+// nats-server's defaults for zero values.
+func TestPermissionsResponses(t *testing.T) {
+	p, err := NewPermissionsWithResponses(nil, nil, &Responses{})
+	if err != nil || p == nil {
+		t.Fatal(p, err)
+	}
+	if r := p.Responses(); r.MaxMsgs != DefaultResponseMaxMsgs || r.Expires != DefaultResponseExpires {
+		t.Errorf("defaults %+v", r)
+	}
+	if p.CanPublish("a") || !p.CanSubscribe(">", "") {
+		t.Error("allow_responses alone: publish nothing, subscribe anything")
+	}
+	p, err = NewPermissionsWithResponses(&Rules{Allow: []string{"svc.>"}, Deny: []string{"svc.no"}}, nil, &Responses{MaxMsgs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.CanPublish("svc.a") || p.CanPublish("svc.no") || p.CanPublish("x") || p.Responses().MaxMsgs != 3 {
+		t.Error("allow_responses with a publish allow list")
+	}
+	p, _ = NewPermissionsWithResponses(&Rules{Deny: []string{"x"}}, nil, &Responses{})
+	if p.CanPublish("y") {
+		t.Error("allow_responses with a deny list only: the allow list is empty")
+	}
+	var none *Permissions
+	if none.Responses() != nil {
+		t.Error("nil permissions have no responses")
+	}
+}

@@ -9,9 +9,9 @@ import (
 // alone: a key absent from the file (or set to its zero value) keeps
 // dc's value. The authorization block and no_auth_user become the
 // server's authentication (dc.Server.Auth), with each user's publish and
-// subscribe permissions (the default permissions for users without
-// their own), and the tls block and allow_non_tls its TLS (tls.go);
-// allow_responses, accounts and verify_and_map are not in daemon.Config
+// subscribe permissions and allow_responses (the default permissions
+// for users without their own), and the tls block and allow_non_tls its
+// TLS (tls.go); accounts and verify_and_map are not in daemon.Config
 // yet, and the caller refuses to run with them (cmd/cairn-server).
 // Logging files and monitoring are read from c.
 func (c *Config) Apply(dc *daemon.Config) {

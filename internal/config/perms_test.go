@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/daemon"
 )
@@ -16,6 +17,7 @@ func TestPermissionsApply(t *testing.T) {
   users: [
     { user: a, password: a, permissions: { pub: ["x.>"], sub: { allow: ["x.*", "q.* grp"], deny: "x.no" } } }
     { user: d, password: d }
+    { user: r, password: r, permissions: { allow_responses: { max: 3 } } }
   ]
 }`, nil)
 	if err != nil {
@@ -24,7 +26,7 @@ func TestPermissionsApply(t *testing.T) {
 	var dc daemon.Config
 	c.Apply(&dc)
 	users := dc.Server.Auth.Users
-	if len(users) != 2 || users[0].Permissions == nil || users[1].Permissions == nil {
+	if len(users) != 3 || users[0].Permissions == nil || users[1].Permissions == nil {
 		t.Fatalf("users %+v", users)
 	}
 	a, d := users[0].Permissions, users[1].Permissions
@@ -33,6 +35,9 @@ func TestPermissionsApply(t *testing.T) {
 	}
 	if d.CanPublish("secret.x") || !d.CanPublish("x") || !d.CanSubscribe(">", "") {
 		t.Error("user d's default permissions")
+	}
+	if r := users[2].Permissions; r.Responses() == nil || r.Responses().MaxMsgs != 3 || r.Responses().Expires != 2*time.Minute || r.CanPublish("x") {
+		t.Errorf("user r's allow_responses: %+v", r.Responses())
 	}
 }
 

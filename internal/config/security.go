@@ -220,9 +220,8 @@ func parsePermissions(k string, v value) (*Permissions, error) {
 	return p, nil
 }
 
-// Compile returns the publish and subscribe rules as internal/auth
-// enforces them (nil when they restrict nothing). allow_responses is not
-// part of them: the caller refuses it (cmd/cairn-server).
+// Compile returns the publish and subscribe rules and allow_responses
+// as internal/auth enforces them (nil when they restrict nothing).
 func (p *Permissions) Compile() (*auth.Permissions, error) {
 	if p == nil {
 		return nil, nil
@@ -233,7 +232,11 @@ func (p *Permissions) Compile() (*auth.Permissions, error) {
 		}
 		return &auth.Rules{Allow: sp.Allow, Deny: sp.Deny}
 	}
-	return auth.NewPermissions(rules(p.Publish), rules(p.Subscribe))
+	var resp *auth.Responses
+	if r := p.Responses; r != nil {
+		resp = &auth.Responses{MaxMsgs: r.MaxMsgs, Expires: r.Expires}
+	}
+	return auth.NewPermissionsWithResponses(rules(p.Publish), rules(p.Subscribe), resp)
 }
 
 func parseSubjectPermission(k string, v value) (*SubjectPermission, error) {

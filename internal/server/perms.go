@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"strconv"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/auth"
 )
@@ -18,6 +19,9 @@ import (
 //   - a wildcard or queue subscription that overlaps a subscribe deny
 //     entry is made, and from then on every message delivered to the
 //     connection is checked against the deny entries;
+//   - with allow_responses, the reply subject of each message delivered
+//     to the client may be published to, MaxMsgs times within Expires
+//     (even when a publish deny entry matches it, as in nats-server);
 //   - for every client, with or without permissions, a reply subject
 //     reserved for the server's own routing (_R_., $JS.ACK., _GR_.,
 //     $GR.) is refused with -ERR 'Permissions Violation for Publish
@@ -45,7 +49,27 @@ type permState struct {
 	filter    bool
 	queueDeny bool
 	deliver   map[string]bool
+	// replies are the reply subjects of messages delivered to the
+	// client that allow_responses lets it publish to (guarded by
+	// client.mu), pruned as nats-server prunes them.
+	replies    map[string]*replyPerm
+	sincePrune int
+	lastPrune  time.Time
 }
+
+// replyPerm is one reply subject allow_responses opened: when and how
+// many times it was used.
+type replyPerm struct {
+	at time.Time
+	n  int
+}
+
+// Reply permissions are pruned after this many new ones or this long
+// (nats-server's replyPermLimit and replyPruneTime).
+const (
+	replyPruneCount = 4096
+	replyPruneTime  = time.Second
+)
 
 // Reserved prefixes (nats-server's replyPrefix, jsAckPre, gwReplyPrefix
 // and oldGWReplyPrefix).
@@ -97,6 +121,14 @@ func (c *client) canPublish(subj []byte) bool {
 	}
 	s := string(subj)
 	ok := p.CanPublish(s)
+	if !ok && p.Responses() != nil {
+		// A reply subject allow_responses opened; not cached, as
+		// nats-server does not cache it.
+		c.mu.Lock()
+		ok = c.responseAllowed(s)
+		c.mu.Unlock()
+		return ok
+	}
 	if c.perm.pub == nil || len(c.perm.pub) >= permCacheSize {
 		c.perm.pub = make(map[string]bool)
 	}
@@ -151,6 +183,49 @@ func (c *client) delivers(sub *subscription, subj []byte) bool {
 	}
 	c.perm.deliver[s] = ok
 	return ok
+}
+
+// responseAllowed reports whether allow_responses lets the client
+// publish to subj once more, counting the use. It is called with c.mu
+// held.
+func (c *client) responseAllowed(subj string) bool {
+	r := c.perm.replies[subj]
+	if r == nil {
+		return false
+	}
+	resp := c.perm.p.Responses()
+	r.n++
+	if r.n > resp.MaxMsgs || time.Since(r.at) > resp.Expires {
+		delete(c.perm.replies, subj)
+		return false
+	}
+	return true
+}
+
+// trackReply records the reply subject of a message delivered to c when
+// allow_responses is set and its publish permissions do not already
+// allow it (as nats-server does, a reply still open counts as a use). It
+// is called with c.mu held.
+func (c *client) trackReply(reply []byte) {
+	p := c.perm.p
+	if len(reply) == 0 || p.Responses() == nil || p.CanPublish(string(reply)) || c.responseAllowed(string(reply)) {
+		return
+	}
+	if c.perm.replies == nil {
+		c.perm.replies = make(map[string]*replyPerm)
+	}
+	now := time.Now()
+	c.perm.replies[string(reply)] = &replyPerm{at: now}
+	c.perm.sincePrune++
+	if c.perm.sincePrune > replyPruneCount || now.Sub(c.perm.lastPrune) > replyPruneTime {
+		resp := p.Responses()
+		for k, r := range c.perm.replies {
+			if r.n >= resp.MaxMsgs || now.Sub(r.at) > resp.Expires {
+				delete(c.perm.replies, k)
+			}
+		}
+		c.perm.sincePrune, c.perm.lastPrune = 0, now
+	}
 }
 
 // permViolation answers a refused PUB or SUB; the connection stays

@@ -202,3 +202,56 @@ func TestPermissionsCheckedOnEveryDelivery(t *testing.T) {
 		t.Errorf("%d messages, want 302", n)
 	}
 }
+
+// TestPermissionsAllowResponses: a responder limited by allow_responses
+// may publish to the reply subject of each request it receives, once
+// (the default), and to nothing else.
+func TestPermissionsAllowResponses(t *testing.T) {
+	p, err := auth.NewPermissionsWithResponses(&auth.Rules{Allow: []string{"svc.>"}}, nil, &auth.Responses{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, server.Options{Auth: auth.Config{Users: []auth.User{
+		{Name: "r", Password: "p", Permissions: p},
+		{Name: "free", Password: "p"},
+	}}})
+	rc := dialRaw(t, s)
+	rc.send("CONNECT {\"verbose\":false,\"user\":\"r\",\"pass\":\"p\"}\r\nSUB svc 1\r\nPING\r\n")
+	if l := rc.line(5 * time.Second); l != "PONG\r\n" {
+		t.Fatalf("got %q", l)
+	}
+	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("free", "p"), nats.NoReconnect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	replies, err := nc.SubscribeSync("rep.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("svc", "rep.1", []byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if l := rc.line(5 * time.Second); l != "MSG svc 1 rep.1 1\r\n" {
+		t.Fatalf("request: %q", l)
+	}
+	rc.line(5 * time.Second)
+	rc.send("PUB rep.1 1\r\na\r\nPUB rep.1 1\r\nb\r\nPUB rep.2 1\r\nc\r\nPING\r\n")
+	want := "-ERR 'Permissions Violation for Publish to \"rep.1\"'\r\n-ERR 'Permissions Violation for Publish to \"rep.2\"'\r\nPONG\r\n"
+	var got strings.Builder
+	for !strings.HasSuffix(got.String(), "PONG\r\n") {
+		got.WriteString(rc.line(5 * time.Second))
+	}
+	if got.String() != want {
+		t.Errorf("got %q, want %q", got.String(), want)
+	}
+	if m, err := replies.NextMsg(5 * time.Second); err != nil || m.Subject != "rep.1" || string(m.Data) != "a" {
+		t.Fatalf("reply: %v, %v", m, err)
+	}
+	if m, err := replies.NextMsg(200 * time.Millisecond); err == nil {
+		t.Errorf("a second reply went through: %q", m.Data)
+	}
+}

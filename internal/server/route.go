@@ -110,6 +110,9 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		}
 		last = sub.delivered == sub.max
 	}
+	if c.perm.p != nil {
+		c.trackReply(reply) // allow_responses (perms.go)
+	}
 	if !c.opts.Headers {
 		// A client that did not ask for headers gets the payload alone.
 		header = nil
