@@ -147,9 +147,14 @@ func redactConnect(args []byte) []byte {
 	if json.Unmarshal(args, &m) != nil {
 		return []byte("[malformed]")
 	}
-	for _, k := range []string{"pass", "auth_token", "sig"} {
-		if _, ok := m[k]; ok {
-			m[k] = json.RawMessage(`"[REDACTED]"`)
+	// encoding/json matches keys case-insensitively (with Unicode
+	// folding: "PASS" and "pa\u017f\u017f" are pass too), so a key is
+	// redacted whatever its case.
+	for k := range m {
+		for _, secret := range []string{"pass", "auth_token", "sig"} {
+			if strings.EqualFold(k, secret) {
+				m[k] = json.RawMessage(`"[REDACTED]"`)
+			}
 		}
 	}
 	b, _ := json.Marshal(m)
