@@ -45,6 +45,13 @@ func TestPermissionsErrors(t *testing.T) {
 	for text, want := range map[string]string{
 		"authorization { users: [ { user: a, password: b, permissions: { subscribe: { deny: \"a.>.b\" } } } ] }": `cairn.conf:1: authorization.users.permissions: permissions subscribe.deny: invalid subject "a.>.b"`,
 		"authorization { default_permissions: { publish: [\"a b\"] } }":                                          `permissions publish.allow: invalid subject "a b"`,
+		// One setting under two names, or a key twice in different case:
+		// one would silently replace the other (the deny lost).
+		"authorization { default_permissions { publish { deny: \"a.>\" } }, permissions { subscribe { deny: \"b.>\" } }, users: [ {user: x, password: y} ] }": "default_permissions and permissions name the same setting",
+		"authorization { users: [ {user: x, password: y, permission { publish { deny: \"a.>\" } }, permissions { subscribe { deny: \"b.>\" } } } ] }":         "permission and permissions name the same setting",
+		"authorization { users: [ {user: x, password: y, permissions { publish { deny: \"a.>\" }, pub { allow: \"b.>\" } } } ] }":                             "pub and publish name the same setting",
+		"authorization { users: [ {user: x, password: y, permissions { publish { deny: \"a.>\", Deny: \"c.>\" } } } ] }":                                      "deny: given twice, in different case",
+		"authorization { user: x, username: z, password: y }":                                                                                                 "user and username name the same setting",
 	} {
 		if _, err := load(t, text, nil); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", text, err, want)

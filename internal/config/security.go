@@ -109,6 +109,10 @@ func parseAuthorization(k string, v value) (*Authorization, error) {
 		return nil, err
 	}
 	a := &Authorization{}
+	if err := oneOf(v, k, m, []string{"user", "username"}, []string{"pass", "password"},
+		[]string{"default_permission", "default_permissions", "permissions"}); err != nil {
+		return nil, err
+	}
 	for _, mk := range sortedKeys(m) {
 		mv, key := m[mk], k+"."+mk
 		switch mk {
@@ -156,6 +160,10 @@ func parseUsers(k string, v value, account string) ([]User, error) {
 			return nil, err
 		}
 		u := User{Account: account}
+		if err := oneOf(e, k, m, []string{"user", "username"}, []string{"pass", "password"},
+			[]string{"permission", "permissions", "authorization"}); err != nil {
+			return nil, err
+		}
 		for _, mk := range sortedKeys(m) {
 			mv, key := m[mk], k+"."+mk
 			switch mk {
@@ -191,12 +199,35 @@ func parseUsers(k string, v value, account string) ([]User, error) {
 	return users, nil
 }
 
+// oneOf refuses a map that gives one setting under two of its names
+// (default_permissions and permissions, pub and publish): one would
+// silently replace the other, and a server must not run with less
+// protection than its file asks for.
+func oneOf(v value, k string, m map[string]value, groups ...[]string) error {
+	for _, names := range groups {
+		var given []string
+		for _, n := range names {
+			if _, ok := m[n]; ok {
+				given = append(given, n)
+			}
+		}
+		if len(given) > 1 {
+			return v.errorf(k, "%s name the same setting; give only one", strings.Join(given, " and "))
+		}
+	}
+	return nil
+}
+
 func parsePermissions(k string, v value) (*Permissions, error) {
 	m, err := v.mapping(k)
 	if err != nil {
 		return nil, err
 	}
 	p := &Permissions{}
+	if err := oneOf(v, k, m, []string{"pub", "publish"}, []string{"sub", "subscribe"},
+		[]string{"allow_responses", "publish_allow_responses"}); err != nil {
+		return nil, err
+	}
 	for _, mk := range sortedKeys(m) {
 		mv, key := m[mk], k+"."+mk
 		switch mk {
@@ -241,12 +272,17 @@ func (p *Permissions) Compile() (*auth.Permissions, error) {
 
 func parseSubjectPermission(k string, v value) (*SubjectPermission, error) {
 	sp := &SubjectPermission{}
-	var err error
 	if _, ok := v.v.(map[string]any); !ok {
+		var err error
 		sp.Allow, err = subjects(k, v)
 		return sp, err
 	}
-	m, _ := v.mapping(k)
+	// The error (keys given twice in different case, such as deny and
+	// Deny) must not be dropped: the rules would silently be empty.
+	m, err := v.mapping(k)
+	if err != nil {
+		return nil, err
+	}
 	for _, mk := range sortedKeys(m) {
 		mv, key := m[mk], k+"."+mk
 		switch mk {
