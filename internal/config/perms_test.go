@@ -52,6 +52,9 @@ func TestPermissionsErrors(t *testing.T) {
 		"authorization { users: [ {user: x, password: y, permissions { publish { deny: \"a.>\" }, pub { allow: \"b.>\" } } } ] }":                             "pub and publish name the same setting",
 		"authorization { users: [ {user: x, password: y, permissions { publish { deny: \"a.>\", Deny: \"c.>\" } } } ] }":                                      "deny: given twice, in different case",
 		"authorization { user: x, username: z, password: y }":                                                                                                 "user and username name the same setting",
+		// An empty allow list is no list to nats-server: everything.
+		"authorization { users: [ {user: x, password: y, permissions { publish: [] } } ] }":             "an empty allow list allows everything",
+		"authorization { users: [ {user: x, password: y, permissions { subscribe { allow: [] } } } ] }": "an empty allow list allows everything",
 	} {
 		if _, err := load(t, text, nil); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", text, err, want)

@@ -274,7 +274,7 @@ func parseSubjectPermission(k string, v value) (*SubjectPermission, error) {
 	sp := &SubjectPermission{}
 	if _, ok := v.v.(map[string]any); !ok {
 		var err error
-		sp.Allow, err = subjects(k, v)
+		sp.Allow, err = allowList(k, v)
 		return sp, err
 	}
 	// The error (keys given twice in different case, such as deny and
@@ -287,7 +287,7 @@ func parseSubjectPermission(k string, v value) (*SubjectPermission, error) {
 		mv, key := m[mk], k+"."+mk
 		switch mk {
 		case "allow":
-			sp.Allow, err = subjects(key, mv)
+			sp.Allow, err = allowList(key, mv)
 		case "deny":
 			sp.Deny, err = subjects(key, mv)
 		default:
@@ -298,6 +298,16 @@ func parseSubjectPermission(k string, v value) (*SubjectPermission, error) {
 		}
 	}
 	return sp, nil
+}
+
+// allowList is subjects for an allow list, which may not be empty: an
+// empty list reads as "allow nothing" but nats-server (and so Cairn)
+// treats it as no list at all, allowing everything.
+func allowList(k string, v value) ([]string, error) {
+	if a, ok := v.v.([]any); ok && len(a) == 0 {
+		return nil, v.errorf(k, "an empty allow list allows everything; list the subjects to allow, or deny \">\" to allow none")
+	}
+	return subjects(k, v)
 }
 
 // subjects is a subject or a list of them, each non-empty and without
