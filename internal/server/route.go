@@ -56,7 +56,7 @@ func (s *Server) routeAs(from *client, routeSubj, subj, reply, header, payload [
 		}
 	}
 	if !delivered && len(reply) > 0 && from != nil && r.Empty() && from.opts.Headers && from.opts.NoResponders {
-		s.noResponders(routeSubj, reply)
+		s.noResponders(from, routeSubj, reply)
 	}
 }
 
@@ -74,10 +74,22 @@ func hasEmptyToken(subj []byte) bool {
 var doubleDot = []byte("..")
 
 // noResponders tells a requester that nobody listens on the subject, with
-// a status-only message on its reply subject.
-func (s *Server) noResponders(subj, reply []byte) {
-	hdr := wire.NewStatusHeader(503, "").Add("Nats-Subject", string(subj)).Bytes()
-	s.route(nil, reply, nil, hdr, nil)
+// a status-only message to its own subscription on the reply subject,
+// and to no one else: as nats-server (subForReply), it is not routed.
+// Routed, it would let a client publish a 503 to any subject regardless
+// of its permissions, into other clients' subscriptions and into
+// streams (a KV bucket would store it as an empty value).
+func (s *Server) noResponders(from *client, subj, reply []byte) {
+	if hasEmptyToken(reply) {
+		return
+	}
+	for _, sub := range s.subs.MatchBytes(reply).Plain {
+		if sub.client == from {
+			hdr := wire.NewStatusHeader(503, "").Add("Nats-Subject", string(subj)).Bytes()
+			s.deliver(nil, sub, reply, nil, hdr, nil)
+			return
+		}
+	}
 }
 
 // deliver hands the message to one subscription and reports whether it

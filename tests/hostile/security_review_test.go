@@ -95,3 +95,36 @@ func newJSAs(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstre
 	}
 	return nc, js
 }
+
+// A no-responders status goes to the requester alone, as nats-server
+// sends it (subForReply): routed like a publish, it let a user denied
+// $KV.cfg.> write an empty value over any key (the stream stored the
+// 503 on the reply subject) and put a 503 into any other client's
+// subscription.
+func TestSecReviewNoRespondersOnlyToRequester(t *testing.T) {
+	tg, kv := permsTarget(t, &auth.Rules{Deny: []string{"$KV.cfg.>", "watched.>"}}, nil)
+	admin := connect(t, tg.URL, nats.UserInfo("admin", "a"))
+	watched, err := admin.SubscribeSync("watched.x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ac := dialAuth(t, tg.Addr)
+	ac.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"user\":\"u\",\"pass\":\"p\"}\r\n" +
+		"SUB _INBOX.mine 1\r\n" +
+		"PUB nobody.listens $KV.cfg.secret 0\r\n\r\n" +
+		"PUB nobody.listens watched.x 0\r\n\r\n" +
+		"PUB nobody.listens _INBOX.mine 0\r\n\r\nPING\r\n")
+	// Its own request still gets the status.
+	if got := ac.until("PONG\r\n"); !strings.HasPrefix(got, "HMSG _INBOX.mine 1 ") || !strings.Contains(got, "NATS/1.0 503") {
+		t.Fatalf("requester got %q", got)
+	}
+	if v := getString(t, kv, "secret"); v != "s" {
+		t.Fatalf("secret = %q after a no-responders status to $KV.cfg.secret", v)
+	}
+	if m, err := watched.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("another client got %q %q", m.Subject, m.Header)
+	}
+}
