@@ -166,6 +166,11 @@ func (a *Authenticator) addUsers(users []User) error {
 			if err != nil {
 				return fmt.Errorf("%w: users[%d]: %v", ErrConfig, i, err)
 			}
+			if _, dup := a.passwords[u.Nkey]; dup {
+				// Permissions are kept by name or nkey: one would get
+				// the other's.
+				return fmt.Errorf("%w: nkey %q is also a user name", ErrConfig, u.Nkey)
+			}
 			if _, dup := a.nkeys[u.Nkey]; dup {
 				return fmt.Errorf("%w: duplicate nkey %q", ErrConfig, u.Nkey)
 			}
@@ -177,6 +182,9 @@ func (a *Authenticator) addUsers(users []User) error {
 		case u.Name == "":
 			return fmt.Errorf("%w: users[%d]: a user needs a user name or an nkey", ErrConfig, i)
 		default:
+			if _, dup := a.nkeys[u.Name]; dup {
+				return fmt.Errorf("%w: user name %q is also an nkey", ErrConfig, u.Name)
+			}
 			if _, dup := a.passwords[u.Name]; dup {
 				return fmt.Errorf("%w: duplicate user %q", ErrConfig, u.Name)
 			}

@@ -146,6 +146,10 @@ func TestNew(t *testing.T) {
 		{"nkey with password", Config{Users: []User{{Nkey: pub, Password: "p"}}}, false, false, false},
 		{"nameless", Config{Users: []User{{Password: "p"}}}, false, false, false},
 		{"duplicate", Config{Users: []User{{Name: "u"}, {Name: "u"}}}, false, false, false},
+		// Permissions are kept by name or nkey: a user named as an nkey
+		// user's key would give one of them the other's permissions.
+		{"user named as an nkey", Config{Users: []User{{Nkey: pub}, {Name: pub, Password: "p"}}}, false, false, false},
+		{"nkey named as a user", Config{Users: []User{{Name: pub, Password: "p"}, {Nkey: pub}}}, false, false, false},
 		{"no_auth_user missing", Config{Users: []User{{Name: "u"}}, NoAuthUser: "v"}, false, false, false},
 		{"no_auth_user without users", Config{NoAuthUser: "v"}, false, false, false},
 		{"no_auth_user nkey", Config{Users: []User{{Nkey: pub}}, NoAuthUser: pub}, true, true, true},
