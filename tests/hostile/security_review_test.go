@@ -2,6 +2,7 @@ package hostile
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +127,54 @@ func TestSecReviewNoRespondersOnlyToRequester(t *testing.T) {
 	}
 	if m, err := watched.NextMsg(200 * time.Millisecond); err == nil {
 		t.Fatalf("another client got %q %q", m.Subject, m.Header)
+	}
+}
+
+// The delivery cache (128 subjects, emptied when full) under concurrent
+// publishers churning through many subjects never lets a denied subject
+// through a wildcard subscription.
+func TestSecReviewDeliveryCacheChurn(t *testing.T) {
+	tg, _ := permsTarget(t, nil, &auth.Rules{Deny: []string{"foo.secret"}})
+	u := connect(t, tg.URL, nats.UserInfo("u", "p"))
+	got := make(chan string, 1)
+	if _, err := u.Subscribe("foo.*", func(m *nats.Msg) {
+		if m.Subject == "foo.secret" {
+			select {
+			case got <- m.Subject:
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			nc, err := nats.Connect(tg.URL, nats.UserInfo("admin", "a"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer nc.Close()
+			for i := 0; i < 2000; i++ {
+				_ = nc.Publish("foo.s"+strconv.Itoa(g*2000+i), nil)
+				_ = nc.Publish("foo.secret", nil)
+			}
+			_ = nc.Flush()
+		}(g)
+	}
+	wg.Wait()
+	if err := u.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("delivered %s", s)
+	case <-time.After(200 * time.Millisecond):
 	}
 }
