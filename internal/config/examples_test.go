@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/testcert"
 	"github.com/cairn-db/cairn/internal/testserver"
 )
 
@@ -56,7 +57,7 @@ func TestPeerAgrees(t *testing.T) {
 		t.Skip("no nats-server peer (scripts/install-tools builds it)")
 	}
 	dir := t.TempDir()
-	cert, key := certFiles(t, dir)
+	cert, key := testcert.SelfSigned(t, dir, "cert")
 	files := map[string]string{
 		"ok-basic":    "listen: 4222\nserver_name: a\nmax_payload: 1MB\nmax_pending: 10MB\nmax_control_line: 4KB\nmax_connections: 10\nmax_subscriptions: 0\nping_interval: \"1m\"\nping_max: 3\nwrite_deadline: \"2s\"",
 		"ok-logging":  "debug: true\ntrace: false\nlogtime: true\nlog_file: \"/tmp/x.log\"\npid_file: \"/tmp/x.pid\"",

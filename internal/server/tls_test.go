@@ -2,16 +2,10 @@ package server_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,6 +18,7 @@ import (
 	"github.com/cairn-db/cairn/internal/config"
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/testcert"
 	"github.com/cairn-db/cairn/internal/testserver"
 )
 
@@ -43,11 +38,11 @@ type testPKI struct {
 func newPKI(t testing.TB) *testPKI {
 	t.Helper()
 	p := &testPKI{dir: t.TempDir()}
-	ca, caKey := newCert(t, p.dir, "ca", nil, nil, true)
-	other, otherKey := newCert(t, p.dir, "otherca", nil, nil, true)
-	newCert(t, p.dir, "server", ca, caKey, false)
-	newCert(t, p.dir, "client", ca, caKey, false)
-	newCert(t, p.dir, "otherclient", other, otherKey, false)
+	ca, caKey := testcert.Write(t, p.dir, "ca", nil, nil, true)
+	other, otherKey := testcert.Write(t, p.dir, "otherca", nil, nil, true)
+	testcert.Write(t, p.dir, "server", ca, caKey, false)
+	testcert.Write(t, p.dir, "client", ca, caKey, false)
+	testcert.Write(t, p.dir, "otherclient", other, otherKey, false)
 	f := func(n string) string { return filepath.Join(p.dir, n) }
 	p.caFile, p.otherCAFile = f("ca.pem"), f("otherca.pem")
 	p.certFile, p.keyFile = f("server.pem"), f("server-key.pem")
@@ -60,56 +55,6 @@ func newPKI(t testing.TB) *testPKI {
 	p.caPool = x509.NewCertPool()
 	p.caPool.AddCert(ca)
 	return p
-}
-
-// newCert writes name.pem and name-key.pem: a CA when isCA, otherwise a
-// leaf for 127.0.0.1 and localhost usable by servers and clients,
-// signed by parent (self-signed when nil).
-func newCert(t testing.TB, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name, Organization: []string{"Cairn test"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	if isCA {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(file, typ string, b []byte) {
-		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(name+".pem", "CERTIFICATE", der)
-	write(name+"-key.pem", "EC PRIVATE KEY", kb)
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
 
 // tlsOptions is a server's options for the PKI, with verify if asked.

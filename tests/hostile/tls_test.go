@@ -2,15 +2,10 @@ package hostile
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -20,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/testcert"
 )
 
 // tlsTarget is a cairn daemon requiring TLS with a client certificate,
@@ -32,9 +28,9 @@ type tlsTarget struct {
 
 func startTLS(t *testing.T, timeout time.Duration) *tlsTarget {
 	t.Helper()
-	caCert, caKey := hostileCert(t, nil, nil)
-	srvCert := tlsCert(t, caCert, caKey)
-	cliCert := tlsCert(t, caCert, caKey)
+	caCert, caKey := testcert.New(t, "ca", nil, nil, true)
+	srvCert := testcert.TLSCertificate(testcert.New(t, "server", caCert, caKey, false))
+	cliCert := testcert.TLSCertificate(testcert.New(t, "client", caCert, caKey, false))
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	var cfg daemon.Config
@@ -48,44 +44,6 @@ func startTLS(t *testing.T, timeout time.Duration) *tlsTarget {
 		target: startWith(t, cfg),
 		client: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cliCert}, ServerName: "127.0.0.1"},
 	}
-}
-
-// hostileCert makes a CA (parent nil) or a leaf for 127.0.0.1.
-func hostileCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "hostile"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-	}
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		parent, parentKey = tmpl, key
-	} else {
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func tlsCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
-	cert, key := hostileCert(t, ca, caKey)
-	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 }
 
 // tlsWatcher subscribes to everything over TLS with the good certificate.
