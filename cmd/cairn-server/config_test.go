@@ -149,19 +149,7 @@ func TestConfigAuthorization(t *testing.T) {
 			nil, []nats.Option{nats.UserInfo("anon", "wrong")}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			o, err := parseFlags([]string{"-c", writeConf(t, c.conf), "-a", "127.0.0.1", "-p", "-1", "-sd", t.TempDir()}, &bytes.Buffer{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := refuseUnenforced(o.file); err != nil {
-				t.Fatal(err)
-			}
-			o.cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
-			d, err := daemon.Start(o.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Shutdown()
+			d := startFromConf(t, c.conf)
 			if c.good != nil {
 				nc, err := nats.Connect(d.ClientURL(), c.good...)
 				if err != nil {
@@ -183,4 +171,25 @@ func TestConfigAuthorization(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startFromConf starts a daemon as cairn-server would from a config file
+// with conf in it (on a free loopback port, a temporary store), and stops
+// it when t ends.
+func startFromConf(t *testing.T, conf string) *daemon.Daemon {
+	t.Helper()
+	o, err := parseFlags([]string{"-c", writeConf(t, conf), "-a", "127.0.0.1", "-p", "-1", "-sd", t.TempDir()}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := refuseUnenforced(o.file); err != nil {
+		t.Fatal(err)
+	}
+	o.cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+	d, err := daemon.Start(o.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Shutdown)
+	return d
 }

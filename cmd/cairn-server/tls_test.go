@@ -2,14 +2,11 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/cairn-db/cairn/internal/daemon"
-	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/testcert"
 )
 
@@ -20,19 +17,7 @@ func TestConfigTLS(t *testing.T) {
 	cert, key := testcert.SelfSigned(t, t.TempDir(), "server")
 	block := "tls {\n  cert_file: \"" + cert + "\"\n  key_file: \"" + key + "\"\n"
 
-	o, err := parseFlags([]string{"-c", writeConf(t, block+"}\n"), "-a", "127.0.0.1", "-p", "-1", "-sd", t.TempDir()}, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := refuseUnenforced(o.file); err != nil {
-		t.Fatal(err)
-	}
-	o.cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
-	d, err := daemon.Start(o.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Shutdown()
+	d := startFromConf(t, block+"}\n")
 	if nc, err := nats.Connect(d.ClientURL(), nats.NoReconnect()); err == nil {
 		nc.Close()
 		t.Fatal("a plain-text client got in")

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-db/cairn/internal/daemon"
@@ -181,15 +180,7 @@ func TestServerWithoutKV(t *testing.T) {
 // A stream named like a bucket that is not one (it keeps no value per key).
 func TestStreamThatIsNotABucket(t *testing.T) {
 	srv := testserver.Start(t)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := openJS(t, srv.URL)
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "KV_fake", Subjects: []string{"fake.>"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cairn-db/cairn/internal/testserver"
@@ -61,15 +60,7 @@ func (k *interruptingKV) Get(ctx context.Context, key string) (jetstream.KeyValu
 // came while Lock read the bucket's settings).
 func TestLockInterruptedAtAnyRequest(t *testing.T) {
 	srv := testserver.Start(t)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := openJS(t, srv.URL)
 	ctx := context.Background()
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "locks", TTL: 30 * time.Second})
 	if err != nil {

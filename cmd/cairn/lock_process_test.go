@@ -128,7 +128,8 @@ func waitForPid(t *testing.T, path string) int {
 }
 
 // openBucket opens bucket on a connection closed when t ends.
-func openBucket(t *testing.T, url, bucket string) jetstream.KeyValue {
+// openJS connects to url, closing the connection when t ends.
+func openJS(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -139,7 +140,12 @@ func openBucket(t *testing.T, url, bucket string) jetstream.KeyValue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(context.Background(), bucket)
+	return js
+}
+
+func openBucket(t *testing.T, url, bucket string) jetstream.KeyValue {
+	t.Helper()
+	kv, err := openJS(t, url).KeyValue(context.Background(), bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
