@@ -48,6 +48,9 @@ type User struct {
 	// Permissions limit the user; nil allows everything. The caller
 	// gives users without their own the default permissions.
 	Permissions *Permissions
+	// Account is the account the user belongs to; empty is the global
+	// account.
+	Account string
 }
 
 // Credentials are what a client sent in CONNECT: user, pass, auth_token,
@@ -89,7 +92,7 @@ type Identity struct {
 	Name   string
 	Method Method
 	// Account is the account the connection belongs to; empty is the
-	// global account. Placeholder: always empty until accounts exist.
+	// global account.
 	Account string
 	// Permissions limit what the connection may publish and subscribe
 	// to (the users list entry's permissions); nil allows everything.
@@ -105,6 +108,7 @@ type Authenticator struct {
 	passwords map[string]secret // users list: name → password
 	nkeys     map[string]nkeys.KeyPair
 	perms     map[string]*Permissions // users list: name or nkey → permissions
+	accounts  map[string]string       // users list: name or nkey → account, "" omitted
 	noAuth    *Identity
 	required  bool
 	plaintext bool // a password is stored in clear
@@ -148,7 +152,7 @@ func New(cfg Config) (*Authenticator, error) {
 			// nats-server's text.
 			return nil, fmt.Errorf("%w: no_auth_user: %q not present as user or nkey in authorization block or account configuration", ErrConfig, cfg.NoAuthUser)
 		}
-		a.noAuth = &Identity{Name: cfg.NoAuthUser, Method: MethodNoAuthUser, Permissions: a.perms[cfg.NoAuthUser]}
+		a.noAuth = &Identity{Name: cfg.NoAuthUser, Method: MethodNoAuthUser, Permissions: a.perms[cfg.NoAuthUser], Account: a.accounts[cfg.NoAuthUser]}
 	}
 	return a, nil
 }
@@ -179,6 +183,7 @@ func (a *Authenticator) addUsers(users []User) error {
 			}
 			a.nkeys[u.Nkey] = kp
 			a.setPerms(u.Nkey, u.Permissions)
+			a.setAccount(u.Nkey, u.Account)
 		case u.Name == "":
 			return fmt.Errorf("%w: users[%d]: a user needs a user name or an nkey", ErrConfig, i)
 		default:
@@ -193,6 +198,7 @@ func (a *Authenticator) addUsers(users []User) error {
 			}
 			a.passwords[u.Name] = newSecret(u.Password)
 			a.setPerms(u.Name, u.Permissions)
+			a.setAccount(u.Name, u.Account)
 			a.plaintext = a.plaintext || !IsBcrypt(u.Password)
 		}
 	}
@@ -207,6 +213,16 @@ func (a *Authenticator) setPerms(name string, p *Permissions) {
 		a.perms = make(map[string]*Permissions)
 	}
 	a.perms[name] = p
+}
+
+func (a *Authenticator) setAccount(name, account string) {
+	if account == "" {
+		return
+	}
+	if a.accounts == nil {
+		a.accounts = make(map[string]string)
+	}
+	a.accounts[name] = account
 }
 
 // Required reports whether clients must authenticate (INFO's
@@ -259,7 +275,7 @@ func (a *Authenticator) Authenticate(c Credentials, nonce []byte) (Identity, err
 		return a.checkNkey(c, nonce)
 	case a.passwords != nil:
 		if stored, ok := a.passwords[c.User]; ok && c.User != "" && stored.matches(c.Password) {
-			return Identity{Name: c.User, Method: MethodPassword, Permissions: a.perms[c.User]}, nil
+			return Identity{Name: c.User, Method: MethodPassword, Permissions: a.perms[c.User], Account: a.accounts[c.User]}, nil
 		}
 	case a.user != "":
 		// Both compared, so timing does not tell which one was wrong.
@@ -284,7 +300,7 @@ func (a *Authenticator) checkNkey(c Credentials, nonce []byte) (Identity, error)
 	if err != nil || kp.Verify(nonce, sig) != nil {
 		return Identity{}, failure(c)
 	}
-	return Identity{Name: c.Nkey, Method: MethodNkey, Permissions: a.perms[c.Nkey]}, nil
+	return Identity{Name: c.Nkey, Method: MethodNkey, Permissions: a.perms[c.Nkey], Account: a.accounts[c.Nkey]}, nil
 }
 
 // failure is the error for a refused client, naming what it claimed to

@@ -121,6 +121,7 @@ func (c *client) authenticate(opts *connectOpts) error {
 func (c *client) authenticated(id auth.Identity, creds auth.Credentials) {
 	c.identity, c.creds, c.authDone = id, creds, true
 	c.perm.p = id.Permissions
+	c.acc.Store(c.srv.Account(id.Account))
 	c.mu.Lock()
 	c.mu.authed = true
 	if c.authTimer != nil {

@@ -38,6 +38,11 @@ type client struct {
 	creds        auth.Credentials // those identity was proved with
 	// perm is identity's permissions and their caches (perms.go).
 	perm permState
+	// acc is the account the client publishes and subscribes in: the
+	// global one until it authenticates as a user of another. It is set
+	// before the client's first SUB or PUB is processed, and read by
+	// other goroutines closing the client.
+	acc atomic.Pointer[Account]
 
 	mu struct {
 		sync.Mutex
@@ -94,11 +99,15 @@ func newClient(s *Server, cid uint64, conn net.Conn) *client {
 	c.mu.Unlock()
 	c.host, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
 	c.mu.subs = make(map[string]*subscription)
+	c.acc.Store(s.global)
 	if s.auth.NonceRequired() {
 		c.nonce = newNonce()
 	}
 	return c
 }
+
+// account returns the account the client belongs to.
+func (c *client) account() *Account { return c.acc.Load() }
 
 func (c *client) String() string {
 	return c.conn.RemoteAddr().String() + " - cid:" + itoa(c.cid)
@@ -314,8 +323,9 @@ func (c *client) closeConnection(reason string) {
 	subs := c.mu.subs
 	c.mu.subs = nil
 	c.mu.Unlock()
+	acc := c.account()
 	for _, sub := range subs {
-		c.srv.subs.Remove(sub.subject, sub.queue, sub)
+		acc.subs.Remove(sub.subject, sub.queue, sub)
 	}
 	c.srv.removeClient(c)
 	// Unblock a reader waiting on the socket; the writer still flushes

@@ -22,39 +22,60 @@ type Handler func(m *Msg)
 
 // Subscription is an in-process subscription returned by Subscribe.
 type Subscription struct {
-	srv *Server
+	acc *Account
 	sub *subscription
 }
 
-// Subscribe registers h for messages on subj (wildcards allowed), in
-// queue group queue ("" for none). In-process subscriptions count as
-// interest, so requests to them never get a no-responders answer.
+// Subscribe subscribes in the global account (Account.Subscribe).
 func (s *Server) Subscribe(subj, queue string, h Handler) (*Subscription, error) {
+	return s.global.Subscribe(subj, queue, h)
+}
+
+// Publish publishes in the global account (Account.Publish).
+func (s *Server) Publish(subj, reply string, header, data []byte) {
+	s.global.Publish(subj, reply, header, data)
+}
+
+// PublishAs publishes in the global account (Account.PublishAs).
+func (s *Server) PublishAs(routeSubj, subj, reply, header, data []byte) {
+	s.global.PublishAs(routeSubj, subj, reply, header, data)
+}
+
+// HasInterest reports interest in the global account
+// (Account.HasInterest).
+func (s *Server) HasInterest(subj string) bool { return s.global.HasInterest(subj) }
+
+// Subscribe registers h for messages on subj (wildcards allowed) in the
+// account, in queue group queue ("" for none). In-process subscriptions
+// count as interest, so requests to them never get a no-responders
+// answer.
+func (a *Account) Subscribe(subj, queue string, h Handler) (*Subscription, error) {
 	if h == nil {
 		return nil, fmt.Errorf("server: nil handler for %q", subj)
 	}
 	sub := &subscription{handler: h, subject: subj, queue: queue}
-	if err := s.subs.Insert(subj, queue, sub); err != nil {
+	if err := a.subs.Insert(subj, queue, sub); err != nil {
 		return nil, fmt.Errorf("server: subscribe %q: %w", subj, err)
 	}
-	return &Subscription{srv: s, sub: sub}, nil
+	return &Subscription{acc: a, sub: sub}, nil
 }
 
 // Unsubscribe removes the subscription; messages already being delivered
 // may still arrive. It is idempotent.
 func (sub *Subscription) Unsubscribe() {
-	sub.srv.subs.Remove(sub.sub.subject, sub.sub.queue, sub.sub)
+	sub.acc.subs.Remove(sub.sub.subject, sub.sub.queue, sub.sub)
 }
 
-// Publish delivers a message to every matching subscription, client or
-// in-process. It must not be given an invalid subject; such messages are
-// dropped. The slices are not retained after Publish returns.
-func (s *Server) Publish(subj, reply string, header, data []byte) {
+// Publish delivers a message to every matching subscription of the
+// account, client or in-process. It must not be given an invalid
+// subject; such messages are dropped. The slices are not retained after
+// Publish returns.
+func (a *Account) Publish(subj, reply string, header, data []byte) {
 	if !subject.Valid(subj) {
-		s.log.Debugf("Dropping in-process publish to invalid subject %q", subj)
+		a.srv.log.Debugf("Dropping in-process publish to invalid subject %q", subj)
 		return
 	}
-	s.route(nil, []byte(subj), []byte(reply), header, data)
+	a.srv.route(a, nil, []byte(subj), []byte(reply), header, data)
 }
 
 // PublishAs delivers a message to the subscriptions matching
@@ -62,11 +83,12 @@ func (s *Server) Publish(subj, reply string, header, data []byte) {
 // consumer delivers a stream message this way: routed by the deliver
 // subject, shown with the message's own subject). reply may be empty.
 // The slices are not retained after PublishAs returns.
-func (s *Server) PublishAs(routeSubj, subj, reply, header, data []byte) {
-	s.routeAs(nil, routeSubj, subj, reply, header, data)
+func (a *Account) PublishAs(routeSubj, subj, reply, header, data []byte) {
+	a.srv.routeAs(a, nil, routeSubj, subj, reply, header, data)
 }
 
-// HasInterest reports whether any subscription matches subj.
-func (s *Server) HasInterest(subj string) bool {
-	return !s.subs.Match(subj).Empty()
+// HasInterest reports whether any subscription of the account matches
+// subj.
+func (a *Account) HasInterest(subj string) bool {
+	return !a.subs.Match(subj).Empty()
 }

@@ -130,7 +130,7 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 	if h := c.srv.hooks.subRecorded; h != nil {
 		h(c)
 	}
-	if err := c.srv.subs.Insert(s, sub.queue, sub); err != nil {
+	if err := c.account().subs.Insert(s, sub.queue, sub); err != nil {
 		c.mu.Lock()
 		if c.mu.subs != nil && c.mu.subs[sub.sid] == sub {
 			delete(c.mu.subs, sub.sid)
@@ -147,7 +147,7 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 	closed := c.mu.closed
 	c.mu.Unlock()
 	if closed {
-		c.srv.subs.Remove(s, sub.queue, sub)
+		c.account().subs.Remove(s, sub.queue, sub)
 		return errClosed
 	}
 	c.ok()
@@ -211,7 +211,7 @@ func (c *client) Pub(subj, reply, header, payload []byte) error {
 		return nil // dropped; the connection stays open (perms.go)
 	}
 	c.ok()
-	c.srv.route(c, subj, reply, header, payload)
+	c.srv.route(c.account(), c, subj, reply, header, payload)
 	return nil
 }
 
@@ -242,5 +242,5 @@ func (c *client) removeSub(sub *subscription) {
 		delete(c.mu.subs, sub.sid)
 	}
 	c.mu.Unlock()
-	c.srv.subs.Remove(sub.subject, sub.queue, sub)
+	c.account().subs.Remove(sub.subject, sub.queue, sub)
 }

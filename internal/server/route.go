@@ -25,18 +25,19 @@ type subscription struct {
 
 // route delivers one published message to every matching subscription:
 // each plain subscription and one member of each queue group. from is
-// the publishing client, nil for in-process publishes.
-func (s *Server) route(from *client, subj, reply, header, payload []byte) {
-	s.routeAs(from, subj, subj, reply, header, payload)
+// the publishing client, nil for in-process publishes; acc is the
+// account the message is published in.
+func (s *Server) route(acc *Account, from *client, subj, reply, header, payload []byte) {
+	s.routeAs(acc, from, subj, subj, reply, header, payload)
 }
 
 // routeAs matches subscriptions on routeSubj but presents the message as
 // published on subj: JetStream delivers stream messages to a consumer's
 // deliver subject under their original subject.
-func (s *Server) routeAs(from *client, routeSubj, subj, reply, header, payload []byte) {
+func (s *Server) routeAs(acc *Account, from *client, routeSubj, subj, reply, header, payload []byte) {
 	r := emptyResult
 	if !hasEmptyToken(routeSubj) {
-		r = s.subs.MatchBytes(routeSubj)
+		r = acc.subs.MatchBytes(routeSubj)
 	}
 	delivered := false
 	for _, sub := range r.Plain {
@@ -56,7 +57,7 @@ func (s *Server) routeAs(from *client, routeSubj, subj, reply, header, payload [
 		}
 	}
 	if !delivered && len(reply) > 0 && from != nil && r.Empty() && from.opts.Headers && from.opts.NoResponders {
-		s.noResponders(from, routeSubj, reply)
+		s.noResponders(acc, from, routeSubj, reply)
 	}
 }
 
@@ -79,11 +80,11 @@ var doubleDot = []byte("..")
 // Routed, it would let a client publish a 503 to any subject regardless
 // of its permissions, into other clients' subscriptions and into
 // streams (a KV bucket would store it as an empty value).
-func (s *Server) noResponders(from *client, subj, reply []byte) {
+func (s *Server) noResponders(acc *Account, from *client, subj, reply []byte) {
 	if hasEmptyToken(reply) {
 		return
 	}
-	for _, sub := range s.subs.MatchBytes(reply).Plain {
+	for _, sub := range acc.subs.MatchBytes(reply).Plain {
 		if sub.client == from {
 			hdr := wire.NewStatusHeader(503, "").Add("Nats-Subject", string(subj)).Bytes()
 			s.deliver(nil, sub, reply, nil, hdr, nil)

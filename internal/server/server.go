@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cairn-db/cairn/internal/auth"
-	"github.com/cairn-db/cairn/internal/subject"
 )
 
 // Server is a running NATS protocol server. Create it with New, then
@@ -23,8 +22,11 @@ type Server struct {
 	log  *Logger
 	id   string
 
-	subs *subject.Index[*subscription]
-	auth *auth.Authenticator
+	// global is the global account; accounts the named ones
+	// (account.go).
+	global   *Account
+	accounts accounts
+	auth     *auth.Authenticator
 
 	listener net.Listener
 	nextCID  atomic.Uint64
@@ -79,9 +81,9 @@ func New(opts Options) (*Server, error) {
 		opts: opts,
 		log:  opts.Logger,
 		id:   newServerID(),
-		subs: subject.NewIndex[*subscription](),
 		done: make(chan struct{}),
 	}
+	s.global = newAccount(s, GlobalAccount)
 	if s.opts.Name == "" {
 		s.opts.Name = s.id
 	}
@@ -145,7 +147,13 @@ func (s *Server) NumClients() int {
 
 // NumSubscriptions returns the number of subscriptions, in-process ones
 // included.
-func (s *Server) NumSubscriptions() int { return s.subs.Count() }
+func (s *Server) NumSubscriptions() int {
+	n := 0
+	for _, a := range s.allAccounts() {
+		n += a.subs.Count()
+	}
+	return n
+}
 
 func (s *Server) acceptLoop() {
 	defer close(s.done)
