@@ -25,7 +25,10 @@ import (
 //   - for every client, with or without permissions, a reply subject
 //     reserved for the server's own routing (_R_., $JS.ACK., _GR_.,
 //     $GR.) is refused with -ERR 'Permissions Violation for Publish
-//     with Reply of "<reply>"', and so is a publish to _GR_. or $GR..
+//     with Reply of "<reply>"', and so is a publish to _GR_. or $GR..;
+//   - Cairn only: a reply subject an in-process service would answer on
+//     must be one the client may publish to or receives on
+//     (reply_rule.go).
 //
 // Results are cached per connection (a map of at most permCacheSize
 // subjects, emptied when full, as nats-server bounds its cache at 128),
@@ -55,6 +58,9 @@ type permState struct {
 	replies    map[string]*replyPerm
 	sincePrune int
 	lastPrune  time.Time
+	// own indexes the client's non-queue subscriptions for the reply
+	// rule (reply_rule.go); guarded by client.mu.
+	own ownSubs
 }
 
 // replyPerm is one reply subject allow_responses opened: when and how
@@ -113,21 +119,34 @@ func (c *client) checkPub(subj, reply []byte) bool {
 // subj, from the cache when it can.
 func (c *client) canPublish(subj []byte) bool {
 	p := c.perm.p
-	if p == nil {
+	if p == nil || c.permitsPublish(subj) {
 		return true
 	}
+	if p.Responses() == nil {
+		return false
+	}
+	// A reply subject allow_responses opened; not cached, as
+	// nats-server does not cache it.
+	c.mu.Lock()
+	ok := c.responseAllowed(string(subj))
+	c.mu.Unlock()
+	return ok
+}
+
+// permitsPublish reports whether the publish permissions themselves
+// (not allow_responses) let the client publish to subj, from the cache
+// when they can. The cache holds no refusal when allow_responses is
+// set, so that canPublish still asks it. Reader goroutine only; c.perm.p
+// is not nil.
+func (c *client) permitsPublish(subj []byte) bool {
 	if ok, hit := c.perm.pub[string(subj)]; hit {
 		return ok
 	}
 	s := string(subj)
+	p := c.perm.p
 	ok := p.CanPublish(s)
 	if !ok && p.Responses() != nil {
-		// A reply subject allow_responses opened; not cached, as
-		// nats-server does not cache it.
-		c.mu.Lock()
-		ok = c.responseAllowed(s)
-		c.mu.Unlock()
-		return ok
+		return false
 	}
 	if c.perm.pub == nil || len(c.perm.pub) >= permCacheSize {
 		c.perm.pub = make(map[string]bool)

@@ -126,6 +126,7 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 		return nil
 	}
 	c.mu.subs[sub.sid] = sub
+	c.ownSubAdded(sub) // reply_rule.go
 	c.mu.Unlock()
 	if h := c.srv.hooks.subRecorded; h != nil {
 		h(c)
@@ -134,6 +135,7 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 		c.mu.Lock()
 		if c.mu.subs != nil && c.mu.subs[sub.sid] == sub {
 			delete(c.mu.subs, sub.sid)
+			c.ownSubRemoved(sub)
 		}
 		c.mu.Unlock()
 		c.sendErr("Invalid Subject")
@@ -240,6 +242,7 @@ func (c *client) removeSub(sub *subscription) {
 	c.mu.Lock()
 	if c.mu.subs != nil && c.mu.subs[sub.sid] == sub {
 		delete(c.mu.subs, sub.sid)
+		c.ownSubRemoved(sub)
 	}
 	c.mu.Unlock()
 	c.account().subs.Remove(sub.subject, sub.queue, sub)

@@ -40,7 +40,11 @@ func (s *Server) routeAs(acc *Account, from *client, routeSubj, subj, reply, hea
 		r = acc.subs.MatchBytes(routeSubj)
 	}
 	delivered := false
+	var rc replyCheck // the reply rule for in-process subscriptions (reply_rule.go)
 	for _, sub := range r.Plain {
+		if sub.handler != nil && !rc.allows(from, subj, reply) {
+			continue
+		}
 		if s.deliver(from, sub, subj, reply, header, payload) {
 			delivered = true
 		}
@@ -50,7 +54,11 @@ func (s *Server) routeAs(acc *Account, from *client, routeSubj, subj, reply, hea
 		// is gone or refuses (echo off).
 		start := rand.IntN(len(group))
 		for i := range group {
-			if s.deliver(from, group[(start+i)%len(group)], subj, reply, header, payload) {
+			sub := group[(start+i)%len(group)]
+			if sub.handler != nil && !rc.allows(from, subj, reply) {
+				continue
+			}
+			if s.deliver(from, sub, subj, reply, header, payload) {
 				delivered = true
 				break
 			}
