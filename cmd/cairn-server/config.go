@@ -25,9 +25,6 @@ func refuseUnenforced(f *config.Config) error {
 			blocks = append(blocks, "authorization.default_permissions without a users list")
 		}
 	}
-	if len(f.Accounts) > 0 {
-		blocks = append(blocks, "accounts")
-	}
 	if f.TLS != nil && f.TLS.VerifyAndMap {
 		// TLS, verify and handshake_first are enforced (internal/server
 		// tls.go); mapping a certificate to a user is not yet.
@@ -53,7 +50,7 @@ func fileWarnings(f *config.Config) []string {
 		w = append(w, fmt.Sprintf("%s: https_port: monitoring is not implemented yet; port %d is ignored", f.File, f.HTTPSPort))
 	}
 	if f.SystemAccount != "" {
-		w = append(w, f.File+": system_account: accounts are not implemented yet; ignored")
+		w = append(w, f.File+": system_account: the system account's services are not implemented; ignored")
 	}
 	return w
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/jsapi"
 )
 
 // Apply copies what the file set into dc, leaving dc's other fields
@@ -11,8 +12,10 @@ import (
 // server's authentication (dc.Server.Auth), with each user's publish and
 // subscribe permissions and allow_responses (the default permissions
 // for users without their own), and the tls block and allow_non_tls its
-// TLS (tls.go); accounts and verify_and_map are not in daemon.Config
-// yet, and the caller refuses to run with them (cmd/cairn-server).
+// TLS (tls.go); the accounts block becomes dc.Accounts and its users
+// join the users list, each in its account; verify_and_map is not in
+// daemon.Config yet, and the caller refuses to run with it
+// (cmd/cairn-server).
 // Logging files and monitoring are read from c.
 func (c *Config) Apply(dc *daemon.Config) {
 	so := &dc.Server
@@ -48,6 +51,7 @@ func (c *Config) Apply(dc *daemon.Config) {
 			so.Auth.Users = append(so.Auth.Users, auth.User{Name: u.Name, Password: u.Password, Nkey: u.Nkey, Permissions: p})
 		}
 	}
+	c.applyAccounts(dc)
 	setString(&so.Auth.NoAuthUser, c.NoAuthUser)
 	c.applyTLS(so)
 	if js := c.JetStream; js != nil {
@@ -64,6 +68,31 @@ func (c *Config) Apply(dc *daemon.Config) {
 		} else if js.SyncInterval > 0 {
 			dc.SyncInterval = js.SyncInterval
 		}
+	}
+}
+
+// applyAccounts adds each account's users to the users list, in their
+// account (with the account's default permissions when they have none
+// of their own), and lists the accounts with their JetStream limits.
+func (c *Config) applyAccounts(dc *daemon.Config) {
+	if len(c.Accounts) == 0 {
+		return
+	}
+	dc.Accounts = nil
+	for _, a := range c.Accounts {
+		for _, u := range a.Users {
+			perms := u.Permissions
+			if perms == nil {
+				perms = a.DefaultPermissions
+			}
+			p, _ := perms.Compile() // validated by Load
+			dc.Server.Auth.Users = append(dc.Server.Auth.Users, auth.User{Name: u.Name, Password: u.Password, Nkey: u.Nkey, Permissions: p, Account: a.Name})
+		}
+		da := daemon.Account{Name: a.Name}
+		if js := a.JetStream; js != nil {
+			da.JetStream = &jsapi.AccountLimits{MaxMemory: js.MaxMemory, MaxFile: js.MaxFile, MaxStreams: js.MaxStreams, MaxConsumers: js.MaxConsumers}
+		}
+		dc.Accounts = append(dc.Accounts, da)
 	}
 }
 

@@ -3,17 +3,12 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/cairn-db/cairn/internal/consumer"
-	"github.com/cairn-db/cairn/internal/jsapi"
-	"github.com/cairn-db/cairn/internal/jsapi/serverbus"
 	"github.com/cairn-db/cairn/internal/server"
-	"github.com/cairn-db/cairn/internal/store"
 )
 
 // DefaultStoreDir is where data lives when no directory is given.
@@ -51,6 +46,12 @@ type Config struct {
 	// waits for a subscriber before it ends; 0 takes
 	// consumer.DefaultSnapshotInterestWait.
 	SnapshotInterestWait time.Duration
+	// Accounts are the configured accounts (nats-server's accounts
+	// block). Empty: every client is in the global account, which has
+	// JetStream unless DisableKV. Otherwise only the accounts with
+	// JetStream limits have it, each in a directory of its own under
+	// StoreDir (accounts.go).
+	Accounts []Account
 	// HTTPPort is the monitoring port (nats-server: -m/--http_port,
 	// config http_port or monitor_port); 0 is off. Accepted but not
 	// served yet: monitoring comes with internal/monitor.
@@ -61,10 +62,10 @@ type Config struct {
 type Daemon struct {
 	cfg Config
 	srv *server.Server
-	st  *store.Store // nil with DisableKV
-	api *jsapi.API   // nil with DisableKV
-
-	consumers *consumer.Manager // nil with DisableKV
+	// js is the JetStream of each account that has it (accounts.go);
+	// disabled stops the answers of the accounts that do not.
+	js       []*accountJS
+	disabled []func()
 
 	stop sync.Once
 }
@@ -100,56 +101,6 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	return d, nil
-}
-
-// startKV opens storage and attaches the JetStream API to the server
-// before it accepts clients, so the first request finds it ready.
-func (d *Daemon) startKV() error {
-	log := d.srv.Logger()
-	st, err := store.Open(d.cfg.StoreDir, store.Options{
-		SyncInterval: d.cfg.SyncInterval,
-		SyncAlways:   d.cfg.SyncAlways,
-		Logger:       slog.New(&logHandler{log: log}),
-
-		MaxSnapshotEntries: d.cfg.MaxSnapshotEntries,
-	})
-	if err != nil {
-		return fmt.Errorf("cannot open storage in %q: %w", d.cfg.StoreDir, err)
-	}
-	consumers := consumer.NewManager(consumerBus{d.srv}, slog.New(&logHandler{log: log}))
-	consumers.SetSnapshotInterestWait(d.cfg.SnapshotInterestWait)
-	maxMem, maxFile := jetStreamLimits(&d.cfg, st)
-	api, err := jsapi.New(serverbus.New(d.srv), st, jsapi.Options{
-		ServerName:    d.srv.Name(),
-		ServerVersion: server.CompatVersion,
-		Consumers:     consumers,
-		Logf:          log.Warnf,
-
-		MaxMemoryStore: maxMem,
-		MaxFileStore:   maxFile,
-		MaxConsumers:   d.cfg.MaxConsumers,
-	})
-	if err != nil {
-		consumers.Close()
-		st.Close()
-		return fmt.Errorf("cannot load streams from %q: %w", d.cfg.StoreDir, err)
-	}
-	d.st, d.api, d.consumers = st, api, consumers
-	return nil
-}
-
-func (d *Daemon) closeKV() {
-	if d.consumers != nil {
-		d.consumers.Close()
-	}
-	if d.api != nil {
-		d.api.Close()
-	}
-	if d.st != nil {
-		if err := d.st.Close(); err != nil {
-			d.srv.Logger().Errorf("Closing storage: %v", err)
-		}
-	}
 }
 
 // Server returns the core server.

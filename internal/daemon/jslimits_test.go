@@ -26,16 +26,16 @@ func TestJetStreamLimits(t *testing.T) {
 		}
 	}
 	f, _ := st.Stream("F")
-	if got, want := storedBytes(st), int64(f.State().Bytes); got != want {
+	if got, want := storedBytes([]*store.Store{st}), int64(f.State().Bytes); got != want {
 		t.Errorf("stored bytes %d, want %d (the file stream only)", got, want)
 	}
 
-	mem, file := jetStreamLimits(&Config{StoreDir: dir, MaxMemoryStore: 5, MaxFileStore: -7}, st)
+	mem, file := jetStreamLimits(&Config{StoreDir: dir, MaxMemoryStore: 5, MaxFileStore: -7}, []*store.Store{st})
 	if mem != 5 || file != -1 {
 		t.Errorf("given limits: %d, %d; want 5, -1", mem, file)
 	}
-	mem, file = jetStreamLimits(&Config{StoreDir: dir}, st)
-	if mem <= 0 || file <= storedBytes(st)/4*3 {
+	mem, file = jetStreamLimits(&Config{StoreDir: dir}, []*store.Store{st})
+	if mem <= 0 || file <= storedBytes([]*store.Store{st})/4*3 {
 		t.Errorf("default limits: memory %d, file %d", mem, file)
 	}
 	if total := systemMemory(); total > 0 && mem > total {

@@ -1,11 +1,11 @@
 package jsapi
 
 // accountInfo answers $JS.API.INFO with the account's usage, its limits
-// and the API level and request counters. Cairn has one account, so the
+// and the API level and request counters. Without accounts, the
 // server-wide limits (max_memory_store, max_file_store, the consumer
-// cap) are its limits; nats-server reports -1 there unless accounts have
-// limits of their own. nats.go calls it before
-// creating a bucket, and `nats account info` shows it.
+// cap) are the global account's; with accounts, each reports its own
+// (group.go), -1 where it has none, as nats-server. nats.go calls it
+// before creating a bucket, and `nats account info` shows it.
 func (a *API) accountInfo(req *request) {
 	if !a.checkLevel(req, typeAccountInfo) {
 		return
@@ -17,6 +17,15 @@ func (a *API) accountInfo(req *request) {
 			MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1,
 		},
 		API: apiStats{Level: a.opts.APILevel, Total: a.total.Load(), Errors: a.errors.Load()},
+	}
+	if l := a.opts.Account; l != nil {
+		// An account of a server with accounts reports its own limits,
+		// -1 where it has none, as nats-server.
+		stats.Limits.MaxMemory, stats.Limits.MaxStorage = l.MaxMemory, l.MaxFile
+		stats.Limits.MaxStreams, stats.Limits.MaxConsumers = max(l.MaxStreams, -1), l.MaxConsumers
+		if stats.Limits.MaxStreams == 0 {
+			stats.Limits.MaxStreams = -1
+		}
 	}
 	if stats.Limits.MaxConsumers <= 0 {
 		stats.Limits.MaxConsumers = -1

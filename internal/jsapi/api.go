@@ -64,6 +64,14 @@ type Options struct {
 	// MaxConsumers caps the consumers of the whole server (10026 beyond
 	// it); 0 means DefaultMaxConsumers, negative no limit.
 	MaxConsumers int
+	// Account, when set, are the limits of the account the API serves:
+	// enforced on top of the server's and reported by $JS.API.INFO. Nil
+	// is the global account of a server without accounts, whose limits
+	// are the server's.
+	Account *AccountLimits
+	// Group, when set, holds the APIs of every account of the server:
+	// the server limits above bound their streams together (group.go).
+	Group *Group
 	// MaxInactiveThreshold is the longest inactive_threshold an
 	// ephemeral consumer gets; longer requests are clamped to it. 0 means
 	// DefaultMaxInactiveThreshold, negative no limit beyond
@@ -125,8 +133,17 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 	if opts.MaxInactiveThreshold < 0 {
 		opts.MaxInactiveThreshold = maxDeadlineDuration
 	}
+	if l := opts.Account; l != nil {
+		c := *l
+		c.MaxMemory = limitOr(max(c.MaxMemory, 0), -1)
+		c.MaxFile = limitOr(max(c.MaxFile, 0), -1)
+		opts.Account = &c
+	}
 	a := &API{bus: bus, st: st, opts: opts, consumers: opts.Consumers}
 	a.mu.streams = make(map[string]*stream)
+	if opts.Group != nil {
+		opts.Group.join(a)
+	}
 	if err := a.loadStreams(); err != nil {
 		a.Close()
 		return nil, err
@@ -170,6 +187,9 @@ func (a *API) Close() {
 		return
 	}
 	a.mu.closed = true
+	if a.opts.Group != nil {
+		a.opts.Group.leave(a)
+	}
 	streams := a.mu.streams
 	a.mu.streams = map[string]*stream{}
 	a.mu.Unlock()

@@ -83,6 +83,7 @@ var (
 	errMaxConsumers          = &APIError{400, 10026, "maximum consumers limit reached"}
 	errMemoryResources       = &APIError{500, 10028, "insufficient memory resources available"}
 	errStorageResources      = &APIError{500, 10047, "insufficient storage resources available"}
+	errMaxStreams            = &APIError{400, 10027, "maximum number of streams reached"}
 )
 
 // errInactiveThresholdExcessF is 10153, "consumer inactive threshold
@@ -124,15 +125,26 @@ func (a *API) reserved(storage Storage, except string) int64 {
 }
 
 // checkReservation applies nats-server's rule for a stream's max_bytes
-// against the server limit of its storage type: the reservation (1 byte
-// without max_bytes) must fit in what the other streams leave.
+// against the limits of its storage type, the account's and then the
+// server's: the reservation (1 byte without max_bytes) must fit in what
+// the other streams leave (of the account, then of every account).
 func (a *API) checkReservation(cfg *StreamConfig) *APIError {
-	limit := a.maxStoreFor(cfg.Storage)
-	if limit < 0 {
-		return nil
-	}
 	want := max(cfg.MaxBytes, 1)
-	if res := a.reserved(cfg.Storage, cfg.Name); res > limit || want > limit-res {
+	fits := func(limit int64, apis []*API) bool {
+		if limit < 0 {
+			return true
+		}
+		var res int64
+		for _, m := range apis {
+			except := ""
+			if m == a {
+				except = cfg.Name
+			}
+			res = addSaturate(res, m.reserved(cfg.Storage, except))
+		}
+		return res <= limit && want <= limit-res
+	}
+	if !fits(a.accountLimit(cfg.Storage), []*API{a}) || !fits(a.maxStoreFor(cfg.Storage), a.members()) {
 		if cfg.Storage == StorageMemory {
 			return errMemoryResources
 		}
@@ -184,17 +196,28 @@ func (a *API) storeUsed(storage Storage) int64 {
 }
 
 // limitsExceeded reports a storage type whose stored bytes have reached
-// the server limit: nats-server then refuses every publish to streams of
-// that type with 10023 until space is freed.
+// the account's limit or the server's (all accounts together):
+// nats-server then refuses every publish to streams of that type with
+// 10023 until space is freed.
 func (a *API) limitsExceeded(storage Storage) bool {
+	if limit := a.accountLimit(storage); limit >= 0 && a.storeUsed(storage) > limit {
+		return true
+	}
 	limit := a.maxStoreFor(storage)
-	return limit >= 0 && a.storeUsed(storage) > limit
+	if limit < 0 {
+		return false
+	}
+	var used int64
+	for _, m := range a.members() {
+		used = addSaturate(used, m.storeUsed(storage))
+	}
+	return used > limit
 }
 
 // noteStored adds an appended message's bytes to the usage sum, counted
 // as the store counts them (store.State.Bytes: nats-server's accounting).
 func (a *API) noteStored(storage Storage, subj string, hdr, data []byte) {
-	if a.maxStoreFor(storage) < 0 {
+	if a.maxStoreFor(storage) < 0 && a.accountLimit(storage) < 0 {
 		return
 	}
 	n := 16 + len(subj) + len(hdr) + len(data)
@@ -255,8 +278,18 @@ func (a *API) reserveConsumer(s *stream, name string) (release func(), e *APIErr
 	if maxc := s.config().MaxConsumers; maxc > 0 && a.consumers.Count(s.name)+unregistered(s.name) >= maxc {
 		return nil, errMaxConsumers
 	}
+	if maxc := a.accountMaxConsumers(); maxc > 0 && a.consumers.Count(s.name)+unregistered(s.name) >= maxc {
+		// An account's max_consumers bounds the consumers of each of
+		// its streams, as nats-server applies it.
+		return nil, errMaxConsumers
+	}
 	if maxc := a.opts.MaxConsumers; maxc > 0 {
-		total := a.consumerCount()
+		// The server's cap, over every account (other accounts'
+		// creations in progress are not counted: at most one each).
+		total := 0
+		for _, m := range a.members() {
+			total += m.consumerCount()
+		}
 		for stream := range a.creating.names {
 			total += unregistered(stream)
 		}
@@ -290,8 +323,15 @@ func (a *API) reserveConsumer(s *stream, name string) (release func(), e *APIErr
 // update that does not raise max_bytes is not refused for resources.
 // Callers hold a.ctl.
 func (a *API) checkLimits(cfg, old *StreamConfig) *APIError {
-	if maxc := a.opts.MaxConsumers; maxc > 0 && cfg.MaxConsumers > maxc {
-		return errMaxConsumers
+	if old == nil {
+		if e := a.checkMaxStreams(); e != nil {
+			return e
+		}
+	}
+	for _, maxc := range []int{a.accountMaxConsumers(), a.opts.MaxConsumers} {
+		if maxc > 0 && cfg.MaxConsumers > maxc {
+			return errMaxConsumers
+		}
 	}
 	if old != nil && max(cfg.MaxBytes, 0) <= max(old.MaxBytes, 0) {
 		return nil

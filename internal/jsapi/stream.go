@@ -393,6 +393,7 @@ func (a *API) flowCycle(start string, cfg *StreamConfig, extra string, consumers
 func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 	a.ctl.Lock()
 	defer a.ctl.Unlock()
+	defer a.lockGroup()()
 	setStaticMetadata(&cfg)
 	if s := a.lookup(cfg.Name); s != nil {
 		if !sameConfig(s.config(), cfg) {
@@ -460,6 +461,7 @@ func sameConfig(a, b StreamConfig) bool {
 func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	a.ctl.Lock()
 	defer a.ctl.Unlock()
+	defer a.lockGroup()()
 	s := a.lookup(cfg.Name)
 	if s == nil {
 		return nil, errStreamNotFound

@@ -1,7 +1,7 @@
 // Package serverbus adapts the core server's in-process messaging to
 // jsapi.Bus, so that jsapi itself does not import internal/server.
 //
-//	api, err := jsapi.New(serverbus.New(srv), st, opts)
+//	api, err := jsapi.New(serverbus.New(srv.Account(name)), st, opts)
 package serverbus
 
 import (
@@ -9,19 +9,19 @@ import (
 	"github.com/cairn-db/cairn/internal/server"
 )
 
-// Bus is a jsapi.Bus over a *server.Server.
+// Bus is a jsapi.Bus over one account of a *server.Server.
 type Bus struct {
-	srv *server.Server
+	acc *server.Account
 }
 
 var _ jsapi.Bus = (*Bus)(nil)
 
-// New returns a Bus publishing and subscribing through srv.
-func New(srv *server.Server) *Bus { return &Bus{srv: srv} }
+// New returns a Bus publishing and subscribing in acc.
+func New(acc *server.Account) *Bus { return &Bus{acc: acc} }
 
 // Subscribe implements jsapi.Bus.
 func (b *Bus) Subscribe(subject string, h jsapi.Handler) (func(), error) {
-	sub, err := b.srv.Subscribe(subject, "", func(m *server.Msg) {
+	sub, err := b.acc.Subscribe(subject, "", func(m *server.Msg) {
 		h(m.Subject, m.Reply, m.Header, m.Data)
 	})
 	if err != nil {
@@ -32,5 +32,5 @@ func (b *Bus) Subscribe(subject string, h jsapi.Handler) (func(), error) {
 
 // Publish implements jsapi.Bus.
 func (b *Bus) Publish(subject, reply string, hdr, data []byte) {
-	b.srv.Publish(subject, reply, hdr, data)
+	b.acc.Publish(subject, reply, hdr, data)
 }
