@@ -16,7 +16,9 @@ import (
 // in-process handlers only when its reply subject is empty, or one the
 // client may publish to (its publish permissions; what allow_responses
 // opened does not count), or one a non-queue subscription of the same
-// connection receives (its inbox, e.g. nats.go's _INBOX.<id>.*).
+// connection receives (its inbox, e.g. nats.go's _INBOX.<id>.*) and no
+// in-process subscription listens on (a stream's subjects are never an
+// inbox, even for a user allowed to subscribe to them).
 // Otherwise no in-process handler gets the message (nothing is stored,
 // nothing answered), client subscribers still do (their answers are
 // their own publishes, checked under their own permissions), and the
@@ -75,7 +77,39 @@ func (c *client) mayBeAnsweredOn(reply []byte) bool {
 	c.mu.Lock()
 	ok := c.receivesLocked(reply)
 	c.mu.Unlock()
-	return ok || c.permitsPublish(reply)
+	// A subject the client receives on is its inbox only where no
+	// in-process service listens too: a subscribe permission as wide as
+	// a stream's subjects ($KV.cfg.>) must not let a reader have a
+	// service answer into the stream. (Checked only for replies the
+	// client receives on, so an ordinary inbox request costs one index
+	// match; the publish cache is kept for other replies, as inboxes
+	// are unique and would churn it.)
+	if ok && !c.account().inProcessInterest(reply) {
+		return true
+	}
+	return c.permitsPublish(reply)
+}
+
+// inProcessInterest reports whether an in-process subscription of the
+// account matches subj.
+func (a *Account) inProcessInterest(subj []byte) bool {
+	if hasEmptyToken(subj) {
+		return false
+	}
+	r := a.subs.MatchBytes(subj)
+	for _, sub := range r.Plain {
+		if sub.handler != nil {
+			return true
+		}
+	}
+	for _, group := range r.Groups {
+		for _, sub := range group {
+			if sub.handler != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // receivesLocked reports whether a non-queue subscription of c matches

@@ -18,6 +18,7 @@ func replyRuleClient(t testing.TB, subjects ...string) *client {
 	}
 	c := &client{}
 	c.perm.p = p
+	c.acc.Store(newAccount(nil, "T"))
 	c.mu.subs = make(map[string]*subscription)
 	for i, s := range subjects {
 		sub := &subscription{client: c, subject: s, sid: itoa(uint64(i))}
@@ -95,6 +96,19 @@ func TestReplyRuleCost(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("client without permissions: %v allocations, want 0", n)
+	}
+	// A subject the client receives on stops being its inbox once an
+	// in-process service listens there.
+	svc := &subscription{handler: func(*Msg) {}, subject: "_INBOX.Abcdefghijklmnopqrstuv.>"}
+	if err := c.account().subs.Insert(svc.subject, "", svc); err != nil {
+		t.Fatal(err)
+	}
+	if c.mayBeAnsweredOn(reply) {
+		t.Error("a reply an in-process service listens on counted as the client's inbox")
+	}
+	c.account().subs.Remove(svc.subject, "", svc)
+	if !c.mayBeAnsweredOn(reply) {
+		t.Error("inbox reply refused once the service is gone")
 	}
 	if !c.mayBeAnsweredOn([]byte("allowed.x")) || c.mayBeAnsweredOn([]byte("other.x")) {
 		t.Error("publish permissions not applied to the reply")

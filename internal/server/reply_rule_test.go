@@ -37,6 +37,12 @@ authorization {
         subscribe: ["_INBOX.>"]
       }
     }
+    { user: watcher, password: watcher
+      permissions {
+        publish: ["$JS.API.DIRECT.GET.KV_cfg.>"]
+        subscribe: ["_INBOX.>", "$KV.cfg.>"]
+      }
+    }
     { user: writer, password: writer
       permissions {
         publish: ["$JS.API.DIRECT.GET.KV_cfg.>", "$JS.API.STREAM.INFO.KV_cfg", "$KV.cfg.>", "answers.>"]
@@ -281,6 +287,20 @@ func checkReplyRule(t *testing.T, url string, cairn bool) {
 	if m, err := watch.NextMsg(5 * time.Second); err != nil || m.Reply != "$KV.cfg.evil" {
 		t.Errorf("admin's subscription to the request subject: %v, %v; want the request with reply $KV.cfg.evil", m, err)
 	}
+	// (a') A user allowed to subscribe to the bucket's subjects, and
+	// subscribed to them, is not answered there either: a stream's
+	// subjects are never its inbox.
+	got = rrDial(t, url, "watcher").exchange("SUB $KV.cfg.> 1\r\nPUB " + directGetK + " $KV.cfg.evil3 0\r\n\r\n")
+	if cairn {
+		// The answer of an allowed request reaches its subscription;
+		// this one is refused before any answer.
+		if want := "-ERR 'Permissions Violation for Publish to \"$KV.cfg.evil3\"'\r\nPONG\r\n"; got != want {
+			t.Errorf("watcher's request answered %q, want %q", got, want)
+		}
+	}
+	if _, err := watch.NextMsg(5 * time.Second); err != nil {
+		t.Errorf("admin's subscription to the request subject: %v", err)
+	}
 	// (d) A user without permissions is unaffected: its own request
 	// with the same kind of reply is answered into the bucket. Once
 	// that answer is stored, the exploit's would have been too (it was
@@ -293,6 +313,9 @@ func checkReplyRule(t *testing.T, url string, cairn bool) {
 		if rrHas(t, kv, "evil") {
 			t.Error("cairn stored the answer to reader's exploit as key evil")
 		}
+		if rrHas(t, kv, "evil3") {
+			t.Error("cairn stored the answer to watcher's request as key evil3")
+		}
 		if n := rrMsgs(t, st); n != before+1 {
 			t.Errorf("stream has %d messages, want %d (only control added)", n, before+1)
 		}
@@ -301,6 +324,7 @@ func checkReplyRule(t *testing.T, url string, cairn bool) {
 		// key evil (docs/SECURITY.md, "Reply subjects answered
 		// in-process").
 		rrWaitKey(t, kv, "evil")
+		rrWaitKey(t, kv, "evil3")
 	}
 
 	// (b) reader's own reads through nats.go: replies on its inbox.
