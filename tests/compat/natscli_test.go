@@ -58,13 +58,35 @@ type cli struct {
 	t   *testing.T
 	bin string
 	url string
+	// args are global flags put before each command, such as
+	// --user/--password.
+	args []string
+	// timeout is the --timeout of each command; 5s when empty.
+	timeout string
+	// failf, when set, replaces t.Fatalf for a step that went wrong.
+	failf func(format string, args ...any)
+}
+
+// fatalf reports a step that went wrong and stops the test (or calls failf).
+func (c *cli) fatalf(format string, args ...any) {
+	c.t.Helper()
+	if c.failf != nil {
+		c.failf(format, args...)
+		return
+	}
+	c.t.Fatalf(format, args...)
 }
 
 // run runs one command and returns its combined output and whether it
 // succeeded.
 func (c *cli) run(args ...string) (string, bool) {
 	c.t.Helper()
-	full := append([]string{"--server", c.url, "--no-context", "--timeout", "5s"}, args...)
+	timeout := c.timeout
+	if timeout == "" {
+		timeout = "5s"
+	}
+	full := append([]string{"--server", c.url, "--no-context", "--timeout", timeout}, c.args...)
+	full = append(full, args...)
 	cmd := exec.Command(c.bin, full...)
 	cmd.Env = append(os.Environ(), "HOME="+c.t.TempDir(), "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
@@ -77,11 +99,11 @@ func (c *cli) ok(want []string, args ...string) {
 	c.t.Helper()
 	out, ok := c.run(args...)
 	if !ok {
-		c.t.Fatalf("nats %s failed:\n%s", strings.Join(args, " "), out)
+		c.fatalf("nats %s failed:\n%s", strings.Join(args, " "), out)
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
-			c.t.Fatalf("nats %s: output lacks %q:\n%s", strings.Join(args, " "), w, out)
+			c.fatalf("nats %s: output lacks %q:\n%s", strings.Join(args, " "), w, out)
 		}
 	}
 }
@@ -91,11 +113,11 @@ func (c *cli) fails(want []string, args ...string) {
 	c.t.Helper()
 	out, ok := c.run(args...)
 	if ok {
-		c.t.Fatalf("nats %s succeeded:\n%s", strings.Join(args, " "), out)
+		c.fatalf("nats %s succeeded:\n%s", strings.Join(args, " "), out)
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
-			c.t.Fatalf("nats %s: output lacks %q:\n%s", strings.Join(args, " "), w, out)
+			c.fatalf("nats %s: output lacks %q:\n%s", strings.Join(args, " "), w, out)
 		}
 	}
 }
@@ -104,8 +126,12 @@ func (c *cli) fails(want []string, args ...string) {
 // natscli binary; the revisions are those nats-server 2.15.2 gives.
 func TestNatsCLIWalkthrough(t *testing.T) {
 	tg := start(t)
-	c := &cli{t: t, bin: natsCLI(t), url: tg.URL}
+	walkthrough(&cli{t: t, bin: natsCLI(t), url: tg.URL})
+}
 
+// walkthrough runs the seed walkthrough's steps with c.
+func walkthrough(c *cli) {
+	c.t.Helper()
 	c.ok([]string{"JetStream Account Information", "Streams: 0"}, "account", "info")
 	c.ok([]string{"Bucket Name: my-kv", "History Kept: 1"}, "kv", "add", "my-kv")
 	c.ok([]string{"v1"}, "kv", "put", "my-kv", "Key1", "v1")
