@@ -206,6 +206,9 @@ const bigValues, bigValueSize = 128, 64 << 10 // 8 MiB: past both servers' flow-
 
 // roleSteps is the table, run in order. The admin makes and changes the
 // bucket, the writer fills it, the reader reads it, the admin removes it.
+// Refused steps come before the bucket holds large values: PurgeDeletes
+// watches the whole bucket before it sends the refused purge, and that
+// must take well under the refused steps' timeout.
 var roleSteps = []roleStep{
 	{"admin", "CreateKeyValue cfg", "", func(ctx context.Context, r *roles) (err error) {
 		r.admin.kv, err = r.admin.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "cfg", History: 5})
@@ -278,15 +281,6 @@ var roleSteps = []roleStep{
 	{"writer", "Keys", "", func(ctx context.Context, r *roles) error { return wantKeys(ctx, r.writer, 1) }},
 	{"writer", "Watch a, then Stop", "", func(ctx context.Context, r *roles) error { return r.watchA(ctx, r.writer, "a3") }},
 	{"writer", "Status", "", func(ctx context.Context, r *roles) error { return wantHistory(ctx, r.writer.kv, 10) }},
-	{"writer", fmt.Sprintf("Put %d values of %d KiB", bigValues, bigValueSize>>10), "", func(ctx context.Context, r *roles) error {
-		value := make([]byte, bigValueSize)
-		for i := range bigValues {
-			if _, err := r.writer.kv.Put(ctx, fmt.Sprintf("big.%d", i), value); err != nil {
-				return err
-			}
-		}
-		return nil
-	}},
 	{"writer", "DeleteKeyValue cfg", "$JS.API.STREAM.DELETE.KV_cfg", func(ctx context.Context, r *roles) error {
 		return r.writer.js.DeleteKeyValue(ctx, "cfg")
 	}},
@@ -327,29 +321,8 @@ var roleSteps = []roleStep{
 	{"reader", "Get a", "", func(ctx context.Context, r *roles) error { return r.wantValue(ctx, r.reader, "a", "a3") }},
 	{"reader", "GetRevision a", "", func(ctx context.Context, r *roles) error { return r.wantFirstValue(ctx, r.reader) }},
 	{"reader", "History a", "", func(ctx context.Context, r *roles) error { return wantHistoryOfA(ctx, r.reader) }},
-	{"reader", "Keys", "", func(ctx context.Context, r *roles) error { return wantKeys(ctx, r.reader, 2+bigValues) }},
 	{"reader", "Watch a (the writer puts), then Stop", "", func(ctx context.Context, r *roles) error {
 		return r.watchA(ctx, r.reader, "a4")
-	}},
-	{"reader", "Watch big.> (flow control)", "", func(ctx context.Context, r *roles) error {
-		w, err := r.reader.kv.Watch(ctx, "big.>")
-		if err != nil {
-			return err
-		}
-		defer w.Stop()
-		for n := 0; ; n++ {
-			select {
-			case e := <-w.Updates():
-				if e == nil {
-					if n != bigValues {
-						return fmt.Errorf("%d values before the end of the initial ones, want %d", n, bigValues)
-					}
-					return nil
-				}
-			case <-ctx.Done():
-				return fmt.Errorf("%d of %d values: %w", n, bigValues, ctx.Err())
-			}
-		}
 	}},
 	{"reader", "Status", "", func(ctx context.Context, r *roles) error {
 		s, err := r.reader.kv.Status(ctx)
@@ -395,8 +368,8 @@ var roleSteps = []roleStep{
 	}},
 	{"reader", "natscli kv ls cfg", "", func(ctx context.Context, r *roles) error {
 		out, err := r.natscli("reader", "kv", "ls", "cfg")
-		if err == nil && !strings.Contains(out, "big.0") {
-			err = fmt.Errorf("output lacks big.0:\n%s", out)
+		if err == nil && !slices.Contains(strings.Fields(out), "a") {
+			err = fmt.Errorf("output lacks key a:\n%s", out)
 		}
 		return err
 	}},
@@ -429,12 +402,38 @@ var roleSteps = []roleStep{
 		return nil
 	}},
 
+	// Flow control: each role watches more than both servers send
+	// before they wait for a flow-control answer (4 MiB).
+	{"writer", fmt.Sprintf("Put %d values of %d KiB", bigValues, bigValueSize>>10), "", func(ctx context.Context, r *roles) error {
+		value := make([]byte, bigValueSize)
+		for i := range bigValues {
+			if _, err := r.writer.kv.Put(ctx, fmt.Sprintf("big.%d", i), value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+	{"reader", "Keys", "", func(ctx context.Context, r *roles) error { return wantKeys(ctx, r.reader, 2+bigValues) }},
+	{"reader", "Watch big.> (flow control)", "", func(ctx context.Context, r *roles) error { return watchBig(ctx, r.reader) }},
+	{"writer", "Watch big.> (flow control)", "", func(ctx context.Context, r *roles) error { return watchBig(ctx, r.writer) }},
+	{"admin", "Watch big.> (flow control)", "", func(ctx context.Context, r *roles) error { return watchBig(ctx, r.admin) }},
+
 	{"admin", "natscli kv ls", "", func(ctx context.Context, r *roles) error {
 		out, err := r.natscli("admin", "kv", "ls")
 		if err == nil && !strings.Contains(out, "cfg") {
 			err = fmt.Errorf("output lacks cfg:\n%s", out)
 		}
 		return err
+	}},
+	{"admin", "Put a", "", func(ctx context.Context, r *roles) error {
+		rev, err := r.admin.kv.Put(ctx, "a", []byte("a5"))
+		r.revs["a"] = append(r.revs["a"], rev)
+		return err
+	}},
+	{"admin", "Get a", "", func(ctx context.Context, r *roles) error { return r.wantValue(ctx, r.admin, "a", "a5") }},
+	{"admin", "GetRevision a", "", func(ctx context.Context, r *roles) error { return r.wantFirstValue(ctx, r.admin) }},
+	{"admin", "Watch a (the writer puts), then Stop", "", func(ctx context.Context, r *roles) error {
+		return r.watchA(ctx, r.admin, "a6")
 	}},
 	{"admin", "PurgeDeletes", "", func(ctx context.Context, r *roles) error { return r.admin.kv.PurgeDeletes(ctx) }},
 	{"admin", "DeleteKeyValue cfg", "", func(ctx context.Context, r *roles) error {
@@ -506,6 +505,29 @@ func (r *roles) watchA(ctx context.Context, rc *roleClient, next string) error {
 		return fmt.Errorf("watch a: got %q", got)
 	}
 	return w.Stop()
+}
+
+// watchBig watches big.> as rc until the end of the initial values, which
+// take more than a flow-control window.
+func watchBig(ctx context.Context, rc *roleClient) error {
+	w, err := rc.kv.Watch(ctx, "big.>")
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	for n := 0; ; n++ {
+		select {
+		case e := <-w.Updates():
+			if e == nil {
+				if n != bigValues {
+					return fmt.Errorf("%d values before the end of the initial ones, want %d", n, bigValues)
+				}
+				return nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d values: %w", n, bigValues, ctx.Err())
+		}
+	}
 }
 
 // wantHistoryOfA checks that a has its first two values in its history.
