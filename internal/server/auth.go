@@ -60,12 +60,16 @@ func authViolation(reason string) error {
 // startAuth arms the auth timer when authentication is required. It
 // runs before the client's goroutines start.
 func (c *client) startAuth() {
-	if !c.srv.auth.Required() {
+	c.srv.authMu.RLock() // reload.go
+	defer c.srv.authMu.RUnlock()
+	a := c.srv.authn()
+	if !a.Required() {
+		c.recordAuth(auth.Identity{}, auth.Credentials{})
 		return
 	}
 	c.awaitConnect = true
 	c.mu.Lock()
-	c.authTimer = time.AfterFunc(c.srv.auth.Timeout(), c.authTimeout)
+	c.authTimer = time.AfterFunc(a.Timeout(), c.authTimeout)
 	c.mu.Unlock()
 }
 
@@ -91,7 +95,15 @@ func (c *client) firstByte(b byte) error {
 	if b == 'C' || b == 'c' {
 		return nil
 	}
-	id, ok := c.srv.auth.NoAuthIdentity()
+	c.srv.authMu.RLock() // reload.go
+	defer c.srv.authMu.RUnlock()
+	a := c.srv.authn()
+	if !a.Required() {
+		// A reload turned authentication off since the client came.
+		c.recordAuth(auth.Identity{}, auth.Credentials{})
+		return nil
+	}
+	id, ok := a.NoAuthIdentity()
 	if !ok {
 		return authViolation("authentication error")
 	}
@@ -109,7 +121,7 @@ func (c *client) authenticate(opts *connectOpts) error {
 		}
 		return authViolation("authentication error - a second CONNECT cannot change the credentials of " + c.identityString())
 	}
-	id, err := c.srv.auth.Authenticate(creds, c.nonce)
+	id, err := c.srv.authn().Authenticate(creds, c.nonce)
 	if err != nil {
 		return authViolation(strings.TrimPrefix(err.Error(), "auth: "))
 	}
@@ -118,11 +130,13 @@ func (c *client) authenticate(opts *connectOpts) error {
 }
 
 // authenticated records who the client is and stops the auth timer.
+// The caller holds c.srv.authMu for reading (reload.go).
 func (c *client) authenticated(id auth.Identity, creds auth.Credentials) {
 	c.identity, c.creds, c.authDone = id, creds, true
-	c.perm.p = id.Permissions
 	c.acc.Store(c.srv.Account(id.Account))
 	c.mu.Lock()
+	c.perm.p.Store(id.Permissions)
+	c.recordAuthLocked(id, creds)
 	c.mu.authed = true
 	if c.authTimer != nil {
 		c.authTimer.Stop()

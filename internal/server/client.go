@@ -54,6 +54,9 @@ type client struct {
 		pingsOut int
 		stall    chan struct{} // closed by the writer after its next write
 		authed   bool          // the client has authenticated
+		// auth is who the client is and against which authenticator,
+		// for a reload to check again (reload.go); nil until known.
+		auth *authState
 	}
 	authTimer *time.Timer   // runs authTimeout; nil without auth
 	ping      *time.Timer   // runs pingTick; stopped under mu when closed
@@ -100,7 +103,7 @@ func newClient(s *Server, cid uint64, conn net.Conn) *client {
 	c.host, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
 	c.mu.subs = make(map[string]*subscription)
 	c.acc.Store(s.global)
-	if s.auth.NonceRequired() {
+	if s.authn().NonceRequired() {
 		c.nonce = newNonce()
 	}
 	return c

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,12 +13,13 @@ import (
 //
 //	[1234] 2026/11/25 20:53:06.123456 [INF] Listening for client connections on 127.0.0.1:4222
 //
-// It is safe for concurrent use.
+// It is safe for concurrent use; SetLevels changes the levels of a
+// logger in use (a configuration reload).
 type Logger struct {
 	mu           sync.Mutex
 	out          io.Writer
 	pid          int
-	debug, trace bool
+	debug, trace atomic.Bool
 }
 
 // NewLogger returns a logger writing to out (standard error when nil).
@@ -26,7 +28,15 @@ func NewLogger(out io.Writer, debug, trace bool) *Logger {
 	if out == nil {
 		out = os.Stderr
 	}
-	return &Logger{out: out, pid: os.Getpid(), debug: debug, trace: trace}
+	l := &Logger{out: out, pid: os.Getpid()}
+	l.SetLevels(debug, trace)
+	return l
+}
+
+// SetLevels turns [DBG] and [TRC] lines on or off.
+func (l *Logger) SetLevels(debug, trace bool) {
+	l.debug.Store(debug)
+	l.trace.Store(trace)
 }
 
 func (l *Logger) logf(level, format string, args ...any) {
@@ -47,21 +57,21 @@ func (l *Logger) Errorf(format string, args ...any) { l.logf("ERR", format, args
 
 // Debugf logs when debug logging is on.
 func (l *Logger) Debugf(format string, args ...any) {
-	if l.debug {
+	if l.debug.Load() {
 		l.logf("DBG", format, args...)
 	}
 }
 
 // Tracef logs when protocol tracing is on.
 func (l *Logger) Tracef(format string, args ...any) {
-	if l.trace {
+	if l.trace.Load() {
 		l.logf("TRC", format, args...)
 	}
 }
 
 // Debugging reports whether debug lines are written.
-func (l *Logger) Debugging() bool { return l.debug }
+func (l *Logger) Debugging() bool { return l.debug.Load() }
 
 // Tracing reports whether trace lines are written, so callers can skip
 // building them.
-func (l *Logger) Tracing() bool { return l.trace }
+func (l *Logger) Tracing() bool { return l.trace.Load() }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/auth"
@@ -41,10 +42,15 @@ const permCacheSize = 128
 // results.
 type permState struct {
 	// p is set when the client authenticates, before any SUB or PUB is
-	// processed; nil allows everything.
-	p *auth.Permissions
-	// pub caches CanPublish by subject; reader goroutine only.
-	pub map[string]bool
+	// processed; nil allows everything. A configuration reload replaces
+	// it (reload.go) under client.mu, so a reader holding client.mu
+	// sees it stable; the reader goroutine loads it without the lock,
+	// once per PUB or SUB.
+	p atomic.Pointer[auth.Permissions]
+	// pub caches CanPublish by subject for the permissions pubFor;
+	// reader goroutine only.
+	pub    map[string]bool
+	pubFor *auth.Permissions
 	// Guarded by client.mu: filter is set once a subscription overlaps
 	// a deny entry, and then deliveries are checked; deliver caches
 	// Delivers by subject for subscriptions without a queue group (or
@@ -118,8 +124,8 @@ func (c *client) checkPub(subj, reply []byte) bool {
 // canPublish reports whether the permissions let the client publish to
 // subj, from the cache when it can.
 func (c *client) canPublish(subj []byte) bool {
-	p := c.perm.p
-	if p == nil || c.permitsPublish(subj) {
+	p := c.perm.p.Load()
+	if p == nil || c.permitsPublish(p, subj) {
 		return true
 	}
 	if p.Responses() == nil {
@@ -136,14 +142,17 @@ func (c *client) canPublish(subj []byte) bool {
 // permitsPublish reports whether the publish permissions themselves
 // (not allow_responses) let the client publish to subj, from the cache
 // when they can. The cache holds no refusal when allow_responses is
-// set, so that canPublish still asks it. Reader goroutine only; c.perm.p
-// is not nil.
-func (c *client) permitsPublish(subj []byte) bool {
+// set, so that canPublish still asks it. Reader goroutine only; p is
+// the client's permissions, not nil.
+func (c *client) permitsPublish(p *auth.Permissions, subj []byte) bool {
+	if c.perm.pubFor != p {
+		// Reloaded (reload.go): the cache answered for the old ones.
+		c.perm.pub, c.perm.pubFor = nil, p
+	}
 	if ok, hit := c.perm.pub[string(subj)]; hit {
 		return ok
 	}
 	s := string(subj)
-	p := c.perm.p
 	ok := p.CanPublish(s)
 	if !ok && p.Responses() != nil {
 		return false
@@ -155,32 +164,32 @@ func (c *client) permitsPublish(subj []byte) bool {
 	return ok
 }
 
-// checkSub reports whether the client may subscribe to subj in queue,
-// answering the violation when not, and turns the delivery filter on
-// when the subscription overlaps a deny entry. Reader goroutine only.
-func (c *client) checkSub(subj, queue, sid string) bool {
-	p := c.perm.p
-	if p == nil {
-		return true
+// checkSub reports whether the permissions p let the client subscribe
+// to subj in queue, answering the violation when not. Reader goroutine
+// only; the caller records the subscription only if p are still the
+// client's permissions then (a reload may have replaced them).
+func (c *client) checkSub(subj, queue, sid string) (p *auth.Permissions, ok bool) {
+	p = c.perm.p.Load()
+	if p == nil || p.CanSubscribe(subj, queue) {
+		return p, true
 	}
-	if !p.CanSubscribe(subj, queue) {
-		text := "Permissions Violation for Subscription to " + strconv.Quote(subj)
-		logText := "Subscription Violation - Subject " + strconv.Quote(subj)
-		if queue != "" {
-			text += " using queue " + strconv.Quote(queue)
-			logText += ", Queue: " + strconv.Quote(queue)
-		}
-		c.permViolation(text, logText+", SID "+sid)
-		return false
+	text := "Permissions Violation for Subscription to " + strconv.Quote(subj)
+	logText := "Subscription Violation - Subject " + strconv.Quote(subj)
+	if queue != "" {
+		text += " using queue " + strconv.Quote(queue)
+		logText += ", Queue: " + strconv.Quote(queue)
 	}
-	if p.Overlaps(subj, queue) {
-		c.mu.Lock()
-		if !c.perm.filter {
-			c.perm.filter, c.perm.queueDeny = true, p.QueueDeny()
-		}
-		c.mu.Unlock()
+	c.permViolation(text, logText+", SID "+sid)
+	return p, false
+}
+
+// filterSubLocked turns the delivery filter on when sub, a new
+// subscription the permissions p allow, overlaps a deny entry. It is
+// called with c.mu held.
+func (c *client) filterSubLocked(p *auth.Permissions, sub *subscription) {
+	if p != nil && !c.perm.filter && p.Overlaps(sub.subject, sub.queue) {
+		c.perm.filter, c.perm.queueDeny = true, p.QueueDeny()
 	}
-	return true
 }
 
 // delivers reports whether a message on subj may be delivered to sub,
@@ -189,14 +198,15 @@ func (c *client) delivers(sub *subscription, subj []byte) bool {
 	if !c.perm.filter {
 		return true
 	}
+	p := c.perm.p.Load()
 	if sub.queue != "" && c.perm.queueDeny {
-		return c.perm.p.Delivers(string(subj), sub.queue)
+		return p.Delivers(string(subj), sub.queue)
 	}
 	if ok, hit := c.perm.deliver[string(subj)]; hit {
 		return ok
 	}
 	s := string(subj)
-	ok := c.perm.p.Delivers(s, "")
+	ok := p.Delivers(s, "")
 	if c.perm.deliver == nil || len(c.perm.deliver) >= permCacheSize {
 		c.perm.deliver = make(map[string]bool)
 	}
@@ -209,10 +219,10 @@ func (c *client) delivers(sub *subscription, subj []byte) bool {
 // held.
 func (c *client) responseAllowed(subj string) bool {
 	r := c.perm.replies[subj]
-	if r == nil {
+	resp := c.perm.p.Load().Responses()
+	if r == nil || resp == nil {
 		return false
 	}
-	resp := c.perm.p.Responses()
 	r.n++
 	if r.n > resp.MaxMsgs || time.Since(r.at) > resp.Expires {
 		delete(c.perm.replies, subj)
@@ -226,7 +236,7 @@ func (c *client) responseAllowed(subj string) bool {
 // allow it (as nats-server does, a reply still open counts as a use). It
 // is called with c.mu held.
 func (c *client) trackReply(reply []byte) {
-	p := c.perm.p
+	p := c.perm.p.Load()
 	if len(reply) == 0 || p.Responses() == nil || p.CanPublish(string(reply)) || c.responseAllowed(string(reply)) {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/subject"
 	"github.com/cairn-db/cairn/internal/wire"
 )
@@ -65,10 +66,8 @@ func (c *client) Connect(args []byte) error {
 	if err != nil {
 		return err
 	}
-	if c.srv.auth.Required() {
-		if err := c.authenticate(&opts); err != nil {
-			return err
-		}
+	if err := c.connectAuth(&opts); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	c.opts = opts
@@ -103,11 +102,21 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 		return nil
 	}
 	sub := &subscription{client: c, subject: s, queue: string(queue), sid: string(sid)}
-	// Permissions come before the limit, as in nats-server.
-	if !c.checkSub(s, sub.queue, sub.sid) {
-		return nil
+	// Permissions come before the limit, as in nats-server. Recorded
+	// under the permissions checked: a reload replacing them meanwhile
+	// (reload.go) did not see this subscription, so it is checked again.
+	var p *auth.Permissions
+	for {
+		var ok bool
+		if p, ok = c.checkSub(s, sub.queue, sub.sid); !ok {
+			return nil
+		}
+		c.mu.Lock()
+		if c.perm.p.Load() == p {
+			break
+		}
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
 	if c.mu.closed {
 		c.mu.Unlock()
 		return errClosed
@@ -126,7 +135,8 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 		return nil
 	}
 	c.mu.subs[sub.sid] = sub
-	c.ownSubAdded(sub) // reply_rule.go
+	c.filterSubLocked(p, sub) // perms.go
+	c.ownSubAdded(sub)        // reply_rule.go
 	c.mu.Unlock()
 	if h := c.srv.hooks.subRecorded; h != nil {
 		h(c)
@@ -144,13 +154,20 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 	// A close between recording the sid and inserting took the client's
 	// subscriptions before this one was in the index, so it could not
 	// remove it: take it out again. (A close after this check finds it
-	// in the index.)
+	// in the index.) So does a reload that removed it (reload.go),
+	// which answered the violation.
 	c.mu.Lock()
 	closed := c.mu.closed
+	removed := !closed && c.mu.subs[sub.sid] != sub
 	c.mu.Unlock()
-	if closed {
+	if closed || removed {
 		c.account().subs.Remove(s, sub.queue, sub)
+	}
+	if closed {
 		return errClosed
+	}
+	if removed {
+		return nil
 	}
 	c.ok()
 	return nil

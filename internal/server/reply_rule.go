@@ -61,7 +61,7 @@ const (
 func (rc *replyCheck) allows(from *client, subj, reply []byte) bool {
 	if *rc == replyUnchecked {
 		*rc = replyAllowed
-		if from != nil && len(reply) > 0 && from.perm.p != nil && !from.mayBeAnsweredOn(reply) {
+		if from != nil && len(reply) > 0 && !from.mayBeAnsweredOn(reply) {
 			*rc = replyRefused
 			from.permViolation("Permissions Violation for Publish to "+strconv.Quote(string(reply)),
 				"Publish Violation - Reply "+strconv.Quote(string(reply))+" of "+strconv.Quote(string(subj))+" to an in-process service")
@@ -71,9 +71,13 @@ func (rc *replyCheck) allows(from *client, subj, reply []byte) bool {
 }
 
 // mayBeAnsweredOn reports whether an in-process service may publish to
-// reply on behalf of c, a client with permissions. Reader goroutine
+// reply on behalf of c: always, without permissions. Reader goroutine
 // only.
 func (c *client) mayBeAnsweredOn(reply []byte) bool {
+	p := c.perm.p.Load()
+	if p == nil {
+		return true
+	}
 	c.mu.Lock()
 	ok := c.receivesLocked(reply)
 	c.mu.Unlock()
@@ -87,7 +91,7 @@ func (c *client) mayBeAnsweredOn(reply []byte) bool {
 	if ok && !c.account().inProcessInterest(reply) {
 		return true
 	}
-	return c.permitsPublish(reply)
+	return c.permitsPublish(p, reply)
 }
 
 // inProcessInterest reports whether an in-process subscription of the
@@ -119,7 +123,7 @@ func (c *client) receivesLocked(reply []byte) bool {
 	if !c.perm.own.matches(reply, c.mu.subs) {
 		return false
 	}
-	return !c.perm.filter || c.perm.p.Delivers(string(reply), "")
+	return !c.perm.filter || c.perm.p.Load().Delivers(string(reply), "")
 }
 
 // ownSubs indexes a connection's non-queue subscriptions for the reply
@@ -137,7 +141,7 @@ type ownSubs struct {
 // ownSubAdded records a new subscription of c in the reply rule's
 // index. It is called with c.mu held.
 func (c *client) ownSubAdded(sub *subscription) {
-	if c.perm.p == nil || sub.queue != "" {
+	if c.perm.p.Load() == nil || sub.queue != "" {
 		return
 	}
 	o := &c.perm.own
@@ -154,7 +158,7 @@ func (c *client) ownSubAdded(sub *subscription) {
 // ownSubRemoved forgets a subscription ownSubAdded recorded. It is
 // called with c.mu held.
 func (c *client) ownSubRemoved(sub *subscription) {
-	if c.perm.p == nil || sub.queue != "" {
+	if c.perm.p.Load() == nil || sub.queue != "" {
 		return
 	}
 	o := &c.perm.own

@@ -17,7 +17,7 @@ func replyRuleClient(t testing.TB, subjects ...string) *client {
 		t.Fatal(err)
 	}
 	c := &client{}
-	c.perm.p = p
+	c.perm.p.Store(p)
 	c.acc.Store(newAccount(nil, "T"))
 	c.mu.subs = make(map[string]*subscription)
 	for i, s := range subjects {

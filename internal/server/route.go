@@ -131,7 +131,7 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		}
 		last = sub.delivered == sub.max
 	}
-	if c.perm.p != nil {
+	if c.perm.p.Load() != nil {
 		c.trackReply(reply) // allow_responses (perms.go)
 	}
 	if !c.opts.Headers {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +27,16 @@ type Server struct {
 	// (account.go).
 	global   *Account
 	accounts accounts
-	auth     *auth.Authenticator
+	// auth is who may connect; a reload replaces it while holding
+	// authMu, which a client holds for reading while it authenticates
+	// and records who it is (reload.go). Use authn to read it.
+	auth   atomic.Pointer[auth.Authenticator]
+	authMu sync.RWMutex
+	// tlsConf is the TLS configuration new handshakes use (with
+	// TLSConfig set); a reload replaces it.
+	tlsConf atomic.Pointer[tls.Config]
+	// reloadMu serialises reloads.
+	reloadMu sync.Mutex
 
 	listener net.Listener
 	nextCID  atomic.Uint64
@@ -77,11 +87,14 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{
-		auth: authn,
 		opts: opts,
 		log:  opts.Logger,
 		id:   newServerID(),
 		done: make(chan struct{}),
+	}
+	s.auth.Store(authn)
+	if opts.TLSConfig != nil {
+		s.tlsConf.Store(opts.TLSConfig)
 	}
 	s.global = newAccount(s, GlobalAccount)
 	if s.opts.Name == "" {
@@ -118,7 +131,7 @@ func (s *Server) Start() error {
 	}
 	s.listener = ln
 	s.started = time.Now()
-	if s.auth.PlaintextPasswords() {
+	if s.authn().PlaintextPasswords() {
 		s.log.Warnf("Plaintext passwords detected, use nkeys or bcrypt")
 	}
 	if s.opts.MaxPayload > maxPayloadWarn {
@@ -282,7 +295,7 @@ func (s *Server) infoJSON(c *client) []byte {
 	if s.opts.JetStream {
 		info["jetstream"] = true
 	}
-	if s.auth.Advertised() {
+	if s.authn().Advertised() {
 		info["auth_required"] = true
 	}
 	if c.nonce != nil {

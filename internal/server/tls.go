@@ -69,7 +69,7 @@ func (o *Options) setupTLS() {
 
 // tlsInfo adds the TLS fields to an INFO document.
 func (s *Server) tlsInfo(info map[string]any) {
-	cfg := s.opts.TLSConfig
+	cfg := s.tlsConf.Load()
 	if cfg == nil {
 		return
 	}
@@ -133,7 +133,7 @@ func (s *Server) tlsAccept(c *client) {
 		conn = &prefixConn{Conn: raw, pre: pre}
 	}
 	if useTLS {
-		tc := tls.Server(conn, o.TLSConfig)
+		tc := tls.Server(conn, s.tlsConf.Load())
 		if err := tc.Handshake(); err != nil {
 			var rhe tls.RecordHeaderError
 			if errors.As(err, &rhe) && !first {
