@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"syscall"
@@ -24,32 +23,49 @@ type Process struct {
 
 var listenRe = regexp.MustCompile(`Listening for client connections on ([0-9.:]+)`)
 
+// Options are what a benchmark mode changes in both servers.
+type Options struct {
+	// Sync, when set, is passed as cairn's --sync_interval and, for
+	// nats-server, as the jetstream sync_interval in its config file.
+	Sync string
+	// Config, when set, is config file text both servers read (e.g. a
+	// tls block): both take nats-server's syntax.
+	Config string
+	// Args are appended to the command line of either server (e.g.
+	// "--user", "u", "--pass", "p": both take nats-server's flags, which
+	// override a config file).
+	Args []string
+}
+
 // Start runs bin, of kind "cairn" or "nats-server", on a free loopback
-// port with a fresh store and waits until it logs its address. sync, when
-// set, is passed as cairn's --sync_interval and, for nats-server, as the
-// jetstream sync_interval in a config file. extra is appended to the
-// command line of either server (e.g. "--user", "u", "--pass", "p":
-// both take nats-server's flags, which override a config file).
-func Start(kind, bin, sync string, extra ...string) (*Process, error) {
+// port with a fresh store and waits until it logs its address.
+func Start(kind, bin string, o Options) (*Process, error) {
 	dir, err := os.MkdirTemp("", "cairn-kvbench-"+kind+"-")
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"-a", "127.0.0.1", "-p", "-1", "-sd", dir}
+	conf := o.Config
 	switch {
-	case kind == "nats-server" && sync != "":
-		conf := filepath.Join(dir, "peer.conf")
-		body := fmt.Sprintf("jetstream { store_dir: %q, sync_interval: %s }\n", dir, sync)
-		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-			return nil, err
-		}
-		args = []string{"-a", "127.0.0.1", "-p", "-1", "-c", conf}
+	case kind == "nats-server" && o.Sync != "":
+		conf = fmt.Sprintf("jetstream { store_dir: %q, sync_interval: %s }\n", dir, o.Sync) + conf
+		args = []string{"-a", "127.0.0.1", "-p", "-1"}
 	case kind == "nats-server":
 		args = append(args, "-js")
-	case sync != "":
-		args = append(args, "--sync_interval", sync)
+	case o.Sync != "":
+		args = append(args, "--sync_interval", o.Sync)
 	}
-	args = append(args, extra...)
+	if conf != "" {
+		// Beside the store, not in it: a store directory holds only
+		// what the server put there.
+		file := dir + ".conf"
+		if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		args = append(args, "-c", file)
+	}
+	args = append(args, o.Args...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -57,6 +73,7 @@ func Start(kind, bin, sync string, extra ...string) (*Process, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
+		os.Remove(dir + ".conf")
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &Process{Cmd: cmd, Dir: dir}
@@ -95,6 +112,7 @@ func (p *Process) Stop() {
 		<-done
 	}
 	os.RemoveAll(p.Dir)
+	os.Remove(p.Dir + ".conf")
 }
 
 // Median returns the median of v (v is not modified).

@@ -66,7 +66,7 @@ func main() {
 }
 
 func runRound(kind, bin string, ws []workload, d time.Duration, into map[string][]float64) error {
-	p, err := benchserver.Start(kind, bin, "")
+	p, err := benchserver.Start(kind, bin, benchserver.Options{})
 	if err != nil {
 		return err
 	}

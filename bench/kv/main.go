@@ -17,6 +17,12 @@
 // -auth user runs both servers with --user bench --pass bench and
 // natscli with --user bench --password bench (issue 10: throughput with
 // authentication).
+//
+// -tls gives both servers the same tls { cert_file, key_file } block, a
+// self-signed ECDSA P-256 certificate for 127.0.0.1 made in a temporary
+// directory (internal/testcert), and natscli --tlsca with it: every
+// client connection is TLS (1.3, Go's defaults on both sides). It
+// combines with -auth.
 package main
 
 import (
@@ -71,11 +77,26 @@ func main() {
 	latMsgs := flag.Int("latency-msgs", 20000, "messages of the single-client run")
 	sync := flag.String("sync", "", `cairn --sync_interval (e.g. "always"); the peer gets the matching sync_interval`)
 	authMode := flag.String("auth", "", `authentication of both servers: "none" (default) or "user" (--user/--pass `+benchUser+`/`+benchPass+`)`)
+	useTLS := flag.Bool("tls", false, "TLS between natscli and both servers (one self-signed certificate)")
 	flag.Parse()
 	mode, ok := authModes[*authMode]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "kv bench: -auth %q: want none or user\n", *authMode)
 		os.Exit(2)
+	}
+	srv := benchserver.Options{Sync: *sync, Args: mode.server}
+	client := mode.client
+	cleanup := func() {}
+	if *useTLS {
+		dir, err := os.MkdirTemp("", "cairn-kvbench-tls-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kv bench:", err)
+			os.Exit(1)
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		conf, clientArgs := tlsMode(dir)
+		srv.Config += conf
+		client = append(slices.Clone(client), clientArgs...)
 	}
 
 	common := []string{"--size", "128B", "--no-progress"}
@@ -95,30 +116,30 @@ func main() {
 			if kind == "nats-server" {
 				bin = *peerBin
 			}
-			if err := runRound(kind, bin, *natsBin, *sync, mode.server, mode.client, runs, results[kind]); err != nil {
+			if err := runRound(kind, bin, *natsBin, srv, client, runs, results[kind]); err != nil {
 				fmt.Fprintf(os.Stderr, "kv bench: %s round %d: %v\n", kind, r+1, err)
+				cleanup()
 				os.Exit(1)
 			}
 		}
 		fmt.Fprintf(os.Stderr, "round %d/%d done\n", r+1, *rounds)
 	}
-	printTable(runs, results, *rounds, *authMode)
+	cleanup()
+	printTable(runs, results, *rounds, *authMode, *useTLS)
 }
 
-// runRound starts one server with serverArgs and runs every benchmark
-// against it with natscli's connection options clientArgs.
-func runRound(kind, bin, natsBin, sync string, serverArgs, clientArgs []string, runs []run, into map[string][]result) error {
-	p, err := benchserver.Start(kind, bin, sync, serverArgs...)
+// runRound starts one server with srv and runs every benchmark against
+// it with natscli's connection options clientArgs.
+func runRound(kind, bin, natsBin string, srv benchserver.Options, clientArgs []string, runs []run, into map[string][]result) error {
+	p, err := benchserver.Start(kind, bin, srv)
 	if err != nil {
 		return err
 	}
 	defer p.Stop()
-	if len(serverArgs) > 0 {
-		// Make sure the mode is what is measured: the server must ask
-		// for credentials.
-		if err := checkAuthRequired(p.URL); err != nil {
-			return err
-		}
+	// Make sure the mode is what is measured: the server must ask for
+	// credentials, or TLS, as the mode says.
+	if err := checkInfo(p.URL, len(srv.Args) > 0, srv.Config != ""); err != nil {
+		return err
 	}
 	for _, r := range runs {
 		res, err := natsBench(natsBin, p.URL, clientArgs, r.args)
@@ -130,9 +151,9 @@ func runRound(kind, bin, natsBin, sync string, serverArgs, clientArgs []string, 
 	return nil
 }
 
-// checkAuthRequired reads the INFO the server at url sends and fails
-// unless it carries auth_required.
-func checkAuthRequired(url string) error {
+// checkInfo reads the INFO the server at url sends and fails unless it
+// carries auth_required and tls_required as wanted.
+func checkInfo(url string, wantAuth, wantTLS bool) error {
 	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "nats://"), 5*time.Second)
 	if err != nil {
 		return err
@@ -145,12 +166,13 @@ func checkAuthRequired(url string) error {
 	}
 	var info struct {
 		AuthRequired bool `json:"auth_required"`
+		TLSRequired  bool `json:"tls_required"`
 	}
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(line), "INFO ")), &info); err != nil {
 		return fmt.Errorf("INFO %q: %w", line, err)
 	}
-	if !info.AuthRequired {
-		return fmt.Errorf("server at %s does not require authentication", url)
+	if info.AuthRequired != wantAuth || info.TLSRequired != wantTLS {
+		return fmt.Errorf("server at %s: auth_required %v, tls_required %v; want %v, %v", url, info.AuthRequired, info.TLSRequired, wantAuth, wantTLS)
 	}
 	return nil
 }
@@ -163,10 +185,13 @@ func column(rs []result, f func(result) float64) float64 {
 	return benchserver.Median(v)
 }
 
-func printTable(runs []run, res map[string]map[string][]result, rounds int, authMode string) {
+func printTable(runs []run, res map[string]map[string][]result, rounds int, authMode string, useTLS bool) {
 	fmt.Printf("Median of %d alternating rounds of natscli bench kv, 128 B values.\n", rounds)
 	if authMode == "user" {
 		fmt.Printf("Both servers with --user %s --pass %s; natscli with --user/--password.\n", benchUser, benchPass)
+	}
+	if useTLS {
+		fmt.Println("Both servers with tls { cert_file, key_file } (ECDSA P-256, self-signed); natscli with --tlsca.")
 	}
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)

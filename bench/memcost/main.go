@@ -89,7 +89,7 @@ func main() {
 // measure starts a fresh server, creates the phase's objects and returns
 // the RSS growth per object.
 func measure(kind, bin string, ph phase, settle time.Duration) (float64, error) {
-	p, err := benchserver.Start(kind, bin, "")
+	p, err := benchserver.Start(kind, bin, benchserver.Options{})
 	if err != nil {
 		return 0, err
 	}
