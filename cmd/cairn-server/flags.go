@@ -25,6 +25,10 @@ type options struct {
 	configFile  string
 	file        *config.Config
 	checkConfig bool
+
+	// signal is --signal <command>[=<pid>]: signal a running server
+	// and exit (signal.go).
+	signal string
 }
 
 // configError is a config file that cannot be used (exit status 1, as
@@ -88,6 +92,13 @@ Configuration:
 Common options:
   -h, --help                   Show this message
   -v, --version                Show version
+  -sl, --signal <signal>[=<pid>]
+                               Send a signal to a running cairn-server and
+                               exit: reload (re-read the config file, as
+                               SIGHUP), quit, term, or stop (SIGKILL); <pid>
+                               may be a pid file. Without it: the pid file
+                               of -P or the config's pid_file, else the one
+                               cairn-server process running
 `
 
 // parseFlags turns the command line into options. The error is meant for
@@ -135,11 +146,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	boolVar(fs, &o.version, "v", "version")
 	strVar(fs, &o.configFile, "", "c", "config")
 	boolVar(fs, &o.checkConfig, "t")
+	strVar(fs, &o.signal, "", "sl", "signal")
 
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w (see cairn-server --help)", err)
 	}
-	if o.configFile != "" && !help && !o.version {
+	if o.configFile != "" && !help && !o.version && o.signal == "" {
 		// As nats-server: the file over the defaults, then the command
 		// line again over the file, so that only flags given win.
 		f, err := config.Load(o.configFile)
@@ -153,7 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if err := fs.Parse(args); err != nil {
 			return nil, fmt.Errorf("%w (see cairn-server --help)", err)
 		}
-	} else if o.checkConfig && !help && !o.version {
+	} else if o.checkConfig && !help && !o.version && o.signal == "" {
 		return nil, &configError{errors.New("must specify [-c, --config] option to check configuration file syntax")}
 	}
 	set := map[string]bool{}

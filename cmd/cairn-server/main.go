@@ -34,6 +34,9 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cairn-server:", err)
 		return 2
 	}
+	if o.signal != "" {
+		return sendSignal(o, stderr) // signal.go
+	}
 	if o.checkConfig {
 		// As nats-server -t: "configuration file X is valid (digest)".
 		for _, w := range o.file.Warnings {
@@ -91,7 +94,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	d, err := daemon.Start(o.cfg)
@@ -102,8 +105,13 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Noticef("Client URL: %s", d.ClientURL())
 
-	sig := <-sigs
-	log.Noticef("Trapped %q signal", sig)
+	for sig := range sigs {
+		log.Noticef("Trapped %q signal", sig)
+		if sig != syscall.SIGHUP {
+			break
+		}
+		o = reload(args, o, d, log) // reload.go
+	}
 	d.Shutdown()
 	return 0
 }

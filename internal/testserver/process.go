@@ -77,6 +77,10 @@ func startProcess(t testing.TB, name, bin string, args []string) *Process {
 	return nil
 }
 
+// Pid returns the process id, for tests that signal the server (a
+// configuration reload on SIGHUP).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Kill sends SIGKILL to the process and reaps it. It may be called more
 // than once.
 func (p *Process) Kill() {

@@ -65,6 +65,17 @@ type Server struct {
 	URL string
 	// Kind is "peer" or "cairn".
 	Kind string
+
+	proc *Process // nil for the in-process server
+}
+
+// Pid returns the process id of a server run as a child process (the
+// peer), 0 for the in-process one.
+func (s *Server) Pid() int {
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.Pid()
 }
 
 // Start starts the server chosen by $CAIRN_TEST_SERVER (or [Default]) with
@@ -144,7 +155,7 @@ func StartPeer(t testing.TB, extra ...string) *Server {
 	}
 	args := append([]string{"-js", "-a", "127.0.0.1", "-p", "-1", "-sd", t.TempDir()}, extra...)
 	p := startProcess(t, "nats-server", bin, args)
-	return &Server{URL: p.URL, Kind: "peer"}
+	return &Server{URL: p.URL, Kind: "peer", proc: p}
 }
 
 // tail returns the last n lines of s.
