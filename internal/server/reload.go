@@ -85,10 +85,11 @@ func (c *client) connectAuth(opts *connectOpts) error {
 
 // Reload applies opts, the configuration read again, to the running
 // server (see above). It validates everything first: on error nothing
-// has changed. It returns once every open connection has been checked
-// against the new authentication; it holds no lock new connections
-// need meanwhile (bcrypt is slow). Reloads are serialised; Logger in
-// opts is ignored.
+// has changed. The swap waits for the authentications in progress (a
+// bcrypt comparison at most); then every open connection is checked
+// against the new authentication, holding no lock new connections need
+// (bcrypt is slow), and Reload returns once all are. Reloads are
+// serialised; Logger in opts is ignored.
 func (s *Server) Reload(opts Options) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
