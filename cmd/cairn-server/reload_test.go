@@ -18,6 +18,7 @@ import (
 
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/testcert"
 	"github.com/cairn-db/cairn/internal/testserver"
 )
 
@@ -113,6 +114,46 @@ trace: true
 		if err := f.connect("c", "pc"); err == nil {
 			t.Errorf("user of a refused config let in")
 		}
+	}
+}
+
+// TestReloadTLSFile: a certificate renewed in place (same files) is
+// picked up by the reload: a new connection sees it, one opened before
+// keeps working.
+func TestReloadTLSFile(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := testcert.Write(t, dir, "ca", nil, nil, true)
+	first, _ := testcert.Write(t, dir, "server", ca, caKey, false)
+	conf := fmt.Sprintf("tls { cert_file: %q, key_file: %q }\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"))
+	f := startReloadFixture(t, conf)
+	serial := func(nc *nats.Conn) string {
+		t.Helper()
+		cs, err := nc.TLSConnectionState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs.PeerCertificates[0].SerialNumber.String()
+	}
+	open, err := nats.Connect(f.d.ClientURL(), nats.RootCAs(filepath.Join(dir, "ca.pem")), nats.NoReconnect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	renewed, _ := testcert.Write(t, dir, "server", ca, caKey, false)
+	f.reload(t, conf)
+	nc, err := nats.Connect(f.d.ClientURL(), nats.RootCAs(filepath.Join(dir, "ca.pem")), nats.NoReconnect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if got := serial(nc); got != renewed.SerialNumber.String() {
+		t.Errorf("new connection: certificate %s, want the renewed %s\n%s", got, renewed.SerialNumber, f.out)
+	}
+	if got := serial(open); got != first.SerialNumber.String() {
+		t.Errorf("open connection: certificate %s, want %s", got, first.SerialNumber)
+	}
+	if err := open.Flush(); err != nil {
+		t.Errorf("open connection after the reload: %v", err)
 	}
 }
 
