@@ -25,11 +25,6 @@ func refuseUnenforced(f *config.Config) error {
 			blocks = append(blocks, "authorization.default_permissions without a users list")
 		}
 	}
-	if f.TLS != nil && f.TLS.VerifyAndMap {
-		// TLS, verify and handshake_first are enforced (internal/server
-		// tls.go); mapping a certificate to a user is not yet.
-		blocks = append(blocks, "tls.verify_and_map")
-	}
 	if len(blocks) == 0 {
 		return nil
 	}

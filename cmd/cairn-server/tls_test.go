@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -11,8 +9,8 @@ import (
 )
 
 // TestConfigTLS: a tls block is enforced by the server started from the
-// file (a plain-text client is refused, a TLS client gets in), and
-// verify_and_map, which is not, keeps the server from starting.
+// file (a plain-text client is refused, a TLS client gets in), and so
+// is verify_and_map (the client's certificate names its user).
 func TestConfigTLS(t *testing.T) {
 	cert, key := testcert.SelfSigned(t, t.TempDir(), "server")
 	block := "tls {\n  cert_file: \"" + cert + "\"\n  key_file: \"" + key + "\"\n"
@@ -28,9 +26,16 @@ func TestConfigTLS(t *testing.T) {
 	}
 	nc.Close()
 
-	mapped := writeConf(t, block+"  verify_and_map: true\n}\n")
-	var out bytes.Buffer
-	if rc := run([]string{"-c", mapped, "-sd", t.TempDir()}, &out); rc != 1 || !strings.Contains(out.String(), "tls.verify_and_map: not enforced by this build yet") {
-		t.Errorf("start with verify_and_map: rc %d, output %q", rc, out.String())
+	// verify_and_map: the certificate is the user (here the one
+	// certificate serves as the CA, the server's and the client's).
+	d = startFromConf(t, block+"  ca_file: \""+cert+"\"\n  verify_and_map: true\n}\nauthorization { users: [ { user: \"CN=server,O=Cairn test\" } ] }\n")
+	nc, err = nats.Connect(d.ClientURL(), nats.RootCAs(cert), nats.ClientCert(cert, key), nats.NoReconnect())
+	if err != nil {
+		t.Fatalf("mapped client: %v", err)
+	}
+	nc.Close()
+	if nc, err := nats.Connect(d.ClientURL(), nats.RootCAs(cert), nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("a client without a certificate got in under verify_and_map")
 	}
 }

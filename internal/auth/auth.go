@@ -37,6 +37,10 @@ type Config struct {
 	// Timeout is how long a client has to send CONNECT
 	// (authorization { timeout }); zero means DefaultTimeout.
 	Timeout time.Duration
+	// TLSMap maps a client's verified certificate to a user of Users
+	// (tls { verify_and_map }, certmap.go); those users need no
+	// password.
+	TLSMap bool
 }
 
 // User is one entry of the users list: either Name and Password, or
@@ -81,6 +85,8 @@ func (m Method) String() string {
 		return "nkey"
 	case MethodNoAuthUser:
 		return "no_auth_user"
+	case MethodCert:
+		return "certificate"
 	}
 	return "none"
 }
@@ -112,13 +118,14 @@ type Authenticator struct {
 	noAuth    *Identity
 	required  bool
 	plaintext bool // a password is stored in clear
+	tlsMap    bool // users are mapped from client certificates
 	timeout   time.Duration
 }
 
 // New validates cfg and returns its Authenticator. The error wraps
 // ErrConfig.
 func New(cfg Config) (*Authenticator, error) {
-	a := &Authenticator{timeout: cfg.Timeout}
+	a := &Authenticator{timeout: cfg.Timeout, tlsMap: cfg.TLSMap}
 	if a.timeout <= 0 {
 		a.timeout = DefaultTimeout
 	}

@@ -50,4 +50,7 @@ func (c *Config) applyTLS(so *server.Options) {
 	so.TLSHandshakeFirst = t.HandshakeFirst
 	so.TLSHandshakeFirstFallback = t.HandshakeFirstFallback
 	so.AllowNonTLS = c.AllowNonTLS
+	// verify_and_map (which implies verify): the users list is matched
+	// against client certificates (internal/auth certmap.go).
+	so.Auth.TLSMap = t.VerifyAndMap
 }

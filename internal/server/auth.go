@@ -121,12 +121,26 @@ func (c *client) authenticate(opts *connectOpts) error {
 		}
 		return authViolation("authentication error - a second CONNECT cannot change the credentials of " + c.identityString())
 	}
-	id, err := c.srv.authn().Authenticate(creds, c.nonce)
+	id, err := c.authenticateWith(creds)
 	if err != nil {
 		return authViolation(strings.TrimPrefix(err.Error(), "auth: "))
 	}
 	c.authenticated(id, creds)
 	return nil
+}
+
+// authenticateWith checks creds, or, under verify_and_map, maps the
+// client's certificate to a user (internal/auth certmap.go).
+func (c *client) authenticateWith(creds auth.Credentials) (auth.Identity, error) {
+	a := c.srv.authn()
+	if !a.TLSMap() {
+		return a.Authenticate(creds, c.nonce)
+	}
+	id, err := a.AuthenticateCert(c.peerCert, creds, c.nonce)
+	if err == nil && creds.User != "" && id.Method == auth.MethodCert {
+		c.log.Warnf("%s - User %q found in connect proto, but user required from cert", c, creds.User)
+	}
+	return id, err
 }
 
 // authenticated records who the client is and stops the auth timer.
@@ -151,6 +165,8 @@ func (c *client) identityString() string {
 		return "Nkey \"" + c.identity.Name + "\""
 	case auth.MethodToken:
 		return "the token user"
+	case auth.MethodCert:
+		return "User \"" + c.identity.Name + "\" (certificate)"
 	}
 	return "User \"" + c.identity.Name + "\""
 }

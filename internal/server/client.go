@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"errors"
 	"net"
 	"sync"
@@ -32,7 +33,8 @@ type client struct {
 	// Authentication (auth.go). nonce is set at creation; the rest are
 	// read and written only by the reader goroutine.
 	nonce        []byte
-	awaitConnect bool // the first byte has yet to be checked
+	peerCert     *x509.Certificate // the client's TLS certificate, set before start
+	awaitConnect bool              // the first byte has yet to be checked
 	authDone     bool
 	identity     auth.Identity
 	creds        auth.Credentials // those identity was proved with

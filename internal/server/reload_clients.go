@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,6 +33,7 @@ import (
 type reloadCheck struct {
 	creds   auth.Credentials
 	nonce   []byte
+	cert    *x509.Certificate // under verify_and_map, the client's certificate
 	clients []*client
 	states  []*authState
 
@@ -52,6 +54,7 @@ func (s *Server) recheckClients(authn *auth.Authenticator) {
 	type key struct {
 		creds auth.Credentials
 		nonce string
+		cert  string
 	}
 	byKey := make(map[key]*reloadCheck)
 	var checks []*reloadCheck
@@ -67,13 +70,22 @@ func (s *Server) recheckClients(authn *auth.Authenticator) {
 			c.log.Debugf("%s - %s kept by the reload: %s identities are not checked again", c, describeIdentity(st.id), st.id.Method)
 			continue
 		}
-		k := key{st.creds, ""}
+		k := key{creds: st.creds}
 		if st.creds.Nkey != "" {
 			k.nonce = string(c.nonce) // the signature is over it
 		}
+		var cert *x509.Certificate
+		if authn.TLSMap() {
+			// Checked as a new connection would be: its certificate
+			// mapped to a user of the new list.
+			cert = c.peerCert
+			if cert != nil {
+				k.cert = string(cert.Raw)
+			}
+		}
 		rc := byKey[k]
 		if rc == nil {
-			rc = &reloadCheck{creds: st.creds, nonce: c.nonce}
+			rc = &reloadCheck{creds: st.creds, nonce: c.nonce, cert: cert}
 			byKey[k] = rc
 			checks = append(checks, rc)
 		}
@@ -92,7 +104,7 @@ func (s *Server) recheckClients(authn *auth.Authenticator) {
 // proved by m again; others are kept as they are.
 func recheckable(m auth.Method) bool {
 	switch m {
-	case auth.MethodNone, auth.MethodToken, auth.MethodPassword, auth.MethodNkey, auth.MethodNoAuthUser:
+	case auth.MethodNone, auth.MethodToken, auth.MethodPassword, auth.MethodNkey, auth.MethodNoAuthUser, auth.MethodCert:
 		return true
 	}
 	return false
@@ -108,7 +120,11 @@ func authenticateAll(authn *auth.Authenticator, checks []*reloadCheck) {
 		go func() {
 			defer wg.Done()
 			for rc := range work {
-				rc.id, rc.err = authn.Authenticate(rc.creds, rc.nonce)
+				if authn.TLSMap() {
+					rc.id, rc.err = authn.AuthenticateCert(rc.cert, rc.creds, rc.nonce)
+				} else {
+					rc.id, rc.err = authn.Authenticate(rc.creds, rc.nonce)
+				}
 			}
 		}()
 	}
@@ -197,7 +213,7 @@ func (c *client) setPermsLocked(p *auth.Permissions) []*subscription {
 // CONNECT named.
 func claimedUser(st *authState) string {
 	switch st.id.Method {
-	case auth.MethodPassword, auth.MethodNkey:
+	case auth.MethodPassword, auth.MethodNkey, auth.MethodCert:
 		return st.id.Name
 	case auth.MethodNone:
 		if st.creds.Nkey != "" {

@@ -144,6 +144,9 @@ func (s *Server) tlsAccept(c *client) {
 			return
 		}
 		cs := tc.ConnectionState()
+		if len(cs.PeerCertificates) > 0 {
+			c.peerCert = cs.PeerCertificates[0]
+		}
 		c.log.Debugf("%s - TLS handshake complete, version %s, cipher suite %s", c, tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite))
 		conn = tc
 	}

@@ -47,6 +47,21 @@ func Write(t testing.TB, dir, name string, parent *x509.Certificate, parentKey *
 	return cert, key
 }
 
+// WriteLeaf is Write for a leaf certificate whose template edit may
+// change first (its subject, email addresses, DNS names or URIs), for
+// tests of certificate mapping.
+func WriteLeaf(t testing.TB, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, edit func(*x509.Certificate)) *x509.Certificate {
+	t.Helper()
+	tmpl := template(name)
+	addLeafUse(tmpl)
+	if edit != nil {
+		edit(tmpl)
+	}
+	cert, key := sign(t, tmpl, parent, parentKey)
+	writeFiles(t, dir, name, cert, key)
+	return cert
+}
+
 // SelfSigned writes NAME.pem and NAME-key.pem in dir: one self-signed
 // certificate that is both a CA and a leaf for 127.0.0.1 and localhost,
 // so that the same file serves as a server's certificate and as the

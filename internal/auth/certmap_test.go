@@ -1,0 +1,83 @@
+package auth
+
+import (
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"net/url"
+	"testing"
+
+	"github.com/cairn-db/cairn/internal/testcert"
+)
+
+// TestCertMapOrder: the identities of a certificate are tried in
+// nats-server's order (emails, DNS names, URIs, then the subject), and
+// the first that names a user wins.
+func TestCertMapOrder(t *testing.T) {
+	ca, caKey := testcert.New(t, "ca", nil, nil, true)
+	uri, _ := url.Parse("spiffe://x/y")
+	cert := func(edit func(c *x509.Certificate)) *x509.Certificate {
+		return testcert.WriteLeaf(t, t.TempDir(), "c", ca, caKey, func(c *x509.Certificate) {
+			c.DNSNames = []string{"host.example"}
+			c.EmailAddresses = []string{"e@example"}
+			c.URIs = []*url.URL{uri}
+			c.Subject = pkix.Name{CommonName: "cn", Organization: []string{"O1"}}
+			if edit != nil {
+				edit(c)
+			}
+		})
+	}
+	mk := func(users ...string) *Authenticator {
+		var us []User
+		for _, u := range users {
+			us = append(us, User{Name: u})
+		}
+		a, err := New(Config{Users: us, TLSMap: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	for _, c := range []struct {
+		users []string
+		want  string
+	}{
+		{[]string{"CN=cn,O=O1", "spiffe://x/y", "host.example", "e@example"}, "e@example"},
+		{[]string{"CN=cn,O=O1", "spiffe://x/y", "host.example"}, "host.example"},
+		{[]string{"CN=cn,O=O1", "spiffe://x/y"}, "spiffe://x/y"},
+		{[]string{"CN=cn,O=O1"}, "CN=cn,O=O1"},
+		{[]string{"o=O1 , CN=cn"}, "o=O1 , CN=cn"},
+		{[]string{"CN=cn"}, ""},
+		{[]string{"CN=CN,O=O1"}, ""}, // values compare exactly
+		{[]string{"not a dn"}, ""},
+	} {
+		a := mk(c.users...)
+		id, err := a.AuthenticateCert(cert(nil), Credentials{}, nil)
+		if c.want == "" {
+			if !errors.Is(err, ErrAuthentication) {
+				t.Errorf("users %q: %v, %v; want refused", c.users, id, err)
+			}
+			continue
+		}
+		if err != nil || id.Name != c.want || id.Method != MethodCert {
+			t.Errorf("users %q: %+v, %v; want %q", c.users, id, err, c.want)
+		}
+	}
+	if _, err := mk("e@example").AuthenticateCert(nil, Credentials{}, nil); !errors.Is(err, ErrNoCertificate) {
+		t.Errorf("no certificate: %v", err)
+	}
+	// A subject attribute with no name (here a title) leaves the DN
+	// match out; the string form still works.
+	titled := cert(func(c *x509.Certificate) {
+		c.EmailAddresses, c.DNSNames, c.URIs = nil, nil, nil
+		c.Subject.ExtraNames = []pkix.AttributeTypeAndValue{{Type: []int{2, 5, 4, 12}, Value: "boss"}}
+	})
+	a := mk(titled.Subject.ToRDNSequence().String())
+	if id, err := a.AuthenticateCert(titled, Credentials{}, nil); err != nil || id.Name != titled.Subject.ToRDNSequence().String() {
+		t.Errorf("subject string %q: %+v, %v", titled.Subject.ToRDNSequence().String(), id, err)
+	}
+	// Without a users list there is nothing to map to: the map is off.
+	if off, _ := New(Config{TLSMap: true}); off.TLSMap() {
+		t.Error("TLSMap on without users")
+	}
+}

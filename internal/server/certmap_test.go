@@ -1,0 +1,246 @@
+package server_test
+
+import (
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cairn-db/cairn/internal/config"
+	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/testcert"
+	"github.com/cairn-db/cairn/internal/testserver"
+)
+
+// certMapConf maps client certificates to the users of its list
+// (tls { verify_and_map }): by email, DNS name, URI, DN (exact, with
+// other spacing and case of types, reordered), in an account too; the
+// password user cannot log in with its password under the map.
+const certMapConf = `
+tls {
+  cert_file: "DIR/server.pem"
+  key_file: "DIR/server-key.pem"
+  ca_file: "DIR/ca.pem"
+  verify_and_map: true
+}
+authorization {
+  users: [
+    { user: "alice@example.com" }
+    { user: "svc.example.com", permissions: { publish: "svc.>", subscribe: "svc.>" } }
+    { user: "spiffe://example.org/bob" }
+    { user: "CN=carol,OU=eng,O=Acme,C=US" }
+    { user: "cn=dave, o=Acme" }
+    { user: "O=Acme,CN=erin" }
+    { user: pwuser, password: secret }
+  ]
+}
+accounts {
+  A: { users: [ { user: "frank@example.com" } ] }
+}
+`
+
+// certMapPKI writes the CA, server certificate and one client
+// certificate per case, and the config, in a directory; it returns the
+// config's path.
+func certMapPKI(t *testing.T) string {
+	dir := t.TempDir()
+	ca, caKey := testcert.Write(t, dir, "ca", nil, nil, true)
+	testcert.Write(t, dir, "server", ca, caKey, false)
+	leaf := func(name string, edit func(c *x509.Certificate)) {
+		testcert.WriteLeaf(t, dir, name, ca, caKey, func(c *x509.Certificate) {
+			c.DNSNames = nil
+			c.Subject = pkix.Name{CommonName: name}
+			edit(c)
+		})
+	}
+	spiffe, _ := url.Parse("spiffe://example.org/bob")
+	leaf("alice", func(c *x509.Certificate) { c.EmailAddresses = []string{"nobody@example.com", "alice@example.com"} })
+	leaf("svc", func(c *x509.Certificate) { c.DNSNames = []string{"svc.example.com"} })
+	leaf("bob", func(c *x509.Certificate) { c.URIs = []*url.URL{spiffe} })
+	leaf("carol", func(c *x509.Certificate) {
+		c.Subject = pkix.Name{Country: []string{"US"}, Organization: []string{"Acme"}, OrganizationalUnit: []string{"eng"}, CommonName: "carol"}
+	})
+	leaf("dave", func(c *x509.Certificate) { c.Subject = pkix.Name{Organization: []string{"Acme"}, CommonName: "dave"} })
+	leaf("erin", func(c *x509.Certificate) { c.Subject = pkix.Name{Organization: []string{"Acme"}, CommonName: "erin"} })
+	leaf("frank", func(c *x509.Certificate) { c.EmailAddresses = []string{"frank@example.com"} })
+	leaf("nobody", func(c *x509.Certificate) { c.Subject = pkix.Name{CommonName: "nobody", Organization: []string{"Acme"}} })
+	conf := filepath.Join(dir, "map.conf")
+	if err := os.WriteFile(conf, []byte(strings.ReplaceAll(certMapConf, "DIR", dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// certMapOutcome connects with a client certificate (and extra
+// options) and describes what happened: the connect error, or what a
+// publish to subj and a message round trip on svc.x gave.
+func certMapOutcome(t *testing.T, url, dir, cert string, extra ...nats.Option) string {
+	errs := make(chan error, 4)
+	opts := append([]nats.Option{
+		nats.RootCAs(filepath.Join(dir, "ca.pem")), nats.MaxReconnects(0), nats.Timeout(3 * time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }),
+	}, extra...)
+	if cert != "" {
+		opts = append(opts, nats.ClientCert(filepath.Join(dir, cert+".pem"), filepath.Join(dir, cert+"-key.pem")))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) {
+			return "authorization violation"
+		}
+		// Handshake failures differ in wording between TLS stacks'
+		// alerts; what matters is that the client is refused.
+		return "refused"
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("svc.x")
+	if err != nil {
+		return "sub: " + err.Error()
+	}
+	var out []string
+	for _, subj := range []string{"other", "svc.x"} {
+		if err := nc.Publish(subj, []byte("hi")); err != nil {
+			return "pub: " + err.Error()
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		return "flush: " + err.Error()
+	}
+	if m, err := sub.NextMsg(3 * time.Second); err != nil {
+		out = append(out, "no svc.x: "+err.Error())
+	} else {
+		out = append(out, "got "+m.Subject)
+	}
+	select {
+	case err := <-errs:
+		out = append(out, strings.ToLower(err.Error()))
+	case <-time.After(100 * time.Millisecond):
+	}
+	return strings.Join(out, "; ")
+}
+
+// TestCertMapDifferential: cairn-server and nats-server, started with
+// the same verify_and_map config, map the same certificates to the same
+// users and refuse the same clients.
+func TestCertMapDifferential(t *testing.T) {
+	conf := certMapPKI(t)
+	dir := filepath.Dir(conf)
+	cairn := startFromFile(t, conf)
+	peer := testserver.StartPeer(t, "-c", conf)
+	cases := []struct {
+		name, cert string
+		extra      []nats.Option
+		want       string
+	}{
+		{"email SAN, second of two", "alice", nil, "got svc.x"},
+		{"DNS SAN, with permissions", "svc", nil, "got svc.x; nats: permissions violation: permissions violation for publish to \"other\""},
+		{"URI SAN", "bob", nil, "got svc.x"},
+		{"subject DN", "carol", nil, "got svc.x"},
+		{"subject DN, other spacing and case", "dave", nil, "got svc.x"},
+		{"subject DN, RDNs reordered", "erin", nil, "got svc.x"},
+		{"user of an account", "frank", nil, "got svc.x"},
+		{"certificate of no user", "nobody", nil, "authorization violation"},
+		{"no password login under the map", "nobody", []nats.Option{nats.UserInfo("pwuser", "secret")}, "authorization violation"},
+		{"user name in CONNECT is ignored", "alice", []nats.Option{nats.UserInfo("pwuser", "")}, "got svc.x"},
+		{"a password sent must be the mapped user's", "alice", []nats.Option{nats.UserInfo("pwuser", "secret")}, "authorization violation"},
+		{"no client certificate", "", nil, "refused"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := certMapOutcome(t, cairn.ClientURL(), dir, c.cert, c.extra...)
+			want := certMapOutcome(t, peer.URL, dir, c.cert, c.extra...)
+			if got != want {
+				t.Errorf("cairn: %q, nats-server: %q", got, want)
+			}
+			if got != c.want {
+				t.Errorf("cairn: %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestCertMapAccount: a certificate mapped to a user of an account puts
+// the connection in that account.
+func TestCertMapAccount(t *testing.T) {
+	conf := certMapPKI(t)
+	dir := filepath.Dir(conf)
+	srv := startFromFile(t, conf)
+	conn := func(cert string) *nats.Conn {
+		nc, err := nats.Connect(srv.ClientURL(), nats.RootCAs(filepath.Join(dir, "ca.pem")),
+			nats.ClientCert(filepath.Join(dir, cert+".pem"), filepath.Join(dir, cert+"-key.pem")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	global, frank := conn("alice"), conn("frank")
+	sub, err := global.SubscribeSync("news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := global.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := frank.Publish("news", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := frank.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("a message of account A reached the global account: %v", m)
+	}
+}
+
+// TestCertMapReload: a reload checks certificate-mapped connections
+// again: a user whose permissions changed gets them, a user removed
+// from the list is closed, and the new list maps new connections.
+func TestCertMapReload(t *testing.T) {
+	conf := certMapPKI(t)
+	dir := filepath.Dir(conf)
+	srv := startFromFile(t, conf)
+	certOpts := func(cert string) []nats.Option {
+		return []nats.Option{nats.RootCAs(filepath.Join(dir, "ca.pem")),
+			nats.ClientCert(filepath.Join(dir, cert+".pem"), filepath.Join(dir, cert+"-key.pem"))}
+	}
+	alice := connectWatched(t, srv, certOpts("alice")...)
+	svc := connectWatched(t, srv, certOpts("svc")...)
+	text, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(text), `{ user: "alice@example.com" }`, "", 1)
+	edited = strings.Replace(edited, `publish: "svc.>"`, `publish: "other"`, 1)
+	if err := os.WriteFile(conf, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dc daemon.Config
+	c.Apply(&dc)
+	reload(t, srv, dc.Server)
+	alice.waitClosed(t)
+	if err := svc.Publish("svc.x", nil); err != nil {
+		t.Fatal(err)
+	}
+	svc.waitError(t, `Permissions Violation for Publish to "svc.x"`)
+	if err := svc.Publish("other", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Flush(); err != nil {
+		t.Fatalf("svc after the reload: %v", err)
+	}
+	if _, err := nats.Connect(srv.ClientURL(), append(certOpts("alice"), nats.MaxReconnects(0))...); !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("alice after being removed: %v", err)
+	}
+}
