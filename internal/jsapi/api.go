@@ -205,18 +205,26 @@ func (a *API) Close() {
 type request struct {
 	subject, reply string
 	hdr, data      []byte
+	caller         Caller // nil: unrestricted
 }
 
 // handle subscribes h to an API subject. Requests without a reply
 // subject cannot be answered and are ignored, as nats-server does.
 func (a *API) handle(subject string, h func(req *request)) error {
-	unsub, err := a.bus.Subscribe(subject, func(subj, reply string, hdr, data []byte) {
+	serve := func(c Caller, subj, reply string, hdr, data []byte) {
 		if reply == "" {
 			return
 		}
 		a.total.Add(1)
-		h(&request{subject: subj, reply: reply, hdr: hdr, data: data})
-	})
+		h(&request{subject: subj, reply: reply, hdr: hdr, data: data, caller: c})
+	}
+	var unsub func()
+	var err error
+	if cb, ok := a.bus.(CallerBus); ok {
+		unsub, err = cb.SubscribeCaller(subject, serve)
+	} else {
+		unsub, err = a.bus.Subscribe(subject, func(subj, reply string, hdr, data []byte) { serve(nil, subj, reply, hdr, data) })
+	}
 	if err != nil {
 		return fmt.Errorf("jsapi: subscribe %s: %w", subject, err)
 	}

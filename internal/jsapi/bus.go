@@ -19,3 +19,23 @@ type Bus interface {
 	// The slices are not retained after it returns.
 	Publish(subject, reply string, hdr, data []byte)
 }
+
+// Caller stands for the client that sent a request: whether a subject
+// is one the server may publish to on its behalf (internal/server's
+// reply rule: a subject it may publish to, or an inbox of its own). A
+// nil Caller is unrestricted (an in-process request, or a client
+// without permissions). Its method must be called during the handler.
+type Caller interface {
+	MayBeAnsweredOn(subject string) bool
+}
+
+// CallerHandler is a Handler that is also told who sent the message.
+type CallerHandler func(c Caller, subject, reply string, hdr, data []byte)
+
+// CallerBus is a Bus that can tell handlers who sent each message. The
+// API uses it, when its bus has it, to refuse a consumer whose deliver
+// subject the requester may not publish to.
+type CallerBus interface {
+	Bus
+	SubscribeCaller(subject string, h CallerHandler) (unsubscribe func(), err error)
+}

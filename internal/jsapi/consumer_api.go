@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,6 +128,14 @@ func (a *API) consumerCreate(req *request) {
 	}
 	if a.deliveryCycle(s.name, nil, ccfg.DeliverSubject) {
 		a.respondError(req, typeConsumerCreate, errConsumerDeliverCycle)
+		return
+	}
+	if ccfg.DeliverSubject != "" && req.caller != nil && !req.caller.MayBeAnsweredOn(ccfg.DeliverSubject) {
+		// A push consumer publishes to its deliver subject on the
+		// requester's behalf, like an answer to its reply subject: the
+		// reply rule applies (internal/server reply_rule.go).
+		// nats-server 2.15.2 does not check it.
+		a.respondError(req, typeConsumerCreate, errDeliverSubjectNotPermittedF(ccfg.DeliverSubject))
 		return
 	}
 	_, getErr := a.consumers.Get(streamName, ccfg.Name)
@@ -560,3 +569,11 @@ func validAssetName(name string) bool {
 }
 
 func newConsumerName() string { return consumer.NewName() }
+
+// errDeliverSubjectNotPermittedF refuses a push consumer whose deliver
+// subject the requester may neither publish to nor receive on. It has
+// no nats-server counterpart (nats-server does not check), hence no
+// err_code; the text says what to change.
+func errDeliverSubjectNotPermittedF(subj string) *APIError {
+	return &APIError{Code: 403, Description: "Permissions Violation for Publish to " + strconv.Quote(subj) + ": a consumer's deliver subject must be one the requester may publish to or subscribes to"}
+}

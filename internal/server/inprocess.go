@@ -12,6 +12,31 @@ type Msg struct {
 	Reply   string
 	Header  []byte // raw header block, nil when the message has none
 	Data    []byte
+
+	from *client // the publishing client; nil in-process
+}
+
+// Requester is the client that published a message, as far as an
+// in-process service needs to know it: where the service may publish on
+// its behalf.
+type Requester struct{ c *client }
+
+// Requester returns who published m, or nil when no restriction applies
+// (an in-process publish, or a client without permissions). It, and
+// its method, may only be used during the handler's call.
+func (m *Msg) Requester() *Requester {
+	if m.from == nil || m.from.perm.p.Load() == nil {
+		return nil
+	}
+	return &Requester{c: m.from}
+}
+
+// MayBeAnsweredOn reports whether an in-process service may publish to
+// subj on the requester's behalf, by the reply rule (reply_rule.go): a
+// subject it may publish to, or one it receives on where no in-process
+// service listens.
+func (r *Requester) MayBeAnsweredOn(subj string) bool {
+	return r.c.mayBeAnsweredOn([]byte(subj))
 }
 
 // Handler receives messages for an in-process subscription. It runs

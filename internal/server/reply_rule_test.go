@@ -3,7 +3,9 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -41,6 +43,13 @@ authorization {
       permissions {
         publish: ["$JS.API.DIRECT.GET.KV_cfg.>"]
         subscribe: ["_INBOX.>", "$KV.cfg.>"]
+      }
+    }
+    { user: consumer, password: consumer
+      permissions {
+        publish: ["$JS.API.STREAM.INFO.KV_cfg", "$JS.API.DIRECT.GET.KV_cfg.>", "$JS.API.CONSUMER.CREATE.KV_cfg.>",
+                  "$JS.API.CONSUMER.DELETE.KV_cfg.>", "$JS.FC.KV_cfg.>", "mine.>"]
+        subscribe: ["_INBOX.>", "mine.>"]
       }
     }
     { user: writer, password: writer
@@ -422,5 +431,80 @@ func TestReplyRuleSubscriptions(t *testing.T) {
 	}
 	if m, err := rep.NextMsg(5 * time.Second); err != nil || string(m.Data) != "ok" {
 		t.Errorf("first message on rep.1: %v, %v; want the responder's own ok", m, err)
+	}
+}
+
+// TestReplyRuleDeliverSubject: a push consumer publishes to its deliver
+// subject on its creator's behalf, so on cairn the reply rule applies
+// to it: a user may create one delivering to a subject it may publish
+// to or to its own inbox, not elsewhere (nats-server 2.15.2 does not
+// check; there the consumer below would deliver bucket cfg's values to
+// whoever subscribes to orders.new).
+func TestReplyRuleDeliverSubject(t *testing.T) {
+	url := startReplyRuleDaemon(t, writeReplyRuleConf(t))
+	kv, _ := rrBucket(t, url)
+	nc := rrNats(t, url, "consumer", nil)
+	inbox, err := nc.SubscribeSync("_INBOX.mine.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(name, deliver string) string {
+		t.Helper()
+		body := `{"stream_name":"KV_cfg","config":{"name":"` + name + `","deliver_subject":"` + deliver + `","ack_policy":"none","deliver_policy":"last_per_subject","filter_subject":"$KV.cfg.>"}}`
+		m, err := nc.Request("$JS.API.CONSUMER.CREATE.KV_cfg."+name, []byte(body), 5*time.Second)
+		if err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+		var resp struct {
+			Error *struct {
+				Code        int    `json:"code"`
+				Description string `json:"description"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(m.Data, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.Error != nil {
+			return fmt.Sprintf("%d %s", resp.Error.Code, resp.Error.Description)
+		}
+		return "ok"
+	}
+	// (A deliver subject among the stream's own subjects is refused as
+	// a cycle, before the rule: 10081.)
+	for _, deliver := range []string{"orders.new", "$KV.other.evil", "_INBOX.other.x"} {
+		got := create("c-"+strings.NewReplacer(".", "-", "$", "").Replace(deliver), deliver)
+		if !strings.HasPrefix(got, "403 Permissions Violation for Publish to \""+deliver+"\"") {
+			t.Errorf("deliver subject %s: %s, want refused", deliver, got)
+		}
+	}
+	if got := create("ok-inbox", "_INBOX.mine.d"); got != "ok" {
+		t.Fatalf("deliver subject on its own inbox: %s", got)
+	}
+	if m, err := inbox.NextMsg(5 * time.Second); err != nil || string(m.Data) != "v1" {
+		t.Fatalf("delivery to its inbox: %v, %v", m, err)
+	}
+	if got := create("ok-pub", "mine.deliveries"); got != "ok" {
+		t.Fatalf("deliver subject it may publish to: %s", got)
+	}
+	if rrHas(t, kv, "evil") {
+		t.Error("a refused consumer delivered into the bucket")
+	}
+	// nats.go's watcher (an ordered push consumer on an inbox it
+	// subscribes to) still works.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckv, err := js.KeyValue(rrCtx(t), "cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ckv.WatchAll(rrCtx(t))
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	defer w.Stop()
+	if e := <-w.Updates(); e == nil || e.Key() != "k" {
+		t.Fatalf("watch: first update %v", e)
 	}
 }

@@ -105,7 +105,7 @@ func (s *Server) noResponders(acc *Account, from *client, subj, reply []byte) {
 // took it.
 func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, payload []byte) bool {
 	if sub.handler != nil {
-		sub.handler(&Msg{Subject: string(subj), Reply: string(reply), Header: header, Data: payload})
+		sub.handler(&Msg{Subject: string(subj), Reply: string(reply), Header: header, Data: payload, from: from})
 		return true
 	}
 	c := sub.client

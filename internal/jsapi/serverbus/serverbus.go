@@ -30,6 +30,25 @@ func (b *Bus) Subscribe(subject string, h jsapi.Handler) (func(), error) {
 	return sub.Unsubscribe, nil
 }
 
+// SubscribeCaller implements jsapi.CallerBus: h is told which client
+// sent each message (nil for in-process publishes and clients without
+// permissions).
+func (b *Bus) SubscribeCaller(subject string, h jsapi.CallerHandler) (func(), error) {
+	sub, err := b.acc.Subscribe(subject, "", func(m *server.Msg) {
+		var c jsapi.Caller
+		if r := m.Requester(); r != nil {
+			c = r
+		}
+		h(c, m.Subject, m.Reply, m.Header, m.Data)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sub.Unsubscribe, nil
+}
+
+var _ jsapi.CallerBus = (*Bus)(nil)
+
 // Publish implements jsapi.Bus.
 func (b *Bus) Publish(subject, reply string, hdr, data []byte) {
 	b.acc.Publish(subject, reply, hdr, data)
