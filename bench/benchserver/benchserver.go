@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -19,6 +20,9 @@ type Process struct {
 	Cmd *exec.Cmd
 	Dir string
 	URL string // nats://127.0.0.1:<port>
+
+	waitOnce sync.Once
+	exited   chan struct{} // closed once Cmd.Wait has returned
 }
 
 var listenRe = regexp.MustCompile(`Listening for client connections on ([0-9.:]+)`)
@@ -35,14 +39,21 @@ type Options struct {
 	// "--user", "u", "--pass", "p": both take nats-server's flags, which
 	// override a config file).
 	Args []string
+	// Dir, when set, is the store directory to use instead of a fresh
+	// one: a restart on the store of a process ended by Terminate. The
+	// config file, if any, is written again beside it.
+	Dir string
 }
 
 // Start runs bin, of kind "cairn" or "nats-server", on a free loopback
 // port with a fresh store and waits until it logs its address.
 func Start(kind, bin string, o Options) (*Process, error) {
-	dir, err := os.MkdirTemp("", "cairn-kvbench-"+kind+"-")
-	if err != nil {
-		return nil, err
+	dir := o.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "cairn-kvbench-"+kind+"-"); err != nil {
+			return nil, err
+		}
 	}
 	args := []string{"-a", "127.0.0.1", "-p", "-1", "-sd", dir}
 	conf := o.Config
@@ -99,18 +110,48 @@ func Start(kind, bin string, o Options) (*Process, error) {
 	}
 }
 
-// Stop ends the process Start started, by its PID, and removes its
-// store.
-func (p *Process) Stop() {
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.Cmd.Wait(); close(done) }()
+// PID returns the server's process id.
+func (p *Process) PID() int { return p.Cmd.Process.Pid }
+
+// wait returns a channel closed once the process has exited (and been
+// reaped); the first call starts the one goroutine that waits for it.
+func (p *Process) wait() <-chan struct{} {
+	p.waitOnce.Do(func() {
+		p.exited = make(chan struct{})
+		go func() { _ = p.Cmd.Wait(); close(p.exited) }()
+	})
+	return p.exited
+}
+
+// Terminate sends SIGTERM to the process, by its PID, and waits for it to
+// exit, for at most timeout, after which it kills it and returns an
+// error. It returns the time from the signal to the exit, and leaves the
+// store directory in place (Start with Options.Dir restarts on it; Stop
+// removes it). Terminate on a process that has already exited returns at
+// once.
+func (p *Process) Terminate(timeout time.Duration) (time.Duration, error) {
+	done := p.wait()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+		return 0, nil
+	default:
+	}
+	start := time.Now()
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return time.Since(start), nil
+	case <-time.After(timeout):
 		_ = p.Cmd.Process.Kill()
 		<-done
+		return time.Since(start), fmt.Errorf("pid %d did not exit within %v of SIGTERM: killed", p.PID(), timeout)
 	}
+}
+
+// Stop ends the process Start started (Terminate with 10 s before a
+// kill) and removes its store and config file.
+func (p *Process) Stop() {
+	_, _ = p.Terminate(10 * time.Second)
 	os.RemoveAll(p.Dir)
 	os.Remove(p.Dir + ".conf")
 }
