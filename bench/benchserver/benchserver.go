@@ -43,6 +43,10 @@ type Options struct {
 	// one: a restart on the store of a process ended by Terminate. The
 	// config file, if any, is written again beside it.
 	Dir string
+	// StartTimeout bounds the wait for the server's "Listening for client
+	// connections" line (default 10 s): a restart on a large store may
+	// recover it first.
+	StartTimeout time.Duration
 }
 
 // Start runs bin, of kind "cairn" or "nats-server", on a free loopback
@@ -88,6 +92,10 @@ func Start(kind, bin string, o Options) (*Process, error) {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &Process{Cmd: cmd, Dir: dir}
+	startTimeout := o.StartTimeout
+	if startTimeout <= 0 {
+		startTimeout = 10 * time.Second
+	}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -104,9 +112,9 @@ func Start(kind, bin string, o Options) (*Process, error) {
 	case addr := <-found:
 		p.URL = "nats://" + addr
 		return p, nil
-	case <-time.After(10 * time.Second):
+	case <-time.After(startTimeout):
 		p.Stop()
-		return nil, fmt.Errorf("%s did not report its address within 10s", bin)
+		return nil, fmt.Errorf("%s did not report its address within %v", bin, startTimeout)
 	}
 }
 
