@@ -370,6 +370,11 @@ func parseAccounts(k string, v value) ([]Account, error) {
 		if err != nil {
 			return nil, err
 		}
+		if name == "$G" {
+			// The global account (server.GlobalAccount) is not one to
+			// configure: nats-server's words.
+			return nil, av.errorf(key, "%q is a Reserved Account", name)
+		}
 		a := Account{Name: name}
 		for _, mk := range sortedKeys(am) {
 			mv, key := am[mk], key+"."+mk

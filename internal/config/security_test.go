@@ -127,6 +127,9 @@ func TestSecurityErrors(t *testing.T) {
 		{"bad subject", "authorization { users: [ { user: a, password: b, permissions: { publish: \"a..b\" } } ] }", `invalid subject "a..b"`},
 		{"users not array", "authorization { users: { user: a } }", "expected an array of users"},
 		{"account jetstream", "accounts { A { jetstream: { max_mem: lots } } }", "accounts.A.jetstream.max_mem: expected a size"},
+		// nats-server refuses it; Cairn served it as the global account
+		// with two JetStream APIs (one answering 10039) on one namespace.
+		{"reserved account", "accounts {\n  \"$G\": { users: [ { user: g, password: g } ], jetstream: enabled }\n}", `cairn.conf:2: accounts.$G: "$G" is a Reserved Account`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

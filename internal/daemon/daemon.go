@@ -80,6 +80,13 @@ func Start(cfg Config) (*Daemon, error) {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
+	for _, a := range cfg.Accounts {
+		if a.Name == "" || a.Name == server.GlobalAccount {
+			// It would be the global account's namespace, which
+			// answers 10039 there already (accounts.go).
+			return nil, fmt.Errorf("account %q is reserved for the global account", a.Name)
+		}
+	}
 	if !cfg.DisableKV {
 		if err := checkWritableDir(cfg.StoreDir); err != nil {
 			return nil, err
