@@ -167,6 +167,37 @@ func (p *Permissions) CanPublish(subj string) bool {
 	return !matchAny(p.pub.deny, subj)
 }
 
+// CanPublishAll reports whether the publish permissions let every
+// subject that pattern matches be published to: an allow entry covers
+// the whole pattern and no deny entry overlaps it. A service that will
+// publish on the user's behalf to subjects it only knows as a pattern
+// (a stream's republish destination) asks this; CanPublish(pattern)
+// would compare the pattern's wildcard tokens as literals, so that
+// deny "a.secret" would not refuse "a.*".
+func (p *Permissions) CanPublishAll(pattern string) bool {
+	if p == nil || p.pub == nil {
+		return true
+	}
+	if p.pub.hasAllow {
+		covered := false
+		for _, e := range p.pub.allow {
+			if subject.SubsetOf(pattern, e.subject) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return false
+		}
+	}
+	for _, e := range p.pub.deny {
+		if subject.Overlap(e.subject, pattern) {
+			return false
+		}
+	}
+	return true
+}
+
 // matchAny reports whether some entry matches subj (wildcard tokens of
 // subj compared as nats-server's sublist compares them).
 func matchAny(list []entry, subj string) bool {

@@ -102,6 +102,39 @@ func TestPermissionsSubscribe(t *testing.T) {
 	}
 }
 
+// CanPublishAll answers for every subject of a pattern: an allow entry
+// must cover it whole and no deny entry may overlap it.
+func TestPermissionsPublishAll(t *testing.T) {
+	p := mustPerms(t, &Rules{Allow: []string{"foo.*", "bar.>", "$KV.cfg.>"}, Deny: []string{"foo.secret", "$KV.cfg.admin.>"}}, nil)
+	for pattern, want := range map[string]bool{
+		"foo.a":         true,
+		"foo.*":         false, // covers foo.secret
+		"bar.>":         true,
+		"bar.*.x":       true,
+		"bar":           false,
+		"$KV.cfg.*":     true,
+		"$KV.cfg.>":     false, // covers $KV.cfg.admin.x
+		"$KV.cfg.*.x":   false, // $KV.cfg.admin.x
+		"$KV.cfg.a.*":   true,
+		">":             false,
+		"$KV.other.>":   false,
+		"foo.secret":    false,
+		"foo.*.*":       false,
+		"$KV.cfg.adm.>": true,
+	} {
+		if got := p.CanPublishAll(pattern); got != want {
+			t.Errorf("CanPublishAll(%q) = %v, want %v", pattern, got, want)
+		}
+	}
+	var none *Permissions
+	if !none.CanPublishAll(">") {
+		t.Error("nil permissions: want everything")
+	}
+	if deny := mustPerms(t, &Rules{Deny: []string{"secret.x"}}, nil); deny.CanPublishAll("secret.*") || !deny.CanPublishAll("public.>") {
+		t.Error("deny only: want secret.* refused, public.> allowed")
+	}
+}
+
 func TestPermissionsNil(t *testing.T) {
 	var p *Permissions
 	if !p.CanPublish("a") || !p.CanSubscribe(">", "q") || p.Overlaps(">", "") || !p.Delivers("a", "") || p.QueueDeny() {

@@ -20,13 +20,18 @@ type Bus interface {
 	Publish(subject, reply string, hdr, data []byte)
 }
 
-// Caller stands for the client that sent a request: whether a subject
-// is one the server may publish to on its behalf (internal/server's
-// reply rule: a subject it may publish to, or an inbox of its own). A
-// nil Caller is unrestricted (an in-process request, or a client
-// without permissions). Its method must be called during the handler.
+// Caller stands for the client that sent a request: where the server
+// may publish on its behalf. A nil Caller is unrestricted (an
+// in-process request, or a client without permissions). Its methods
+// must be called during the handler.
 type Caller interface {
+	// MayBeAnsweredOn reports whether subject is one the server may
+	// publish to on the client's behalf (internal/server's reply rule:
+	// a subject it may publish to, or an inbox of its own).
 	MayBeAnsweredOn(subject string) bool
+	// MayPublishAll reports whether the client may publish to every
+	// subject pattern matches.
+	MayPublishAll(pattern string) bool
 }
 
 // CallerHandler is a Handler that is also told who sent the message.

@@ -570,6 +570,13 @@ func validAssetName(name string) bool {
 
 func newConsumerName() string { return consumer.NewName() }
 
+// errRepublishNotPermittedF refuses a stream whose republish
+// destination covers subjects the requester may not publish to; like
+// errDeliverSubjectNotPermittedF, it has no nats-server counterpart.
+func errRepublishNotPermittedF(dest string) *APIError {
+	return &APIError{Code: 403, Description: "Permissions Violation for Publish to " + strconv.Quote(dest) + ": a stream's republish destination must be subjects the requester may publish to"}
+}
+
 // errDeliverSubjectNotPermittedF refuses a push consumer whose deliver
 // subject the requester may neither publish to nor receive on. It has
 // no nats-server counterpart (nats-server does not check), hence no

@@ -39,6 +39,9 @@ func (a *API) streamCreate(req *request) {
 		return
 	}
 	cfg, e := normalize(cr.StreamConfig)
+	if e == nil {
+		e = a.checkRePublishCaller(req, &cfg)
+	}
 	if e != nil {
 		a.respondError(req, typeStreamCreate, e)
 		return
@@ -71,6 +74,9 @@ func (a *API) streamUpdate(req *request) {
 	if e == nil && streamName(req.subject) != cfg.Name {
 		e = errStreamMismatch
 	}
+	if e == nil {
+		e = a.checkRePublishCaller(req, &cfg)
+	}
 	if e != nil {
 		a.respondError(req, typeStreamUpdate, e)
 		return
@@ -84,6 +90,29 @@ func (a *API) streamUpdate(req *request) {
 		apiResponse: apiResponse{Type: typeStreamUpdate},
 		StreamInfo:  s.info(true),
 	}, false)
+}
+
+// checkRePublishCaller refuses a republish destination the requester
+// may not publish to every subject of: the stream publishes there on
+// its behalf after every write, for as long as it lives (the reply
+// rule of internal/server, as for a consumer's deliver subject).
+// nats-server 2.15.2 does not check it. A republish the stream already
+// has is not checked again, so that anyone allowed to update the
+// stream can resubmit the configuration an operator gave it.
+func (a *API) checkRePublishCaller(req *request, cfg *StreamConfig) *APIError {
+	rp := cfg.RePublish
+	if rp == nil || req.caller == nil {
+		return nil
+	}
+	if s := a.lookup(cfg.Name); s != nil {
+		if old := s.config().RePublish; old != nil && old.Source == rp.Source && old.Destination == rp.Destination {
+			return nil
+		}
+	}
+	if !req.caller.MayPublishAll(destPattern(rp.Destination)) {
+		return errRepublishNotPermittedF(rp.Destination)
+	}
+	return nil
 }
 
 // streamInfo answers $JS.API.STREAM.INFO.<stream>, with per-subject

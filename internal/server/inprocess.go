@@ -39,6 +39,15 @@ func (r *Requester) MayBeAnsweredOn(subj string) bool {
 	return r.c.mayBeAnsweredOn([]byte(subj))
 }
 
+// MayPublishAll reports whether the requester may publish to every
+// subject pattern matches (auth.Permissions.CanPublishAll; what
+// allow_responses opened does not count): a service that will publish
+// on its behalf to subjects known only as a pattern, such as a stream's
+// republish destination, asks this.
+func (r *Requester) MayPublishAll(pattern string) bool {
+	return r.c.perm.p.Load().CanPublishAll(pattern)
+}
+
 // Handler receives messages for an in-process subscription. It runs
 // synchronously on the publisher's goroutine, so it must not block for
 // long; m and its slices are only valid during the call (copy to keep).
