@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// What the harness reads about a server process and its store, from
+// /proc and the file system (Linux only).
+
+// rss returns the resident set size of pid in bytes (VmRSS).
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of utime and stime in
+// /proc/PID/stat: `getconf CLK_TCK`, 100 when that cannot be run (the
+// value on every Linux architecture Go supports).
+var clockTicks = func() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err != nil {
+		return 100
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || n <= 0 {
+		return 100
+	}
+	return float64(n)
+}()
+
+// cpuSeconds returns the user plus system CPU time pid has used, all its
+// threads together, from fields 14 and 15 of /proc/PID/stat. Its
+// resolution is one clock tick (10 ms at 100 Hz), so a phase should use
+// some hundreds of milliseconds of server CPU for a figure per operation
+// to mean something.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces
+	// and parentheses itself: the fields after it follow the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state), so field k is f[k-3].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed utime/stime in /proc/%d/stat", pid)
+	}
+	return float64(utime+stime) / clockTicks, nil
+}
+
+// cpuMeter samples a process's CPU time around a phase.
+type cpuMeter struct {
+	pid   int
+	start float64
+}
+
+func startCPU(pid int) (cpuMeter, error) {
+	s, err := cpuSeconds(pid)
+	return cpuMeter{pid: pid, start: s}, err
+}
+
+// perOp returns the CPU seconds used since startCPU, in microseconds per
+// operation.
+func (m cpuMeter) perOp(ops int) (float64, error) {
+	if ops <= 0 {
+		return 0, fmt.Errorf("no operations")
+	}
+	end, err := cpuSeconds(m.pid)
+	if err != nil {
+		return 0, err
+	}
+	return (end - m.start) * 1e6 / float64(ops), nil
+}
+
+// fileUsage is one file of a store directory.
+type fileUsage struct {
+	path      string // relative to the store directory
+	size      int64  // st_size: the file's length
+	allocated int64  // st_blocks*512: what it takes on disk
+}
+
+// diskUsage returns the allocated bytes (st_blocks*512, as du counts
+// them, directories included, hard links once) and the apparent bytes
+// (sum of file lengths) of everything under dir, and its regular files.
+func diskUsage(dir string) (allocated, apparent int64, files []fileUsage, err error) {
+	seen := map[[2]uint64]bool{}
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			// A file removed by the server between listing and stat
+			// (a compaction, a WAL recycled) is no longer there.
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(path, &st); err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		id := [2]uint64{uint64(st.Dev), st.Ino}
+		if seen[id] {
+			return nil
+		}
+		seen[id] = true
+		allocated += st.Blocks * 512
+		if d.Type().IsRegular() {
+			apparent += st.Size
+			rel, _ := filepath.Rel(dir, path)
+			files = append(files, fileUsage{path: rel, size: st.Size, allocated: st.Blocks * 512})
+		}
+		return nil
+	})
+	return allocated, apparent, files, err
+}
+
+// largest returns the n files that take most space on disk, largest
+// first.
+func largest(files []fileUsage, n int) []fileUsage {
+	s := slices.Clone(files)
+	slices.SortFunc(s, func(a, b fileUsage) int {
+		if c := cmp.Compare(b.allocated, a.allocated); c != 0 {
+			return c
+		}
+		return strings.Compare(a.path, b.path)
+	})
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
+
+// loadAverage returns the first three fields of /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
