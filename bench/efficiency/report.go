@@ -81,8 +81,8 @@ var kinds = []string{"cairn", "nats-server"}
 
 // report prints, for one key count, the medians per server with their
 // ratio and per-key bytes, then every round's values, then the largest
-// files of each server's store after loading in its first round, then
-// the errors.
+// files of each server's store in its first round (live after loading,
+// and after the clean stop), then the errors.
 func report(out io.Writer, n int, results map[string][]*result, markdown bool) {
 	med := map[string]map[string]float64{}
 	for _, k := range kinds {
@@ -131,16 +131,25 @@ func report(out io.Writer, n int, results map[string][]*result, markdown bool) {
 	t.flush()
 
 	for _, k := range kinds {
-		if len(results[k]) == 0 || len(results[k][0].largest) == 0 {
+		if len(results[k]) == 0 {
 			continue
 		}
-		fmt.Fprintf(out, "\nLargest files of the %s store after loading %d keys (first round):\n", k, n)
-		t = newTable(out, markdown)
-		t.row("file", "length B", "allocated B")
-		for _, f := range results[k][0].largest {
-			t.row(f.path, fmt.Sprint(f.size), fmt.Sprint(f.allocated))
+		first := results[k][0]
+		for _, l := range []struct {
+			when  string
+			files []fileUsage
+		}{{"live after loading", first.largestLive}, {"after the clean stop", first.largestStop}} {
+			if len(l.files) == 0 {
+				continue
+			}
+			fmt.Fprintf(out, "\nLargest files of the %s store, %d keys, %s (first round):\n", k, n, l.when)
+			t = newTable(out, markdown)
+			t.row("file", "length B", "allocated B")
+			for _, f := range l.files {
+				t.row(f.path, fmt.Sprint(f.size), fmt.Sprint(f.allocated))
+			}
+			t.flush()
 		}
-		t.flush()
 	}
 
 	for _, k := range kinds {

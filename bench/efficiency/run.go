@@ -44,9 +44,10 @@ type config struct {
 // result is what one measurement found: metric → value (base units:
 // bytes, seconds, µs of CPU per operation, operations per second).
 type result struct {
-	vals    map[string]float64
-	errs    []string
-	largest []fileUsage // the store's largest files after loading
+	vals map[string]float64
+	errs []string
+	// The store's largest files, live after loading and after the stop.
+	largestLive, largestStop []fileUsage
 }
 
 func (r *result) fail(phase string, err error) {
@@ -148,9 +149,10 @@ func (m *measurement) storePhase(when string) {
 	}
 	if when == "live" {
 		m.res.vals[rowDiskLive], m.res.vals[rowDiskLiveApparent] = float64(alloc), float64(apparent)
-		m.res.largest = largest(files, m.cfg.top)
+		m.res.largestLive = largest(files, m.cfg.top)
 	} else {
 		m.res.vals[rowDiskStop], m.res.vals[rowDiskStopApparent] = float64(alloc), float64(apparent)
+		m.res.largestStop = largest(files, m.cfg.top)
 	}
 }
 
