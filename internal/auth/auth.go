@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,6 +152,11 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	if err := a.addUsers(cfg.Users); err != nil {
 		return nil, err
+	}
+	if cfg.TLSMap {
+		if err := CheckCertMapUsers(slices.Collect(maps.Keys(a.passwords))); err != nil {
+			return nil, err
+		}
 	}
 	a.required = set > 0
 	if cfg.NoAuthUser != "" {

@@ -6,6 +6,8 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -131,6 +133,48 @@ func (a *Authenticator) userByDN(dn *ldap.DN) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// CheckCertMapUsers refuses, for verify_and_map, two user names that
+// are the same RDNs (equal DNs, or the same RDNs in another order): one
+// certificate would map to both, and which one it got would depend on
+// map iteration (nats-server 2.15.2 accepts such a list and picks
+// either). New checks it; the config checks it too, so that -t finds
+// it. The error wraps ErrConfig.
+func CheckCertMapUsers(names []string) error {
+	byKey := make(map[string]string)
+	for _, name := range names {
+		if !strings.Contains(name, "=") {
+			continue
+		}
+		dn, err := ldap.ParseDN(name)
+		if err != nil || len(dn.RDNs) == 0 {
+			continue
+		}
+		k := rdnSetKey(dn)
+		if other, dup := byKey[k]; dup {
+			a, b := min(name, other), max(name, other)
+			return fmt.Errorf("%w: users %q and %q name the same certificate subject (verify_and_map could map one certificate to either)", ErrConfig, a, b)
+		}
+		byKey[k] = name
+	}
+	return nil
+}
+
+// rdnSetKey returns a key equal for DNs with the same RDNs in any order
+// (sameRDNs): attribute types without case, values exactly.
+func rdnSetKey(dn *ldap.DN) string {
+	rdns := make([]string, 0, len(dn.RDNs))
+	for _, r := range dn.RDNs {
+		atvs := make([]string, 0, len(r.Attributes))
+		for _, atv := range r.Attributes {
+			atvs = append(atvs, strconv.Quote(strings.ToUpper(atv.Type))+"="+strconv.Quote(atv.Value))
+		}
+		slices.Sort(atvs)
+		rdns = append(rdns, strings.Join(atvs, "+"))
+	}
+	slices.Sort(rdns)
+	return strings.Join(rdns, ",")
 }
 
 // sameRDNs reports whether x and y have the same RDNs in any order.

@@ -81,3 +81,45 @@ func TestCertMapOrder(t *testing.T) {
 		t.Error("TLSMap on without users")
 	}
 }
+
+// TestCertMapAmbiguousUsers: two users whose names are the same RDNs
+// (equal DNs, or the same RDNs in another order) would both map from
+// one certificate, and which one it got depended on map iteration: a
+// connection could land in either user's account with either's
+// permissions. New refuses such a list under verify_and_map.
+func TestCertMapAmbiguousUsers(t *testing.T) {
+	ca, caKey := testcert.New(t, "ca", nil, nil, true)
+	cert := testcert.WriteLeaf(t, t.TempDir(), "c", ca, caKey, func(c *x509.Certificate) {
+		c.Subject = pkix.Name{CommonName: "alice", Organization: []string{"Acme"}, OrganizationalUnit: []string{"ops"}}
+	})
+	for _, pair := range [][2]string{
+		{"CN=alice,OU=ops,O=Acme", "cn=alice, ou=ops, o=Acme"}, // the same DN
+		{"OU=ops,CN=alice,O=Acme", "O=Acme,OU=ops,CN=alice"},   // neither in the certificate's order
+		{"CN=alice+OU=ops,O=Acme", "OU=ops+CN=alice,O=Acme"},   // a multi-valued RDN in another order
+	} {
+		cfg := Config{TLSMap: true, Users: []User{{Name: pair[0], Account: "A"}, {Name: pair[1], Account: "B"}}}
+		a, err := New(cfg)
+		if err == nil {
+			seen := map[string]bool{}
+			for range 200 {
+				if id, err := a.AuthenticateCert(cert, Credentials{}, nil); err == nil {
+					seen[id.Account] = true
+				}
+			}
+			t.Errorf("users %q and %q: accepted; the certificate mapped to accounts %v", pair[0], pair[1], seen)
+			continue
+		}
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("users %q: %v, want ErrConfig", pair, err)
+		}
+		// Without verify_and_map the names are only names.
+		cfg.TLSMap = false
+		if _, err := New(cfg); err != nil {
+			t.Errorf("users %q without verify_and_map: %v", pair, err)
+		}
+	}
+	// Different RDNs are different users.
+	if _, err := New(Config{TLSMap: true, Users: []User{{Name: "CN=alice,O=Acme"}, {Name: "CN=alice,O=Acme,OU=ops"}, {Name: "CN=Alice,O=Acme"}}}); err != nil {
+		t.Errorf("distinct DNs: %v", err)
+	}
+}

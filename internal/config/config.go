@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/conf"
+
+	"github.com/cairn-db/cairn/internal/auth"
 )
 
 // Error is an invalid value in a config file. Its text names the file,
@@ -347,6 +349,15 @@ func (c *Config) check(top value) error {
 			return top.errorf("users", "user %q defined twice (%s and %s)", name, prev, u.where)
 		}
 		seen[name] = u.where
+	}
+	if c.TLS != nil && c.TLS.VerifyAndMap {
+		var names []string
+		for _, u := range c.users() {
+			names = append(names, u.user.Name)
+		}
+		if err := auth.CheckCertMapUsers(names); err != nil {
+			return top.errorf("users", "%s", strings.TrimPrefix(err.Error(), auth.ErrConfig.Error()+": "))
+		}
 	}
 	return nil
 }

@@ -79,6 +79,13 @@ func TestTLS(t *testing.T) {
 	if *c.TLS != want {
 		t.Errorf("tls %+v, want %+v", *c.TLS, want)
 	}
+	// Two users one certificate would map to: -t finds it.
+	mapped := `tls { cert_file: "` + cert + `", key_file: "` + key + `", ca_file: "` + cert + `", verify_and_map: true }
+authorization { users: [ { user: "CN=alice,O=Acme" } ] }
+accounts { B { users: [ { user: "o=Acme, cn=alice" } ] } }`
+	if _, err := load(t, mapped, nil); err == nil || !strings.Contains(err.Error(), `users: users "CN=alice,O=Acme" and "o=Acme, cn=alice" name the same certificate subject`) {
+		t.Errorf("users with the same subject under verify_and_map: %v", err)
+	}
 	for _, tt := range []struct{ text, want string }{
 		{`tls { cert_file: "` + cert + `" }`, "cairn.conf:1: tls: cert_file and key_file are required"},
 		{`tls { cert_file: "` + cert + `", key_file: "` + cert + `" }`, "tls: cannot load the certificate"},
