@@ -19,7 +19,8 @@ import (
 //     when nkey users exist;
 //   - the first byte a client sends must start CONNECT: anything else is
 //     answered -ERR 'Authorization Violation' and the connection closed
-//     (unless no_auth_user is set: then the client is that user);
+//     (unless no_auth_user is set: then the client is that user, or
+//     under verify_and_map the user its certificate maps to);
 //   - a CONNECT whose credentials are refused gets the same answer;
 //   - a client that has not sent CONNECT within the auth timeout gets
 //     -ERR 'Authentication Timeout' and is closed.
@@ -106,6 +107,15 @@ func (c *client) firstByte(b byte) error {
 	id, ok := a.NoAuthIdentity()
 	if !ok {
 		return authViolation("authentication error")
+	}
+	if a.TLSMap() {
+		// As a CONNECT without credentials (nats-server runs the same
+		// pipeline): under verify_and_map the certificate is the user,
+		// not no_auth_user, and one that maps to no user is refused.
+		var err error
+		if id, err = c.authenticateWith(auth.Credentials{}); err != nil {
+			return authViolation(strings.TrimPrefix(err.Error(), "auth: "))
+		}
 	}
 	c.authenticated(id, auth.Credentials{})
 	return nil

@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"bufio"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -242,5 +245,79 @@ func TestCertMapReload(t *testing.T) {
 	}
 	if _, err := nats.Connect(srv.ClientURL(), append(certOpts("alice"), nats.MaxReconnects(0))...); !errors.Is(err, nats.ErrAuthorization) {
 		t.Fatalf("alice after being removed: %v", err)
+	}
+}
+
+// rawCertOutcome connects over TLS with a client certificate, sends ops
+// as the first bytes (no CONNECT), and returns the first line that is
+// not INFO: PONG, an -ERR, or "closed".
+func rawCertOutcome(t *testing.T, addr, dir, cert, ops string) string {
+	t.Helper()
+	kp, err := tls.LoadX509KeyPair(filepath.Join(dir, cert+".pem"), filepath.Join(dir, cert+"-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(caPEM)
+	raw, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(3 * time.Second))
+	if l, err := bufio.NewReader(raw).ReadString('\n'); err != nil || !strings.HasPrefix(l, "INFO ") {
+		t.Fatalf("INFO: %q %v", l, err)
+	}
+	c := tls.Client(raw, &tls.Config{Certificates: []tls.Certificate{kp}, RootCAs: pool, ServerName: "localhost"})
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte(ops)); err != nil {
+		return "closed"
+	}
+	r := bufio.NewReader(c)
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return "closed"
+		}
+		if l = strings.TrimSpace(l); !strings.HasPrefix(l, "INFO ") {
+			return l
+		}
+	}
+}
+
+// TestCertMapNoAuthUserFirstOp: under verify_and_map, a client that
+// sends an operation other than CONNECT first is authenticated as a
+// CONNECT without credentials would be: by its certificate (nats-server
+// runs the same pipeline). It must not become no_auth_user, which would
+// let a certificate of no user in, or a mapped user leave its own
+// permissions.
+func TestCertMapNoAuthUserFirstOp(t *testing.T) {
+	conf := certMapPKI(t)
+	dir := filepath.Dir(conf)
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, append(b, "no_auth_user: pwuser\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cairn := startFromFile(t, conf)
+	peer := testserver.StartPeer(t, "-c", conf)
+	for _, c := range []struct{ cert, ops, want string }{
+		{"nobody", "PING\r\n", "-ERR 'Authorization Violation'"},
+		{"svc", "PUB other 2\r\nhi\r\nPING\r\n", `-ERR 'Permissions Violation for Publish to "other"'`},
+		{"alice", "PING\r\n", "PONG"},
+	} {
+		got := rawCertOutcome(t, strings.TrimPrefix(cairn.ClientURL(), "nats://"), dir, c.cert, c.ops)
+		want := rawCertOutcome(t, strings.TrimPrefix(peer.URL, "nats://"), dir, c.cert, c.ops)
+		if got != want || got != c.want {
+			t.Errorf("certificate %s, first %q: cairn %q, nats-server %q, want %q", c.cert, c.ops, got, want, c.want)
+		}
 	}
 }
