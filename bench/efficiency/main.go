@@ -41,7 +41,7 @@ func main() {
 	flag.IntVar(&cfg.minEntries, "min-entries", 200000, "entries each watch measurement delivers at least (repeating the watch over small buckets)")
 	flag.DurationVar(&cfg.settle, "settle", time.Second, "pause before each disk or RSS reading")
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound on each phase")
-	flag.IntVar(&cfg.top, "top", 10, "largest store files to list")
+	top := flag.Int("top", 10, "largest store files to list")
 	markdown := flag.Bool("markdown", false, "print Markdown tables")
 	flag.Parse()
 
@@ -87,7 +87,7 @@ func main() {
 		}
 		fmt.Printf("\n## %d keys: median of %d alternating rounds (load average before %s, after %s)\n\n",
 			n, *rounds, loadBefore, loadAverage())
-		report(os.Stdout, n, results, *markdown)
+		report(os.Stdout, n, results, *markdown, *top)
 	}
 }
 

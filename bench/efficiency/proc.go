@@ -172,3 +172,40 @@ func loadAverage() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// fileType is a group of a store's files with the same extension.
+type fileType struct {
+	ext             string // ".log", ".sst", ".blk", or "other"
+	files           int
+	size, allocated int64
+}
+
+// byType groups files by extension, largest allocation first.
+func byType(files []fileUsage) []fileType {
+	groups := map[string]*fileType{}
+	for _, f := range files {
+		ext := filepath.Ext(f.path)
+		if len(ext) < 2 || len(ext) > 5 || strings.ContainsAny(ext, "0123456789") {
+			ext = "other" // MANIFEST-000001, LOCK, marker.format-version.000011.024
+		}
+		g := groups[ext]
+		if g == nil {
+			g = &fileType{ext: ext}
+			groups[ext] = g
+		}
+		g.files++
+		g.size += f.size
+		g.allocated += f.allocated
+	}
+	var out []fileType
+	for _, g := range groups {
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b fileType) int {
+		if c := cmp.Compare(b.allocated, a.allocated); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ext, b.ext)
+	})
+	return out
+}

@@ -82,8 +82,9 @@ var kinds = []string{"cairn", "nats-server"}
 // report prints, for one key count, the medians per server with their
 // ratio and per-key bytes, then every round's values, then the largest
 // files of each server's store in its first round (live after loading,
-// and after the clean stop), then the errors.
-func report(out io.Writer, n int, results map[string][]*result, markdown bool) {
+// and after the clean stop: by type, then the top largest), then the
+// errors.
+func report(out io.Writer, n int, results map[string][]*result, markdown bool, top int) {
 	med := map[string]map[string]float64{}
 	for _, k := range kinds {
 		med[k] = map[string]float64{}
@@ -138,14 +139,21 @@ func report(out io.Writer, n int, results map[string][]*result, markdown bool) {
 		for _, l := range []struct {
 			when  string
 			files []fileUsage
-		}{{"live after loading", first.largestLive}, {"after the clean stop", first.largestStop}} {
+		}{{"live after loading", first.filesLive}, {"after the clean stop", first.filesStop}} {
 			if len(l.files) == 0 {
 				continue
 			}
-			fmt.Fprintf(out, "\nLargest files of the %s store, %d keys, %s (first round):\n", k, n, l.when)
+			fmt.Fprintf(out, "\nThe %s store, %d keys, %s (first round), by file type:\n", k, n, l.when)
+			t = newTable(out, markdown)
+			t.row("type", "files", "length MB", "allocated MB")
+			for _, g := range byType(l.files) {
+				t.row(g.ext, fmt.Sprint(g.files), fmt.Sprintf("%.1f", float64(g.size)/1e6), fmt.Sprintf("%.1f", float64(g.allocated)/1e6))
+			}
+			t.flush()
+			fmt.Fprintf(out, "and its %d largest files:\n", top)
 			t = newTable(out, markdown)
 			t.row("file", "length B", "allocated B")
-			for _, f := range l.files {
+			for _, f := range largest(l.files, top) {
 				t.row(f.path, fmt.Sprint(f.size), fmt.Sprint(f.allocated))
 			}
 			t.flush()

@@ -38,7 +38,6 @@ type config struct {
 	minEntries        int // entries delivered per watch measurement, at least
 	settle            time.Duration
 	timeout           time.Duration // per phase
-	top               int           // largest store files to list
 }
 
 // result is what one measurement found: metric → value (base units:
@@ -46,8 +45,8 @@ type config struct {
 type result struct {
 	vals map[string]float64
 	errs []string
-	// The store's largest files, live after loading and after the stop.
-	largestLive, largestStop []fileUsage
+	// The store's files, live after loading and after the stop.
+	filesLive, filesStop []fileUsage
 }
 
 func (r *result) fail(phase string, err error) {
@@ -149,10 +148,10 @@ func (m *measurement) storePhase(when string) {
 	}
 	if when == "live" {
 		m.res.vals[rowDiskLive], m.res.vals[rowDiskLiveApparent] = float64(alloc), float64(apparent)
-		m.res.largestLive = largest(files, m.cfg.top)
+		m.res.filesLive = files
 	} else {
 		m.res.vals[rowDiskStop], m.res.vals[rowDiskStopApparent] = float64(alloc), float64(apparent)
-		m.res.largestStop = largest(files, m.cfg.top)
+		m.res.filesStop = files
 	}
 }
 
