@@ -198,6 +198,37 @@ func (p *Permissions) CanPublishAll(pattern string) bool {
 	return true
 }
 
+// CanSubscribeAll reports whether the subscribe permissions let every
+// subject that pattern matches be received through a plain (not queue)
+// subscription: an allow entry without a queue group covers the whole
+// pattern and no deny entry without one overlaps it. A service that
+// will receive on the user's behalf with no delivery filter (a
+// stream's subjects) asks this; CanSubscribe would accept a pattern
+// that only overlaps a deny entry, whose messages the server filters.
+func (p *Permissions) CanSubscribeAll(pattern string) bool {
+	if p == nil || p.sub == nil {
+		return true
+	}
+	if p.sub.hasAllow {
+		covered := false
+		for _, e := range p.sub.allow {
+			if e.queue == "" && subject.SubsetOf(pattern, e.subject) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return false
+		}
+	}
+	for _, e := range p.deny {
+		if e.queue == "" && subject.Overlap(e.subject, pattern) {
+			return false
+		}
+	}
+	return true
+}
+
 // matchAny reports whether some entry matches subj (wildcard tokens of
 // subj compared as nats-server's sublist compares them).
 func matchAny(list []entry, subj string) bool {

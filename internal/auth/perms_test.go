@@ -135,6 +135,30 @@ func TestPermissionsPublishAll(t *testing.T) {
 	}
 }
 
+// CanSubscribeAll answers for a subscription without a delivery
+// filter: an allow entry without a queue group must cover the pattern
+// and no deny entry without one may overlap it.
+func TestPermissionsSubscribeAll(t *testing.T) {
+	p := mustPerms(t, nil, &Rules{Allow: []string{"_INBOX_a.>", "$KV.cfg.>", "jobs.* workers"}, Deny: []string{"$KV.cfg.secret", "_INBOX_a.x q"}})
+	for pattern, want := range map[string]bool{
+		"_INBOX_a.>":    true, // the queue deny entry does not touch plain delivery
+		"$KV.cfg.>":     false,
+		"$KV.cfg.k":     true,
+		"$KV.cfg.*.x":   true,
+		"jobs.a":        false, // allowed only in queue group workers
+		"_INBOX.>":      false,
+		"$KV.cfg.secre": true,
+	} {
+		if got := p.CanSubscribeAll(pattern); got != want {
+			t.Errorf("CanSubscribeAll(%q) = %v, want %v", pattern, got, want)
+		}
+	}
+	var none *Permissions
+	if !none.CanSubscribeAll(">") {
+		t.Error("nil permissions: want everything")
+	}
+}
+
 func TestPermissionsNil(t *testing.T) {
 	var p *Permissions
 	if !p.CanPublish("a") || !p.CanSubscribe(">", "q") || p.Overlaps(">", "") || !p.Delivers("a", "") || p.QueueDeny() {

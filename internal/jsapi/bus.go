@@ -32,6 +32,9 @@ type Caller interface {
 	// MayPublishAll reports whether the client may publish to every
 	// subject pattern matches.
 	MayPublishAll(pattern string) bool
+	// MaySubscribeAll reports whether the client may receive every
+	// subject pattern matches, with no delivery filter.
+	MaySubscribeAll(pattern string) bool
 }
 
 // CallerHandler is a Handler that is also told who sent the message.

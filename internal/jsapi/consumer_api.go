@@ -577,6 +577,13 @@ func errRepublishNotPermittedF(dest string) *APIError {
 	return &APIError{Code: 403, Description: "Permissions Violation for Publish to " + strconv.Quote(dest) + ": a stream's republish destination must be subjects the requester may publish to"}
 }
 
+// errCaptureNotPermittedF refuses a stream subject covering subjects
+// the requester may not subscribe to; like errRepublishNotPermittedF,
+// it has no nats-server counterpart.
+func errCaptureNotPermittedF(subj string) *APIError {
+	return &APIError{Code: 403, Description: "Permissions Violation for Subscription to " + strconv.Quote(subj) + ": a stream's subjects must be ones the requester may subscribe to"}
+}
+
 // errDeliverSubjectNotPermittedF refuses a push consumer whose deliver
 // subject the requester may neither publish to nor receive on. It has
 // no nats-server counterpart (nats-server does not check), hence no

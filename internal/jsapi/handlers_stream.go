@@ -40,7 +40,7 @@ func (a *API) streamCreate(req *request) {
 	}
 	cfg, e := normalize(cr.StreamConfig)
 	if e == nil {
-		e = a.checkRePublishCaller(req, &cfg)
+		e = a.checkStreamCaller(req, &cfg)
 	}
 	if e != nil {
 		a.respondError(req, typeStreamCreate, e)
@@ -75,7 +75,7 @@ func (a *API) streamUpdate(req *request) {
 		e = errStreamMismatch
 	}
 	if e == nil {
-		e = a.checkRePublishCaller(req, &cfg)
+		e = a.checkStreamCaller(req, &cfg)
 	}
 	if e != nil {
 		a.respondError(req, typeStreamUpdate, e)
@@ -92,22 +92,37 @@ func (a *API) streamUpdate(req *request) {
 	}, false)
 }
 
-// checkRePublishCaller refuses a republish destination the requester
-// may not publish to every subject of: the stream publishes there on
-// its behalf after every write, for as long as it lives (the reply
-// rule of internal/server, as for a consumer's deliver subject).
-// nats-server 2.15.2 does not check it. A republish the stream already
-// has is not checked again, so that anyone allowed to update the
-// stream can resubmit the configuration an operator gave it.
-func (a *API) checkRePublishCaller(req *request, cfg *StreamConfig) *APIError {
-	rp := cfg.RePublish
-	if rp == nil || req.caller == nil {
+// checkStreamCaller applies the reply rule of internal/server to what a
+// stream does on its configurer's behalf for as long as it lives
+// (nats-server 2.15.2 checks neither):
+//   - its subjects are a subscription: every message published on them
+//     is stored for whoever may read the stream, so each must be a
+//     subject the requester may receive with no delivery filter;
+//   - its republish destination is a publish after every write, so the
+//     requester must be allowed to publish to every subject of it.
+//
+// What the stream already has is not checked again, so that anyone
+// allowed to update the stream can resubmit the configuration an
+// operator gave it.
+func (a *API) checkStreamCaller(req *request, cfg *StreamConfig) *APIError {
+	if req.caller == nil {
 		return nil
 	}
+	var old StreamConfig
 	if s := a.lookup(cfg.Name); s != nil {
-		if old := s.config().RePublish; old != nil && old.Source == rp.Source && old.Destination == rp.Destination {
-			return nil
+		old = s.config()
+	}
+	for _, subj := range cfg.Subjects {
+		if !slices.Contains(old.Subjects, subj) && !req.caller.MaySubscribeAll(subj) {
+			return errCaptureNotPermittedF(subj)
 		}
+	}
+	rp := cfg.RePublish
+	if rp == nil {
+		return nil
+	}
+	if o := old.RePublish; o != nil && o.Source == rp.Source && o.Destination == rp.Destination {
+		return nil
 	}
 	if !req.caller.MayPublishAll(destPattern(rp.Destination)) {
 		return errRepublishNotPermittedF(rp.Destination)

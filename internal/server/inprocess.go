@@ -48,6 +48,15 @@ func (r *Requester) MayPublishAll(pattern string) bool {
 	return r.c.perm.p.Load().CanPublishAll(pattern)
 }
 
+// MaySubscribeAll reports whether the requester may receive every
+// subject pattern matches through a plain subscription, with no
+// delivery filter (auth.Permissions.CanSubscribeAll): a service that
+// will receive on its behalf, such as a stream capturing its subjects,
+// asks this.
+func (r *Requester) MaySubscribeAll(pattern string) bool {
+	return r.c.perm.p.Load().CanSubscribeAll(pattern)
+}
+
 // Handler receives messages for an in-process subscription. It runs
 // synchronously on the publisher's goroutine, so it must not block for
 // long; m and its slices are only valid during the call (copy to keep).
