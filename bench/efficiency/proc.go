@@ -76,6 +76,17 @@ func cpuSeconds(pid int) (float64, error) {
 	return float64(utime+stime) / clockTicks, nil
 }
 
+// selfCPUSeconds returns the user plus system CPU time this process has
+// used, all its threads together.
+func selfCPUSeconds() (float64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime), nil
+}
+
 // cpuMeter samples a process's CPU time around a phase.
 type cpuMeter struct {
 	pid   int

@@ -28,6 +28,7 @@ const (
 	rowCPUWatch         = "cpu-watch"
 	rowCPUList          = "cpu-list"
 	rowCPULean          = "cpu-lean"
+	rowClientLean       = "client-cpu-lean"
 	rowLoadRate         = "rate-load"
 	rowPutRate          = "rate-put"
 	rowGetRate          = "rate-get"
@@ -66,6 +67,7 @@ var rows = []row{
 	{rowCPUWatch, "server CPU per entry, WatchAll initial (nats.go)", "µs", 1, false, "%.2f"},
 	{rowCPUList, "server CPU per key, ListKeys (nats.go)", "µs", 1, false, "%.2f"},
 	{rowCPULean, "server CPU per entry, WatchAll initial (lean client)", "µs", 1, false, "%.2f"},
+	{rowClientLean, "client CPU per entry, lean client itself", "µs", 1, false, "%.2f"},
 	{rowLoadRate, "load (pipelined async publish)", "keys/s", 1, false, "%.0f"},
 	{rowPutRate, "puts", "ops/s", 1, false, "%.0f"},
 	{rowGetRate, "gets", "ops/s", 1, false, "%.0f"},
