@@ -30,6 +30,10 @@ type Group struct {
 	// of every member, so that two accounts cannot both pass a server
 	// limit check that only one of them fits. Taken after API.ctl.
 	ctl sync.Mutex
+	// reserve serialises the consumer reservations of every member, so
+	// that the server's consumer cap counts the creations in progress in
+	// every account. Taken before API.creating.
+	reserve sync.Mutex
 }
 
 func (g *Group) join(a *API) {

@@ -261,6 +261,10 @@ func (a *API) consumerCount() int {
 // lock: a slow one (a snapshot of a large bucket) delays no other. A
 // reserved name that the manager already holds is counted once.
 func (a *API) reserveConsumer(s *stream, name string) (release func(), e *APIError) {
+	if g := a.opts.Group; g != nil {
+		g.reserve.Lock()
+		defer g.reserve.Unlock()
+	}
 	a.creating.Lock()
 	defer a.creating.Unlock()
 	if a.creating.names == nil {
@@ -275,23 +279,33 @@ func (a *API) reserveConsumer(s *stream, name string) (release func(), e *APIErr
 		}
 		return n
 	}
-	if maxc := s.config().MaxConsumers; maxc > 0 && a.consumers.Count(s.name)+unregistered(s.name) >= maxc {
+	// The creations in progress are counted before the registered
+	// consumers: one that registers in between is then counted twice
+	// (refusing, at worst, a creation that would just have fit), never
+	// missed.
+	pending := unregistered(s.name)
+	inStream := a.consumers.Count(s.name) + pending
+	if maxc := s.config().MaxConsumers; maxc > 0 && inStream >= maxc {
 		return nil, errMaxConsumers
 	}
-	if maxc := a.accountMaxConsumers(); maxc > 0 && a.consumers.Count(s.name)+unregistered(s.name) >= maxc {
+	if maxc := a.accountMaxConsumers(); maxc > 0 && inStream >= maxc {
 		// An account's max_consumers bounds the consumers of each of
 		// its streams, as nats-server applies it.
 		return nil, errMaxConsumers
 	}
 	if maxc := a.opts.MaxConsumers; maxc > 0 {
-		// The server's cap, over every account (other accounts'
-		// creations in progress are not counted: at most one each).
+		// The server's cap, over every account, with the creations in
+		// progress in each (the group's reserve lock keeps the other
+		// members from reserving meanwhile).
 		total := 0
-		for _, m := range a.members() {
-			total += m.consumerCount()
-		}
 		for stream := range a.creating.names {
 			total += unregistered(stream)
+		}
+		for _, m := range a.members() {
+			if m != a {
+				total += m.pendingConsumers()
+			}
+			total += m.consumerCount()
 		}
 		if total >= maxc {
 			return nil, errMaxConsumers
@@ -314,6 +328,23 @@ func (a *API) reserveConsumer(s *stream, name string) (release func(), e *APIErr
 			delete(a.creating.names, s.name)
 		}
 	}, nil
+}
+
+// pendingConsumers counts the consumers reserved by reserveConsumer and
+// not yet registered with the manager. The caller holds the group's
+// reserve lock, and may hold another member's creating.
+func (a *API) pendingConsumers() int {
+	a.creating.Lock()
+	defer a.creating.Unlock()
+	n := 0
+	for stream, names := range a.creating.names {
+		for name := range names {
+			if _, err := a.consumers.Get(stream, name); err != nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // checkLimits applies the server's (account's) limits to a stream
