@@ -22,7 +22,9 @@ import (
 //     connection is checked against the deny entries;
 //   - with allow_responses, the reply subject of each message delivered
 //     to the client may be published to, MaxMsgs times within Expires
-//     (even when a publish deny entry matches it, as in nats-server);
+//     (even when a publish deny entry matches it, as in nats-server),
+//     Cairn only: when the requester may be answered there, by the
+//     reply rule (reply_rule.go; route.go deliver);
 //   - for every client, with or without permissions, a reply subject
 //     reserved for the server's own routing (_R_., $JS.ACK., _GR_.,
 //     $GR.) is refused with -ERR 'Permissions Violation for Publish

@@ -50,10 +50,25 @@ func TestPermissionsDifferential(t *testing.T) {
 		{name: "d reserved replies", send: as("d", "SUB r 1\r\nPUB r _R_.x 2\r\nhi\r\nPUB r $JS.ACK.s.c.1.1.1.1.0 2\r\nhi\r\nPUB r _GR_.x 2\r\nhi\r\nPUB r $GR.x 2\r\nhi\r\nPUB r _INBOX.x 2\r\nhi\r\n")},
 		{name: "d reserved subjects", send: as("d", "PUB _GR_.x 2\r\nhi\r\nPUB $GR.x 2\r\nhi\r\nPUB _R_.x 2\r\nhi\r\n")},
 		// allow_responses: the reply subject of each message delivered
-		// may be published to, max times.
-		{name: "r allow_responses", send: as("r", "SUB svc.a 1\r\nPUB svc.a rep.1 2\r\nhi\r\nPUB rep.1 2\r\nok\r\nPUB rep.1 2\r\nno\r\nPUB rep.2 2\r\nno\r\nPUB other 2\r\nno\r\n")},
+		// may be published to, max times, when the requester may be
+		// answered there (its inbox, or a subject it may publish to).
+		{name: "r allow_responses", send: as("r", "SUB svc.a 1\r\nSUB rep.* 2\r\nPUB svc.a rep.1 2\r\nhi\r\nPUB rep.1 2\r\nok\r\nPUB rep.1 2\r\nno\r\nPUB rep.2 2\r\nno\r\nPUB other 2\r\nno\r\n")},
 		{name: "r allow_responses no reply tracked for allowed subject", send: as("r", "SUB svc.a 1\r\nPUB svc.a svc.b 2\r\nhi\r\nPUB svc.b 2\r\nok\r\nPUB svc.b 2\r\nok\r\n")},
-		{name: "r2 allow_responses max 2", send: as("r2", "SUB svc 1\r\nPUB svc nope 2\r\nhi\r\nPUB nope 2\r\nok\r\nPUB nope 2\r\nok\r\nPUB nope 2\r\nno\r\nPUB svc rep 2\r\nhi\r\nPUB svc rep 2\r\nhi\r\nPUB rep 2\r\nok\r\nPUB rep 2\r\nok\r\nPUB rep 2\r\nno\r\n")},
+		{name: "r2 allow_responses max 2", send: as("r2", "SUB svc 1\r\nSUB rep 2\r\nPUB svc rep 2\r\nhi\r\nPUB svc rep 2\r\nhi\r\nPUB rep 2\r\nok\r\nPUB rep 2\r\nok\r\nPUB rep 2\r\nno\r\n")},
+		{
+			name:    "r allow_responses for a reply the requester may not be answered on",
+			send:    as("r", "SUB svc.a 1\r\nPUB svc.a rep.1 2\r\nhi\r\nPUB rep.1 2\r\nok\r\nPUB rep.2 2\r\nno\r\n"),
+			differs: "the reply subject of a request opens a publish for the responder on the requester's behalf; Cairn opens it only where the requester may be answered (the reply rule: a subject it may publish to, or its inbox) and tells the requester, nats-server opens any: here r writes rep.1, which it may not publish to, by asking itself",
+			cairn:   "-ERR 'Permissions Violation for Publish to \"rep.1\"'\r\nMSG svc.a 1 rep.1 2\r\nhi\r\n-ERR 'Permissions Violation for Publish to \"rep.1\"'\r\n-ERR 'Permissions Violation for Publish to \"rep.2\"'\r\nPONG\r\n<open>",
+			peer:    "MSG svc.a 1 rep.1 2\r\nhi\r\n-ERR 'Permissions Violation for Publish to \"rep.2\"'\r\nPONG\r\n<open>",
+		},
+		{
+			name:    "r2 allow_responses past a deny entry",
+			send:    as("r2", "SUB svc 1\r\nPUB svc nope 2\r\nhi\r\nPUB nope 2\r\nok\r\n"),
+			differs: "as above: nats-server lets r2 publish to nope, which its deny entry names, by sending itself a request with reply nope",
+			cairn:   "-ERR 'Permissions Violation for Publish to \"nope\"'\r\nMSG svc 1 nope 2\r\nhi\r\n-ERR 'Permissions Violation for Publish to \"nope\"'\r\nPONG\r\n<open>",
+			peer:    "MSG svc 1 nope 2\r\nhi\r\nPONG\r\n<open>",
+		},
 		// Subscribe.
 		{name: "a sub allowed", send: as("a", "SUB foo.a 1\r\nSUB foo.* 2\r\nSUB bar.> 3\r\nSUB bar.x.y 4\r\nSUB _INBOX.abc 5\r\nSUB qq.x 6\r\n")},
 		{name: "a sub refused", send: as("a", "SUB baz 1\r\nSUB foo.secret 2\r\nSUB bar.private.x 3\r\nSUB bar.private.> 4\r\nSUB > 5\r\nSUB foo 6\r\nSUB bar.private.* 7\r\n")},

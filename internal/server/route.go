@@ -45,7 +45,7 @@ func (s *Server) routeAs(acc *Account, from *client, routeSubj, subj, reply, hea
 		if sub.handler != nil && !rc.allows(from, subj, reply) {
 			continue
 		}
-		if s.deliver(from, sub, subj, reply, header, payload) {
+		if s.deliver(from, sub, subj, reply, header, payload, &rc) {
 			delivered = true
 		}
 	}
@@ -58,7 +58,7 @@ func (s *Server) routeAs(acc *Account, from *client, routeSubj, subj, reply, hea
 			if sub.handler != nil && !rc.allows(from, subj, reply) {
 				continue
 			}
-			if s.deliver(from, sub, subj, reply, header, payload) {
+			if s.deliver(from, sub, subj, reply, header, payload, &rc) {
 				delivered = true
 				break
 			}
@@ -95,15 +95,16 @@ func (s *Server) noResponders(acc *Account, from *client, subj, reply []byte) {
 	for _, sub := range acc.subs.MatchBytes(reply).Plain {
 		if sub.client == from {
 			hdr := wire.NewStatusHeader(503, "").Add("Nats-Subject", string(subj)).Bytes()
-			s.deliver(nil, sub, reply, nil, hdr, nil)
+			s.deliver(nil, sub, reply, nil, hdr, nil, nil)
 			return
 		}
 	}
 }
 
 // deliver hands the message to one subscription and reports whether it
-// took it.
-func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, payload []byte) bool {
+// took it. rc is the message's reply rule decision (nil when from is
+// nil).
+func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, payload []byte, rc *replyCheck) bool {
 	if sub.handler != nil {
 		sub.handler(&Msg{Subject: string(subj), Reply: string(reply), Header: header, Data: payload, from: from})
 		return true
@@ -111,6 +112,15 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 	c := sub.client
 	if c == from && !c.opts.Echo {
 		return false
+	}
+	// With allow_responses the reply subject lets c publish there on the
+	// requester's behalf, as an in-process service answering would: it
+	// is opened only where the requester may be answered (the reply
+	// rule, reply_rule.go). Decided before c.mu is taken, as it takes
+	// from's.
+	openReply := true
+	if len(reply) > 0 && rc != nil && c.perm.p.Load().Responses() != nil {
+		openReply = rc.allows(from, subj, reply)
 	}
 	c.mu.Lock()
 	if c.mu.closed || !c.delivers(sub, subj) {
@@ -131,7 +141,7 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		}
 		last = sub.delivered == sub.max
 	}
-	if c.perm.p.Load() != nil {
+	if c.perm.p.Load() != nil && openReply {
 		c.trackReply(reply) // allow_responses (perms.go)
 	}
 	if !c.opts.Headers {

@@ -650,3 +650,63 @@ func TestReviewStreamCaptureOutsidePermissions(t *testing.T) {
 		t.Errorf("the admin resubmitting the operator's subjects: %s", desc)
 	}
 }
+
+// A service with allow_responses may answer the reply subject of each
+// request it receives, whatever its own publish permissions; the reply
+// subject is chosen by the requester. A reader of bucket cfg, allowed to
+// send requests to the service but not to write the bucket, sent one
+// with reply $KV.cfg.evil, and the service's answer was stored as key
+// evil: the in-process exploit of issue 10 through a client service.
+// The service is now allowed to answer only where the requester may be
+// answered (the reply rule), and the requester gets the violation.
+func TestReviewAllowResponsesConfusedDeputy(t *testing.T) {
+	svcPerms, err := auth.NewPermissionsWithResponses(nil, &auth.Rules{Allow: []string{"svc.>"}}, &auth.Responses{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := rvPerms(t, []string{"svc.>", "$JS.API.DIRECT.GET.KV_cfg.>"}, []string{"_INBOX.>"})
+	tg := startWith(t, daemon.Config{Server: server.Options{Auth: auth.Config{Users: []auth.User{
+		{Name: "op", Password: "op"},
+		{Name: "svc", Password: "svc", Permissions: svcPerms},
+		{Name: "r", Password: "r", Permissions: reader},
+	}}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, opJS := newJSAs(t, tg.URL, nats.UserInfo("op", "op"))
+	kv, err := opJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "cfg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcErrs := make(chan error, 10)
+	svc := connect(t, tg.URL, nats.UserInfo("svc", "svc"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { svcErrs <- err }))
+	answered := make(chan string, 10)
+	if _, err := svc.Subscribe("svc.echo", func(m *nats.Msg) {
+		m.Respond([]byte("answer of svc"))
+		answered <- m.Reply
+	}); err != nil {
+		t.Fatal(err)
+	}
+	svc.Flush()
+	// An ordinary request is answered.
+	r := connect(t, tg.URL, nats.UserInfo("r", "r"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if m, err := r.Request("svc.echo", nil, 5*time.Second); err != nil || string(m.Data) != "answer of svc" {
+		t.Fatalf("request to the service: %v, %v", m, err)
+	}
+	ac := dialAuth(t, tg.Addr)
+	ac.send("CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"r\",\"pass\":\"r\"}\r\nPUB svc.echo $KV.cfg.evil 2\r\nhi\r\nPING\r\n")
+	got := ac.until("PONG\r\n")
+	for reply := range answered {
+		if reply == "$KV.cfg.evil" {
+			break
+		}
+	}
+	if err := svc.Flush(); err != nil { // its answer has been processed
+		t.Fatal(err)
+	}
+	if v := getString(t, kv, "evil"); v != "<none>" {
+		t.Fatalf("the service's answer to r's request was stored as key evil: %q", v)
+	}
+	if !strings.Contains(got, `-ERR 'Permissions Violation for Publish to "$KV.cfg.evil"'`) {
+		t.Errorf("r got %q, want the violation for its reply subject", got)
+	}
+}
