@@ -177,3 +177,39 @@ func TestReviewAccountMaxConsumersConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewServerStorageAcrossAccounts: streams created at once in two
+// accounts cannot together reserve more than the server's
+// max_file_store.
+func TestReviewServerStorageAcrossAccounts(t *testing.T) {
+	tg := accountsTarget(t, func(c *daemon.Config) { c.MaxFileStore = 10 << 20 })
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	startAll := make(chan struct{})
+	for _, u := range []string{"a", "b"} {
+		for i := range 8 {
+			_, js := newJSAs(t, tg.URL, nats.UserInfo(u, u))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-startAll
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "b" + strconv.Itoa(i), MaxBytes: 6 << 20})
+				if err == nil {
+					mu.Lock()
+					created++
+					mu.Unlock()
+				} else if !strings.Contains(err.Error(), "insufficient storage resources") {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	close(startAll)
+	wg.Wait()
+	if created != 1 {
+		t.Fatalf("%d buckets of 6 MiB created under a server max_file_store of 10 MiB", created)
+	}
+}
