@@ -25,6 +25,13 @@ import (
 // publisher gets -ERR 'Permissions Violation for Publish to "<reply>"'
 // once; the connection stays open.
 //
+// The same decision opens, or not, the reply subject for a client with
+// allow_responses that receives the message (route.go deliver): its
+// answer is a publish on the requester's behalf too. The JetStream API
+// applies the rule to what lives on after the request (jsapi.Caller,
+// Requester): a push consumer's deliver subject, a stream's subjects
+// (received on the requester's behalf) and its republish destination.
+//
 // nats-server v2.15.2 does not check this: a user allowed only
 // $JS.API.DIRECT.GET.KV_cfg.> can send
 //
