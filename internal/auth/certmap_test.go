@@ -123,3 +123,29 @@ func TestCertMapAmbiguousUsers(t *testing.T) {
 		t.Errorf("distinct DNs: %v", err)
 	}
 }
+
+// TestCertMapDNInjection: a certificate whose subject values hold DN
+// syntax (commas, plus signs, equals, escapes) is one RDN with that
+// value: it does not map to the user whose name those characters would
+// spell as several RDNs.
+func TestCertMapDNInjection(t *testing.T) {
+	ca, caKey := testcert.New(t, "ca", nil, nil, true)
+	users := []string{"CN=alice,O=Acme", "CN=alice+O=Acme", "CN=alice,OU=ops,O=Acme", "CN=admin"}
+	var us []User
+	for _, u := range users {
+		us = append(us, User{Name: u})
+	}
+	a, err := New(Config{Users: us, TLSMap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cn := range []string{"alice,O=Acme", "alice+O=Acme", `alice\,O=Acme`, "alice,OU=ops,O=Acme", "admin,", " admin", "ADMIN", "admin\x00", "alice\nO=Acme"} {
+		cert := testcert.WriteLeaf(t, t.TempDir(), "c", ca, caKey, func(c *x509.Certificate) {
+			c.DNSNames = nil
+			c.Subject = pkix.Name{CommonName: cn}
+		})
+		if id, err := a.AuthenticateCert(cert, Credentials{}, nil); err == nil {
+			t.Errorf("CN %q mapped to %q", cn, id.Name)
+		}
+	}
+}

@@ -710,3 +710,57 @@ func TestReviewAllowResponsesConfusedDeputy(t *testing.T) {
 		t.Errorf("r got %q, want the violation for its reply subject", got)
 	}
 }
+
+// TestReviewConsumerUpdateDeliverSubject: the reply rule for deliver
+// subjects holds for an update of an existing consumer (action update,
+// and a create naming the consumer again) as for its creation, and a
+// consumer whose update was refused keeps delivering where it did.
+func TestReviewConsumerUpdateDeliverSubject(t *testing.T) {
+	reader := rvPerms(t, []string{"$JS.API.CONSUMER.CREATE.KV_cfg.>", "$JS.API.CONSUMER.DURABLE.CREATE.KV_cfg.>", "$JS.API.CONSUMER.INFO.KV_cfg.*"}, []string{"_INBOX.>"})
+	tg := startWith(t, daemon.Config{Server: server.Options{Auth: auth.Config{Users: []auth.User{
+		{Name: "op", Password: "op"},
+		{Name: "r", Password: "r", Permissions: reader},
+	}}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, opJS := newJSAs(t, tg.URL, nats.UserInfo("op", "op"))
+	kv, err := opJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "cfg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := connect(t, tg.URL, nats.UserInfo("op", "op"))
+	orders, err := op.SubscribeSync("orders.new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.Flush()
+	nc := connect(t, tg.URL, nats.UserInfo("r", "r"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	inbox, err := nc.SubscribeSync("_INBOX.r.deliver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(action, deliver string) map[string]any {
+		return map[string]any{"stream_name": "KV_cfg", "action": action, "config": map[string]any{
+			"name": "w", "deliver_subject": deliver, "ack_policy": "none", "filter_subject": "$KV.cfg.>", "inactive_threshold": int64(time.Minute)}}
+	}
+	if desc := rvAsk(t, nc, "$JS.API.CONSUMER.CREATE.KV_cfg.w", cfg("create", "_INBOX.r.deliver")); desc != "" {
+		t.Fatalf("create on its inbox: %s", desc)
+	}
+	for _, action := range []string{"update", ""} {
+		if desc := rvAsk(t, nc, "$JS.API.CONSUMER.CREATE.KV_cfg.w", cfg(action, "orders.new")); !strings.Contains(desc, "Permissions Violation for Publish to") {
+			t.Errorf("action %q to orders.new: %q, want the violation", action, desc)
+		}
+	}
+	if desc := rvAsk(t, nc, "$JS.API.CONSUMER.DURABLE.CREATE.KV_cfg.w", cfg("", "orders.new")); desc == "" {
+		t.Errorf("durable create to orders.new: accepted")
+	}
+	if _, err := kv.PutString(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := inbox.NextMsg(5 * time.Second); err != nil || string(m.Data) != "v" {
+		t.Fatalf("the consumer's own deliveries: %v, %v", m, err)
+	}
+	if m, err := orders.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("orders.new got %q from the bucket", m.Data)
+	}
+}
