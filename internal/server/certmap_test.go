@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/config"
 	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/testcert"
 	"github.com/cairn-db/cairn/internal/testserver"
 )
@@ -318,6 +321,56 @@ func TestCertMapNoAuthUserFirstOp(t *testing.T) {
 		want := rawCertOutcome(t, strings.TrimPrefix(peer.URL, "nats://"), dir, c.cert, c.ops)
 		if got != want || got != c.want {
 			t.Errorf("certificate %s, first %q: cairn %q, nats-server %q, want %q", c.cert, c.ops, got, want, c.want)
+		}
+	}
+}
+
+// TestCertMapNeedsVerifiedCertificates: verify_and_map makes a client
+// certificate the user, so it must have been verified. A server given
+// TLSMap with a TLS config that requests client certificates without
+// verifying them (or without TLS) is refused: a self-signed
+// certificate naming the admin would otherwise log in as the admin.
+func TestCertMapNeedsVerifiedCertificates(t *testing.T) {
+	p := newPKI(t)
+	users := auth.Config{TLSMap: true, Users: []auth.User{{Name: "CN=admin"}}}
+	for name, cfg := range map[string]*tls.Config{
+		"no TLS":        nil,
+		"no client CA":  {Certificates: []tls.Certificate{p.serverCert}},
+		"request":       {Certificates: []tls.Certificate{p.serverCert}, ClientAuth: tls.RequestClientCert},
+		"require any":   {Certificates: []tls.Certificate{p.serverCert}, ClientAuth: tls.RequireAnyClientCert},
+		"verify if any": {Certificates: []tls.Certificate{p.serverCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: p.caPool},
+	} {
+		opts := server.Options{Auth: users, TLSConfig: cfg, Host: "127.0.0.1", Port: -1, Logger: server.NewLogger(io.Discard, false, false)}
+		if s, err := server.New(opts); err == nil {
+			if cfg != nil && cfg.ClientAuth == tls.RequireAnyClientCert {
+				// Show what it let through.
+				if err := s.Start(); err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				selfCA, selfKey := testcert.Write(t, dir, "self", nil, nil, true)
+				testcert.WriteLeaf(t, dir, "admin", selfCA, selfKey, func(c *x509.Certificate) {
+					c.DNSNames = nil
+					c.Subject = pkix.Name{CommonName: "admin"}
+				})
+				nc, err := nats.Connect(s.ClientURL(), nats.RootCAs(p.caFile), nats.ClientCert(filepath.Join(dir, "admin.pem"), filepath.Join(dir, "admin-key.pem")), nats.MaxReconnects(0))
+				if err == nil {
+					nc.Close()
+					t.Errorf("%s: a self-signed certificate logged in as CN=admin", name)
+				}
+				s.Shutdown()
+			}
+			t.Errorf("%s: server.New accepted verify_and_map", name)
+		}
+		// Reload refuses it too.
+		good := p.tlsOptions(true)
+		good.Auth, good.Host, good.Port, good.Logger = users, "127.0.0.1", -1, server.NewLogger(io.Discard, false, false)
+		s := startServer(t, good)
+		opts.TLSConfig = cfg
+		if cfg != nil {
+			if err := s.Reload(opts); err == nil {
+				t.Errorf("%s: Reload accepted verify_and_map", name)
+			}
 		}
 	}
 }

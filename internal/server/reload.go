@@ -105,6 +105,9 @@ func (s *Server) Reload(opts Options) error {
 	if err := s.refuseReload(&opts); err != nil {
 		return err
 	}
+	if err := opts.checkTLSMap(); err != nil {
+		return err
+	}
 	authn, err := auth.New(opts.Auth)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

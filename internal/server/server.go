@@ -82,6 +82,9 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxSubscriptions < 0 {
 		return nil, fmt.Errorf("server: invalid max_subscriptions %d", opts.MaxSubscriptions)
 	}
+	if err := opts.checkTLSMap(); err != nil {
+		return nil, err
+	}
 	authn, err := auth.New(opts.Auth)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

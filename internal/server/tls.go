@@ -67,6 +67,21 @@ func (o *Options) setupTLS() {
 	}
 }
 
+// checkTLSMap refuses verify_and_map (Auth.TLSMap) without TLS that
+// verifies client certificates: the certificate is the user, so
+// without verification a self-signed one naming a user would log in as
+// that user. The config file's verify_and_map implies verify; this
+// guards embedders and reloads.
+func (o *Options) checkTLSMap() error {
+	if !o.Auth.TLSMap {
+		return nil
+	}
+	if o.TLSConfig == nil || o.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert {
+		return errors.New("server: verify_and_map needs TLS that verifies client certificates (ClientAuth tls.RequireAndVerifyClientCert)")
+	}
+	return nil
+}
+
 // tlsInfo adds the TLS fields to an INFO document.
 func (s *Server) tlsInfo(info map[string]any) {
 	cfg := s.tlsConf.Load()
