@@ -83,6 +83,12 @@ Storage options:
   --sync_interval <duration|always>
                                How often writes are fsynced (default: 2m);
                                "always" fsyncs before every acknowledgement
+  --store_cache <bytes>        Read cache shared by all buckets (default:
+                               67108864)
+  --store_memtable <bytes>     Writes held in memory before they are written
+                               to table files, per account (default:
+                               67108864; at least 1048576). With the cache,
+                               the memory the store holds whatever its size
 
 Configuration:
   -c, --config <file>          Configuration file in nats-server's syntax;
@@ -140,6 +146,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	// config file.
 	fs.Int64Var(&o.cfg.MaxMemoryStore, "max_memory_store", 0, "")
 	fs.Int64Var(&o.cfg.MaxFileStore, "max_file_store", 0, "")
+	// Cairn's own: the store's fixed memory (issue 11).
+	fs.Int64Var(&o.cfg.StoreCacheSize, "store_cache", 0, "")
+	fs.Int64Var(&o.cfg.StoreMemTableSize, "store_memtable", 0, "")
 	var sync string
 	strVar(fs, &sync, "2m", "sync_interval", "sync")
 	boolVar(fs, &help, "h", "help")
@@ -197,6 +206,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if l.value < 0 {
 			return nil, fmt.Errorf("invalid --%s %d: must not be negative", l.name, l.value)
 		}
+	}
+	if o.cfg.StoreCacheSize < 0 {
+		return nil, fmt.Errorf("invalid --store_cache %d: must not be negative", o.cfg.StoreCacheSize)
+	}
+	if m := o.cfg.StoreMemTableSize; m != 0 && (m < 1<<20 || m > 4<<30) {
+		// Pebble's bounds: a memtable of 1 MiB to 4 GiB.
+		return nil, fmt.Errorf("invalid --store_memtable %d: use 1048576 to 4294967296 bytes", m)
 	}
 	switch {
 	case !syncSet && o.file != nil:

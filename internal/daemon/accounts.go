@@ -83,6 +83,11 @@ func (d *Daemon) startKV() error {
 			plans = append(plans, plan{name: a.Name, limits: a.JetStream})
 		}
 	}
+	cacheSize := d.cfg.StoreCacheSize
+	if cacheSize <= 0 {
+		cacheSize = store.DefaultCacheSize
+	}
+	d.cache = store.NewCache(cacheSize)
 	for _, p := range plans {
 		if err := d.openAccount(p.name, p.limits); err != nil {
 			d.closeKV()
@@ -116,6 +121,8 @@ func (d *Daemon) openAccount(name string, limits *jsapi.AccountLimits) error {
 		Logger:       slog.New(&logHandler{log: d.srv.Logger()}),
 
 		MaxSnapshotEntries: d.cfg.MaxSnapshotEntries,
+		Cache:              d.cache,
+		MemTableSize:       d.cfg.StoreMemTableSize,
 	})
 	if err != nil {
 		if name != "" {
@@ -197,4 +204,8 @@ func (d *Daemon) closeKV() {
 		}
 	}
 	d.js = nil
+	if d.cache != nil {
+		d.cache.Release()
+		d.cache = nil
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/store"
 )
 
 // DefaultStoreDir is where data lives when no directory is given.
@@ -52,6 +53,11 @@ type Config struct {
 	// JetStream limits have it, each in a directory of its own under
 	// StoreDir (accounts.go).
 	Accounts []Account
+	// StoreCacheSize is the block cache shared by every account's store
+	// (bytes; 0 is store.DefaultCacheSize); StoreMemTableSize the
+	// memtable of each store (0 is store.DefaultMemTableSize). Together
+	// they bound the memory the stores hold whatever their size.
+	StoreCacheSize, StoreMemTableSize int64
 	// HTTPPort is the monitoring port (nats-server: -m/--http_port,
 	// config http_port or monitor_port); 0 is off. Accepted but not
 	// served yet: monitoring comes with internal/monitor.
@@ -66,6 +72,7 @@ type Daemon struct {
 	// disabled stops the answers of the accounts that do not.
 	js       []*accountJS
 	disabled []func()
+	cache    *store.Cache // shared by the accounts' stores
 
 	stop sync.Once
 }

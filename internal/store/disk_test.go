@@ -61,3 +61,52 @@ func TestWALNotPreallocated(t *testing.T) {
 		t.Fatalf("WAL files allocate %d bytes for %d written", alloc, length)
 	}
 }
+
+// TestWALNotRecycled: under the default policy obsolete WAL files are
+// deleted once their memtable is in a table, not kept for reuse (Pebble
+// keeps up to three, each a memtable in size), and nothing is archived.
+// The data stays readable across a reopen.
+func TestWALNotRecycled(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SyncInterval: time.Hour, MemTableSize: 1 << 20}
+	st, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.CreateStream(Config{Name: "KV_disk"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40000 // about 7 MB: several memtables
+	for i := range n {
+		if _, err := s.Append(fmt.Sprintf("k.%d", i), nil, make([]byte, 128), AppendOpts{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Close flushes the memtable, so every WAL file but the newest is
+	// obsolete: none is kept.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, walBytes := allocated(t, dir, ".log"); walBytes > 3<<19 {
+		t.Fatalf("WAL files hold %d bytes after close with a 1 MiB memtable", walBytes)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "archive")); !os.IsNotExist(err) {
+		t.Fatalf("archive directory: %v", err)
+	}
+	st, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err = st.Stream("KV_disk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.State().Msgs; got != n {
+		t.Fatalf("%d messages after reopen, want %d", got, n)
+	}
+	if _, err := s.Get(1); err != nil {
+		t.Fatal(err)
+	}
+}

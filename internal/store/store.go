@@ -87,18 +87,20 @@ func (st *Store) openDB() error {
 	if err := base.MkdirAll(st.dir, 0o755); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	st.fs = &syncFS{FS: base, always: st.opts.SyncAlways}
-	cacheSize := st.opts.CacheSize
-	if cacheSize <= 0 {
-		cacheSize = 64 << 20
+	st.fs = &syncFS{FS: base, dir: st.dir, noRecycle: !st.opts.SyncAlways, always: st.opts.SyncAlways}
+	var cache *pebble.Cache
+	if st.opts.Cache != nil {
+		cache = st.opts.Cache.c
+		cache.Ref()
+	} else {
+		cache = pebble.NewCache(limitOr(st.opts.CacheSize, DefaultCacheSize))
 	}
-	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref()
 	po := &pebble.Options{
 		FS:                 st.fs,
 		Cache:              cache,
 		Logger:             pebbleLogger{st.log},
-		MemTableSize:       64 << 20,
+		MemTableSize:       uint64(max(limitOr(st.opts.MemTableSize, DefaultMemTableSize), minMemTableSize)),
 		FormatMajorVersion: pebble.FormatNewest,
 		MaxOpenFiles:       1000,
 		// Pebble's default for corruption found in a file is Fatalf; the
@@ -108,6 +110,9 @@ func (st *Store) openDB() error {
 				st.log.Error("store: corrupt file", "path", info.Path, "err", info.Details)
 			},
 		},
+	}
+	if !st.opts.SyncAlways {
+		po.Cleaner = pebble.ArchiveCleaner{} // deletes: see syncFS.archiveDir
 	}
 	for i := range po.Levels {
 		// A single-level index (the default, 4 KiB, splits it in two

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,12 +49,44 @@ const (
 // a real sync is being forced.
 type syncFS struct {
 	vfs.FS
-	always bool
+	dir       string // the store's directory
+	noRecycle bool   // archiving is deleting (the default policy)
+	always    bool
 	force  atomic.Int32
 	syncs  atomic.Uint64 // sync calls on wrapped WAL files, for tests
 }
 
 func (fs *syncFS) real() bool { return fs.always || fs.force.Load() > 0 }
+
+// No WAL recycling under the default policy. Pebble keeps up to three
+// obsolete WAL files, each up to a memtable in size, to write over later
+// (an fsync then need not update the file's size); under the default
+// policy that saving is nil and the files hold disk (issue 11: a third
+// of a 1M-key store). Pebble recycles unless its cleaner needs the
+// files' contents, which only its own ArchiveCleaner does (it renames
+// obsolete files into <dir>/archive). The store uses that cleaner
+// (noRecycle), and this file system turns its archiving into deleting:
+// the archive directory is never made and a rename into it removes the
+// file.
+
+// archiveDir is the directory ArchiveCleaner moves files to.
+func (fs *syncFS) archiveDir(dir string) bool {
+	return fs.noRecycle && dir == fs.PathJoin(fs.dir, "archive")
+}
+
+func (fs *syncFS) MkdirAll(dir string, perm os.FileMode) error {
+	if fs.archiveDir(dir) {
+		return nil
+	}
+	return fs.FS.MkdirAll(dir, perm)
+}
+
+func (fs *syncFS) Rename(oldname, newname string) error {
+	if fs.archiveDir(fs.PathDir(newname)) {
+		return fs.FS.Remove(oldname)
+	}
+	return fs.FS.Rename(oldname, newname)
+}
 
 func (fs *syncFS) wrap(f vfs.File, err error, cat vfs.DiskWriteCategory) (vfs.File, error) {
 	if err != nil || cat != walCategory || fs.always {

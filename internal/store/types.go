@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -219,8 +220,18 @@ type Options struct {
 	// Clock supplies time for timestamps and expiry; nil means the
 	// system clock. Tests use a *ManualClock.
 	Clock Clock
-	// CacheSize is the Pebble block cache size in bytes; 0 means 64 MiB.
+	// CacheSize is the Pebble block cache size in bytes; 0 means
+	// DefaultCacheSize. Ignored when Cache is set.
 	CacheSize int64
+	// Cache, when set, is a block cache shared with other stores (the
+	// stores of a server's accounts), so that their memory is bounded
+	// together.
+	Cache *Cache
+	// MemTableSize is the size of Pebble's memtable, the writes not yet
+	// in a table file: it bounds the memory and the WAL each store holds
+	// (Pebble keeps up to two full memtables, and reuses up to three old
+	// WAL files). 0 means DefaultMemTableSize.
+	MemTableSize int64
 	// MaxSnapshotEntries bounds the entries (one per captured key, 8
 	// bytes; 16 in a memory stream) held by all open snapshots together;
 	// a capture that would pass it fails with ErrSnapshotBudget
@@ -235,3 +246,30 @@ type Options struct {
 	// a crashable in-memory one.
 	fs vfs.FS
 }
+
+// Defaults of the memory a store holds whatever its size.
+const (
+	DefaultCacheSize    = 64 << 20
+	DefaultMemTableSize = 64 << 20
+	// minMemTableSize is Pebble's smallest memtable.
+	minMemTableSize = 1 << 20
+)
+
+// limitOr returns v, or def when v <= 0.
+func limitOr(v, def int64) int64 {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Cache is a block cache that several stores can share
+// (Options.Cache). Release it when no store will be opened with it any
+// more; the stores keep their own reference until they close.
+type Cache struct{ c *pebble.Cache }
+
+// NewCache returns a cache of size bytes.
+func NewCache(size int64) *Cache { return &Cache{c: pebble.NewCache(size)} }
+
+// Release drops the creator's reference.
+func (c *Cache) Release() { c.c.Unref() }
