@@ -87,7 +87,7 @@ Storage options:
                                67108864)
   --store_memtable <bytes>     Writes held in memory before they are written
                                to table files, per account (default:
-                               67108864; at least 1048576). With the cache,
+                               8388608; at least 1048576). With the cache,
                                the memory the store holds whatever its size
 
 Configuration:

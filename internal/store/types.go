@@ -250,7 +250,7 @@ type Options struct {
 // Defaults of the memory a store holds whatever its size.
 const (
 	DefaultCacheSize    = 64 << 20
-	DefaultMemTableSize = 64 << 20
+	DefaultMemTableSize = 8 << 20
 	// minMemTableSize is Pebble's smallest memtable.
 	minMemTableSize = 1 << 20
 )
