@@ -113,6 +113,14 @@ func (a *API) checkStreamCaller(req *request, cfg *StreamConfig) *APIError {
 		old = s.config()
 	}
 	for _, subj := range cfg.Subjects {
+		if ownKVSubjects(cfg.Name, subj) {
+			// A bucket's own namespace, as nats.go and natscli create
+			// it: what is published there is the bucket, so it captures
+			// nothing from anyone else, and whoever may create the
+			// bucket may give it its subjects (as with nats-server: a
+			// bucket admin needs no subscribe permission on them).
+			continue
+		}
 		if !slices.Contains(old.Subjects, subj) && !req.caller.MaySubscribeAll(subj) {
 			return errCaptureNotPermittedF(subj)
 		}
@@ -349,4 +357,11 @@ func (a *API) streamPurge(req *request) {
 		return
 	}
 	a.respond(req, &purgeResponse{apiResponse: apiResponse{Type: typeStreamPurge}, Success: true, Purged: n}, false)
+}
+
+// ownKVSubjects reports whether subj is the namespace of the KV bucket
+// whose stream is named stream: $KV.<bucket>.> for KV_<bucket>.
+func ownKVSubjects(stream, subj string) bool {
+	bucket, ok := strings.CutPrefix(stream, "KV_")
+	return ok && bucket != "" && subj == "$KV."+bucket+".>"
 }
