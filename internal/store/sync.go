@@ -52,8 +52,8 @@ type syncFS struct {
 	dir       string // the store's directory
 	noRecycle bool   // archiving is deleting (the default policy)
 	always    bool
-	force  atomic.Int32
-	syncs  atomic.Uint64 // sync calls on wrapped WAL files, for tests
+	force     atomic.Int32
+	syncs     atomic.Uint64 // sync calls on wrapped WAL files, for tests
 }
 
 func (fs *syncFS) real() bool { return fs.always || fs.force.Load() > 0 }
