@@ -187,12 +187,14 @@ func (a *API) Close() {
 		return
 	}
 	a.mu.closed = true
-	if a.opts.Group != nil {
-		a.opts.Group.leave(a)
-	}
 	streams := a.mu.streams
 	a.mu.streams = map[string]*stream{}
 	a.mu.Unlock()
+	if a.opts.Group != nil {
+		// After a.mu: the group's lock is taken before its members'
+		// (serverUsed), never after.
+		a.opts.Group.leave(a)
+	}
 	for _, u := range a.unsubs {
 		u()
 	}

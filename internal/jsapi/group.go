@@ -24,6 +24,8 @@ type AccountLimits struct {
 // the server limits bound them all together. The zero value is ready;
 // an API joins the group given in its Options.
 type Group struct {
+	// mu guards apis; it is taken before a member's API.mu (serverUsed
+	// reads each member's usage under it), never after.
 	mu   sync.Mutex
 	apis []*API
 	// ctl serialises the limit checks and stream creations and updates

@@ -207,11 +207,23 @@ func (a *API) limitsExceeded(storage Storage) bool {
 	if limit < 0 {
 		return false
 	}
+	return a.serverUsed(storage) > limit
+}
+
+// serverUsed sums storeUsed over the members of a's group (a alone
+// without one). It runs on every publish, so it allocates nothing.
+func (a *API) serverUsed(storage Storage) int64 {
+	g := a.opts.Group
+	if g == nil {
+		return a.storeUsed(storage)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var used int64
-	for _, m := range a.members() {
+	for _, m := range g.apis {
 		used = addSaturate(used, m.storeUsed(storage))
 	}
-	return used > limit
+	return used
 }
 
 // noteStored adds an appended message's bytes to the usage sum, counted
