@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +22,11 @@ type connOptions struct {
 	tlsFirst                      bool
 	timeout                       time.Duration
 	context                       string
+
+	// denied is the last permission violation the server reported on
+	// the connection (asynchronously, as -ERR): a request it refused
+	// otherwise looks like a timeout.
+	denied atomic.Pointer[string]
 
 	// serverSet reports that --server, $CAIRN_URL or $NATS_URL named the
 	// server, which a context's URL then does not replace.
@@ -78,7 +85,13 @@ func (o *connOptions) check() error {
 
 // dial connects to the server.
 func (o *connOptions) dial() (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name("cairn"), nats.Timeout(o.timeout)}
+	opts := []nats.Option{nats.Name("cairn"), nats.Timeout(o.timeout),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				msg := err.Error()
+				o.denied.Store(&msg)
+			}
+		})}
 	if o.user != "" || o.password != "" {
 		opts = append(opts, nats.UserInfo(o.user, o.password))
 	}

@@ -188,3 +188,29 @@ func TestStreamThatIsNotABucket(t *testing.T) {
 	wantRun(t, env, 1, "cairn: stream KV_fake exists but is not a key/value bucket\n", "kv", "get", "fake", "k")
 	wantRun(t, env, 1, `"kind":"bad_bucket"`, "--json", "kv", "info", "fake")
 }
+
+// TestRefusedByPermissionsOrAccount: against both servers started with
+// examples/accounts.conf, a write the user's permissions refuse is
+// reported as refused (not as a timeout), and a user whose account has
+// no JetStream is told so.
+func TestRefusedByPermissionsOrAccount(t *testing.T) {
+	conf := filepath.Join("..", "..", "examples", "accounts.conf")
+	for _, kind := range []string{"peer", "cairn"} {
+		t.Run(kind, func(t *testing.T) {
+			var url string
+			if kind == "peer" {
+				url = testserver.StartPeer(t, "-c", conf).URL
+			} else {
+				url = testserver.StartCairnProcess(t, t.TempDir(), "-c", conf).URL
+			}
+			env := map[string]string{"CAIRN_URL": url}
+			wantRun(t, env, 0, "", "kv", "add", "config", "--user", "billing", "--password", "billing-secret")
+			wantRun(t, env, 1, `cairn: the server refused: Permissions Violation for Publish to "$KV.config.k"`,
+				"kv", "put", "config", "k", "v", "--user", "billing-ro", "--password", "billing-ro-secret", "--timeout", "2s")
+			wantRun(t, env, 1, `"kind":"permission"`,
+				"--json", "kv", "put", "config", "k", "v", "--user", "billing-ro", "--password", "billing-ro-secret", "--timeout", "2s")
+			wantRun(t, env, 1, "does not serve key/value buckets to this user's account",
+				"kv", "ls", "--user", "guest", "--password", "guest-secret")
+		})
+	}
+}

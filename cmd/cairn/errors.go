@@ -117,7 +117,9 @@ func (a *app) describe(err error) (kind, msg string) {
 		return "lock_lost", strings.TrimPrefix(err.Error(), "kvsync: ")
 	case errors.Is(err, kvsync.ErrTooManyConflicts):
 		return "conflict", fmt.Sprintf("key %q in bucket %q kept changing under every attempt: retry later, or raise --max-attempts", ke.key, ke.bucket)
-	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount), errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse):
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return "no_kv", fmt.Sprintf("the server at %s does not serve key/value buckets to this user's account: its operator must enable JetStream for the account (accounts { NAME: { jetstream: enabled } })", url)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse):
 		return "no_kv", fmt.Sprintf("the server at %s does not serve key/value buckets (JetStream is off): start cairn-server without --no_kv, or nats-server with -js", url)
 	case errors.Is(err, jetstream.ErrBucketNotFound):
 		return "bucket_not_found", fmt.Sprintf("bucket %q not found: list buckets with \"cairn kv ls\", or create it with \"cairn kv add %s\"", ke.bucket, ke.bucket)
@@ -149,6 +151,10 @@ func (a *app) describe(err error) (kind, msg string) {
 			at = fmt.Sprintf(" at revision %d", ke.revision)
 		}
 		return "key_not_found", fmt.Sprintf("key %q not found in bucket %q%s", ke.key, ke.bucket, at)
+	case (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) && a.conn.denied.Load() != nil:
+		// The request was refused, not lost: say so.
+		return "permission", fmt.Sprintf("the server refused: %s: the user may not do this (its permissions are in the server's configuration)",
+			strings.TrimPrefix(*a.conn.denied.Load(), "nats: permissions violation: "))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return "timeout", fmt.Sprintf("no answer from the server at %s within %s: check that it is healthy, or raise --timeout", url, a.conn.timeout)
 	case errors.Is(err, context.Canceled):
