@@ -17,21 +17,6 @@ import (
 // What the harness reads about a server process and its store, from
 // /proc and the file system (Linux only).
 
-// rss returns the resident set size of pid in bytes (VmRSS).
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
-}
-
 // clockTicks is the kernel's USER_HZ, the unit of utime and stime in
 // /proc/PID/stat: `getconf CLK_TCK`, 100 when that cannot be run (the
 // value on every Linux architecture Go supports).

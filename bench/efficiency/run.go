@@ -130,7 +130,7 @@ func (m *measurement) loadPhase() error {
 	}
 	m.res.vals[rowCPULoad] = per
 	m.settle()
-	rssBytes, err := rss(m.pid())
+	rssBytes, err := benchserver.RSS(m.pid())
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (m *measurement) watchAllPhase(ctx context.Context, c *client) error {
 		return err
 	}
 	m.settle()
-	rssBytes, err := rss(m.pid())
+	rssBytes, err := benchserver.RSS(m.pid())
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (m *measurement) restartPhase() error {
 	}
 	m.res.vals[rowRestart] = time.Since(start).Seconds()
 	m.settle()
-	rssBytes, err := rss(m.pid())
+	rssBytes, err := benchserver.RSS(m.pid())
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -96,7 +95,7 @@ func measure(kind, bin string, ph phase, settle time.Duration) (float64, error) 
 	defer p.Stop()
 	pid := p.Cmd.Process.Pid
 	time.Sleep(settle)
-	before, err := rss(pid)
+	before, err := benchserver.RSS(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -106,26 +105,11 @@ func measure(kind, bin string, ph phase, settle time.Duration) (float64, error) 
 	}
 	defer release()
 	time.Sleep(settle)
-	after, err := rss(pid)
+	after, err := benchserver.RSS(pid)
 	if err != nil {
 		return 0, err
 	}
 	return float64(after-before) / float64(ph.n), nil
-}
-
-// rss returns the resident set size of pid in bytes.
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
 func makeKeys(url string, n int) (func(), error) {
