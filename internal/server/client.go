@@ -59,7 +59,11 @@ type client struct {
 		// auth is who the client is and against which authenticator,
 		// for a reload to check again (reload.go); nil until known.
 		auth *authState
+		// outMsgs and outBytes count the messages delivered to the
+		// client (stats.go).
+		outMsgs, outBytes int64
 	}
+	stats     clientStats   // stats.go
 	authTimer *time.Timer   // runs authTimeout; nil without auth
 	ping      *time.Timer   // runs pingTick; stopped under mu when closed
 	flush     chan struct{} // signals the writer; capacity 1
@@ -178,6 +182,7 @@ func (c *client) readLoop() {
 			c.parsing.Store(true)
 			perr := c.parser.Parse(buf[:n], c)
 			c.parsing.Store(false)
+			c.foldIn()
 			c.flushDeferred()
 			if perr != nil {
 				c.protocolError(perr)
@@ -327,12 +332,19 @@ func (c *client) closeConnection(reason string) {
 	}
 	subs := c.mu.subs
 	c.mu.subs = nil
+	outMsgs, outBytes := c.mu.outMsgs, c.mu.outBytes // final: closed
 	c.mu.Unlock()
+	switch reason {
+	case "Slow Consumer":
+		c.srv.stats.slowConsumers.Add(1)
+	case "Stale Connection":
+		c.srv.stats.staleConnections.Add(1)
+	}
 	acc := c.account()
 	for _, sub := range subs {
 		acc.subs.Remove(sub.subject, sub.queue, sub)
 	}
-	c.srv.removeClient(c)
+	c.srv.removeClient(c, outMsgs, outBytes)
 	// Unblock a reader waiting on the socket; the writer still flushes
 	// what is queued before closing it.
 	_ = c.conn.SetReadDeadline(time.Now())

@@ -212,6 +212,7 @@ func (c *client) Unsub(sid []byte, max int64) error {
 }
 
 func (c *client) Pub(subj, reply, header, payload []byte) error {
+	c.countIn(len(header) + len(payload))
 	if c.log.Tracing() {
 		c.tracePub(subj, reply, header, payload)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/auth"
 )
@@ -129,6 +130,7 @@ func (s *Server) Reload(opts Options) error {
 	if authn.PlaintextPasswords() {
 		s.log.Warnf("Plaintext passwords detected, use nkeys or bcrypt")
 	}
+	s.stats.configLoadTimeNs.Store(time.Now().UnixNano())
 	s.recheckClients(authn)
 	return nil
 }

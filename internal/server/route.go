@@ -153,6 +153,8 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		c.mu.out = getOutBuf()
 	}
 	c.mu.out = wire.AppendMsg(c.mu.out, subj, sub.sid, reply, header, payload)
+	c.mu.outMsgs++
+	c.mu.outBytes += int64(len(header) + len(payload))
 	pending := len(c.mu.out)
 	var stall chan struct{}
 	if pending > s.opts.MaxPending*3/4 && from != nil && from != c {

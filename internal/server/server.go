@@ -41,12 +41,16 @@ type Server struct {
 	listener net.Listener
 	nextCID  atomic.Uint64
 	started  time.Time
+	stats    serverStats // stats.go
 
 	mu struct {
 		sync.Mutex
 		clients     map[uint64]*client
 		handshaking map[net.Conn]struct{}
 		shutdown    bool
+		// outMsgs and outBytes are the deliveries to removed clients
+		// (stats.go).
+		outMsgs, outBytes int64
 	}
 	done chan struct{} // closed when the accept loop has ended
 	// handshakes counts the connections in their TLS phase (tls.go),
@@ -96,6 +100,7 @@ func New(opts Options) (*Server, error) {
 		done: make(chan struct{}),
 	}
 	s.auth.Store(authn)
+	s.stats.configLoadTimeNs.Store(time.Now().UnixNano())
 	if opts.TLSConfig != nil {
 		s.tlsConf.Store(opts.TLSConfig)
 	}
@@ -233,12 +238,19 @@ func (s *Server) register(c *client) {
 	}
 	s.mu.clients[c.cid] = c
 	s.mu.Unlock()
+	s.stats.totalConnections.Add(1)
 	c.start()
 }
 
-func (s *Server) removeClient(c *client) {
+// removeClient removes a closed client, adding its deliveries, final
+// once it is closed, to the server's (stats.go).
+func (s *Server) removeClient(c *client, outMsgs, outBytes int64) {
 	s.mu.Lock()
-	delete(s.mu.clients, c.cid)
+	if s.mu.clients[c.cid] == c {
+		s.mu.outMsgs += outMsgs
+		s.mu.outBytes += outBytes
+		delete(s.mu.clients, c.cid)
+	}
 	s.mu.Unlock()
 }
 
