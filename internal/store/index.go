@@ -1,8 +1,10 @@
 package store
 
 import (
+	"math"
 	"slices"
 	"sort"
+	"unsafe"
 )
 
 // index is the in-memory part of a stream that both implementations
@@ -68,13 +70,17 @@ const (
 )
 
 // subjectState holds the live sequences of one subject, ascending; it is
-// also the subject's node in the subject tree (index_tree.go).
+// also the subject's node in the subject tree (index_tree.go). It takes
+// 48 bytes: a subject with one message (the common KV case) keeps its
+// sequence in the node, one with more (or that once had more) keeps
+// them in an array of its own, without a slice header.
 type subjectState struct {
 	subject string
-	seqs    []uint64
-	// inline backs seqs while the subject has one message, saving an
-	// allocation for the common KV case.
-	inline [1]uint64
+	// The sequences (seqs): with arr nil, n[0] is the only one, or 0 for
+	// none (sequences start at 1); otherwise they are the first
+	// n[0]&0xffffffff of an array of n[0]>>32 elements at arr.
+	arr *uint64
+	n   [1]uint64
 	// children are the nodes below, keyed by the first token of the
 	// label of their edge (index_tree.go); maxSeq bounds the sequences
 	// at or below this node from above.
@@ -82,17 +88,74 @@ type subjectState struct {
 	maxSeq   uint64
 }
 
-// start makes ss, a tree node without messages, hold seq.
-func (ss *subjectState) start(seq uint64) {
-	if cap(ss.seqs) == 0 {
-		ss.inline[0] = seq
-		ss.seqs = ss.inline[:1:1]
-		return
+// seqs returns the live sequences of ss, ascending. The slice is valid
+// until the next change to ss; it must not be written to.
+func (ss *subjectState) seqs() []uint64 {
+	if ss.arr == nil {
+		if ss.n[0] == 0 {
+			return nil
+		}
+		return ss.n[:]
 	}
-	ss.seqs = append(ss.seqs[:0], seq)
+	return unsafe.Slice(ss.arr, ss.n[0]>>32)[:uint32(ss.n[0])]
 }
 
-func (ss *subjectState) last() uint64 { return ss.seqs[len(ss.seqs)-1] }
+// setSeqs makes s, which is ss.seqs() resliced or an array of its own,
+// the sequences of ss.
+func (ss *subjectState) setSeqs(s []uint64) {
+	switch {
+	case ss.arr == nil && cap(s) <= 1:
+		// The sequence held in n, or none.
+		if len(s) == 0 {
+			ss.n[0] = 0
+		}
+	case cap(s) == 0:
+		ss.arr, ss.n[0] = nil, 0
+	case cap(s) > math.MaxUint32:
+		panic("store: too many messages on one subject")
+	default:
+		ss.arr, ss.n[0] = unsafe.SliceData(s), uint64(cap(s))<<32|uint64(len(s))
+	}
+}
+
+// start makes ss, a tree node without messages, hold seq, reusing its
+// array if it has one.
+func (ss *subjectState) start(seq uint64) {
+	if ss.arr == nil {
+		ss.n[0] = seq
+		return
+	}
+	ss.setSeqs(append(ss.seqs()[:0], seq))
+}
+
+// push appends seq, above every sequence of ss, to a subject with
+// messages.
+func (ss *subjectState) push(seq uint64) {
+	if ss.arr == nil {
+		ss.setSeqs([]uint64{ss.n[0], seq})
+		return
+	}
+	ss.setSeqs(append(ss.seqs(), seq))
+}
+
+func (ss *subjectState) last() uint64 {
+	if ss.arr == nil {
+		return ss.n[0]
+	}
+	s := ss.seqs()
+	return s[len(s)-1]
+}
+
+// empty reports whether ss holds no messages.
+func (ss *subjectState) empty() bool { return ss.n[0] == 0 || uint32(ss.n[0]) == 0 }
+
+// count returns the number of messages of ss.
+func (ss *subjectState) count() int {
+	if ss.arr == nil {
+		return int(min(ss.n[0], 1))
+	}
+	return int(uint32(ss.n[0]))
+}
 
 func newIndex() *index { return &index{} }
 
@@ -111,11 +174,11 @@ func (ix *index) first() *entry {
 // sequence.
 func (ix *index) add(subject string, e entry) {
 	ss := ix.treeNode(subject, e.seq)
-	if len(ss.seqs) == 0 {
+	if ss.empty() {
 		ss.start(e.seq)
 		ix.nsubjects++
 	} else {
-		ss.seqs = append(ss.seqs, e.seq)
+		ss.push(e.seq)
 	}
 	e.subj = ss
 	if b := len(ix.entries) / liveBlock; b == len(ix.blockLive) {
@@ -149,22 +212,24 @@ func (ix *index) lowerBound(seq uint64) int {
 func (ix *index) removeAt(p int) (e entry, emptied bool) {
 	e = ix.entries[p]
 	ss := e.subj
-	if n := len(ss.seqs); ss.seqs[0] == e.seq {
+	seqs := ss.seqs()
+	if n := len(seqs); seqs[0] == e.seq {
 		if n <= 64 {
 			// Shift short histories down so that the next append reuses
 			// the array instead of reallocating it.
-			copy(ss.seqs, ss.seqs[1:])
-			ss.seqs = ss.seqs[:n-1]
+			copy(seqs, seqs[1:])
+			seqs = seqs[:n-1]
 		} else {
-			ss.seqs = ss.seqs[1:]
+			seqs = seqs[1:]
 		}
-	} else if ss.seqs[n-1] == e.seq {
-		ss.seqs = ss.seqs[:n-1]
+	} else if seqs[n-1] == e.seq {
+		seqs = seqs[:n-1]
 	} else {
-		i, _ := slices.BinarySearch(ss.seqs, e.seq)
-		ss.seqs = slices.Delete(ss.seqs, i, i+1)
+		i, _ := slices.BinarySearch(seqs, e.seq)
+		seqs = slices.Delete(seqs, i, i+1)
 	}
-	if len(ss.seqs) == 0 {
+	ss.setSeqs(seqs)
+	if ss.empty() {
 		ix.nsubjects--
 		ix.treeRemove(ss)
 		emptied = true

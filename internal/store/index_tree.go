@@ -23,7 +23,7 @@ import (
 // the first token of each child's label ("1.y" does not match, "2"
 // does); a literal subject is a map lookup per edge (lookup).
 //
-// A node holds messages when its seqs is not empty. A node without
+// A node holds messages when its seqs() is not empty. A node without
 // messages exists only where subjects diverge: it has two children or
 // more (or it is the root). Inserting a subject that leaves an edge
 // mid-label splits the edge (treeNode); removing the last message of a
@@ -43,7 +43,7 @@ import (
 // skips every subtree whose maxSeq is below it, so a consumer caught up
 // with a narrow filter costs a walk down the filter's literal tokens.
 //
-// Memory: per subject, at most one subjectState (64 bytes) holding its
+// Memory: per subject, at most one subjectState (48 bytes) holding its
 // messages and one node where it diverges from the others, each with an
 // entry in its parent's children map, whatever the number of tokens.
 
@@ -133,7 +133,7 @@ func (ix *index) treeNode(subject string, seq uint64) *subjectState {
 		}
 		c.maxSeq = max(c.maxSeq, seq)
 		if j == len(subject) {
-			if len(c.seqs) == 0 {
+			if c.empty() {
 				c.subject = subject
 			}
 			return c
@@ -187,7 +187,7 @@ func (ix *index) treeRemove(ss *subjectState) {
 			parent.children = nil
 		}
 		k--
-		if k > 0 && len(parent.seqs) == 0 && len(parent.children) == 1 {
+		if k > 0 && parent.empty() && len(parent.children) == 1 {
 			ix.mergeChild(path[k-1], parent)
 			k--
 		}
@@ -214,13 +214,13 @@ func (ix *index) repoint(path []*subjectState) {
 		return
 	}
 	held := path[len(path)-1]
-	for len(held.seqs) == 0 {
+	for held.empty() {
 		held = held.anyChild()
 	}
 	live := held.subject
 	for k := len(path) - 1; k > 0; k-- {
 		n := path[k]
-		if len(n.seqs) == 0 {
+		if n.empty() {
 			n.subject = live[:len(n.subject)]
 		}
 		path[k-1].setChild(n, path[k-1].labelStart())

@@ -118,13 +118,13 @@ func checkTree(t *testing.T, ix *index, ref refIndex) {
 	walk = func(p, n *subjectState) uint64 {
 		nodes++
 		top := uint64(0)
-		if len(n.seqs) > 0 {
+		if !n.empty() {
 			subjects++
 			top = n.last()
 			d := uintptr(unsafe.Pointer(unsafe.StringData(n.subject)))
 			live = append(live, span{d, d + uintptr(len(n.subject))})
-			if ref != nil && !slices.Equal(n.seqs, ref[n.subject]) {
-				t.Fatalf("%s: seqs %v, want %v", n.subject, n.seqs, ref[n.subject])
+			if ref != nil && !slices.Equal(n.seqs(), ref[n.subject]) {
+				t.Fatalf("%s: seqs %v, want %v", n.subject, n.seqs(), ref[n.subject])
 			}
 		} else if p != nil && len(n.children) < 2 {
 			t.Fatalf("%q: no messages and %d children", n.subject, len(n.children))
@@ -247,7 +247,7 @@ func treeAgainstReference(t *testing.T, seed uint64) {
 				removeSeq(e.seq)
 			}
 		case r < 98:
-			for _, s := range slices.Clone(ix.entries[ix.nextLive(ix.head)].subj.seqs) {
+			for _, s := range slices.Clone(ix.entries[ix.nextLive(ix.head)].subj.seqs()) {
 				removeSeq(s) // a whole subject
 			}
 		default:
@@ -273,7 +273,7 @@ func compareLookups(t *testing.T, rng *rand.Rand, ix *index, ref refIndex, lastS
 	var subjects []string
 	for s, seqs := range ref {
 		subjects = append(subjects, s)
-		if ss := ix.lookup(s); ss == nil || !slices.Equal(ss.seqs, seqs) {
+		if ss := ix.lookup(s); ss == nil || !slices.Equal(ss.seqs(), seqs) {
 			t.Fatalf("lookup(%q) = %v, want %v", s, ss, seqs)
 		}
 		if ss := ix.lookupBytes([]byte(s)); ss == nil || ss.subject != s {

@@ -80,7 +80,7 @@ func (w *treeWalk) edge(c *subjectState, end int, rest string, more bool) bool {
 	if more {
 		return w.match(c, rest)
 	}
-	if k := len(c.seqs); k > 0 && c.seqs[k-1] >= w.from {
+	if !c.empty() && c.last() >= w.from {
 		return w.visit(c)
 	}
 	return true
@@ -88,7 +88,7 @@ func (w *treeWalk) edge(c *subjectState, end int, rest string, more bool) bool {
 
 // all visits n and every node below it.
 func (w *treeWalk) all(n *subjectState) bool {
-	if k := len(n.seqs); k > 0 && n.seqs[k-1] >= w.from && !w.visit(n) {
+	if !n.empty() && n.last() >= w.from && !w.visit(n) {
 		return false
 	}
 	for _, c := range n.children {
@@ -105,9 +105,10 @@ func (ix *index) firstMatchingFrom(filter string, from uint64) uint64 {
 	var best uint64
 	w := &treeWalk{from: from}
 	w.visit = func(ss *subjectState) bool {
-		i, _ := slices.BinarySearch(ss.seqs, from)
-		if i < len(ss.seqs) && (best == 0 || ss.seqs[i] < best) {
-			best = ss.seqs[i]
+		seqs := ss.seqs()
+		i, _ := slices.BinarySearch(seqs, from)
+		if i < len(seqs) && (best == 0 || seqs[i] < best) {
+			best = seqs[i]
 		}
 		return true
 	}
@@ -125,7 +126,7 @@ func (ix *index) lookup(subject string) *subjectState {
 			return nil
 		}
 		if len(c.subject) == len(subject) {
-			if len(c.seqs) == 0 {
+			if c.empty() {
 				return nil
 			}
 			return c
@@ -149,7 +150,7 @@ func (ix *index) lookupBytes(subject []byte) *subjectState {
 			return nil
 		}
 		if len(c.subject) == len(subject) {
-			if len(c.seqs) == 0 {
+			if c.empty() {
 				return nil
 			}
 			return c

@@ -258,8 +258,9 @@ func lastAtLocked(ss *subjectState, seq, upTo uint64) bool {
 	if ss.last() == seq {
 		return true
 	}
-	i, _ := slices.BinarySearch(ss.seqs, seq)
-	return i+1 >= len(ss.seqs) || ss.seqs[i+1] > upTo
+	seqs := ss.seqs()
+	i, _ := slices.BinarySearch(seqs, seq)
+	return i+1 >= len(seqs) || seqs[i+1] > upTo
 }
 
 // noteRemovalLocked tells the captures in progress that the live entry

@@ -99,8 +99,8 @@ func (s *stream) appendLocked(subject string, hdr, data []byte, opts AppendOpts)
 	switch opts.Rollup {
 	case RollupSubject:
 		ss := s.ix.lookup(subject)
-		for len(ss.seqs) > 1 {
-			s.removeSeqLocked(ws, ss.seqs[0])
+		for ss.count() > 1 {
+			s.removeSeqLocked(ws, ss.seqs()[0])
 		}
 	case RollupAll:
 		for f := s.ix.first(); f != nil && f.seq < m.Seq; f = s.ix.first() {
@@ -122,7 +122,7 @@ func (s *stream) checkDiscardNew(subject string, size uint64, rollup Rollup) err
 		return nil
 	}
 	ss := s.ix.lookup(subject)
-	atLimit := ss != nil && cfg.MaxMsgsPerSubject > 0 && int64(len(ss.seqs)) >= cfg.MaxMsgsPerSubject
+	atLimit := ss != nil && cfg.MaxMsgsPerSubject > 0 && int64(ss.count()) >= cfg.MaxMsgsPerSubject
 	if atLimit && cfg.DiscardNewPerSubject && rollup == RollupNone {
 		return ErrMaxMsgsPerSubject
 	}
@@ -133,7 +133,7 @@ func (s *stream) checkDiscardNew(subject string, size uint64, rollup Rollup) err
 		if !atLimit {
 			return ErrMaxBytes
 		}
-		if p := s.ix.pos(ss.seqs[0]); p < 0 || uint64(s.ix.entries[p].size) < size {
+		if p := s.ix.pos(ss.seqs()[0]); p < 0 || uint64(s.ix.entries[p].size) < size {
 			return ErrMaxBytes
 		}
 	}
@@ -169,8 +169,8 @@ func (s *stream) enforceLimitsLocked(ws *writeSet, subject string) {
 	cfg := &s.cfg
 	if max := cfg.MaxMsgsPerSubject; max > 0 {
 		trim := func(ss *subjectState) {
-			for int64(len(ss.seqs)) > max {
-				s.removeSeqLocked(ws, ss.seqs[0])
+			for int64(ss.count()) > max {
+				s.removeSeqLocked(ws, ss.seqs()[0])
 			}
 		}
 		if subject != "" {
@@ -180,7 +180,7 @@ func (s *stream) enforceLimitsLocked(ws *writeSet, subject string) {
 		} else {
 			var over []*subjectState
 			s.ix.eachSubject("", func(ss *subjectState) {
-				if int64(len(ss.seqs)) > max {
+				if int64(ss.count()) > max {
 					over = append(over, ss)
 				}
 			})

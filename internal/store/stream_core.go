@@ -174,11 +174,12 @@ func (s *stream) GetNext(filter string, start uint64) (_ *Msg, err error) {
 		if ss == nil {
 			return nil, ErrNotFound
 		}
-		i, _ := slices.BinarySearch(ss.seqs, start)
-		if i == len(ss.seqs) {
+		seqs := ss.seqs()
+		i, _ := slices.BinarySearch(seqs, start)
+		if i == len(seqs) {
 			return nil, ErrNotFound
 		}
-		return s.be.load(ss.seqs[i], ss.subject)
+		return s.be.load(seqs[i], ss.subject)
 	}
 	seq := s.ix.nextMatching(filter, start)
 	p := s.ix.pos(seq)
@@ -270,8 +271,8 @@ func (s *stream) NumPending(filter string, start uint64, lastPerSubject bool) ui
 			}
 			return 0
 		}
-		i, _ := slices.BinarySearch(ss.seqs, start)
-		return uint64(len(ss.seqs) - i)
+		i, _ := slices.BinarySearch(ss.seqs(), start)
+		return uint64(ss.count() - i)
 	}
 	return s.ix.numPending(filter, start, lastPerSubject)
 }
@@ -318,7 +319,7 @@ func (s *stream) SubjectsState(filter string) map[string]uint64 {
 	s.mu.RLock()
 	if !hasWildcard(filter) {
 		if ss := s.ix.lookup(filter); ss != nil {
-			out[filter] = uint64(len(ss.seqs))
+			out[filter] = uint64(ss.count())
 		}
 		s.runlockSettled(nil)
 		return out
@@ -327,7 +328,7 @@ func (s *stream) SubjectsState(filter string) map[string]uint64 {
 	var subjects []string
 	if !matchAll(filter) && s.ix.lastsMatching(filter, lastPerSubjectChunk, &seqs, &subjects) {
 		for _, subj := range subjects {
-			out[subj] = uint64(len(s.ix.lookup(subj).seqs))
+			out[subj] = uint64(s.ix.lookup(subj).count())
 		}
 		s.runlockSettled(nil)
 		return out
@@ -352,7 +353,7 @@ func (s *stream) SubjectsState(filter string) map[string]uint64 {
 				continue
 			}
 			// Count the subject at its last message at or before end.
-			seqs := e.subj.seqs
+			seqs := e.subj.seqs()
 			n := len(seqs)
 			if seqs[n-1] != e.seq {
 				n, _ = slices.BinarySearch(seqs, e.seq+1)

@@ -70,8 +70,8 @@ func (ix *index) numPending(filter string, start uint64, lastPerSubject bool) ui
 		if lastPerSubject {
 			n++ // visited: its last message is at or after start
 		} else {
-			i, _ := slices.BinarySearch(ss.seqs, start)
-			n += uint64(len(ss.seqs) - i)
+			i, _ := slices.BinarySearch(ss.seqs(), start)
+			n += uint64(ss.count() - i)
 		}
 		return true
 	}})

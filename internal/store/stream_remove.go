@@ -89,12 +89,12 @@ func (s *stream) purgeFilteredLocked(ws *writeSet, opts PurgeOpts) uint64 {
 	var seqs []uint64
 	if !hasWildcard(opts.Subject) {
 		if ss := s.ix.lookup(opts.Subject); ss != nil {
-			seqs = slices.Clone(ss.seqs)
+			seqs = slices.Clone(ss.seqs())
 		}
 	} else {
 		// The matching subjects' messages, from the subject tree.
 		s.ix.eachSubject(opts.Subject, func(ss *subjectState) {
-			seqs = append(seqs, ss.seqs...)
+			seqs = append(seqs, ss.seqs()...)
 		})
 		slices.Sort(seqs)
 	}
