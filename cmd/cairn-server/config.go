@@ -42,7 +42,7 @@ func fileWarnings(f *config.Config) []string {
 		w = append(w, f.File+": cluster: clustering is not implemented yet; the block is ignored")
 	}
 	if f.HTTPSPort != 0 {
-		w = append(w, fmt.Sprintf("%s: https_port: monitoring is not implemented yet; port %d is ignored", f.File, f.HTTPSPort))
+		w = append(w, fmt.Sprintf("%s: https_port: HTTPS monitoring is not implemented yet; port %d is ignored (http_port serves plain HTTP)", f.File, f.HTTPSPort))
 	}
 	if f.SystemAccount != "" {
 		w = append(w, f.File+": system_account: the system account's services are not implemented; ignored")

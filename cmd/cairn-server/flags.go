@@ -54,8 +54,8 @@ Server options:
   -D, --debug                  Enable debug logging
   -V, --trace                  Trace the raw protocol
   -DV                          Debug and trace
-  -m, --http_port <port>       HTTP monitoring port (accepted; monitoring is
-                               not implemented yet, a warning is logged)
+  -m, --http_port <port>       HTTP monitoring port (/healthz, /varz; -1
+                               picks a free port; see docs/OPERATIONS.md)
 
 Limits (nats-server sets these in its config file, under the same names):
   --max_payload <bytes>        Largest message accepted (default: 1048576)
@@ -197,7 +197,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("invalid port %d: use 0-65535, or -1 for a free port", so.Port)
 	}
 	if o.cfg.HTTPPort < -1 || o.cfg.HTTPPort > 65535 {
-		return nil, fmt.Errorf("invalid --http_port %d: use 0-65535", o.cfg.HTTPPort)
+		return nil, fmt.Errorf("invalid --http_port %d: use 0-65535, or -1 for a free port", o.cfg.HTTPPort)
 	}
 	for _, l := range []struct {
 		name  string

@@ -87,11 +87,6 @@ func run(args []string, stderr io.Writer) int {
 			log.Warnf("%s", w)
 		}
 	}
-	if o.cfg.HTTPPort != 0 {
-		// Starting without the monitor is better than refusing a command
-		// line written for nats-server; the warning says what is missing.
-		log.Warnf("HTTP monitoring is not implemented yet: -m/--http_port %d is ignored, no monitoring port is open", o.cfg.HTTPPort)
-	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -163,13 +165,13 @@ func TestGracefulShutdownOnSignal(t *testing.T) {
 	}
 }
 
-// TestMonitorPortFlag: "-m 8222" starts the server with its default
-// max_payload and a warning that names the flag, since monitoring is not
-// implemented yet.
+// TestMonitorPortFlag: "-m" is the monitoring port, not max_payload:
+// the server starts with its default max_payload and serves /healthz on
+// the port it logs (-1 picks a free one).
 func TestMonitorPortFlag(t *testing.T) {
 	out := &syncBuffer{}
 	code := make(chan int, 1)
-	go func() { code <- run([]string{"-p", "-1", "--no_kv", "-m", "8222"}, out) }()
+	go func() { code <- run([]string{"-p", "-1", "--no_kv", "-m", "-1"}, out) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "Client URL: nats://") {
 		if time.Now().After(deadline) {
@@ -177,8 +179,23 @@ func TestMonitorPortFlag(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), "[WRN] HTTP monitoring is not implemented yet: -m/--http_port 8222 is ignored") {
-		t.Errorf("no warning naming the flag in:\n%s", out.String())
+	const started = "[INF] Starting http monitor on "
+	i := strings.Index(out.String(), started)
+	if i < 0 {
+		t.Fatalf("no %q in:\n%s", started, out.String())
+	}
+	if strings.Contains(out.String(), "not implemented") {
+		t.Errorf("a not-implemented warning in:\n%s", out.String())
+	}
+	hostPort := strings.SplitN(out.String()[i+len(started):], "\n", 2)[0]
+	resp, err := http.Get("http://" + hostPort + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != `{"status":"ok"}` {
+		t.Errorf("/healthz: %d %s", resp.StatusCode, body)
 	}
 	url := out.String()[strings.Index(out.String(), "Client URL: nats://")+len("Client URL: nats://"):]
 	conn, err := net.Dial("tcp", strings.TrimSpace(strings.SplitN(url, "\n", 2)[0]))

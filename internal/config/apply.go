@@ -37,6 +37,7 @@ func (c *Config) Apply(dc *daemon.Config) {
 	so.Debug = so.Debug || c.Logging.Debug
 	so.Trace = so.Trace || c.Logging.Trace
 	setInt(&dc.HTTPPort, c.HTTPPort)
+	setString(&dc.HTTPHost, c.HTTPHost)
 	if a := c.Authorization; a != nil {
 		so.Auth.User, so.Auth.Password, so.Auth.Token = a.User, a.Password, a.Token
 		so.Auth.Timeout = a.Timeout

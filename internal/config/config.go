@@ -56,7 +56,7 @@ type Config struct {
 	Logging Logging
 
 	// Monitoring ports (http, http_port/monitor_port, https, https_port).
-	// Parsed only: monitoring comes with internal/monitor.
+	// HTTP is served (internal/monitor); HTTPS is parsed only.
 	HTTPHost  string
 	HTTPPort  int
 	HTTPSPort int

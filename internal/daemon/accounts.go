@@ -143,6 +143,7 @@ func (d *Daemon) startAPIs() error {
 		stores[i] = a.st
 	}
 	maxMem, maxFile := jetStreamLimits(&d.cfg, stores)
+	d.maxMemory, d.maxFile = maxMem, maxFile
 	var group *jsapi.Group
 	if len(d.cfg.Accounts) > 0 {
 		group = new(jsapi.Group)

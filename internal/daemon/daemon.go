@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/monitor"
 	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/store"
 )
@@ -59,9 +60,12 @@ type Config struct {
 	// they bound the memory the stores hold whatever their size.
 	StoreCacheSize, StoreMemTableSize int64
 	// HTTPPort is the monitoring port (nats-server: -m/--http_port,
-	// config http_port or monitor_port); 0 is off. Accepted but not
-	// served yet: monitoring comes with internal/monitor.
+	// config http_port or monitor_port, or the port of http); 0 is off,
+	// -1 picks a free port. HTTPHost is the host of the config's
+	// http: "host:port"; empty: the client host (Server.Host). See
+	// internal/monitor.
 	HTTPPort int
+	HTTPHost string
 }
 
 // Daemon is a running server with its storage.
@@ -73,6 +77,11 @@ type Daemon struct {
 	js       []*accountJS
 	disabled []func()
 	cache    *store.Cache // shared by the accounts' stores
+	// maxMemory and maxFile are the server's JetStream limits as
+	// resolved at start (jslimits.go), for monitoring.
+	maxMemory, maxFile int64
+	// monitor is the monitoring HTTP server; nil when off (monitor.go).
+	monitor *monitor.Monitor
 
 	stop sync.Once
 }
@@ -114,6 +123,13 @@ func Start(cfg Config) (*Daemon, error) {
 		d.closeKV()
 		return nil, err
 	}
+	if err := d.startMonitor(); err != nil {
+		// As nats-server, which does not run without the monitor it
+		// was asked for.
+		srv.Shutdown()
+		d.closeKV()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -127,6 +143,9 @@ func (d *Daemon) ClientURL() string { return d.srv.ClientURL() }
 // storage. It is idempotent.
 func (d *Daemon) Shutdown() {
 	d.stop.Do(func() {
+		if d.monitor != nil {
+			d.monitor.Close()
+		}
 		d.srv.Shutdown()
 		d.closeKV()
 	})

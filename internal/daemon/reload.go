@@ -9,7 +9,7 @@ import (
 // Reload applies cfg, the configuration read again, to the running
 // daemon: the server part as server.Reload does (authentication,
 // permissions, TLS certificates, log levels). What concerns storage is
-// fixed at start: a changed store_dir, sync_interval, http_port, accounts
+// fixed at start: a changed store_dir, sync_interval, http_port or http host, accounts
 // block, or a jetstream limit changed in a way nats-server refuses to
 // reload (decreased, or to or from the default) fails the reload with
 // nats-server's words, and nothing changes; a jetstream limit raised, or
@@ -56,6 +56,9 @@ func (d *Daemon) refuseReload(cfg *Config) error {
 	}
 	if cfg.HTTPPort != cur.HTTPPort {
 		return fmt.Errorf("config reload not supported for http_port: old=%v, new=%v", cur.HTTPPort, cfg.HTTPPort)
+	}
+	if cfg.HTTPHost != cur.HTTPHost {
+		return fmt.Errorf("config reload not supported for http host: old=%q, new=%q", cur.HTTPHost, cfg.HTTPHost)
 	}
 	if !reflect.DeepEqual(cfg.Accounts, cur.Accounts) {
 		// nats-server reloads accounts; here each one's JetStream and

@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/cairn-db/cairn/internal/monitor"
+	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/store"
+)
+
+// startMonitor starts the monitoring HTTP server when HTTPPort asks for
+// one, on HTTPHost or else the client host, as nats-server.
+func (d *Daemon) startMonitor() error {
+	if d.cfg.HTTPPort == 0 {
+		return nil
+	}
+	host := d.cfg.HTTPHost
+	if host == "" {
+		host = d.srv.Settings().Host
+	}
+	opts := monitor.Options{Host: host, Port: d.cfg.HTTPPort, Core: d.srv, Logger: d.srv.Logger()}
+	if !d.cfg.DisableKV {
+		opts.JetStream = jetStreamMonitor{d}
+	}
+	m, err := monitor.Start(opts)
+	if err != nil {
+		return err
+	}
+	d.monitor = m
+	return nil
+}
+
+// MonitorURL returns the http:// URL of the monitoring server, or ""
+// when it is off.
+func (d *Daemon) MonitorURL() string {
+	if d.monitor == nil {
+		return ""
+	}
+	return "http://" + d.monitor.Addr().String()
+}
+
+// jetStreamMonitor is what the monitor reads of the daemon's JetStream.
+type jetStreamMonitor struct{ d *Daemon }
+
+var _ monitor.JetStream = jetStreamMonitor{}
+
+// Health reads from the store of every account with JetStream: the
+// first message of one of its streams (any stream: all share the
+// account's database), through the store's ordinary read path. A store
+// without streams has nothing to read and counts as healthy; a missing
+// message is fine; any other error, such as a closed or failed store,
+// is the account's failure. It checks ctx between accounts; the caller
+// bounds a read that hangs (internal/monitor).
+func (j jetStreamMonitor) Health(ctx context.Context) error {
+	for _, a := range j.d.js {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		streams := a.st.Streams()
+		if len(streams) == 0 {
+			continue
+		}
+		if _, err := streams[0].GetNext("", 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+			name := a.name
+			if name == "" {
+				name = server.GlobalAccount
+			}
+			return fmt.Errorf("JetStream storage of account %q is unusable: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// Varz sums the usage of the accounts with JetStream.
+func (j jetStreamMonitor) Varz() monitor.JetStreamVarz {
+	d := j.d
+	dir, err := filepath.Abs(d.cfg.StoreDir)
+	if err != nil {
+		dir = d.cfg.StoreDir
+	}
+	cfg := &monitor.JetStreamConfig{
+		MaxMemory: d.maxMemory, MaxStore: d.maxFile, StoreDir: dir,
+		SyncInterval: d.cfg.SyncInterval, SyncAlways: d.cfg.SyncAlways,
+	}
+	stats := &monitor.JetStreamStats{Accounts: len(d.js)}
+	for _, a := range d.js {
+		if a.api == nil {
+			continue
+		}
+		u := a.api.Usage()
+		stats.Memory += u.Memory
+		stats.Store += u.Storage
+		stats.ReservedMemory += u.ReservedMemory
+		stats.ReservedStore += u.ReservedStorage
+		stats.API.Level = max(stats.API.Level, u.APILevel)
+		stats.API.Total += u.APITotal
+		stats.API.Errors += u.APIErrors
+	}
+	return monitor.JetStreamVarz{Config: cfg, Stats: stats}
+}

@@ -1,0 +1,59 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/store"
+)
+
+// TestHealthzStoreClosed: /healthz reads from each account's store, and
+// answers 503 unavailable once the store can no longer be read.
+func TestHealthzStoreClosed(t *testing.T) {
+	cfg := Config{StoreDir: t.TempDir(), HTTPPort: -1}
+	cfg.Server.Host, cfg.Server.Port = "127.0.0.1", -1
+	cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+	d, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown()
+	st := d.js[0].st
+	s, err := st.CreateStream(store.Config{Name: "h", Subjects: []string{"h.>"}, Storage: store.FileStorage}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append("h.a", nil, []byte("x"), store.AppendOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	healthz := func() (int, map[string]string) {
+		resp, err := http.Get(d.MonitorURL() + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var hs map[string]string
+		if err := json.NewDecoder(resp.Body).Decode(&hs); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, hs
+	}
+	if code, hs := healthz(); code != http.StatusOK || hs["status"] != "ok" {
+		t.Fatalf("healthy store: %d %v", code, hs)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (jetStreamMonitor{d}).Health(context.Background()); err == nil {
+		t.Fatal("closed store reported healthy")
+	}
+	code, hs := healthz()
+	if code != http.StatusServiceUnavailable || hs["status"] != "unavailable" || !strings.Contains(hs["error"], `account "$G"`) {
+		t.Fatalf("closed store: %d %v", code, hs)
+	}
+}

@@ -1,0 +1,196 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+// Core is the NATS server reported on (*server.Server).
+type Core interface {
+	// ID and Name are the server id and name announced in INFO.
+	ID() string
+	Name() string
+	// Settings returns the limits and security settings in force.
+	Settings() server.Settings
+	// Stats returns the counters; they never go backwards.
+	Stats() server.Stats
+}
+
+// JetStream is the storage side (the daemon). Its methods are safe for
+// concurrent use.
+type JetStream interface {
+	// Health returns nil when every account's store answers a read,
+	// else the first failure. It returns once ctx is done at the latest.
+	Health(ctx context.Context) error
+	// Varz returns the JetStream part of /varz.
+	Varz() JetStreamVarz
+}
+
+// Options configure a Monitor.
+type Options struct {
+	// Host and Port are where to listen; Port -1 (or 0) picks a free
+	// port.
+	Host string
+	Port int
+	// Core is required. JetStream is nil when JetStream is off.
+	Core      Core
+	JetStream JetStream
+	Logger    *server.Logger
+	// HealthTimeout bounds the store check of /healthz; default
+	// DefaultHealthTimeout.
+	HealthTimeout time.Duration
+}
+
+// DefaultHealthTimeout is how long /healthz waits for the stores.
+const DefaultHealthTimeout = 2 * time.Second
+
+// Monitor is a running monitoring HTTP server.
+type Monitor struct {
+	opts   Options
+	ln     net.Listener
+	http   *http.Server
+	done   chan struct{}
+	health healthCheck // healthz.go
+	proc   procSampler // proc.go
+
+	mu struct {
+		sync.Mutex
+		requests map[string]uint64 // by path, for http_req_stats
+	}
+}
+
+// Start listens and serves in the background, logging nats-server's
+// line "Starting http monitor on host:port". It fails when the address
+// cannot be bound.
+func Start(opts Options) (*Monitor, error) {
+	if opts.Core == nil {
+		return nil, errors.New("monitor: no server to report on")
+	}
+	if opts.Logger == nil {
+		opts.Logger = server.NewLogger(nil, false, false)
+	}
+	if opts.HealthTimeout <= 0 {
+		opts.HealthTimeout = DefaultHealthTimeout
+	}
+	port := opts.Port
+	if port < 0 {
+		port = 0
+	}
+	addr := net.JoinHostPort(opts.Host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: can't listen to the monitor port %s: %w", addr, err)
+	}
+	m := &Monitor{opts: opts, ln: ln, done: make(chan struct{})}
+	m.mu.requests = make(map[string]uint64)
+	m.proc.init(time.Now())
+	mux := http.NewServeMux()
+	mux.HandleFunc(HealthzPath, m.handleHealthz)
+	mux.HandleFunc(VarzPath, m.handleVarz)
+	m.http = &http.Server{
+		Handler:           mux,
+		MaxHeaderBytes:    1 << 20,
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          log.New(logWriter{opts.Logger}, "monitoring: ", 0),
+	}
+	opts.Logger.Noticef("Starting http monitor on %s", net.JoinHostPort(opts.Host, strconv.Itoa(m.Port())))
+	go func() {
+		defer close(m.done)
+		_ = m.http.Serve(ln) // ErrServerClosed after Close
+	}()
+	return m, nil
+}
+
+// Paths, as nats-server's.
+const (
+	HealthzPath = "/healthz"
+	VarzPath    = "/varz"
+)
+
+// Port returns the bound port.
+func (m *Monitor) Port() int { return m.ln.Addr().(*net.TCPAddr).Port }
+
+// Addr returns the bound address.
+func (m *Monitor) Addr() net.Addr { return m.ln.Addr() }
+
+// Close stops serving: it closes the listener, waits up to
+// closeTimeout for the requests in progress, closes every connection,
+// and waits for a store health check in flight. After it returns the
+// monitor reads nothing of Core or JetStream, which may then be
+// closed. Idempotent.
+func (m *Monitor) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	_ = m.http.Shutdown(ctx)
+	cancel()
+	_ = m.http.Close()
+	<-m.done
+	m.health.wait()
+}
+
+// closeTimeout bounds how long Close waits for requests in progress.
+const closeTimeout = 2 * time.Second
+
+// count records a request to path (http_req_stats).
+func (m *Monitor) count(path string) {
+	m.mu.Lock()
+	m.mu.requests[path]++
+	m.mu.Unlock()
+}
+
+func (m *Monitor) requestStats() map[string]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]uint64, len(m.mu.requests))
+	for k, v := range m.mu.requests {
+		out[k] = v
+	}
+	return out
+}
+
+// respond writes a JSON answer as nats-server does (handleResponse).
+func respond(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// queryBool reads a boolean query parameter; on a bad value it answers
+// 400 with nats-server's text and returns false.
+func queryBool(w http.ResponseWriter, r *http.Request, name string) (value, ok bool) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return false, true
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = fmt.Fprintf(w, "Error decoding boolean for '%s': %v", name, err)
+		return false, false
+	}
+	return v, true
+}
+
+// logWriter sends net/http's own error lines to the server log.
+type logWriter struct{ log *server.Logger }
+
+func (l logWriter) Write(p []byte) (int, error) {
+	l.log.Errorf("%s", trimNewline(p))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
