@@ -84,7 +84,7 @@ type subjectState struct {
 	// children are the nodes below, keyed by the first token of the
 	// label of their edge (index_tree.go); maxSeq bounds the sequences
 	// at or below this node from above.
-	children map[string]*subjectState
+	children *children
 	maxSeq   uint64
 }
 

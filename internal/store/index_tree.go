@@ -77,19 +77,14 @@ func cutToken(s string) (tok, rest string, more bool) {
 // c's subject, keyed by a substring of c's subject.
 func (n *subjectState) setChild(c *subjectState, from int) {
 	if n.children == nil {
-		n.children = make(map[string]*subjectState, 1)
+		n.children = &children{}
 	}
-	// An assignment to an existing string key stores the new key too, so
-	// the key follows c's subject.
-	n.children[firstToken(c.subject[from:])] = c
+	n.children.set(c, from)
 }
 
 // anyChild returns a child of n, which has one at least.
 func (n *subjectState) anyChild() *subjectState {
-	for _, c := range n.children {
-		return c
-	}
-	return nil
+	return n.children.any()
 }
 
 // commonTokens returns the end of the tokens that a and b share from
@@ -117,7 +112,7 @@ func (ix *index) treeNode(subject string, seq uint64) *subjectState {
 	n := &ix.root
 	n.maxSeq = max(n.maxSeq, seq)
 	for i := 0; ; {
-		c := n.children[firstToken(subject[i:])]
+		c := n.children.get(firstToken(subject[i:]), i)
 		if c == nil {
 			c = &subjectState{subject: subject, maxSeq: seq}
 			n.setChild(c, i)
@@ -147,7 +142,7 @@ func (ix *index) treeNode(subject string, seq uint64) *subjectState {
 func (ix *index) treePath(subject string, buf []*subjectState) []*subjectState {
 	path := append(buf[:0], &ix.root)
 	for n, i := &ix.root, 0; ; {
-		c := n.children[firstToken(subject[i:])]
+		c := n.children.get(firstToken(subject[i:]), i)
 		if c == nil || !hasTokenPrefix(subject, c.subject, i) {
 			return nil
 		}
@@ -179,15 +174,16 @@ func (ix *index) treeRemove(ss *subjectState) {
 		return // not in the tree (cannot happen)
 	}
 	k := len(path) - 1 // path[:k+1] are the nodes still in the tree
-	switch len(ss.children) {
+	switch ss.children.count() {
 	case 0:
 		parent := path[k-1]
-		delete(parent.children, firstToken(ss.subject[parent.labelStart():]))
-		if len(parent.children) == 0 {
+		from := parent.labelStart()
+		parent.children.del(firstToken(ss.subject[from:]), from)
+		if parent.children.count() == 0 {
 			parent.children = nil
 		}
 		k--
-		if k > 0 && parent.empty() && len(parent.children) == 1 {
+		if k > 0 && parent.empty() && parent.children.count() == 1 {
 			ix.mergeChild(path[k-1], parent)
 			k--
 		}

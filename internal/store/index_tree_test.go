@@ -126,20 +126,29 @@ func checkTree(t *testing.T, ix *index, ref refIndex) {
 			if ref != nil && !slices.Equal(n.seqs(), ref[n.subject]) {
 				t.Fatalf("%s: seqs %v, want %v", n.subject, n.seqs(), ref[n.subject])
 			}
-		} else if p != nil && len(n.children) < 2 {
-			t.Fatalf("%q: no messages and %d children", n.subject, len(n.children))
+		} else if p != nil && n.children.count() < 2 {
+			t.Fatalf("%q: no messages and %d children", n.subject, n.children.count())
 		}
 		if p != nil {
 			strs = append(strs, n.subject)
 		}
-		for k, c := range n.children {
+		kids := 0
+		for _, c := range n.children.all() {
+			if c == nil {
+				continue
+			}
+			kids++
 			from := n.labelStart()
+			k := firstToken(c.subject[min(from, len(c.subject)):])
 			if len(c.subject) <= from || c.subject[:max(from-1, 0)] != n.subject ||
-				(from > 0 && c.subject[from-1] != '.') || firstToken(c.subject[from:]) != k {
+				(from > 0 && c.subject[from-1] != '.') || n.children.get(k, from) != c {
 				t.Fatalf("child %q of %q under key %q", c.subject, n.subject, k)
 			}
 			strs = append(strs, k)
 			top = max(top, walk(n, c))
+		}
+		if kids != n.children.count() || (n.children != nil && kids == 0) {
+			t.Fatalf("%q: %d children, counted %d", n.subject, kids, n.children.count())
 		}
 		if n.maxSeq < top {
 			t.Fatalf("%q: maxSeq %d below %d", n.subject, n.maxSeq, top)
@@ -262,7 +271,7 @@ func treeAgainstReference(t *testing.T, seed uint64) {
 		removeSeq(ix.entries[ix.nextLive(ix.head)].seq)
 	}
 	if ix.root.children != nil || ix.nsubjects != 0 {
-		t.Fatalf("tree not empty at the end: %d children", len(ix.root.children))
+		t.Fatalf("tree not empty at the end: %d children", ix.root.children.count())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Lookups and walks over the subject tree (index_tree.go).
@@ -33,19 +34,19 @@ func (w *treeWalk) match(n *subjectState, filter string) bool {
 	from := n.labelStart()
 	switch tok, rest, more := cutToken(filter); tok {
 	case ">":
-		for _, c := range n.children {
-			if c.maxSeq >= w.from && !w.all(c) {
+		for _, c := range n.children.all() {
+			if c != nil && c.maxSeq >= w.from && !w.all(c) {
 				return false
 			}
 		}
 	case "*":
-		for key, c := range n.children {
-			if c.maxSeq >= w.from && !w.edge(c, from+len(key), rest, more) {
+		for _, c := range n.children.all() {
+			if c != nil && c.maxSeq >= w.from && !w.edge(c, from+len(firstToken(c.subject[from:])), rest, more) {
 				return false
 			}
 		}
 	default:
-		if c := n.children[tok]; c != nil && c.maxSeq >= w.from {
+		if c := n.children.get(tok, from); c != nil && c.maxSeq >= w.from {
 			return w.edge(c, from+len(tok), rest, more)
 		}
 	}
@@ -91,8 +92,8 @@ func (w *treeWalk) all(n *subjectState) bool {
 	if !n.empty() && n.last() >= w.from && !w.visit(n) {
 		return false
 	}
-	for _, c := range n.children {
-		if c.maxSeq >= w.from && !w.all(c) {
+	for _, c := range n.children.all() {
+		if c != nil && c.maxSeq >= w.from && !w.all(c) {
 			return false
 		}
 	}
@@ -121,7 +122,7 @@ func (ix *index) firstMatchingFrom(filter string, from uint64) uint64 {
 func (ix *index) lookup(subject string) *subjectState {
 	n := &ix.root
 	for i := 0; ; {
-		c := n.children[firstToken(subject[i:])]
+		c := n.children.get(firstToken(subject[i:]), i)
 		if c == nil || !hasTokenPrefix(subject, c.subject, i) {
 			return nil
 		}
@@ -144,7 +145,8 @@ func (ix *index) lookupBytes(subject []byte) *subjectState {
 		if j := bytes.IndexByte(tok, '.'); j >= 0 {
 			tok = tok[:j]
 		}
-		c := n.children[string(tok)]
+		// A view of tok for the lookup, which does not keep it.
+		c := n.children.get(unsafe.String(unsafe.SliceData(tok), len(tok)), i)
 		if c == nil || len(subject) < len(c.subject) || string(subject[i:len(c.subject)]) != c.subject[i:] ||
 			(len(subject) > len(c.subject) && subject[len(c.subject)] != '.') {
 			return nil

@@ -266,7 +266,7 @@ func TestSubjectTreeFollowsSubjects(t *testing.T) {
 		if err := s.Delete(4); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := ss.ix.root.children["x"]; ok {
+		if ss.ix.root.children.get("x", 0) != nil {
 			t.Fatal("x.y.z's nodes kept")
 		}
 		if err := s.Delete(2); err != nil {
