@@ -21,7 +21,9 @@ import (
 // parent's subject: no label is stored apart. Children are keyed by the
 // first token of their label. "$KV.b.x.*" follows $KV.b and x and takes
 // the first token of each child's label ("1.y" does not match, "2"
-// does); a literal subject is a map lookup per edge (lookup).
+// does); a literal subject is a hash lookup per edge (lookup), in a
+// table of child pointers whose keys are read from the children's
+// subjects (index_children.go).
 //
 // A node holds messages when its seqs() is not empty. A node without
 // messages exists only where subjects diverge: it has two children or
@@ -32,7 +34,7 @@ import (
 // that hold messages keep their place (entries point to them).
 //
 // Strings: a node's subject is its own subject string while it holds
-// messages; otherwise it and the map keys on its path are substrings of
+// messages; otherwise it and the subjects on its path are substrings of
 // the subject of a node below that holds messages. A removal re-points
 // the nodes on the removed subject's path, so the tree never keeps a
 // removed subject's string alive.
@@ -44,8 +46,9 @@ import (
 // with a narrow filter costs a walk down the filter's literal tokens.
 //
 // Memory: per subject, at most one subjectState (48 bytes) holding its
-// messages and one node where it diverges from the others, each with an
-// entry in its parent's children map, whatever the number of tokens.
+// messages (and its one sequence) and one node where it diverges from
+// the others, each with a pointer in its parent's children table (8–16
+// bytes with the table's free slots), whatever the number of tokens.
 
 // labelStart returns the offset in a child's subject of the label of
 // the edge from n to that child.

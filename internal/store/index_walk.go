@@ -118,7 +118,7 @@ func (ix *index) firstMatchingFrom(filter string, from uint64) uint64 {
 }
 
 // lookup returns the state of a literal subject with live messages, or
-// nil: a map lookup and a comparison per edge.
+// nil: a hash lookup and a comparison per edge.
 func (ix *index) lookup(subject string) *subjectState {
 	n := &ix.root
 	for i := 0; ; {
