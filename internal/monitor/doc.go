@@ -16,6 +16,8 @@
 //	          js-enabled-only=true and js-server-only=true as nats-server
 //	/varz     the server's identity, settings, counters and JetStream
 //	          config and usage (varz.go lists what is not reported)
+//	/connz    the open connections: sort, offset, limit, subs, auth,
+//	          cid, user, acc, state (connz.go)
 //
 // Example: a daemon started with http_port -1 logs
 //

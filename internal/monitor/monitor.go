@@ -23,6 +23,9 @@ type Core interface {
 	Settings() server.Settings
 	// Stats returns the counters; they never go backwards.
 	Stats() server.Stats
+	// Conns returns the open client connections, with their
+	// subscriptions when withSubs.
+	Conns(withSubs bool) []server.ConnInfo
 }
 
 // JetStream is the storage side (the daemon). Its methods are safe for
@@ -96,6 +99,7 @@ func Start(opts Options) (*Monitor, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(HealthzPath, m.handleHealthz)
 	mux.HandleFunc(VarzPath, m.handleVarz)
+	mux.HandleFunc(ConnzPath, m.handleConnz)
 	m.http = &http.Server{
 		Handler:           mux,
 		MaxHeaderBytes:    1 << 20,

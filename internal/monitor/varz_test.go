@@ -269,7 +269,7 @@ func compareShape(path string, ours, theirs map[string]any) []string {
 		p := path + k
 		tv, ok := theirs[k]
 		if !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: not in nats-server's /varz", p))
+			diffs = append(diffs, fmt.Sprintf("%s: not in nats-server's answer", p))
 			continue
 		}
 		ov := ours[k]

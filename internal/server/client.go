@@ -63,7 +63,13 @@ type client struct {
 		// client (stats.go).
 		outMsgs, outBytes int64
 	}
-	stats     clientStats   // stats.go
+	stats clientStats // stats.go
+	// accepted is when the connection was accepted; lastActivity the
+	// end of the latest read with messages (Unix ns; 0: none), for
+	// /connz.
+	accepted     time.Time
+	lastActivity atomic.Int64
+
 	authTimer *time.Timer   // runs authTimeout; nil without auth
 	ping      *time.Timer   // runs pingTick; stopped under mu when closed
 	flush     chan struct{} // signals the writer; capacity 1
@@ -100,6 +106,7 @@ func newClient(s *Server, cid uint64, conn net.Conn) *client {
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
 		pcd:      make(map[*client]struct{}),
+		accepted: time.Now(),
 	}
 	// Under mu: pingTick reads c.ping under mu, and a short interval can
 	// fire it before newClient returns.

@@ -50,6 +50,7 @@ func (c *client) foldIn() {
 	c.srv.stats.inMsgs.Add(c.stats.batchMsgs)
 	c.srv.stats.inBytes.Add(c.stats.batchBytes)
 	c.stats.batchMsgs, c.stats.batchBytes = 0, 0
+	c.lastActivity.Store(time.Now().UnixNano())
 }
 
 // Stats are the server's counters and gauges at one moment.
