@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/cairn-db/cairn/internal/server"
 )
@@ -58,5 +61,43 @@ func TestSettingsNoSecrets(t *testing.T) {
 	st := s.Settings()
 	if !st.AuthRequired || st.Port != s.Addr().Port || st.PingInterval != server.DefaultPingInterval {
 		t.Fatalf("settings %+v", st)
+	}
+}
+
+// BenchmarkPubSubCounted publishes 16-byte messages from one nats.go
+// client to another through the server, counters included: the cost of
+// the /varz counters is measured by running it before and after them
+// (docs/PERFORMANCE.md, "Monitoring counters").
+func BenchmarkPubSubCounted(b *testing.B) {
+	s := startServer(b, server.Options{})
+	pub := connect(b, s)
+	subc := connect(b, s)
+	var got atomic.Int64
+	done := make(chan struct{})
+	n := int64(b.N)
+	if _, err := subc.Subscribe("bench.x", func(*nats.Msg) {
+		if got.Add(1) == n {
+			close(done)
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := subc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, 16)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := pub.Publish("bench.x", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		b.Fatalf("%d of %d messages delivered", got.Load(), n)
 	}
 }
