@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -23,9 +24,8 @@ type Connz struct {
 	Conns    []*ConnInfo `json:"connections"`
 }
 
-// ConnInfo is one connection of /connz. Not reported yet: rtt, the TLS
-// fields (tls_version, tls_cipher_suite, tls_peer_certs, tls_first),
-// and what Cairn does not have (jwt, issuer_key, tags, mqtt_client,
+// ConnInfo is one connection of /connz. Not reported yet: rtt,
+// tls_peer_certs and tls_first, and what Cairn does not have (jwt, issuer_key, tags, mqtt_client,
 // proxy; stop and reason: closed connections are not kept).
 type ConnInfo struct {
 	Cid            uint64      `json:"cid"`
@@ -46,6 +46,8 @@ type ConnInfo struct {
 	Name           string      `json:"name,omitempty"`
 	Lang           string      `json:"lang,omitempty"`
 	Version        string      `json:"version,omitempty"`
+	TLSVersion     string      `json:"tls_version,omitempty"`
+	TLSCipher      string      `json:"tls_cipher_suite,omitempty"`
 	AuthorizedUser string      `json:"authorized_user,omitempty"`
 	Account        string      `json:"account,omitempty"`
 	Subs           []string    `json:"subscriptions_list,omitempty"`
@@ -217,6 +219,10 @@ func connInfo(s *server.ConnInfo, o connzOptions, now time.Time) *ConnInfo {
 		Pending: s.Pending, InMsgs: s.InMsgs, OutMsgs: s.OutMsgs, InBytes: s.InBytes, OutBytes: s.OutBytes,
 		NumSubs: uint32(s.NumSubs), Name: s.Name, Lang: s.Lang, Version: s.Version,
 	}
+	if s.TLSVersion != 0 {
+		ci.TLSVersion = tlsVersion(s.TLSVersion)
+		ci.TLSCipher = tls.CipherSuiteName(s.TLSCipherSuite)
+	}
 	if o.auth {
 		ci.AuthorizedUser = s.User
 		if s.Account != server.GlobalAccount {
@@ -235,4 +241,19 @@ func connInfo(s *server.ConnInfo, o connzOptions, now time.Time) *ConnInfo {
 		}
 	}
 	return ci
+}
+
+// tlsVersion names a TLS version as nats-server does ("1.3").
+func tlsVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "1.0"
+	case tls.VersionTLS11:
+		return "1.1"
+	case tls.VersionTLS12:
+		return "1.2"
+	case tls.VersionTLS13:
+		return "1.3"
+	}
+	return fmt.Sprintf("Unknown [0x%x]", v)
 }

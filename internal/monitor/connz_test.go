@@ -1,6 +1,7 @@
 package monitor_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/testcert"
 	"github.com/cairn-db/cairn/internal/testserver"
 )
 
@@ -175,5 +178,40 @@ func TestConnzShapeMatchesPeer(t *testing.T) {
 				t.Error(q, diff)
 			}
 		}
+	}
+}
+
+// TestConnzTLS: a TLS connection reports its version and cipher suite
+// as nats-server names them, and /varz that TLS is required.
+func TestConnzTLS(t *testing.T) {
+	certFile, keyFile := testcert.SelfSigned(t, t.TempDir(), "server")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, func(c *daemon.Config) {
+		c.Server.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	})
+	nc, err := nats.Connect(d.ClientURL(), nats.RootCAs(certFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var c struct {
+		Conns []struct {
+			TLSVersion string `json:"tls_version"`
+			TLSCipher  string `json:"tls_cipher_suite"`
+		} `json:"connections"`
+	}
+	getJSON(t, d.MonitorURL()+"/connz", http.StatusOK, &c)
+	if len(c.Conns) != 1 || c.Conns[0].TLSVersion != "1.3" || c.Conns[0].TLSCipher == "" {
+		t.Fatalf("connz %+v", c)
+	}
+	var v struct {
+		TLSRequired bool `json:"tls_required"`
+	}
+	getJSON(t, d.MonitorURL()+"/varz", http.StatusOK, &v)
+	if !v.TLSRequired {
+		t.Error("tls_required not reported")
 	}
 }

@@ -195,19 +195,42 @@ func TestVarz(t *testing.T) {
 	}
 }
 
-// TestVarzNoSecrets: with a password, a token-free users list with an
-// nkey, nothing of the credentials appears in /varz.
-func TestVarzNoSecrets(t *testing.T) {
-	const pass = "s3cret-Passw0rd"
-	d := startDaemon(t, func(c *daemon.Config) {
-		c.Server.Auth.User, c.Server.Auth.Password = "alice", pass
-	})
-	code, body := get(t, d.MonitorURL()+"/varz")
-	if code != http.StatusOK || strings.Contains(string(body), pass) || strings.Contains(string(body), "alice") {
-		t.Fatalf("/varz %d:\n%s", code, body)
-	}
-	if !strings.Contains(string(body), `"auth_required": true`) {
-		t.Errorf("auth_required not reported:\n%s", body)
+// TestNoSecrets: with a password or a token configured, and a client
+// connected with it, neither appears in /varz or /connz?auth=true (the
+// user name may).
+func TestNoSecrets(t *testing.T) {
+	const pass, token = "s3cret-Passw0rd", "t0ken-S3cret"
+	for _, c := range []struct {
+		name   string
+		edit   func(*daemon.Config)
+		opt    nats.Option
+		secret string
+	}{
+		{"password", func(c *daemon.Config) { c.Server.Auth.User, c.Server.Auth.Password = "alice", pass }, nats.UserInfo("alice", pass), pass},
+		{"token", func(c *daemon.Config) { c.Server.Auth.Token = token }, nats.Token(token), token},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := startDaemon(t, c.edit)
+			nc, err := nats.Connect(d.ClientURL(), c.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			for _, path := range []string{"/varz", "/connz?auth=true&subs=detail"} {
+				code, body := get(t, d.MonitorURL()+path)
+				if code != http.StatusOK || strings.Contains(string(body), c.secret) {
+					t.Fatalf("%s %d:\n%s", path, code, body)
+				}
+			}
+			if _, body := get(t, d.MonitorURL()+"/varz"); !strings.Contains(string(body), `"auth_required": true`) {
+				t.Errorf("auth_required not reported:\n%s", body)
+			}
+			if c.name == "password" {
+				if _, body := get(t, d.MonitorURL()+"/connz?auth=true"); !strings.Contains(string(body), `"authorized_user": "alice"`) {
+					t.Errorf("authorized_user not reported:\n%s", body)
+				}
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"sort"
 	"time"
@@ -26,6 +27,9 @@ type ConnInfo struct {
 	// User is who the client authenticated as ("" without a user);
 	// Account its account's name.
 	User, Account string
+	// TLSVersion and TLSCipherSuite are the connection's TLS version
+	// and cipher suite (crypto/tls constants), 0 without TLS.
+	TLSVersion, TLSCipherSuite uint16
 	// Subs are the client's subscriptions, sorted by sid, when asked.
 	Subs []SubInfo
 }
@@ -65,6 +69,12 @@ func (c *client) info(withSubs bool) ConnInfo {
 		InMsgs:       c.stats.inMsgs.Load(),
 		InBytes:      c.stats.inBytes.Load(),
 		Account:      c.account().Name(),
+	}
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		// Registered clients have completed their handshake (tls.go),
+		// so this does not wait.
+		cs := tc.ConnectionState()
+		ci.TLSVersion, ci.TLSCipherSuite = cs.Version, cs.CipherSuite
 	}
 	if ns := c.lastActivity.Load(); ns != 0 {
 		ci.LastActivity = time.Unix(0, ns)
