@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -56,4 +57,33 @@ func TestHealthzStoreClosed(t *testing.T) {
 	if code != http.StatusServiceUnavailable || hs["status"] != "unavailable" || !strings.Contains(hs["error"], `account "$G"`) {
 		t.Fatalf("closed store: %d %v", code, hs)
 	}
+}
+
+// TestMonitorPortInUse: a monitoring port that cannot be bound fails
+// Start, as nats-server does not run without the monitor it was asked
+// for, and leaves nothing running.
+func TestMonitorPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := Config{StoreDir: t.TempDir(), HTTPPort: ln.Addr().(*net.TCPAddr).Port}
+	cfg.Server.Host, cfg.Server.Port = "127.0.0.1", -1
+	cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+	d, err := Start(cfg)
+	if err == nil {
+		d.Shutdown()
+		t.Fatal("started with the monitoring port in use")
+	}
+	if !strings.Contains(err.Error(), "monitor port") {
+		t.Fatalf("error %v", err)
+	}
+	// The store was closed: it opens again.
+	cfg.HTTPPort = 0
+	d, err = Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Shutdown()
 }
