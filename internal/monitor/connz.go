@@ -205,7 +205,9 @@ func (m *Monitor) Connz(o connzOptions) (*Connz, error) {
 	sort.SliceStable(list, func(i, j int) bool { return less(list[i], list[j], now) })
 	c.Total = len(list)
 	if o.offset < len(list) {
-		c.Conns = list[o.offset:min(o.offset+o.limit, len(list))]
+		// o.limit may be as large as an int goes: compare with what is
+		// left rather than add (offset+limit would wrap).
+		c.Conns = list[o.offset : o.offset+min(o.limit, len(list)-o.offset)]
 	}
 	c.NumConns = len(c.Conns)
 	return c, nil

@@ -106,6 +106,12 @@ func TestConnz(t *testing.T) {
 	if c.NumConns != 1 || c.Total != 3 || c.Offset != 1 || c.Limit != 1 || c.Conns[0].Name != "c1" || len(c.Conns[0].Subs) != 2 {
 		t.Errorf("page 2 of 1: %+v", c)
 	}
+	// The largest limit (offset+limit would wrap) pages to the end.
+	c = connz{}
+	getJSON(t, url+"?offset=1&limit=9223372036854775807", http.StatusOK, &c)
+	if c.NumConns != 2 || c.Total != 3 {
+		t.Errorf("offset 1, limit MaxInt64: %+v", c)
+	}
 	c = connz{}
 	getJSON(t, url+"?sort=msgs_from", http.StatusOK, &c)
 	if c.Conns[0].Name != "c0" {
