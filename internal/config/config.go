@@ -282,20 +282,9 @@ func (c *Config) jetStream(k string, v value) error {
 		c.JetStream = &JetStream{}
 	}
 	js := c.JetStream
-	switch x := v.v.(type) {
-	case bool:
-		js.Enabled = x
-		return nil
-	case string:
-		switch strings.ToLower(x) {
-		case "enabled", "enable":
-			js.Enabled = true
-		case "disabled", "disable":
-			js.Enabled = false
-		default:
-			return v.errorf(k, "expected 'enabled' or 'disabled', got %q", x)
-		}
-		return nil
+	if on, ok, err := v.enabled(k); ok {
+		js.Enabled = on
+		return err
 	}
 	m, err := v.mapping(k)
 	if err != nil {

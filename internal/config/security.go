@@ -3,11 +3,12 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"github.com/cairn-db/cairn/internal/auth"
 	"os"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cairn-db/cairn/internal/auth"
 )
 
 // Authorization is the authorization block. At most one of User/Password,
@@ -401,20 +402,11 @@ func parseAccounts(k string, v value) ([]Account, error) {
 }
 
 func parseAccountJetStream(k string, v value) (*AccountJetStream, error) {
-	switch x := v.v.(type) {
-	case bool:
-		if !x {
-			return nil, nil
+	if on, ok, err := v.enabled(k); ok {
+		if err != nil || !on {
+			return nil, err
 		}
 		return &AccountJetStream{MaxMemory: -1, MaxFile: -1, MaxStreams: -1, MaxConsumers: -1}, nil
-	case string:
-		switch strings.ToLower(x) {
-		case "enabled", "enable":
-			return &AccountJetStream{MaxMemory: -1, MaxFile: -1, MaxStreams: -1, MaxConsumers: -1}, nil
-		case "disabled", "disable":
-			return nil, nil
-		}
-		return nil, v.errorf(k, "expected 'enabled' or 'disabled', got %q", x)
 	}
 	m, err := v.mapping(k)
 	if err != nil {

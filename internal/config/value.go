@@ -220,3 +220,23 @@ func (v value) strings(key string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// enabled reads a switch written as a boolean or as "enabled"/"enable"
+// or "disabled"/"disable" (any case), as nats-server's jetstream keys
+// take it. ok is false when v is neither (a map, say), for the caller
+// to read otherwise.
+func (v value) enabled(k string) (on, ok bool, err error) {
+	switch x := v.v.(type) {
+	case bool:
+		return x, true, nil
+	case string:
+		switch strings.ToLower(x) {
+		case "enabled", "enable":
+			return true, true, nil
+		case "disabled", "disable":
+			return false, true, nil
+		}
+		return false, true, v.errorf(k, "expected 'enabled' or 'disabled', got %q", x)
+	}
+	return false, false, nil
+}
