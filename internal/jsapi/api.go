@@ -191,8 +191,7 @@ func (a *API) Close() {
 	a.mu.streams = map[string]*stream{}
 	a.mu.Unlock()
 	if a.opts.Group != nil {
-		// After a.mu: the group's lock is taken before its members'
-		// (serverUsed), never after.
+		// After a.mu is released: no lock is held across the two.
 		a.opts.Group.leave(a)
 	}
 	for _, u := range a.unsubs {

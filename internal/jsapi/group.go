@@ -1,7 +1,9 @@
 package jsapi
 
 import (
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Accounts. A server with accounts runs one API per account with
@@ -24,10 +26,11 @@ type AccountLimits struct {
 // the server limits bound them all together. The zero value is ready;
 // an API joins the group given in its Options.
 type Group struct {
-	// mu guards apis; it is taken before a member's API.mu (serverUsed
-	// reads each member's usage under it), never after.
+	// apis is the member list, replaced whole (under mu) when one joins
+	// or leaves, so that every publish reads it without a lock
+	// (serverUsed).
 	mu   sync.Mutex
-	apis []*API
+	apis atomic.Pointer[[]*API]
 	// ctl serialises the limit checks and stream creations and updates
 	// of every member, so that two accounts cannot both pass a server
 	// limit check that only one of them fits. Taken after API.ctl.
@@ -41,16 +44,30 @@ type Group struct {
 func (g *Group) join(a *API) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.apis = append(g.apis, a)
+	list := append(g.list(), a)
+	g.apis.Store(&list)
 }
 
 func (g *Group) leave(a *API) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i, m := range g.apis {
-		if m == a {
-			g.apis = append(g.apis[:i], g.apis[i+1:]...)
-			return
+	list := slices.DeleteFunc(g.list(), func(m *API) bool { return m == a })
+	g.apis.Store(&list)
+}
+
+// list returns a copy of the members.
+func (g *Group) list() []*API {
+	if p := g.apis.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return nil
+}
+
+// each calls f for every member, without locking or allocating.
+func (g *Group) each(f func(*API)) {
+	if p := g.apis.Load(); p != nil {
+		for _, m := range *p {
+			f(m)
 		}
 	}
 }
@@ -62,9 +79,7 @@ func (a *API) members() []*API {
 	if g == nil {
 		return []*API{a}
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]*API(nil), g.apis...)
+	return g.list()
 }
 
 // lockGroup takes the group's ctl (when a has a group) and returns the

@@ -217,12 +217,8 @@ func (a *API) serverUsed(storage Storage) int64 {
 	if g == nil {
 		return a.storeUsed(storage)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	var used int64
-	for _, m := range g.apis {
-		used = addSaturate(used, m.storeUsed(storage))
-	}
+	g.each(func(m *API) { used = addSaturate(used, m.storeUsed(storage)) })
 	return used
 }
 
