@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 
 	"github.com/cairn-db/cairn/internal/monitor"
@@ -11,32 +12,52 @@ import (
 	"github.com/cairn-db/cairn/internal/store"
 )
 
-// startMonitor starts the monitoring HTTP server when HTTPPort asks for
-// one, on HTTPHost or else the client host, as nats-server.
+// startMonitor builds the monitor, which answers the system account's
+// requests whatever the settings, and starts its HTTP server when
+// HTTPPort asks for one, on HTTPHost or else the client host, as
+// nats-server.
 func (d *Daemon) startMonitor() error {
-	if d.cfg.HTTPPort == 0 {
-		return nil
-	}
 	host := d.cfg.HTTPHost
 	if host == "" {
 		host = d.srv.Settings().Host
 	}
-	opts := monitor.Options{Host: host, Port: d.cfg.HTTPPort, Core: d.srv, Logger: d.srv.Logger()}
+	opts := monitor.Options{
+		Host:     host,
+		Port:     d.cfg.HTTPPort,
+		Core:     d.srv,
+		Logger:   d.srv.Logger(),
+		Handlers: d.monitorHandlers(),
+	}
 	if !d.cfg.DisableKV {
 		opts.JetStream = jetStreamMonitor{d}
 	}
-	m, err := monitor.Start(opts)
+	m, err := monitor.New(opts)
 	if err != nil {
 		return err
+	}
+	if d.cfg.HTTPPort != 0 {
+		if err := m.Listen(); err != nil {
+			return err
+		}
 	}
 	d.monitor = m
 	return nil
 }
 
+// monitorHandlers are the HTTP handlers served beside the monitor's
+// own endpoints.
+func (d *Daemon) monitorHandlers() map[string]http.Handler {
+	h := map[string]http.Handler{}
+	if mh := d.metricsHandler(); mh != nil {
+		h[MetricsPath] = mh
+	}
+	return h
+}
+
 // MonitorURL returns the http:// URL of the monitoring server, or ""
 // when it is off.
 func (d *Daemon) MonitorURL() string {
-	if d.monitor == nil {
+	if d.monitor == nil || d.monitor.Addr() == nil {
 		return ""
 	}
 	return "http://" + d.monitor.Addr().String()

@@ -51,19 +51,27 @@ type Options struct {
 	// HealthTimeout bounds the store check of /healthz; default
 	// DefaultHealthTimeout.
 	HealthTimeout time.Duration
+	// Handlers are served beside the monitor's own endpoints, by path
+	// (such as "/metrics"). A path of the monitor's own is refused.
+	Handlers map[string]http.Handler
 }
 
 // DefaultHealthTimeout is how long /healthz waits for the stores.
 const DefaultHealthTimeout = 2 * time.Second
 
-// Monitor is a running monitoring HTTP server.
+// Monitor answers the monitoring requests: over HTTP once Listen has
+// been called, and directly through its methods (Varz, Connz, …) for
+// the system account's requests, which need no port.
 type Monitor struct {
 	opts   Options
-	ln     net.Listener
-	http   *http.Server
-	done   chan struct{}
+	mux    *http.ServeMux
 	health healthCheck // healthz.go
 	proc   procSampler // proc.go
+
+	// ln, http and done are set by Listen; nil before.
+	ln   net.Listener
+	http *http.Server
+	done chan struct{}
 
 	mu struct {
 		sync.Mutex
@@ -71,10 +79,8 @@ type Monitor struct {
 	}
 }
 
-// Start listens and serves in the background, logging nats-server's
-// line "Starting http monitor on host:port". It fails when the address
-// cannot be bound.
-func Start(opts Options) (*Monitor, error) {
+// New returns a Monitor that does not listen yet.
+func New(opts Options) (*Monitor, error) {
 	if opts.Core == nil {
 		return nil, errors.New("monitor: no server to report on")
 	}
@@ -84,6 +90,46 @@ func Start(opts Options) (*Monitor, error) {
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = DefaultHealthTimeout
 	}
+	m := &Monitor{opts: opts, mux: http.NewServeMux()}
+	m.mu.requests = make(map[string]uint64)
+	m.proc.init(time.Now())
+	own := map[string]http.HandlerFunc{
+		HealthzPath: m.handleHealthz,
+		VarzPath:    m.handleVarz,
+		ConnzPath:   m.handleConnz,
+	}
+	for path, h := range own {
+		m.mux.HandleFunc(path, h)
+	}
+	for path, h := range opts.Handlers {
+		if _, dup := own[path]; dup {
+			return nil, fmt.Errorf("monitor: path %s is the monitor's own", path)
+		}
+		m.mux.Handle(path, h)
+	}
+	return m, nil
+}
+
+// Start is New then Listen.
+func Start(opts Options) (*Monitor, error) {
+	m, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Listen(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Listen listens on Options.Host and Port and serves in the background,
+// logging nats-server's line "Starting http monitor on host:port". It
+// fails when the address cannot be bound. Call it once.
+func (m *Monitor) Listen() error {
+	if m.ln != nil {
+		return errors.New("monitor: already listening")
+	}
+	opts := m.opts
 	port := opts.Port
 	if port < 0 {
 		port = 0
@@ -91,17 +137,11 @@ func Start(opts Options) (*Monitor, error) {
 	addr := net.JoinHostPort(opts.Host, strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("monitor: can't listen to the monitor port %s: %w", addr, err)
+		return fmt.Errorf("monitor: can't listen to the monitor port %s: %w", addr, err)
 	}
-	m := &Monitor{opts: opts, ln: ln, done: make(chan struct{})}
-	m.mu.requests = make(map[string]uint64)
-	m.proc.init(time.Now())
-	mux := http.NewServeMux()
-	mux.HandleFunc(HealthzPath, m.handleHealthz)
-	mux.HandleFunc(VarzPath, m.handleVarz)
-	mux.HandleFunc(ConnzPath, m.handleConnz)
+	m.ln, m.done = ln, make(chan struct{})
 	m.http = &http.Server{
-		Handler:           mux,
+		Handler:           m.mux,
 		MaxHeaderBytes:    1 << 20,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          log.New(logWriter{opts.Logger}, "monitoring: ", 0),
@@ -111,7 +151,7 @@ func Start(opts Options) (*Monitor, error) {
 		defer close(m.done)
 		_ = m.http.Serve(ln) // ErrServerClosed after Close
 	}()
-	return m, nil
+	return nil
 }
 
 // Paths, as nats-server's.
@@ -120,11 +160,21 @@ const (
 	VarzPath    = "/varz"
 )
 
-// Port returns the bound port.
-func (m *Monitor) Port() int { return m.ln.Addr().(*net.TCPAddr).Port }
+// Port returns the bound port, 0 when not listening.
+func (m *Monitor) Port() int {
+	if m.ln == nil {
+		return 0
+	}
+	return m.ln.Addr().(*net.TCPAddr).Port
+}
 
-// Addr returns the bound address.
-func (m *Monitor) Addr() net.Addr { return m.ln.Addr() }
+// Addr returns the bound address, nil when not listening.
+func (m *Monitor) Addr() net.Addr {
+	if m.ln == nil {
+		return nil
+	}
+	return m.ln.Addr()
+}
 
 // Close stops serving: it closes the listener, waits up to
 // closeTimeout for the requests in progress, closes every connection,
@@ -132,11 +182,13 @@ func (m *Monitor) Addr() net.Addr { return m.ln.Addr() }
 // monitor reads nothing of Core or JetStream, which may then be
 // closed. Idempotent.
 func (m *Monitor) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	_ = m.http.Shutdown(ctx)
-	cancel()
-	_ = m.http.Close()
-	<-m.done
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		_ = m.http.Shutdown(ctx)
+		cancel()
+		_ = m.http.Close()
+		<-m.done
+	}
 	m.health.wait()
 }
 
