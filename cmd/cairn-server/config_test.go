@@ -94,11 +94,11 @@ jetstream { store_dir: /file/dir, max_mem: 1K, sync_interval: always }
 // TestCheckConfig runs -t as a user would: 0 and nats-server's message
 // for a valid file, 1 and the error for an invalid one.
 func TestCheckConfig(t *testing.T) {
-	good := writeConf(t, "port: 4222\nlame_duck_duration: \"30s\"\n")
+	good := writeConf(t, "port: 4222\nmax_traced_msg_len: 512\n")
 	var out bytes.Buffer
 	if rc := run([]string{"-t", "-c", good}, &out); rc != 0 ||
 		!strings.Contains(out.String(), "cairn-server: configuration file "+good+" is valid (sha256:") ||
-		!strings.Contains(out.String(), "lame_duck_duration: not supported by Cairn, ignored") {
+		!strings.Contains(out.String(), "max_traced_msg_len: not supported by Cairn, ignored") {
 		t.Errorf("valid file: rc %d, output %q", rc, out.String())
 	}
 	bad := writeConf(t, "port: 4222\nmax_payload: big\n")

@@ -53,7 +53,8 @@ type Config struct {
 	PingMax          int           // ping_max
 	WriteDeadline    time.Duration // write_deadline
 
-	Logging Logging
+	Logging  Logging  // logging.go
+	LameDuck LameDuck // lame_duck_duration, lame_duck_grace_period
 
 	// Monitoring ports (http, http_port/monitor_port, https, https_port).
 	// HTTP is served (internal/monitor); HTTPS is parsed only.
@@ -91,15 +92,6 @@ type JetStream struct {
 	MaxFileStore   int64         // max_file_store, max_file; -1 no limit
 	SyncInterval   time.Duration // sync_interval, sync
 	SyncAlways     bool          // sync_interval: always
-}
-
-// Logging holds the logging keys. Debug and Trace are applied; Logtime
-// is parsed only (Cairn's log lines always carry the time).
-type Logging struct {
-	Debug, Trace bool
-	Logtime      *bool  // logtime; nil when absent
-	LogFile      string // log_file, logfile
-	PidFile      string // pid_file, pidfile
 }
 
 // Load reads and validates the config file at path (nats-server syntax,
@@ -202,21 +194,11 @@ func (c *Config) topKey(k string, v value) error {
 // otherKey applies logging, monitoring and security keys, and sorts the
 // rest into warnings (unsupported) and errors (unsupported security).
 func (c *Config) otherKey(k string, v value) error {
+	if ok, err := c.loggingKey(k, v); ok {
+		return err
+	}
 	var err error
 	switch k {
-	case "debug":
-		c.Logging.Debug, err = v.boolean(k)
-	case "trace":
-		c.Logging.Trace, err = v.boolean(k)
-	case "logtime":
-		var b bool
-		if b, err = v.boolean(k); err == nil {
-			c.Logging.Logtime = &b
-		}
-	case "log_file", "logfile":
-		c.Logging.LogFile, err = v.str(k)
-	case "pid_file", "pidfile":
-		c.Logging.PidFile, err = v.str(k)
 	case "http":
 		c.HTTPHost, c.HTTPPort, err = hostPort(k, v)
 	case "https":
@@ -322,6 +304,9 @@ func (c *Config) jetStream(k string, v value) error {
 
 // check validates what spans keys.
 func (c *Config) check(top value) error {
+	if err := c.checkLameDuck(top); err != nil {
+		return err
+	}
 	if c.NoAuthUser != "" && !c.hasUser(c.NoAuthUser) {
 		return top.errorf("no_auth_user", "%q is not a configured user", c.NoAuthUser)
 	}

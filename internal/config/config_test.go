@@ -147,12 +147,12 @@ func TestInvalid(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
-	c, err := load(t, "port: 1\nlame_duck_duration: \"30s\"\njetstream { domain: hub }\ncluster { name: c, listen: 6222, compression: off }\nleafnodes { port: 7422 }\nping_interval: 30\n", nil)
+	c, err := load(t, "port: 1\nmax_traced_msg_len: 512\njetstream { domain: hub }\ncluster { name: c, listen: 6222, compression: off }\nleafnodes { port: 7422 }\nping_interval: 30\n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"cairn.conf:2: lame_duck_duration: not supported by Cairn, ignored",
+		"cairn.conf:2: max_traced_msg_len: not supported by Cairn, ignored",
 		"cairn.conf:3: jetstream.domain: not supported by Cairn, ignored",
 		"cairn.conf:4: cluster.compression: not supported by Cairn, ignored",
 		"cairn.conf:5: leafnodes: not supported by Cairn, ignored",

@@ -38,12 +38,12 @@
 //	port: $PORT
 //	max_payload: 2MB
 //	jetstream { store_dir: /var/lib/cairn, sync_interval: always }
-//	lame_duck_duration: "30s"
+//	max_traced_msg_len: 512
 //
 // Load("cairn.conf") returns Port 4333 (PORT, a variable used elsewhere,
 // is not a key of its own), MaxPayload 2097152,
 // JetStream{Enabled: true, StoreDir: "/var/lib/cairn", SyncAlways: true}
-// and one warning, "cairn.conf:5: lame_duck_duration: not supported by
+// and one warning, "cairn.conf:5: max_traced_msg_len: not supported by
 // Cairn, ignored". Changing the third line to "max_payload: big" makes
 // Load return nil and the error
 // `cairn.conf:3: max_payload: expected a size, got "big"` (with

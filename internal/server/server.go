@@ -48,11 +48,16 @@ type Server struct {
 		clients     map[uint64]*client
 		handshaking map[net.Conn]struct{}
 		shutdown    bool
+		// ldm is set once lame duck mode has begun (lameduck.go); the
+		// listener is then closed and no client is accepted.
+		ldm bool
 		// outMsgs and outBytes are the deliveries to removed clients
 		// (stats.go).
 		outMsgs, outBytes int64
 	}
 	done chan struct{} // closed when the accept loop has ended
+	// quit is closed by Shutdown; lame duck mode stops waiting on it.
+	quit chan struct{}
 	// handshakes counts the connections in their TLS phase (tls.go),
 	// whose sockets are in mu.handshaking until they are registered.
 	handshakes sync.WaitGroup
@@ -98,6 +103,7 @@ func New(opts Options) (*Server, error) {
 		log:  opts.Logger,
 		id:   newServerID(),
 		done: make(chan struct{}),
+		quit: make(chan struct{}),
 	}
 	s.auth.Store(authn)
 	s.stats.configLoadTimeNs.Store(time.Now().UnixNano())
@@ -182,7 +188,7 @@ func (s *Server) acceptLoop() {
 	for {
 		conn, err := s.listener.Accept()
 		if err != nil {
-			if s.isShutdown() || errors.Is(err, net.ErrClosed) {
+			if s.isShutdown() || s.InLameDuckMode() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Temporary failures such as running out of file
@@ -261,14 +267,19 @@ func (s *Server) isShutdown() bool {
 }
 
 // Shutdown stops accepting connections, flushes and closes every client,
-// and returns when the accept loop has ended. It is idempotent.
+// and returns when the accept loop has ended and every client's reader
+// has finished what it was doing (a publish being stored, say), each
+// within a bound, so that storage can be closed after it. It stops lame
+// duck mode if it runs. It is idempotent.
 func (s *Server) Shutdown() {
 	s.mu.Lock()
 	if s.mu.shutdown {
 		s.mu.Unlock()
 		return
 	}
+	s.log.Noticef("Initiating Shutdown...")
 	s.mu.shutdown = true
+	close(s.quit)
 	clients := make([]*client, 0, len(s.mu.clients))
 	for _, c := range s.mu.clients {
 		clients = append(clients, c)
@@ -285,14 +296,27 @@ func (s *Server) Shutdown() {
 	for _, c := range clients {
 		c.closeConnection("Server Shutdown")
 	}
+	// One deadline for all: a stuck client costs it once, not each.
+	deadline := time.Now().Add(shutdownWait)
 	for _, c := range clients {
-		c.waitClosed(2 * time.Second)
+		c.waitClosed(time.Until(deadline))
+	}
+	for _, c := range clients {
+		c.waitReader(time.Until(deadline))
 	}
 	s.log.Noticef("Server Exiting..")
 }
 
+// shutdownWait bounds how long Shutdown waits for clients to flush
+// their output and for their readers to finish an operation in flight.
+const shutdownWait = 2 * time.Second
+
 // infoJSON returns the INFO document for one client.
-func (s *Server) infoJSON(c *client) []byte {
+func (s *Server) infoJSON(c *client) []byte { return s.infoJSONLDM(c, false) }
+
+// infoJSONLDM returns the INFO document for one client, with ldm: true
+// when ldm is set (lame duck mode, lameduck.go).
+func (s *Server) infoJSONLDM(c *client, ldm bool) []byte {
 	info := map[string]any{
 		"server_id":     s.id,
 		"server_name":   s.opts.Name,
@@ -309,6 +333,9 @@ func (s *Server) infoJSON(c *client) []byte {
 	}
 	if s.opts.JetStream {
 		info["jetstream"] = true
+	}
+	if ldm {
+		info["ldm"] = true
 	}
 	if s.authn().Advertised() {
 		info["auth_required"] = true
