@@ -2,15 +2,17 @@ package monitor
 
 import (
 	"crypto/tls"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/subject"
 )
 
 // Connz is the answer of /connz (nats-server's field names).
@@ -71,16 +73,41 @@ const DefaultConnListSize = 1024
 // ConnzPath is /connz's path.
 const ConnzPath = "/connz"
 
-// connzOptions are /connz's query parameters.
-type connzOptions struct {
-	sort          string
-	auth          bool
-	subs, detail  bool
-	offset, limit int
-	cid           uint64
-	state         string // open, closed, all
-	user, account string
+// ConnzOptions select and shape the /connz answer; the JSON names are
+// nats-server's, so a system request's body decodes into it.
+type ConnzOptions struct {
+	// Sort is a sort option ("" is cid); see connSorts.
+	Sort string `json:"sort"`
+	// Username (auth=true) adds each connection's user and account.
+	Username bool `json:"auth"`
+	// Subscriptions (subs=true) lists each connection's subjects;
+	// SubscriptionsDetail (subs=detail) its subscriptions in detail.
+	Subscriptions       bool `json:"subscriptions"`
+	SubscriptionsDetail bool `json:"subscriptions_detail"`
+	// Offset and Limit page the sorted list (Limit 0: 1024).
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
+	// CID, User and Account filter on one connection, user or account.
+	CID     uint64 `json:"cid"`
+	User    string `json:"user"`
+	Account string `json:"acc"`
+	// State is ConnOpen (the default), ConnClosed or ConnAll.
+	State ConnState `json:"state"`
+	// FilterSubject keeps the connections with a subscription that
+	// overlaps it; it needs Account, as with nats-server.
+	FilterSubject string `json:"filter_subject"`
 }
+
+// ConnState selects connections by state, with nats-server's values.
+type ConnState int
+
+// The states. Cairn keeps no closed connections: ConnClosed lists
+// none, ConnAll the open ones.
+const (
+	ConnOpen ConnState = iota
+	ConnClosed
+	ConnAll
+)
 
 // handleConnz answers /connz: the open connections, sorted (sort=cid by
 // default; subs, pending, msgs_to, msgs_from, bytes_to, bytes_from,
@@ -92,28 +119,21 @@ type connzOptions struct {
 func (m *Monitor) handleConnz(w http.ResponseWriter, r *http.Request) {
 	m.count(ConnzPath)
 	q := r.URL.Query()
-	o := connzOptions{sort: q.Get("sort"), user: q.Get("user"), account: q.Get("acc")}
+	o := ConnzOptions{Sort: q.Get("sort"), User: q.Get("user"), Account: q.Get("acc")}
 	var ok bool
-	if o.auth, ok = queryBool(w, r, "auth"); !ok {
+	if o.Username, ok = queryBool(w, r, "auth"); !ok {
 		return
 	}
-	if o.detail = strings.EqualFold(q.Get("subs"), "detail"); !o.detail {
-		if o.subs, ok = queryBool(w, r, "subs"); !ok {
+	if o.SubscriptionsDetail = strings.EqualFold(q.Get("subs"), "detail"); !o.SubscriptionsDetail {
+		if o.Subscriptions, ok = queryBool(w, r, "subs"); !ok {
 			return
 		}
 	}
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"offset", &o.offset}, {"limit", &o.limit}} {
-		if s := q.Get(p.name); s != "" {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				badRequest(w, fmt.Sprintf("Error decoding int for '%s': %v", p.name, err))
-				return
-			}
-			*p.dst = v
-		}
+	if o.Offset, ok = queryInt(w, r, "offset"); !ok {
+		return
+	}
+	if o.Limit, ok = queryInt(w, r, "limit"); !ok {
+		return
 	}
 	if s := q.Get("cid"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -121,29 +141,25 @@ func (m *Monitor) handleConnz(w http.ResponseWriter, r *http.Request) {
 			badRequest(w, fmt.Sprintf("Error decoding uint64 for '%s': %v", "cid", err))
 			return
 		}
-		o.cid = v
+		o.CID = v
 	}
 	switch s := strings.ToLower(q.Get("state")); s {
 	case "", "open":
-		o.state = "open"
+		o.State = ConnOpen
 	case "closed":
-		o.state = "closed"
+		o.State = ConnClosed
 	case "any", "all":
-		o.state = "all"
+		o.State = ConnAll
 	default:
 		badRequest(w, "Error decoding state for "+q.Get("state"))
 		return
 	}
-	c, err := m.Connz(o)
+	c, err := m.Connz(&o)
 	if err != nil {
 		badRequest(w, err.Error())
 		return
 	}
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		m.opts.Logger.Errorf("Error marshaling response to /connz request: %v", err)
-	}
-	respond(w, http.StatusOK, b)
+	m.respondJSON(w, ConnzPath, c)
 }
 
 func badRequest(w http.ResponseWriter, text string) {
@@ -171,49 +187,69 @@ var connSorts = map[string]func(a, b *ConnInfo, now time.Time) bool{
 	"reason": func(a, b *ConnInfo, _ time.Time) bool { return a.Cid < b.Cid },
 }
 
-// Connz returns the /connz document for o.
-func (m *Monitor) Connz(o connzOptions) (*Connz, error) {
-	if o.sort == "" {
-		o.sort = "cid"
+// Connz returns the /connz document for opts (nil: the defaults). An
+// unknown sort option, stop or reason without ConnClosed, or a subject
+// filter without an account is an error with nats-server's text.
+func (m *Monitor) Connz(opts *ConnzOptions) (*Connz, error) {
+	var o ConnzOptions
+	if opts != nil {
+		o = *opts
 	}
-	less, ok := connSorts[o.sort]
+	if o.Sort == "" {
+		o.Sort = "cid"
+	}
+	less, ok := connSorts[o.Sort]
 	if !ok {
-		return nil, fmt.Errorf("invalid sorting option: %s", o.sort)
+		return nil, fmt.Errorf("invalid sorting option: %s", o.Sort)
 	}
-	if (o.sort == "stop" || o.sort == "reason") && o.state != "closed" {
-		return nil, fmt.Errorf("sort by %s only valid on closed connections", o.sort)
+	if (o.Sort == "stop" || o.Sort == "reason") && o.State != ConnClosed {
+		return nil, fmt.Errorf("sort by %s only valid on closed connections", o.Sort)
 	}
-	o.offset = max(o.offset, 0)
-	if o.limit <= 0 {
-		o.limit = DefaultConnListSize
+	filter := ""
+	if o.FilterSubject != "" && o.FilterSubject != ">" {
+		if o.Account == "" {
+			return nil, errors.New("filter by subject only valid with account filtering")
+		}
+		filter = o.FilterSubject
 	}
-	if o.cid > 0 {
-		o.limit = 1
+	o.Offset = max(o.Offset, 0)
+	if o.Limit <= 0 {
+		o.Limit = DefaultConnListSize
+	}
+	if o.CID > 0 {
+		o.Limit = 1
 	}
 	now := time.Now()
-	c := &Connz{ID: m.opts.Core.ID(), Now: now.UTC(), Offset: o.offset, Limit: o.limit, Conns: []*ConnInfo{}}
-	if o.state == "closed" {
+	c := &Connz{ID: m.opts.Core.ID(), Now: now.UTC(), Offset: o.Offset, Limit: o.Limit, Conns: []*ConnInfo{}}
+	if o.State == ConnClosed {
 		return c, nil
 	}
 	var list []*ConnInfo
-	for _, s := range m.opts.Core.Conns(o.subs || o.detail) {
-		if (o.cid > 0 && s.CID != o.cid) || (o.user != "" && s.User != o.user) || (o.account != "" && s.Account != o.account) {
+	for _, s := range m.opts.Core.Conns(o.Subscriptions || o.SubscriptionsDetail || filter != "") {
+		if (o.CID > 0 && s.CID != o.CID) || (o.User != "" && s.User != o.User) || (o.Account != "" && s.Account != o.Account) {
 			continue
 		}
-		list = append(list, connInfo(&s, o, now))
+		if filter != "" && !slices.ContainsFunc(s.Subs, func(sub server.SubInfo) bool { return subject.Overlap(filter, sub.Subject) }) {
+			continue
+		}
+		list = append(list, connInfo(&s, &o, now))
 	}
 	sort.SliceStable(list, func(i, j int) bool { return less(list[i], list[j], now) })
 	c.Total = len(list)
-	if o.offset < len(list) {
-		// o.limit may be as large as an int goes: compare with what is
-		// left rather than add (offset+limit would wrap).
-		c.Conns = list[o.offset : o.offset+min(o.limit, len(list)-o.offset)]
-	}
+	c.Conns = page(list, o.Offset, o.Limit)
 	c.NumConns = len(c.Conns)
 	return c, nil
 }
 
-func connInfo(s *server.ConnInfo, o connzOptions, now time.Time) *ConnInfo {
+// page returns the items from offset, at most limit of them. limit may
+// be as large as an int goes: it is compared with what is left rather
+// than added (offset+limit would wrap).
+func page[T any](list []T, offset, limit int) []T {
+	offset = min(max(offset, 0), len(list))
+	return list[offset : offset+min(max(limit, 0), len(list)-offset)]
+}
+
+func connInfo(s *server.ConnInfo, o *ConnzOptions, now time.Time) *ConnInfo {
 	ci := &ConnInfo{
 		Cid: s.CID, Kind: "Client", Type: "nats", IP: s.IP, Port: s.Port,
 		Start: s.Start.UTC(), LastActivity: s.LastActivity.UTC(),
@@ -225,7 +261,7 @@ func connInfo(s *server.ConnInfo, o connzOptions, now time.Time) *ConnInfo {
 		ci.TLSVersion = tlsVersion(s.TLSVersion)
 		ci.TLSCipher = tls.CipherSuiteName(s.TLSCipherSuite)
 	}
-	if o.auth {
+	if o.Username {
 		ci.AuthorizedUser = s.User
 		if s.Account != server.GlobalAccount {
 			ci.Account = s.Account
@@ -235,8 +271,11 @@ func connInfo(s *server.ConnInfo, o connzOptions, now time.Time) *ConnInfo {
 	if account == server.GlobalAccount {
 		account = "" // left out, as by nats-server
 	}
+	if !o.Subscriptions && !o.SubscriptionsDetail {
+		return ci
+	}
 	for _, sub := range s.Subs {
-		if o.detail {
+		if o.SubscriptionsDetail {
 			ci.SubsDetail = append(ci.SubsDetail, SubDetail{Account: account, Subject: sub.Subject, Queue: sub.Queue, Sid: sub.SID, Msgs: sub.Delivered, Max: sub.Max, Cid: s.CID})
 		} else {
 			ci.Subs = append(ci.Subs, sub.Subject)

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -234,6 +235,30 @@ func queryBool(w http.ResponseWriter, r *http.Request, name string) (value, ok b
 		return false, false
 	}
 	return v, true
+}
+
+// queryInt reads an integer query parameter (0 when absent); on a bad
+// value it answers 400 with nats-server's text and returns false.
+func queryInt(w http.ResponseWriter, r *http.Request, name string) (int, bool) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return 0, true
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		badRequest(w, fmt.Sprintf("Error decoding int for '%s': %v", name, err))
+		return 0, false
+	}
+	return v, true
+}
+
+// respondJSON answers 200 with v indented, as nats-server.
+func (m *Monitor) respondJSON(w http.ResponseWriter, path string, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		m.opts.Logger.Errorf("Error marshaling response to %s request: %v", path, err)
+	}
+	respond(w, http.StatusOK, b)
 }
 
 // logWriter sends net/http's own error lines to the server log.
