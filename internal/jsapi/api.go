@@ -238,6 +238,7 @@ func (a *API) handle(subject string, h func(req *request)) error {
 func (a *API) respond(req *request, v any, errored bool) {
 	if errored {
 		a.errors.Add(1)
+		observeError(responseError(v))
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -96,6 +96,8 @@ func (a *API) consumerCreate(req *request) {
 		a.respondError(req, typeConsumerCreate, errStreamNotFound)
 		return
 	}
+	watch := s.kvStart() // metrics.go: a consumer on a bucket is a watch
+	defer func() { observeWatch(&watch, ResultError) }()
 	var body createConsumerRequest
 	if err := json.Unmarshal(req.data, &body); err != nil {
 		a.respondError(req, typeConsumerCreate, errInvalidJSONF(err))
@@ -179,6 +181,7 @@ func (a *API) consumerCreate(req *request) {
 		a.respondError(req, typeConsumerCreate, errConsumerDeliverCycle)
 		return
 	}
+	observeWatch(&watch, ResultOK)
 	a.respond(req, &consumerInfoResponse{apiResponse{Type: typeConsumerCreate}, a.consumerInfoOf(c, cfg)}, false)
 }
 

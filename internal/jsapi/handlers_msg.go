@@ -37,7 +37,9 @@ func (a *API) msgGet(req *request) {
 		a.respondError(req, typeMsgGet, errStreamNotFound)
 		return
 	}
+	start := s.kvStart()
 	m, err := s.load(&gr)
+	observeGet(start, err)
 	if err != nil {
 		a.respondError(req, typeMsgGet, errNoMessageFound)
 		return
@@ -183,7 +185,9 @@ func (s *stream) directGet(_, reply string, hdr, data []byte) {
 		s.directBatch(reply, &gr)
 		return
 	}
+	start := s.kvStart()
 	m, err := s.load(&gr)
+	observeGet(start, err)
 	if err != nil {
 		bus.Publish(reply, "", statusNotFound, nil)
 		return
@@ -226,7 +230,9 @@ func (s *stream) directGetLast(subj, reply string, hdr, data []byte) {
 		bus.Publish(reply, "", statusBadRequest, nil)
 		return
 	}
+	start := s.kvStart()
 	m, err := s.lastFor(key)
+	observeGet(start, err)
 	if err != nil {
 		bus.Publish(reply, "", statusNotFound, nil)
 		return

@@ -25,6 +25,10 @@ import (
 func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 	sn := s.snap.Load()
 	cfg := &sn.cfg
+	var start time.Time // metrics.go: KV writes are timed when observed
+	if sn.kvPrefix != "" && observing() {
+		start = time.Now()
+	}
 	var res store.AppendResult
 	var e *APIError
 	if sn.kvPrefix != "" && !validKVSubject(sn.kvPrefix, subj) {
@@ -32,6 +36,10 @@ func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 	} else {
 		res, e = s.store(cfg, subj, hdr, data)
 	}
+	if !start.IsZero() {
+		observeKV(kvWriteOp(hdr), resultOf(e), start)
+	}
+	observeError(e)
 	if reply == "" || cfg.NoAck {
 		return
 	}
