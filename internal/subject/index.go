@@ -3,6 +3,7 @@ package subject
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrInvalidSubject is returned by Index.Insert for a subject that is not
@@ -28,9 +29,14 @@ func (r *Result[T]) Empty() bool { return len(r.Plain) == 0 && len(r.Groups) == 
 // Values of T identify subscriptions; the same value may be inserted
 // under several subjects. All methods may be called from any goroutine.
 type Index[T comparable] struct {
-	mu    sync.RWMutex // guards root and count
+	mu    sync.RWMutex // guards root, count, inserts and removes
 	root  *node[T]
 	count int
+	// inserts and removes count the successful Inserts and Removes;
+	// hits the matches answered from the cache and misses the others
+	// (counted on the slow path, where the trie is walked anyway).
+	inserts, removes uint64
+	hits, misses     atomic.Uint64
 
 	cache struct {
 		sync.RWMutex
@@ -84,6 +90,7 @@ func (idx *Index[T]) Insert(subj, queue string, v T) error {
 		n.groups[queue] = append(n.groups[queue], v)
 	}
 	idx.count++
+	idx.inserts++
 	idx.evictLocked(subj)
 	return nil
 }
@@ -124,6 +131,7 @@ func (idx *Index[T]) Remove(subj, queue string, v T) bool {
 		return false
 	}
 	idx.count--
+	idx.removes++
 	// Prune empty nodes from the leaf upwards.
 	for i := len(path) - 1; i >= 0 && n.empty(); i-- {
 		path[i].drop(toks[i])
@@ -140,8 +148,10 @@ func (idx *Index[T]) Match(subj string) *Result[T] {
 	r, ok := idx.cache.m[subj]
 	idx.cache.RUnlock()
 	if ok {
+		idx.hits.Add(1)
 		return r
 	}
+	idx.misses.Add(1)
 	idx.mu.RLock()
 	defer idx.mu.RUnlock()
 	r = &Result[T]{}
@@ -170,6 +180,7 @@ func (idx *Index[T]) MatchBytes(subj []byte) *Result[T] {
 	r, ok := idx.cache.m[string(subj)]
 	idx.cache.RUnlock()
 	if ok {
+		idx.hits.Add(1)
 		return r
 	}
 	return idx.Match(string(subj))
