@@ -56,15 +56,17 @@ type ConnInfo struct {
 	SubsDetail     []SubDetail `json:"subscriptions_list_detail,omitempty"`
 }
 
-// SubDetail is one subscription with subs=detail.
+// SubDetail is one subscription (/connz with subs=detail, /subsz with
+// subs=true).
 type SubDetail struct {
-	Account string `json:"account,omitempty"`
-	Subject string `json:"subject"`
-	Queue   string `json:"qgroup,omitempty"`
-	Sid     string `json:"sid"`
-	Msgs    int64  `json:"msgs"`
-	Max     int64  `json:"max,omitempty"`
-	Cid     uint64 `json:"cid"`
+	Account    string `json:"account,omitempty"`
+	AccountTag string `json:"account_tag,omitempty"`
+	Subject    string `json:"subject"`
+	Queue      string `json:"qgroup,omitempty"`
+	Sid        string `json:"sid"`
+	Msgs       int64  `json:"msgs"`
+	Max        int64  `json:"max,omitempty"`
+	Cid        uint64 `json:"cid"`
 }
 
 // DefaultConnListSize is the default limit of /connz, as nats-server's.

@@ -27,6 +27,9 @@ type Core interface {
 	// Conns returns the open client connections, with their
 	// subscriptions when withSubs.
 	Conns(withSubs bool) []server.ConnInfo
+	// AccountStats returns every account with its subscription
+	// index's statistics.
+	AccountStats() []server.AccountStats
 }
 
 // JetStream is the storage side (the daemon). Its methods are safe for
@@ -98,6 +101,9 @@ func New(opts Options) (*Monitor, error) {
 		HealthzPath: m.handleHealthz,
 		VarzPath:    m.handleVarz,
 		ConnzPath:   m.handleConnz,
+		SubszPath:   m.handleSubsz,
+		// nats-server answers both paths.
+		SubscriptionsPath: m.handleSubsz,
 	}
 	for path, h := range own {
 		m.mux.HandleFunc(path, h)
