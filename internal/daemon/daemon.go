@@ -66,6 +66,9 @@ type Config struct {
 	// internal/monitor.
 	HTTPPort int
 	HTTPHost string
+	// SystemAccount is the account whose clients may send the system
+	// requests (nats-server's system_account); empty: "$SYS" (sys.go).
+	SystemAccount string
 }
 
 // Daemon is a running server with its storage.
@@ -82,6 +85,8 @@ type Daemon struct {
 	maxMemory, maxFile int64
 	// monitor is the monitoring HTTP server; nil when off (monitor.go).
 	monitor *monitor.Monitor
+	// sys answers the system account's requests (sys.go).
+	sys *sysService
 
 	stop sync.Once
 }
@@ -130,6 +135,7 @@ func Start(cfg Config) (*Daemon, error) {
 		d.closeKV()
 		return nil, err
 	}
+	d.startSys()
 	return d, nil
 }
 
@@ -143,6 +149,7 @@ func (d *Daemon) ClientURL() string { return d.srv.ClientURL() }
 // storage. It is idempotent.
 func (d *Daemon) Shutdown() {
 	d.stop.Do(func() {
+		d.stopSys()
 		if d.monitor != nil {
 			d.monitor.Close()
 		}
