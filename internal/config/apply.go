@@ -54,6 +54,7 @@ func (c *Config) Apply(dc *daemon.Config) {
 	}
 	c.applyAccounts(dc)
 	setString(&so.Auth.NoAuthUser, c.NoAuthUser)
+	setString(&dc.SystemAccount, c.SystemAccount)
 	c.applyTLS(so)
 	if js := c.JetStream; js != nil {
 		dc.DisableKV = !js.Enabled
