@@ -39,6 +39,7 @@ const (
 	SysHealthz = "HEALTHZ"
 	SysStatsz  = "STATSZ"
 	SysIdz     = "IDZ"
+	SysSubsz   = "SUBSZ"
 )
 
 // ServerInfo identifies the answering server in every reply
@@ -106,6 +107,12 @@ type ConnzEventOptions struct {
 	EventFilterOptions
 }
 
+// SubszEventOptions are the options of SUBSZ: /subsz's and the filters.
+type SubszEventOptions struct {
+	SubszOptions
+	EventFilterOptions
+}
+
 // Sys answers the system account's requests from a Monitor. It is safe
 // for concurrent use; it holds no state but the reply sequence.
 type Sys struct {
@@ -127,6 +134,10 @@ func NewSys(m *Monitor) *Sys {
 		SysConnz: func(body []byte) []byte {
 			var o ConnzEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Connz(&o.ConnzOptions) })
+		},
+		SysSubsz: func(body []byte) []byte {
+			var o SubszEventOptions
+			return s.zReq(body, &o, func() (any, error) { return m.Subsz(&o.SubszOptions) })
 		},
 		SysHealthz: func(body []byte) []byte {
 			var o HealthzEventOptions
