@@ -51,7 +51,32 @@ func TestChildrenAgainstMap(t *testing.T) {
 				if n != len(ref) {
 					t.Fatalf("round %d step %d: all() has %d, want %d", round, step, n, len(ref))
 				}
+				checkTags(t, ch, from)
 			}
+		}
+	}
+}
+
+// checkTags checks that a hashed table's tag of each slot is the tag of
+// its key, and 0 exactly where the slot is free.
+func checkTags(t *testing.T, ch *children, from int) {
+	t.Helper()
+	if !ch.hashed {
+		if ch.tags != nil {
+			t.Fatalf("small list with %d tags", len(ch.tags))
+		}
+		return
+	}
+	if len(ch.tags) != len(ch.nodes) {
+		t.Fatalf("%d tags for %d slots", len(ch.tags), len(ch.nodes))
+	}
+	for i, c := range ch.nodes {
+		want := uint8(0)
+		if c != nil {
+			want = tagOf(hashKey(firstToken(c.subject[from:])))
+		}
+		if ch.tags[i] != want {
+			t.Fatalf("slot %d: tag %#x, want %#x", i, ch.tags[i], want)
 		}
 	}
 }
