@@ -162,6 +162,8 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 		{subjPurge, a.streamPurge},
 		{subjMsgGet, a.msgGet},
 		{subjMsgDelete, a.msgDelete},
+		{subjSnapshot, a.streamSnapshot},
+		{subjRestore, a.streamRestore},
 	}
 	for _, e := range endpoints {
 		if err := a.handle(e.subject, e.h); err != nil {
