@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/cairn-db/cairn/internal/monitor"
 	"github.com/cairn-db/cairn/internal/server"
@@ -121,4 +123,29 @@ func (j jetStreamMonitor) Varz() monitor.JetStreamVarz {
 		stats.API.Errors += u.APIErrors
 	}
 	return monitor.JetStreamVarz{Config: cfg, Stats: stats}
+}
+
+// JszAccounts reports every account with JetStream, by name, through
+// the same functions the JetStream API answers with (jsapi.Usage,
+// jsapi.StreamDetails), so /jsz and $JS.API.INFO or STREAM.LIST agree.
+func (j jetStreamMonitor) JszAccounts(withConsumers bool) []monitor.JszAccount {
+	out := make([]monitor.JszAccount, 0, len(j.d.js))
+	for _, a := range j.d.js {
+		if a.api == nil {
+			continue
+		}
+		acc := monitor.JszAccount{
+			Name: a.name, Usage: a.api.Usage(), MaxMemory: -1, MaxStore: -1,
+			Streams: a.api.StreamDetails(withConsumers),
+		}
+		if acc.Name == "" {
+			acc.Name = server.GlobalAccount
+		}
+		if l := a.limits; l != nil {
+			acc.MaxMemory, acc.MaxStore = l.MaxMemory, l.MaxFile
+		}
+		out = append(out, acc)
+	}
+	slices.SortFunc(out, func(x, y monitor.JszAccount) int { return strings.Compare(x.Name, y.Name) })
+	return out
 }

@@ -56,8 +56,9 @@ type fakeJetStream struct {
 	health func(ctx context.Context) error
 }
 
-func (f fakeJetStream) Health(ctx context.Context) error { return f.health(ctx) }
-func (f fakeJetStream) Varz() monitor.JetStreamVarz      { return monitor.JetStreamVarz{} }
+func (f fakeJetStream) Health(ctx context.Context) error      { return f.health(ctx) }
+func (f fakeJetStream) Varz() monitor.JetStreamVarz           { return monitor.JetStreamVarz{} }
+func (f fakeJetStream) JszAccounts(bool) []monitor.JszAccount { return nil }
 
 // startMonitor runs a monitor over a plain server and js.
 func startMonitor(t *testing.T, js monitor.JetStream, timeout time.Duration) *monitor.Monitor {

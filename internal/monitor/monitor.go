@@ -40,6 +40,10 @@ type JetStream interface {
 	Health(ctx context.Context) error
 	// Varz returns the JetStream part of /varz.
 	Varz() JetStreamVarz
+	// JszAccounts returns the accounts with JetStream by name, each
+	// with its usage, limits and streams, and the streams' consumers
+	// when withConsumers.
+	JszAccounts(withConsumers bool) []JszAccount
 }
 
 // Options configure a Monitor.
@@ -102,6 +106,7 @@ func New(opts Options) (*Monitor, error) {
 		VarzPath:    m.handleVarz,
 		ConnzPath:   m.handleConnz,
 		SubszPath:   m.handleSubsz,
+		JszPath:     m.handleJsz,
 		// nats-server answers both paths.
 		SubscriptionsPath: m.handleSubsz,
 	}
