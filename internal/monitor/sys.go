@@ -40,6 +40,7 @@ const (
 	SysStatsz  = "STATSZ"
 	SysIdz     = "IDZ"
 	SysSubsz   = "SUBSZ"
+	SysJsz     = "JSZ"
 )
 
 // ServerInfo identifies the answering server in every reply
@@ -113,6 +114,12 @@ type SubszEventOptions struct {
 	EventFilterOptions
 }
 
+// JszEventOptions are the options of JSZ: /jsz's and the filters.
+type JszEventOptions struct {
+	JszOptions
+	EventFilterOptions
+}
+
 // Sys answers the system account's requests from a Monitor. It is safe
 // for concurrent use; it holds no state but the reply sequence.
 type Sys struct {
@@ -138,6 +145,10 @@ func NewSys(m *Monitor) *Sys {
 		SysSubsz: func(body []byte) []byte {
 			var o SubszEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Subsz(&o.SubszOptions) })
+		},
+		SysJsz: func(body []byte) []byte {
+			var o JszEventOptions
+			return s.zReq(body, &o, func() (any, error) { return m.Jsz(&o.JszOptions), nil })
 		},
 		SysHealthz: func(body []byte) []byte {
 			var o HealthzEventOptions
