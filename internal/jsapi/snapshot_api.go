@@ -141,7 +141,7 @@ func (a *API) streamSnapshot(req *request) {
 	}
 	ackSubj := snapshotAckPrefix + s.name + "." + newTransferID()
 	sender := newChunkSender(a.bus, sr, ackSubj)
-	unsub, err := a.bus.Subscribe(ackSubj+".>", func(_, _ string, _, _ []byte) { sender.ack() })
+	unsub, err := a.bus.Subscribe(ackSubj+".>", func(subj, _ string, _, _ []byte) { sender.ack(subj) })
 	if err != nil {
 		ex.Close()
 		a.respondError(req, typeStreamSnapshot, errStreamSnapshotF(err))
@@ -151,7 +151,10 @@ func (a *API) streamSnapshot(req *request) {
 	go func() {
 		defer unsub()
 		defer ex.Close()
-		err := writeSnapshot(sender, ex, hdr)
+		err := errNoInterest
+		if sender.probe() {
+			err = writeSnapshot(sender, ex, hdr)
+		}
 		sender.end(err)
 		if err != nil {
 			a.opts.Logf("jsapi: snapshot of stream %s failed: %v", s.name, err)
@@ -229,9 +232,11 @@ type chunkSender struct {
 	ackSubj string
 	size    int
 	slots   chan struct{}
-	buf     []byte
-	index   int
-	once    sync.Once
+	// listening gets a token when a probe is acknowledged.
+	listening chan struct{}
+	buf       []byte
+	index     int
+	once      sync.Once
 }
 
 func newChunkSender(bus Bus, sr snapshotRequest, ackSubj string) *chunkSender {
@@ -245,7 +250,7 @@ func newChunkSender(bus Bus, sr snapshotRequest, ackSubj string) *chunkSender {
 	}
 	size = min(max(size, minSnapshotChunk), maxSnapshotChunk)
 	window = max(min(max(window, minSnapshotChunk), maxSnapshotWindow), size)
-	c := &chunkSender{bus: bus, deliver: sr.DeliverSubject, ackSubj: ackSubj, size: size, slots: make(chan struct{}, window/size)}
+	c := &chunkSender{bus: bus, deliver: sr.DeliverSubject, ackSubj: ackSubj, size: size, slots: make(chan struct{}, window/size), listening: make(chan struct{}, 1)}
 	for range window / size {
 		c.slots <- struct{}{}
 	}
@@ -253,11 +258,54 @@ func newChunkSender(bus Bus, sr snapshotRequest, ackSubj string) *chunkSender {
 	return c
 }
 
-// ack frees one slot; acks beyond the window are ignored.
-func (c *chunkSender) ack() {
+// ack receives the acknowledgement of a chunk: a probe's tells that the
+// receiver listens, a chunk's frees one slot (acks beyond the window
+// are ignored).
+func (c *chunkSender) ack(subj string) {
+	ch := c.slots
+	if strings.HasSuffix(subj, ".0") {
+		ch = c.listening
+	}
 	select {
-	case c.slots <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// s2StreamIdentifier is the chunk that starts an s2 stream. The framing
+// format allows it again anywhere, so a receiver that gets it twice
+// still holds a valid stream.
+const s2StreamIdentifier = "\xff\x06\x00\x00S2sTwO"
+
+// Probing for the receiver. The client subscribes to the deliver
+// subject only once it has the response, and a chunk published before
+// would be lost. So the snapshot first sends the s2 stream identifier,
+// as chunk 0, every probeInterval until one is acknowledged, for
+// probeTimeout at most (nats-server waits up to 2 s for interest).
+var (
+	probeInterval = 20 * time.Millisecond
+	probeTimeout  = 5 * time.Second
+)
+
+// errNoInterest: nobody received the probes.
+var errNoInterest = errors.New("no interest")
+
+// probe reports whether the receiver acknowledged a probe.
+func (c *chunkSender) probe() bool {
+	deadline := time.NewTimer(probeTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(probeInterval)
+	defer tick.Stop()
+	reply := c.ackSubj + "." + strconv.Itoa(len(s2StreamIdentifier)) + ".0"
+	for {
+		c.bus.Publish(c.deliver, reply, nil, []byte(s2StreamIdentifier))
+		select {
+		case <-c.listening:
+			return true
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
 	}
 }
 
@@ -304,6 +352,8 @@ func (c *chunkSender) end(err error) {
 	c.once.Do(func() {
 		status := "NATS/1.0 204\r\n\r\n"
 		switch {
+		case errors.Is(err, errNoInterest):
+			status = "NATS/1.0 408 No Interest\r\n\r\n"
 		case errors.Is(err, errNoFlowResponse):
 			status = "NATS/1.0 408 No Flow Response\r\n\r\n"
 		case err != nil:
