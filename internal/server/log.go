@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,24 +14,144 @@ import (
 //
 //	[1234] 2026/11/25 20:53:06.123456 [INF] Listening for client connections on 127.0.0.1:4222
 //
-// It is safe for concurrent use; SetLevels changes the levels of a
-// logger in use (a configuration reload).
+// or, with LogConfig.JSON, one JSON object per line for log shippers:
+//
+//	{"time":"2026-11-25T20:53:06.123456Z","level":"info","msg":"Listening for client connections on 127.0.0.1:4222","pid":1234}
+//
+// to standard error or to a file that is rotated when it grows past a
+// size limit (log_file.go). It is safe for concurrent use; SetLevels and
+// Configure change a logger in use (a configuration reload), Reopen
+// reopens its file (SIGUSR1, after an external logrotate).
 type Logger struct {
-	mu           sync.Mutex
-	out          io.Writer
 	pid          int
 	debug, trace atomic.Bool
+
+	mu struct {
+		sync.Mutex
+		// stderr is where lines go without a file, and where they go
+		// when the file cannot be reopened after a rotation.
+		stderr io.Writer
+		file   *logFile // nil: lines go to stderr
+		cfg    LogConfig
+	}
 }
 
-// NewLogger returns a logger writing to out (standard error when nil).
-// debug enables [DBG] lines and trace the protocol [TRC] lines.
+// LogConfig is how a Logger writes. The zero value writes nats-server's
+// text lines with the local time to standard error.
+type LogConfig struct {
+	// Debug enables [DBG] lines, Trace the protocol [TRC] lines.
+	Debug, Trace bool
+	// NoTime leaves the time out (nats-server's logtime: false); UTC
+	// writes it in UTC (logtime_utc).
+	NoTime, UTC bool
+	// JSON writes one JSON object per line (Cairn's log_format: json).
+	JSON bool
+	// File is the log file (log_file, -l); empty: standard error.
+	File string
+	// SizeLimit rotates File once it holds more bytes (log_size_limit;
+	// 0: never); MaxFiles is the most files kept, the current one
+	// included (log_max_num; 0: all).
+	SizeLimit int64
+	MaxFiles  int
+}
+
+// NewLogger returns a logger writing text lines with the time to out
+// (standard error when nil). debug enables [DBG] lines and trace the
+// protocol [TRC] lines.
 func NewLogger(out io.Writer, debug, trace bool) *Logger {
 	if out == nil {
 		out = os.Stderr
 	}
-	l := &Logger{out: out, pid: os.Getpid()}
+	l := &Logger{pid: os.Getpid()}
+	l.mu.stderr = out
 	l.SetLevels(debug, trace)
 	return l
+}
+
+// OpenLogger returns a logger configured by cfg, writing to its file or,
+// without one, to stderr (standard error when nil). The error is a file
+// that cannot be opened. Close the logger to close its file.
+func OpenLogger(cfg LogConfig, stderr io.Writer) (*Logger, error) {
+	l := NewLogger(stderr, cfg.Debug, cfg.Trace)
+	if err := l.Configure(cfg); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Configure applies cfg to a logger in use: levels, format, file, size
+// limit and number of files. A new file is opened before the old one is
+// closed; when it cannot be, the error is returned and nothing changes.
+func (l *Logger) Configure(cfg LogConfig) error {
+	l.mu.Lock()
+	var opened *logFile
+	if cfg.File != "" && (l.mu.file == nil || l.mu.file.path != cfg.File) {
+		f, err := openLogFile(cfg.File)
+		if err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		opened = f
+	}
+	var old *logFile
+	switch {
+	case opened != nil:
+		old, l.mu.file = l.mu.file, opened
+	case cfg.File == "":
+		old, l.mu.file = l.mu.file, nil
+	}
+	l.mu.cfg = cfg
+	if l.mu.file != nil {
+		l.mu.file.limit, l.mu.file.maxFiles = cfg.SizeLimit, cfg.MaxFiles
+		// As nats-server: a file already past a new limit is rotated
+		// at once.
+		l.rotateIfFullLocked()
+	}
+	l.mu.Unlock()
+	l.SetLevels(cfg.Debug, cfg.Trace)
+	if old != nil {
+		_ = old.f.Close()
+	}
+	return nil
+}
+
+// Reopen closes and reopens the log file (nats-server's SIGUSR1 and
+// --signal reopen), for rotation by an external tool that renamed it.
+// Without a file it only logs that there is nothing to do.
+func (l *Logger) Reopen() error {
+	l.mu.Lock()
+	if l.mu.file == nil {
+		l.mu.Unlock()
+		l.Noticef("File log re-open ignored, not a file logger")
+		return nil
+	}
+	path := l.mu.file.path
+	f, err := openLogFile(path)
+	if err != nil {
+		l.mu.Unlock()
+		l.Errorf("File log re-open failed: %v", err)
+		return err
+	}
+	old := l.mu.file
+	f.limit, f.maxFiles = old.limit, old.maxFiles
+	l.mu.file = f
+	l.mu.Unlock()
+	_ = old.f.Close()
+	l.Noticef("File log re-opened")
+	return nil
+}
+
+// Close closes the log file, if any; later lines go to stderr.
+func (l *Logger) Close() error {
+	l.mu.Lock()
+	f := l.mu.file
+	l.mu.file = nil
+	l.mu.cfg.File = ""
+	l.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f.f.Close()
 }
 
 // SetLevels turns [DBG] and [TRC] lines on or off.
@@ -40,10 +161,61 @@ func (l *Logger) SetLevels(debug, trace bool) {
 }
 
 func (l *Logger) logf(level, format string, args ...any) {
-	line := fmt.Sprintf("[%d] %s [%s] %s\n", l.pid, time.Now().Format("2006/01/02 15:04:05.000000"), level, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, _ = io.WriteString(l.out, line)
+	l.writeLocked(l.formatLocked(now, level, msg))
+}
+
+// writeLocked writes one line to the file (rotating it when full) or to
+// stderr.
+func (l *Logger) writeLocked(line []byte) {
+	if l.mu.file == nil {
+		_, _ = l.mu.stderr.Write(line)
+		return
+	}
+	l.mu.file.write(line)
+	l.rotateIfFullLocked()
+}
+
+// formatLocked renders one line in the configured format.
+func (l *Logger) formatLocked(now time.Time, level, msg string) []byte {
+	cfg := &l.mu.cfg
+	if cfg.UTC {
+		now = now.UTC()
+	}
+	if cfg.JSON {
+		type entry struct {
+			Time  string `json:"time,omitempty"`
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+			Pid   int    `json:"pid"`
+		}
+		e := entry{Level: jsonLevels[level], Msg: msg, Pid: l.pid}
+		if !cfg.NoTime {
+			e.Time = now.Format("2006-01-02T15:04:05.000000Z07:00")
+		}
+		b, _ := json.Marshal(e) // strings and an int: cannot fail
+		return append(b, '\n')
+	}
+	b := make([]byte, 0, 48+len(msg))
+	b = append(b, '[')
+	b = fmt.Append(b, l.pid)
+	b = append(b, "] "...)
+	if !cfg.NoTime {
+		b = now.AppendFormat(b, "2006/01/02 15:04:05.000000 ")
+	}
+	b = append(b, '[')
+	b = append(b, level...)
+	b = append(b, "] "...)
+	b = append(b, msg...)
+	return append(b, '\n')
+}
+
+// jsonLevels names the levels in JSON lines.
+var jsonLevels = map[string]string{
+	"INF": "info", "WRN": "warn", "ERR": "error", "DBG": "debug", "TRC": "trace",
 }
 
 // Noticef logs an informational line.
