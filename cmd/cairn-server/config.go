@@ -35,9 +35,6 @@ func refuseUnenforced(f *config.Config) error {
 // not acted upon yet.
 func fileWarnings(f *config.Config) []string {
 	w := append([]string(nil), f.Warnings...)
-	if f.Logging.Logtime != nil && !*f.Logging.Logtime {
-		w = append(w, f.File+": logtime: false is not supported; log lines carry the time")
-	}
 	if f.Cluster != nil {
 		w = append(w, f.File+": cluster: clustering is not implemented yet; the block is ignored")
 	}

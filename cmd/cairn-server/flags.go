@@ -20,6 +20,18 @@ type options struct {
 	pidFile string
 	version bool
 
+	// Logging beyond -D/-V and -l (logConfig turns them into the
+	// logger's configuration): -T/--logtime (on by default, as
+	// nats-server), --logtime_utc, --log_size_limit, --log_max_num and
+	// Cairn's --log_format text|json.
+	logtime, logtimeUTC bool
+	logSizeLimit        int64
+	logMaxNum           int
+	logFormat           string
+	// lameDuck is the config file's lame_duck_duration and
+	// lame_duck_grace_period (zero: the defaults).
+	lameDuck config.LameDuck
+
 	// configFile is -c/--config; file is what it holds (nil without
 	// -c). checkConfig is -t: check the file and exit.
 	configFile  string
@@ -54,6 +66,15 @@ Server options:
   -D, --debug                  Enable debug logging
   -V, --trace                  Trace the raw protocol
   -DV                          Debug and trace
+  -T, --logtime                Timestamp log lines (default: true; -T=false
+                               leaves the time out)
+  --logtime_utc                Timestamps in UTC instead of local time
+  --log_size_limit <bytes>     Rotate the log file past this size (renamed
+                               with a time stamp; default: 0, never)
+  --log_max_num <n>            Log files kept with rotation, the current one
+                               included (default: 0, all)
+  --log_format <text|json>     nats-server's text lines (default), or one
+                               JSON object per line (time, level, msg, pid)
   -m, --http_port <port>       HTTP monitoring port (/healthz, /varz; -1
                                picks a free port; see docs/OPERATIONS.md)
 
@@ -101,8 +122,9 @@ Common options:
   -sl, --signal <signal>[=<pid>]
                                Send a signal to a running cairn-server and
                                exit: reload (re-read the config file, as
-                               SIGHUP), quit, term, or stop (SIGKILL); <pid>
-                               may be a pid file. Without it: the pid file
+                               SIGHUP), reopen (the log file, as SIGUSR1),
+                               ldm (lame duck mode, as SIGUSR2), quit, term,
+                               or stop (SIGKILL); <pid> may be a pid file. Without it: the pid file
                                of -P or the config's pid_file, else the one
                                cairn-server process running
 `
@@ -123,6 +145,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	strVar(fs, &o.logFile, "", "l", "log")
 	boolVar(fs, &so.Debug, "D", "debug")
 	boolVar(fs, &so.Trace, "V", "trace")
+	fs.BoolVar(&o.logtime, "T", true, "")
+	fs.BoolVar(&o.logtime, "logtime", true, "")
+	boolVar(fs, &o.logtimeUTC, "logtime_utc")
+	fs.Int64Var(&o.logSizeLimit, "log_size_limit", 0, "")
+	intVar(fs, &o.logMaxNum, 0, "log_max_num")
+	strVar(fs, &o.logFormat, "", "log_format")
 	var debugTrace, jetstream, help bool
 	boolVar(fs, &debugTrace, "DV")
 	boolVar(fs, &jetstream, "js", "jetstream")
@@ -171,6 +199,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		f.Apply(&o.cfg)
 		setIfEmpty(&o.logFile, f.Logging.LogFile)
 		setIfEmpty(&o.pidFile, f.Logging.PidFile)
+		o.applyFileLogging(f)
 		if err := fs.Parse(args); err != nil {
 			return nil, fmt.Errorf("%w (see cairn-server --help)", err)
 		}
@@ -206,6 +235,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if l.value < 0 {
 			return nil, fmt.Errorf("invalid --%s %d: must not be negative", l.name, l.value)
 		}
+	}
+	if err := o.checkLogging(); err != nil {
+		return nil, err
 	}
 	if o.cfg.StoreCacheSize < 0 {
 		return nil, fmt.Errorf("invalid --store_cache %d: must not be negative", o.cfg.StoreCacheSize)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/cairn-db/cairn/internal/config"
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
 )
@@ -49,17 +50,12 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cairn-server v%s (nats-server protocol compatible with v%s, %s)\n", server.Version, server.CompatVersion, runtime.Version())
 		return 0
 	}
-	logOut := stderr
-	if o.logFile != "" {
-		f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			fmt.Fprintln(stderr, "cairn-server: cannot open log file:", err)
-			return 1
-		}
-		defer f.Close()
-		logOut = f
+	log, err := server.OpenLogger(o.logConfig(), stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "cairn-server:", err)
+		return 1
 	}
-	log := server.NewLogger(logOut, o.cfg.Server.Debug, o.cfg.Server.Trace)
+	defer log.Close()
 	o.cfg.Server.Logger = log
 	if o.pidFile != "" {
 		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
@@ -89,7 +85,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
 	d, err := daemon.Start(o.cfg)
@@ -99,14 +95,44 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Noticef("Client URL: %s", d.ClientURL())
-
-	for sig := range sigs {
-		log.Noticef("Trapped %q signal", sig)
-		if sig != syscall.SIGHUP {
-			break
-		}
-		o = reload(args, o, d, log) // reload.go
-	}
+	serve(d, args, o, sigs, log)
 	d.Shutdown()
 	return 0
+}
+
+// serve handles signals until one stops the server, as nats-server:
+// SIGHUP reloads the config file, SIGUSR1 reopens the log file, SIGUSR2
+// enters lame duck mode (which ends, once its clients are closed, in the
+// same clean stop as SIGTERM), SIGINT and SIGTERM stop, except that
+// SIGTERM is ignored during lame duck mode, which is already stopping.
+func serve(d *daemon.Daemon, args []string, o *options, sigs <-chan os.Signal, log *server.Logger) {
+	var ldmDone chan struct{} // closed when lame duck mode has ended
+	for {
+		select {
+		case <-ldmDone:
+			return
+		case sig := <-sigs:
+			log.Noticef("Trapped %q signal", sig)
+			switch sig {
+			case syscall.SIGHUP:
+				o = reload(args, o, d, log) // reload.go
+			case syscall.SIGUSR1:
+				_ = log.Reopen() // logged
+			case syscall.SIGUSR2:
+				if ldmDone == nil {
+					ldmDone = make(chan struct{})
+					go func(ld config.LameDuck) {
+						defer close(ldmDone)
+						d.Server().LameDuck(ld.Duration, ld.GracePeriod)
+					}(o.lameDuck)
+				}
+			case syscall.SIGTERM:
+				if ldmDone == nil {
+					return
+				}
+			default:
+				return
+			}
+		}
+	}
 }

@@ -30,18 +30,24 @@ func reload(args []string, cur *options, d *daemon.Daemon, log *server.Logger) *
 	for _, w := range fileWarnings(n.file) {
 		log.Warnf("%s", w)
 	}
-	// nats-server reopens these; here they are set at start.
-	if n.logFile != cur.logFile {
-		log.Warnf("log_file changed: restart to apply")
-	}
+	// The pid file is written at start (nats-server does the same).
 	if n.pidFile != cur.pidFile {
 		log.Warnf("pid_file changed: restart to apply")
 	}
-	n.logFile, n.pidFile = cur.logFile, cur.pidFile
+	n.pidFile = cur.pidFile
 	n.cfg.Server.Logger = log
 	if err := d.Reload(n.cfg); err != nil {
 		log.Errorf(failed, err)
 		return cur
+	}
+	// Logging changes apply at once (a new log file is opened before
+	// the old one is closed); a file that cannot be opened keeps the
+	// old logging and is logged.
+	if err := log.Configure(n.logConfig()); err != nil {
+		log.Errorf("Log settings not reloaded: %v", err)
+		n.logFile, n.logtime, n.logtimeUTC, n.logFormat = cur.logFile, cur.logtime, cur.logtimeUTC, cur.logFormat
+		n.logSizeLimit, n.logMaxNum = cur.logSizeLimit, cur.logMaxNum
+		_ = log.Configure(n.logConfig())
 	}
 	log.Noticef("Reloaded server configuration (%s)", n.file.Digest)
 	return n

@@ -257,7 +257,7 @@ func TestSignalReload(t *testing.T) {
 		{[]string{"--signal", "reload=999999999"}, "no such process"},
 		{[]string{"--signal", "reload=x"}, "invalid pid: x"},
 		{[]string{"--signal", "bogus=1"}, `unknown signal "bogus"`},
-		{[]string{"--signal", "reopen=1"}, "not handled by cairn-server"},
+		{[]string{"--signal", "ldm=x"}, "invalid pid: x"},
 		{[]string{"--signal", "reload=1=2"}, "invalid signal parameters"},
 		{[]string{"--signal", "reload", "-P", filepath.Join(dir, "missing.pid")}, "cannot read pid file"},
 	} {

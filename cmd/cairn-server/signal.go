@@ -21,10 +21,11 @@ import (
 // pid_file (-c), then does the same.
 
 // signalCommands are the commands cairn-server handles, with
-// nats-server's signals. nats-server's reopen (SIGUSR1) and ldm (SIGUSR2)
-// are not handled: the signal would kill the server.
+// nats-server's signals.
 var signalCommands = map[string]syscall.Signal{
 	"reload": syscall.SIGHUP,
+	"reopen": syscall.SIGUSR1,
+	"ldm":    syscall.SIGUSR2,
 	"quit":   syscall.SIGINT,
 	"term":   syscall.SIGTERM,
 	"stop":   syscall.SIGKILL,
@@ -55,11 +56,8 @@ func signalTarget(o *options) (int, syscall.Signal, error) {
 		return 0, 0, fmt.Errorf("invalid signal parameters: %v", parts[2:])
 	}
 	sig, ok := signalCommands[parts[0]]
-	switch {
-	case parts[0] == "reopen" || parts[0] == "ldm":
-		return 0, 0, fmt.Errorf("signal %q is not handled by cairn-server (use reload, quit, term or stop)", parts[0])
-	case !ok:
-		return 0, 0, fmt.Errorf("unknown signal %q (use reload, quit, term or stop)", parts[0])
+	if !ok {
+		return 0, 0, fmt.Errorf("unknown signal %q (use reload, reopen, ldm, quit, term or stop)", parts[0])
 	}
 	if len(parts) == 2 {
 		pid, err := pidOf(parts[1])
