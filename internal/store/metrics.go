@@ -13,8 +13,8 @@ import (
 type Metrics struct {
 	// WALBytesIn are the bytes of records written to the write-ahead
 	// log; WALBytesWritten the bytes written to its files (with block
-	// framing). WALFiles and WALSize are the live log files and their
-	// size on disk.
+	// framing). WALFiles are the live log files and WALSize the bytes of
+	// live data in them.
 	WALBytesIn, WALBytesWritten uint64
 	WALFiles                    int64
 	WALSize                     uint64
@@ -102,7 +102,7 @@ func (st *Store) Metrics() (m Metrics, ok bool) {
 		WALBytesIn:        pm.WAL.BytesIn,
 		WALBytesWritten:   pm.WAL.BytesWritten,
 		WALFiles:          pm.WAL.Files,
-		WALSize:           pm.WAL.PhysicalSize,
+		WALSize:           pm.WAL.Size,
 		Compactions:       pm.Compact.Count,
 		Flushes:           pm.Flush.Count,
 		CompactionDebt:    pm.Compact.EstimatedDebt,
