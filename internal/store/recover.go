@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -145,12 +146,29 @@ func (st *Store) scan(lo, hi []byte, fn func(k, v []byte) error) error {
 	return nil
 }
 
-// loadMessages scans every message key once and indexes it.
+// loadMessages scans every message key once and indexes it. Reading
+// and decoding the messages (Pebble's iteration, about a third of the
+// work) and indexing them run in two goroutines, handing over batches
+// of loadBatchLen messages, so an open uses two cores where it has them.
 func (st *Store) loadMessages(byID map[uint32]*stream) error {
 	now := st.clock.Now().UnixNano()
+	full := make(chan *loadBatch, loadBatches-1)
+	free := make(chan *loadBatch, loadBatches)
+	for range loadBatches {
+		free <- &loadBatch{items: make([]loadItem, 0, loadBatchLen)}
+	}
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		for b := range full {
+			b.index(now)
+			free <- b
+		}
+	}()
+	b := <-free
 	var cur *stream
 	var curID uint32
-	return st.scan([]byte{spaceMsg}, []byte{spaceMsg + 1}, func(k, v []byte) error {
+	err := st.scan([]byte{spaceMsg}, []byte{spaceMsg + 1}, func(k, v []byte) error {
 		id, seq, ok := parseMsgKey(k)
 		if !ok {
 			return corruptf("", nil, "malformed message key %x", k)
@@ -165,28 +183,105 @@ func (st *Store) loadMessages(byID map[uint32]*stream) error {
 		if err != nil {
 			return corruptf(cur.name, err, "message %d", seq)
 		}
-		cur.recoverMsg(seq, r, now)
+		b.add(cur, cur.recovered(seq, r), r)
+		if len(b.items) == loadBatchLen {
+			full <- b
+			b = <-free
+		}
 		return nil
 	})
+	if err == nil && len(b.items) > 0 {
+		full <- b
+	}
+	close(full)
+	<-indexed
+	return err
+}
+
+// loadBatches batches of loadBatchLen messages circulate between the
+// two goroutines of loadMessages.
+const (
+	loadBatches  = 4
+	loadBatchLen = 512
+)
+
+// loadBatch is messages read and decoded, not yet indexed; their
+// subjects and message ids are copied into arena (Pebble's buffers do
+// not outlive the iterator's step).
+type loadBatch struct {
+	items []loadItem
+	arena []byte
+}
+
+type loadItem struct {
+	s              *stream
+	m              recovered
+	subject, msgID [2]int // [start, end) in arena
+}
+
+func (b *loadBatch) add(s *stream, m recovered, r record) {
+	it := loadItem{s: s, m: m}
+	it.subject = b.copy(r.subject)
+	if s.cfg.DuplicateWindow > 0 {
+		it.msgID = b.copy(r.msgID)
+	}
+	b.items = append(b.items, it)
+}
+
+func (b *loadBatch) copy(p []byte) [2]int {
+	start := len(b.arena)
+	b.arena = append(b.arena, p...)
+	return [2]int{start, len(b.arena)}
+}
+
+// index indexes the batch's messages and empties it.
+func (b *loadBatch) index(now int64) {
+	for i := range b.items {
+		it := &b.items[i]
+		it.s.indexRecovered(it.m, b.arena[it.subject[0]:it.subject[1]], b.arena[it.msgID[0]:it.msgID[1]], now)
+		it.s = nil
+	}
+	b.items, b.arena = b.items[:0], b.arena[:0]
+}
+
+// recovered is what the index takes of one stored message.
+type recovered struct {
+	seq   uint64
+	time  int64
+	ttl   time.Duration
+	size  uint32
+	flags uint8
+}
+
+// recovered summarizes the stored message seq; it reads only s's
+// configuration, so any goroutine may call it.
+func (s *stream) recovered(seq uint64, r record) recovered {
+	m := recovered{seq: seq, time: r.time, ttl: r.ttl}
+	if r.ttl < 0 {
+		m.flags |= entryNeverExpire
+	}
+	if isDeleteMarker(r.header) {
+		m.flags |= entryDeleteMarker
+	}
+	m.size = uint32(s.msgSize("", r.header, r.data) + uint64(len(r.subject)))
+	return m
 }
 
 // recoverMsg indexes one stored message during load.
 func (s *stream) recoverMsg(seq uint64, r record, now int64) {
-	t := max(r.time, s.ix.lastTime())
-	var flags uint8
-	if r.ttl < 0 {
-		flags |= entryNeverExpire
+	s.indexRecovered(s.recovered(seq, r), r.subject, r.msgID, now)
+}
+
+// indexRecovered adds a stored message to the index, the TTL tracking
+// and the duplicate window.
+func (s *stream) indexRecovered(m recovered, subject, msgID []byte, now int64) {
+	t := max(m.time, s.ix.lastTime())
+	s.ix.addBytes(subject, entry{seq: m.seq, time: t, size: m.size, flags: m.flags})
+	if m.seq > s.lastSeq {
+		s.lastSeq, s.lastTime = m.seq, t
 	}
-	if isDeleteMarker(r.header) {
-		flags |= entryDeleteMarker
-	}
-	size := s.msgSize("", r.header, r.data) + uint64(len(r.subject))
-	s.ix.addBytes(r.subject, entry{seq: seq, time: t, size: uint32(size), flags: flags})
-	if seq > s.lastSeq {
-		s.lastSeq, s.lastTime = seq, t
-	}
-	s.trackTTLLocked(seq, t, r.ttl)
-	if w := s.cfg.DuplicateWindow; w > 0 && len(r.msgID) > 0 && subSat(now, t) < int64(w) {
-		s.dedup.add(string(r.msgID), seq, t)
+	s.trackTTLLocked(m.seq, t, m.ttl)
+	if w := s.cfg.DuplicateWindow; w > 0 && len(msgID) > 0 && subSat(now, t) < int64(w) {
+		s.dedup.add(string(msgID), m.seq, t)
 	}
 }
