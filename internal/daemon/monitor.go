@@ -24,11 +24,15 @@ func (d *Daemon) startMonitor() error {
 		host = d.srv.Settings().Host
 	}
 	opts := monitor.Options{
-		Host:     host,
-		Port:     d.cfg.HTTPPort,
-		Core:     d.srv,
-		Logger:   d.srv.Logger(),
-		Handlers: d.monitorHandlers(),
+		Host:          host,
+		Port:          d.cfg.HTTPPort,
+		Core:          d.srv,
+		Logger:        d.srv.Logger(),
+		Handlers:      d.monitorHandlers(),
+		SystemAccount: d.cfg.SystemAccount,
+	}
+	if opts.SystemAccount == "" {
+		opts.SystemAccount = "$SYS" // as nats-server (sys.go)
 	}
 	if !d.cfg.DisableKV {
 		opts.JetStream = jetStreamMonitor{d}

@@ -59,6 +59,8 @@ type Options struct {
 	// HealthTimeout bounds the store check of /healthz; default
 	// DefaultHealthTimeout.
 	HealthTimeout time.Duration
+	// SystemAccount is the name of the system account (/accountz).
+	SystemAccount string
 	// Handlers are served beside the monitor's own endpoints, by path
 	// (such as "/metrics"). A path of the monitor's own is refused.
 	Handlers map[string]http.Handler
@@ -102,11 +104,12 @@ func New(opts Options) (*Monitor, error) {
 	m.mu.requests = make(map[string]uint64)
 	m.proc.init(time.Now())
 	own := map[string]http.HandlerFunc{
-		HealthzPath: m.handleHealthz,
-		VarzPath:    m.handleVarz,
-		ConnzPath:   m.handleConnz,
-		SubszPath:   m.handleSubsz,
-		JszPath:     m.handleJsz,
+		HealthzPath:  m.handleHealthz,
+		VarzPath:     m.handleVarz,
+		ConnzPath:    m.handleConnz,
+		SubszPath:    m.handleSubsz,
+		JszPath:      m.handleJsz,
+		AccountzPath: m.handleAccountz,
 		// nats-server answers both paths.
 		SubscriptionsPath: m.handleSubsz,
 	}
