@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
@@ -79,13 +80,18 @@ func startProc(t *testing.T, logFile string, args ...string) *proc {
 }
 
 // log returns standard error, or the log file's content when it has
-// one.
+// one, after that of its rotated files.
 func (p *proc) log(logFile string) string {
 	if logFile == "" {
 		return p.out.String()
 	}
-	b, _ := os.ReadFile(logFile)
-	return string(b)
+	var all []byte
+	backups, _ := filepath.Glob(logFile + ".*")
+	for _, f := range append(backups, logFile) {
+		b, _ := os.ReadFile(f)
+		all = append(all, b...)
+	}
+	return string(all)
 }
 
 func (p *proc) signal(t *testing.T, sig syscall.Signal) {
