@@ -57,6 +57,8 @@ func newKVCommand(a *app) *cobra.Command {
 		{"buckets", newKVInfoCommand(a)},
 		{"buckets", newKVLsCommand(a)},
 		{"buckets", newKVCompactCommand(a)},
+		{"buckets", newKVBackupCommand(a)},
+		{"buckets", newKVRestoreCommand(a)},
 		{"coordination", newKVLockCommand(a)},
 		{"coordination", newKVUpdateWithCommand(a)},
 	} {
