@@ -12,6 +12,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/cairn-db/cairn/internal/store"
 )
 
@@ -169,6 +171,9 @@ func archiveErr(err error, what string) error {
 	}
 	if errors.Is(err, errArchive) || errors.Is(err, errArchiveTruncated) {
 		return err
+	}
+	if errors.Is(err, s2.ErrCorrupt) || errors.Is(err, s2.ErrCRC) {
+		return fmt.Errorf("%w: its compressed data is damaged or cut short (%v)", errArchive, err)
 	}
 	return fmt.Errorf("%w: %s: %v", errArchive, what, err)
 }
