@@ -38,9 +38,6 @@ func fileWarnings(f *config.Config) []string {
 	if f.Cluster != nil {
 		w = append(w, f.File+": cluster: clustering is not implemented yet; the block is ignored")
 	}
-	if f.HTTPSPort != 0 {
-		w = append(w, fmt.Sprintf("%s: https_port: HTTPS monitoring is not implemented yet; port %d is ignored (http_port serves plain HTTP)", f.File, f.HTTPSPort))
-	}
 	if f.SystemAccount != "" {
 		w = append(w, f.File+": system_account: the system account's services are not implemented; ignored")
 	}

@@ -77,6 +77,8 @@ Server options:
                                JSON object per line (time, level, msg, pid)
   -m, --http_port <port>       HTTP monitoring port (/healthz, /varz; -1
                                picks a free port; see docs/OPERATIONS.md)
+  -ms, --https_port <port>     HTTPS monitoring port, with the tls block's
+                               certificate (instead of --http_port)
 
 Limits (nats-server sets these in its config file, under the same names):
   --max_payload <bytes>        Largest message accepted (default: 1048576)
@@ -158,6 +160,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	// -m is the monitoring port, as in nats-server (it once set
 	// max_payload here, which silently broke "-m 8222").
 	intVar(fs, &o.cfg.HTTPPort, 0, "m", "http_port")
+	intVar(fs, &o.cfg.HTTPSPort, 0, "ms", "https_port")
 	// Limits under their nats-server config keys; nats-server has no
 	// flags for them.
 	intVar(fs, &so.MaxPayload, 0, "max_payload")
@@ -227,6 +230,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.cfg.HTTPPort < -1 || o.cfg.HTTPPort > 65535 {
 		return nil, fmt.Errorf("invalid --http_port %d: use 0-65535, or -1 for a free port", o.cfg.HTTPPort)
+	}
+	if o.cfg.HTTPSPort < -1 || o.cfg.HTTPSPort > 65535 {
+		return nil, fmt.Errorf("invalid --https_port %d: use 0-65535, or -1 for a free port", o.cfg.HTTPSPort)
 	}
 	for _, l := range []struct {
 		name  string

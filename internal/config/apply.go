@@ -38,6 +38,7 @@ func (c *Config) Apply(dc *daemon.Config) {
 	so.Trace = so.Trace || c.Logging.Trace
 	setInt(&dc.HTTPPort, c.HTTPPort)
 	setString(&dc.HTTPHost, c.HTTPHost)
+	setInt(&dc.HTTPSPort, c.HTTPSPort)
 	if a := c.Authorization; a != nil {
 		so.Auth.User, so.Auth.Password, so.Auth.Token = a.User, a.Password, a.Token
 		so.Auth.Timeout = a.Timeout

@@ -57,7 +57,7 @@ type Config struct {
 	LameDuck LameDuck // lame_duck_duration, lame_duck_grace_period
 
 	// Monitoring ports (http, http_port/monitor_port, https, https_port).
-	// HTTP is served (internal/monitor); HTTPS is parsed only.
+	// Both are served (internal/monitor), HTTPS with the tls block.
 	HTTPHost  string
 	HTTPPort  int
 	HTTPSPort int

@@ -63,9 +63,12 @@ type Config struct {
 	// config http_port or monitor_port, or the port of http); 0 is off,
 	// -1 picks a free port. HTTPHost is the host of the config's
 	// http: "host:port"; empty: the client host (Server.Host). See
-	// internal/monitor.
-	HTTPPort int
-	HTTPHost string
+	// internal/monitor. HTTPSPort is the HTTPS monitoring port
+	// (https_port, or the port of https), served with the server's TLS
+	// configuration; it excludes HTTPPort, as in nats-server.
+	HTTPPort  int
+	HTTPHost  string
+	HTTPSPort int
 	// SystemAccount is the account whose clients may send the system
 	// requests (nats-server's system_account); empty: "$SYS" (sys.go).
 	SystemAccount string

@@ -16,9 +16,13 @@ import (
 
 // startMonitor builds the monitor, which answers the system account's
 // requests whatever the settings, and starts its HTTP server when
-// HTTPPort asks for one, on HTTPHost or else the client host, as
-// nats-server.
+// HTTPPort asks for one (HTTPS for HTTPSPort), on HTTPHost or else the
+// client host, as nats-server. Both ports, or HTTPS without TLS, are
+// refused with nats-server's texts.
 func (d *Daemon) startMonitor() error {
+	if d.cfg.HTTPPort != 0 && d.cfg.HTTPSPort != 0 {
+		return fmt.Errorf("can't specify both HTTP (%v) and HTTPs (%v) ports", d.cfg.HTTPPort, d.cfg.HTTPSPort)
+	}
 	host := d.cfg.HTTPHost
 	if host == "" {
 		host = d.srv.Settings().Host
@@ -34,6 +38,9 @@ func (d *Daemon) startMonitor() error {
 	if opts.SystemAccount == "" {
 		opts.SystemAccount = "$SYS" // as nats-server (sys.go)
 	}
+	if d.cfg.HTTPSPort != 0 {
+		opts.Port, opts.Secure, opts.TLSConfig = d.cfg.HTTPSPort, true, d.srv.TLSConfig
+	}
 	if !d.cfg.DisableKV {
 		opts.JetStream = jetStreamMonitor{d}
 	}
@@ -41,7 +48,7 @@ func (d *Daemon) startMonitor() error {
 	if err != nil {
 		return err
 	}
-	if d.cfg.HTTPPort != 0 {
+	if opts.Port != 0 {
 		if err := m.Listen(); err != nil {
 			return err
 		}
@@ -60,13 +67,13 @@ func (d *Daemon) monitorHandlers() map[string]http.Handler {
 	return h
 }
 
-// MonitorURL returns the http:// URL of the monitoring server, or ""
-// when it is off.
+// MonitorURL returns the http:// (or https://) URL of the monitoring
+// server, or "" when it is off.
 func (d *Daemon) MonitorURL() string {
 	if d.monitor == nil || d.monitor.Addr() == nil {
 		return ""
 	}
-	return "http://" + d.monitor.Addr().String()
+	return d.monitor.Scheme() + "://" + d.monitor.Addr().String()
 }
 
 // jetStreamMonitor is what the monitor reads of the daemon's JetStream.

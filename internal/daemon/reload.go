@@ -57,6 +57,9 @@ func (d *Daemon) refuseReload(cfg *Config) error {
 	if cfg.HTTPPort != cur.HTTPPort {
 		return fmt.Errorf("config reload not supported for http_port: old=%v, new=%v", cur.HTTPPort, cfg.HTTPPort)
 	}
+	if cfg.HTTPSPort != cur.HTTPSPort {
+		return fmt.Errorf("config reload not supported for https_port: old=%v, new=%v", cur.HTTPSPort, cfg.HTTPSPort)
+	}
 	if cfg.HTTPHost != cur.HTTPHost {
 		return fmt.Errorf("config reload not supported for http host: old=%q, new=%q", cur.HTTPHost, cfg.HTTPHost)
 	}

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,13 @@ type Options struct {
 	// port.
 	Host string
 	Port int
+	// Secure serves HTTPS instead of HTTP (nats-server's https_port),
+	// with the configuration TLSConfig returns at each handshake (so a
+	// reloaded certificate applies) and no client certificate asked
+	// for, as nats-server. Listen fails when TLSConfig is nil or
+	// returns nil.
+	Secure    bool
+	TLSConfig func() *tls.Config
 	// Core is required. JetStream is nil when JetStream is off.
 	Core      Core
 	JetStream JetStream
@@ -78,8 +86,10 @@ type Monitor struct {
 	health healthCheck // healthz.go
 	proc   procSampler // proc.go
 
-	// ln, http and done are set by Listen; nil before.
+	// ln, tcp, http and done are set by Listen; nil before. ln is tcp,
+	// or tcp wrapped in TLS.
 	ln   net.Listener
+	tcp  net.Listener
 	http *http.Server
 	done chan struct{}
 
@@ -150,9 +160,20 @@ func (m *Monitor) Listen() error {
 		port = 0
 	}
 	addr := net.JoinHostPort(opts.Host, strconv.Itoa(port))
+	var serverTLS *tls.Config
+	if opts.Secure {
+		if opts.TLSConfig == nil || opts.TLSConfig() == nil {
+			return errors.New("TLS cert and key required for HTTPS")
+		}
+		serverTLS = &tls.Config{GetConfigForClient: m.handshakeConfig}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("monitor: can't listen to the monitor port %s: %w", addr, err)
+	}
+	m.tcp = ln
+	if serverTLS != nil {
+		ln = tls.NewListener(ln, serverTLS)
 	}
 	m.ln, m.done = ln, make(chan struct{})
 	m.http = &http.Server{
@@ -161,7 +182,7 @@ func (m *Monitor) Listen() error {
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          log.New(logWriter{opts.Logger}, "monitoring: ", 0),
 	}
-	opts.Logger.Noticef("Starting http monitor on %s", net.JoinHostPort(opts.Host, strconv.Itoa(m.Port())))
+	opts.Logger.Noticef("Starting %s monitor on %s", m.Scheme(), net.JoinHostPort(opts.Host, strconv.Itoa(m.Port())))
 	go func() {
 		defer close(m.done)
 		_ = m.http.Serve(ln) // ErrServerClosed after Close
@@ -180,7 +201,27 @@ func (m *Monitor) Port() int {
 	if m.ln == nil {
 		return 0
 	}
-	return m.ln.Addr().(*net.TCPAddr).Port
+	return m.tcp.Addr().(*net.TCPAddr).Port
+}
+
+// Scheme returns "https" when the monitor serves HTTPS, else "http".
+func (m *Monitor) Scheme() string {
+	if m.opts.Secure {
+		return "https"
+	}
+	return "http"
+}
+
+// handshakeConfig is the TLS configuration of one HTTPS handshake: the
+// server's current one, without asking for a client certificate.
+func (m *Monitor) handshakeConfig(*tls.ClientHelloInfo) (*tls.Config, error) {
+	cfg := m.opts.TLSConfig()
+	if cfg == nil {
+		return nil, errors.New("monitor: no TLS configuration")
+	}
+	cfg = cfg.Clone()
+	cfg.ClientAuth = tls.NoClientCert
+	return cfg, nil
 }
 
 // Addr returns the bound address, nil when not listening.
@@ -188,7 +229,7 @@ func (m *Monitor) Addr() net.Addr {
 	if m.ln == nil {
 		return nil
 	}
-	return m.ln.Addr()
+	return m.tcp.Addr()
 }
 
 // Close stops serving: it closes the listener, waits up to

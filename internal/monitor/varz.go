@@ -190,6 +190,9 @@ func (m *Monitor) Varz() *Varz {
 	if st.StaleConnections > 0 {
 		v.StaleConnStats = &StaleConnectionStats{Clients: uint64(st.StaleConnections)}
 	}
+	if m.opts.Secure {
+		v.HTTPPort, v.HTTPSPort = 0, m.Port()
+	}
 	v.Mem, v.CPU = m.proc.sample(now)
 	if js := m.opts.JetStream; js != nil {
 		v.JetStream = js.Varz()

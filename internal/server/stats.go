@@ -163,3 +163,9 @@ func (s *Server) Settings() Settings {
 	}
 	return st
 }
+
+// TLSConfig returns the TLS configuration new client handshakes use
+// (as of the last reload), nil without TLS. It is shared: the caller
+// must not modify it (Clone it first). The monitor serves HTTPS with
+// it, as nats-server serves https_port with its tls block.
+func (s *Server) TLSConfig() *tls.Config { return s.tlsConf.Load() }
