@@ -40,6 +40,11 @@ type index struct {
 	// nsubjects counts them.
 	root      subjectState
 	nsubjects int
+	// wide holds the children tables of wideSlots or more, with the
+	// offset of their labels; wideHints the sizes recorded by the last
+	// Close, by prefix, while the stream is being loaded (index_wide.go).
+	wide      map[*children]int
+	wideHints map[string]int
 
 	msgs, bytes uint64
 }

@@ -118,7 +118,7 @@ func (ix *index) treeNode(subject string, seq uint64) *subjectState {
 		c := n.children.get(firstToken(subject[i:]), i)
 		if c == nil {
 			c = &subjectState{subject: subject, maxSeq: seq}
-			n.setChild(c, i)
+			ix.setChild(n, c, i)
 			return c
 		}
 		j := commonTokens(c.subject, subject, i)
@@ -126,7 +126,7 @@ func (ix *index) treeNode(subject string, seq uint64) *subjectState {
 			// subject leaves (or ends inside) the edge into c: split it.
 			mid := &subjectState{subject: c.subject[:j], maxSeq: c.maxSeq}
 			mid.setChild(c, j+1)
-			n.setChild(mid, i)
+			ix.setChild(n, mid, i)
 			c = mid
 		}
 		c.maxSeq = max(c.maxSeq, seq)
@@ -182,6 +182,7 @@ func (ix *index) treeRemove(ss *subjectState) {
 		parent := path[k-1]
 		from := parent.labelStart()
 		parent.children.del(firstToken(ss.subject[from:]), from)
+		ix.dropWide(parent.children)
 		if parent.children.count() == 0 {
 			parent.children = nil
 		}
@@ -201,7 +202,7 @@ func (ix *index) treeRemove(ss *subjectState) {
 // messages, by that child, whose edge label grows by n's.
 func (ix *index) mergeChild(parent, n *subjectState) {
 	c := n.anyChild()
-	parent.setChild(c, parent.labelStart())
+	ix.setChild(parent, c, parent.labelStart())
 	n.children = nil
 }
 
@@ -222,6 +223,6 @@ func (ix *index) repoint(path []*subjectState) {
 		if n.empty() {
 			n.subject = live[:len(n.subject)]
 		}
-		path[k-1].setChild(n, path[k-1].labelStart())
+		ix.setChild(path[k-1], n, path[k-1].labelStart())
 	}
 }

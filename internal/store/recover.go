@@ -64,10 +64,11 @@ func (st *Store) load() error {
 	}
 	// Size hints from the last Close; ignored if implausible.
 	err = st.scan([]byte{spaceHint}, []byte{spaceHint + 1}, func(k, v []byte) error {
-		if len(k) == 5 && len(v) == 16 {
+		if len(k) == 5 && len(v) >= 16 {
 			msgs, subjects := binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
 			if s := byID[binary.BigEndian.Uint32(k[1:])]; s != nil && msgs < 1<<32 && subjects <= msgs {
 				s.ix.presize(int(msgs+msgs/8), int(subjects))
+				s.ix.wideHints = parseWideHints(v[16:], subjects)
 			}
 		}
 		return nil
@@ -75,10 +76,11 @@ func (st *Store) load() error {
 	if err != nil {
 		return err
 	}
-	if err := st.loadMessages(byID); err != nil {
-		return err
+	err = st.loadMessages(byID)
+	for _, s := range byID {
+		s.ix.wideHints = nil
 	}
-	return nil
+	return err
 }
 
 func (st *Store) checkFormat() error {

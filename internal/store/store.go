@@ -277,8 +277,9 @@ func (st *Store) Close() error {
 	return err
 }
 
-// writeHints records each file stream's message and subject counts, so
-// that the next Open can size its index up front. A stale or missing
+// writeHints records each file stream's message and subject counts and
+// its wide nodes (index_wide.go), so that the next Open can size its
+// index up front. A stale or missing
 // hint costs only speed.
 func (st *Store) writeHints(streams map[string]*stream) {
 	b := st.db.NewBatch()
@@ -291,6 +292,7 @@ func (st *Store) writeHints(streams map[string]*stream) {
 		s.mu.RLock()
 		v := binary.BigEndian.AppendUint64(nil, s.ix.msgs)
 		v = binary.BigEndian.AppendUint64(v, uint64(s.ix.nsubjects))
+		v = appendWideHints(v, s.ix.wideHintsOf())
 		s.mu.RUnlock()
 		_ = b.Set(hintKey(pb.id), v, nil)
 	}
