@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/cairn-db/cairn/internal/monitor"
@@ -20,16 +21,17 @@ const DefaultSystemAccount = "$SYS"
 
 // Request subjects (nats-server's server/events.go).
 const (
-	sysPingSubject   = "$SYS.REQ.SERVER.PING"  // STATSZ of every server
-	sysPingPrefix    = "$SYS.REQ.SERVER.PING." // + endpoint
-	sysDirectPrefix  = "$SYS.REQ.SERVER."      // + server id + "." + endpoint
-	maxSysInParallel = 4                       // answers computed off the requester's goroutine
+	sysPingSubject   = "$SYS.REQ.SERVER.PING"   // STATSZ of every server
+	sysPingPrefix    = "$SYS.REQ.SERVER.PING."  // + endpoint
+	sysDirectPrefix  = "$SYS.REQ.SERVER."       // + server id + "." + endpoint
+	sysAccountPrefix = "$SYS.REQ.ACCOUNT."      // + account + "." + endpoint
+	sysAccountPing   = "$SYS.REQ.ACCOUNT.PING." // + endpoint, in any account
+	maxSysInParallel = 4                        // answers computed off the requester's goroutine
 )
 
 // sysService answers the system account's requests.
 type sysService struct {
 	sys *monitor.Sys
-	acc *server.Account
 
 	// slots bounds the answers computed in goroutines; a request that
 	// finds none free is answered on the requester's reader goroutine,
@@ -42,33 +44,61 @@ type sysService struct {
 	wg     sync.WaitGroup // answers in progress
 }
 
-// startSys subscribes the system requests in the system account. It
-// needs the monitor (startMonitor). A subscription that fails (it
-// cannot: the subjects are valid) is logged and left out.
+// startSys subscribes the system requests in the system account, and
+// in every other account the requests nats-server lets any account
+// make about itself ($SYS.REQ.SERVER.PING.CONNZ and
+// $SYS.REQ.ACCOUNT.PING.CONNZ: its own connections). It needs the
+// monitor (startMonitor). A subscription that fails (it cannot: the
+// subjects are valid) is logged and left out.
 func (d *Daemon) startSys() {
 	name := d.cfg.SystemAccount
 	if name == "" {
 		name = DefaultSystemAccount
 	}
-	s := &sysService{
-		sys:   monitor.NewSys(d.monitor),
-		acc:   d.srv.Account(name),
-		slots: make(chan struct{}, maxSysInParallel),
+	s := &sysService{sys: monitor.NewSys(d.monitor), slots: make(chan struct{}, maxSysInParallel)}
+	d.sys = s
+	sysAcc := d.srv.Account(name)
+	answers := map[string]func(subject string, body []byte) []byte{
+		sysPingSubject: func(_ string, body []byte) []byte { return s.sys.Answer(monitor.SysStatsz, body) },
 	}
-	subjects := map[string]string{sysPingSubject: monitor.SysStatsz}
 	for _, ep := range s.sys.Endpoints() {
-		subjects[sysPingPrefix+ep] = ep
-		subjects[sysDirectPrefix+d.srv.ID()+"."+ep] = ep
+		answer := func(_ string, body []byte) []byte { return s.sys.Answer(ep, body) }
+		answers[sysPingPrefix+ep] = answer
+		answers[sysDirectPrefix+d.srv.ID()+"."+ep] = answer
 	}
-	for subj, ep := range subjects {
-		sub, err := s.acc.Subscribe(subj, "", s.handler(ep))
-		if err != nil {
-			d.srv.Logger().Errorf("System account %q: %v", name, err)
+	for _, ep := range []string{monitor.SysConnz, monitor.SysSubsz} {
+		answers[sysAccountPrefix+"*."+ep] = func(subject string, body []byte) []byte {
+			// $SYS.REQ.ACCOUNT.<account>.<endpoint>
+			account := strings.TrimSuffix(strings.TrimPrefix(subject, sysAccountPrefix), "."+ep)
+			return s.sys.AnswerAccount(ep, account, body)
+		}
+	}
+	for subj, answer := range answers {
+		s.subscribe(d, sysAcc, subj, answer)
+	}
+	others := []string{server.GlobalAccount}
+	for _, a := range d.cfg.Accounts {
+		others = append(others, a.Name)
+	}
+	for _, other := range others {
+		if other == name {
 			continue
 		}
-		s.subs = append(s.subs, sub)
+		answer := func(_ string, body []byte) []byte { return s.sys.AnswerAccount(monitor.SysConnz, other, body) }
+		for _, subj := range []string{sysPingPrefix + monitor.SysConnz, sysAccountPing + monitor.SysConnz} {
+			s.subscribe(d, d.srv.Account(other), subj, answer)
+		}
 	}
-	d.sys = s
+}
+
+// subscribe subscribes answer to subj in acc.
+func (s *sysService) subscribe(d *Daemon, acc *server.Account, subj string, answer func(subject string, body []byte) []byte) {
+	sub, err := acc.Subscribe(subj, "", s.handler(acc, answer))
+	if err != nil {
+		d.srv.Logger().Errorf("System requests of account %q: %v", acc.Name(), err)
+		return
+	}
+	s.subs = append(s.subs, sub)
 }
 
 // stopSys unsubscribes the system requests and waits for the answers
@@ -88,9 +118,10 @@ func (d *Daemon) stopSys() {
 	s.wg.Wait()
 }
 
-// handler answers requests to endpoint ep. A request without a reply
-// subject gets no answer.
-func (s *sysService) handler(ep string) server.Handler {
+// handler answers the requests of a subscription in acc with what
+// answer returns (nil: no answer). A request without a reply subject
+// gets none either.
+func (s *sysService) handler(acc *server.Account, answer func(subject string, body []byte) []byte) server.Handler {
 	return func(m *server.Msg) {
 		if m.Reply == "" {
 			return
@@ -102,21 +133,21 @@ func (s *sysService) handler(ep string) server.Handler {
 		}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		reply, body := m.Reply, append([]byte(nil), m.Data...)
-		answer := func() {
+		subj, reply, body := m.Subject, m.Reply, append([]byte(nil), m.Data...)
+		run := func() {
 			defer s.wg.Done()
-			if out := s.sys.Answer(ep, body); out != nil {
-				s.acc.Publish(reply, "", nil, out)
+			if out := answer(subj, body); out != nil {
+				acc.Publish(reply, "", nil, out)
 			}
 		}
 		select {
 		case s.slots <- struct{}{}:
 			go func() {
 				defer func() { <-s.slots }()
-				answer()
+				run()
 			}()
 		default:
-			answer()
+			run()
 		}
 	}
 }

@@ -181,6 +181,29 @@ func (s *Sys) Answer(endpoint string, body []byte) []byte {
 	return h(body)
 }
 
+// AnswerAccount answers a request about one account: CONNZ lists its
+// connections, SUBSZ its subscriptions (the answers nats-server gives
+// to $SYS.REQ.ACCOUNT.<account>.CONNZ|SUBSZ, and to any account's
+// $SYS.REQ.SERVER.PING.CONNZ about itself). It returns nil for other
+// endpoints, and as Answer does for filters.
+func (s *Sys) AnswerAccount(endpoint, account string, body []byte) []byte {
+	switch endpoint {
+	case SysConnz:
+		var o ConnzEventOptions
+		return s.zReq(body, &o, func() (any, error) {
+			o.ConnzOptions.Account = account
+			return s.m.Connz(&o.ConnzOptions)
+		})
+	case SysSubsz:
+		var o SubszEventOptions
+		return s.zReq(body, &o, func() (any, error) {
+			o.SubszOptions.Account, o.SubszOptions.Subscriptions = account, true
+			return s.m.Subsz(&o.SubszOptions)
+		})
+	}
+	return nil
+}
+
 // zReq decodes body into opts, applies its filters and wraps what data
 // returns, as nats-server's monitoring requests do: a body that does
 // not decode is a 400 without data, an error of data a 500 beside
