@@ -80,6 +80,12 @@ func TestShapeMatchesPeer(t *testing.T) {
 			}
 		}
 	}
+	// The account requests.
+	for _, subj := range []string{"$SYS.REQ.ACCOUNT.APP.CONNZ", "$SYS.REQ.ACCOUNT.APP.SUBSZ"} {
+		for _, d := range compareShape("", request(t, cnc, subj, `{"auth":true}`), request(t, pnc, subj, `{"auth":true}`)) {
+			t.Errorf("%s: %s", subj, d)
+		}
+	}
 	// The HEALTHZ documents are the same.
 	for _, body := range []string{"", `{"js-enabled-only":true}`, `{"stream":"s"}`, `{"consumer":"c","details":true}`} {
 		ours := request(t, cnc, "$SYS.REQ.SERVER.PING.HEALTHZ", body)["data"]

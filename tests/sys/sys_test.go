@@ -60,8 +60,19 @@ func (tg *target) monitorURL(t *testing.T) string {
 	return "http://" + m[1]
 }
 
+// startCairn runs cairn-server with conf and returns once its start is
+// complete: the listener accepts clients a moment before the system
+// requests are subscribed (the daemon subscribes them once its monitor
+// exists), and "Client URL" is logged after both.
 func startCairn(t *testing.T) *target {
 	p := testserver.StartCairnProcess(t, t.TempDir(), "-c", conf, "-m", "-1")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.Log(), "Client URL: ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("cairn-server did not finish starting:\n%s", p.Log())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return &target{kind: "cairn", url: p.URL, proc: p}
 }
 
@@ -300,6 +311,70 @@ func TestServerReportJetStream(t *testing.T) {
 			if !strings.Contains(out, title) || !row.MatchString(out) {
 				t.Errorf("report jetstream %v:\n%s", args, out)
 			}
+		}
+	})
+}
+
+// TestAccountConnz: any account may ask for its own connections
+// ($SYS.REQ.SERVER.PING.CONNZ, $SYS.REQ.ACCOUNT.PING.CONNZ), and the
+// system account for any account's connections and subscriptions
+// ($SYS.REQ.ACCOUNT.<account>.CONNZ|SUBSZ).
+func TestAccountConnz(t *testing.T) {
+	onBoth(t, func(t *testing.T, tg *target) {
+		app, admin := connect(t, tg.url, "app"), connect(t, tg.url, "admin")
+		app2 := connect(t, tg.url, "app")
+		if _, err := app2.Subscribe("app.orders.>", func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+		if err := app2.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		type connz struct {
+			Data struct {
+				NumConns int `json:"num_connections"`
+				Conns    []struct {
+					User    string `json:"authorized_user"`
+					Account string `json:"account"`
+				} `json:"connections"`
+			} `json:"data"`
+		}
+		check := func(who *nats.Conn, subj string) {
+			t.Helper()
+			msg, err := who.Request(subj, []byte(`{"auth":true}`), 3*time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v", subj, err)
+			}
+			var c connz
+			if err := json.Unmarshal(msg.Data, &c); err != nil {
+				t.Fatalf("%s: %v in %s", subj, err, msg.Data)
+			}
+			if c.Data.NumConns != 2 || len(c.Data.Conns) != 2 {
+				t.Errorf("%s: %d connections, want APP's 2: %s", subj, c.Data.NumConns, msg.Data)
+			}
+			for _, conn := range c.Data.Conns {
+				if conn.User != "app" || conn.Account != "APP" {
+					t.Errorf("%s: connection of %s in %s listed", subj, conn.User, conn.Account)
+				}
+			}
+		}
+		check(app, "$SYS.REQ.SERVER.PING.CONNZ")
+		check(app, "$SYS.REQ.ACCOUNT.PING.CONNZ")
+		check(admin, "$SYS.REQ.ACCOUNT.APP.CONNZ")
+		// Other accounts' endpoints stay out of reach.
+		if _, err := app.Request("$SYS.REQ.ACCOUNT.SYS.CONNZ", nil, 3*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+			t.Errorf("$SYS.REQ.ACCOUNT.SYS.CONNZ as app: %v, want no responders", err)
+		}
+		v := request(t, admin, "$SYS.REQ.ACCOUNT.APP.SUBSZ", "")
+		data, _ := v["data"].(map[string]any)
+		found := false
+		list, _ := data["subscriptions_list"].([]any)
+		for _, s := range list {
+			if sub, _ := s.(map[string]any); sub["subject"] == "app.orders.>" && sub["account"] == "APP" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("$SYS.REQ.ACCOUNT.APP.SUBSZ lacks app.orders.>: %v", v)
 		}
 	})
 }
