@@ -38,8 +38,5 @@ func fileWarnings(f *config.Config) []string {
 	if f.Cluster != nil {
 		w = append(w, f.File+": cluster: clustering is not implemented yet; the block is ignored")
 	}
-	if f.SystemAccount != "" {
-		w = append(w, f.File+": system_account: the system account's services are not implemented; ignored")
-	}
 	return w
 }
