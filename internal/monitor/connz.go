@@ -113,7 +113,7 @@ const (
 
 // handleConnz answers /connz: the open connections, sorted (sort=cid by
 // default; subs, pending, msgs_to, msgs_from, bytes_to, bytes_from,
-// last, idle descending; start as cid; uptime longest first), paged
+// last, idle descending; start as cid; uptime shortest first), paged
 // (offset, limit: 1024 by default), with their subscriptions (subs=true
 // or subs=detail), user and account (auth=true), filtered by cid, user
 // or acc. Closed connections are not kept: state=closed lists none,
@@ -181,7 +181,8 @@ var connSorts = map[string]func(a, b *ConnInfo, now time.Time) bool{
 	"bytes_from": func(a, b *ConnInfo, _ time.Time) bool { return a.InBytes > b.InBytes },
 	"last":       func(a, b *ConnInfo, _ time.Time) bool { return a.LastActivity.After(b.LastActivity) },
 	"idle":       func(a, b *ConnInfo, now time.Time) bool { return now.Sub(a.LastActivity) > now.Sub(b.LastActivity) },
-	"uptime":     func(a, b *ConnInfo, now time.Time) bool { return now.Sub(a.Start) > now.Sub(b.Start) },
+	// Shortest first, as nats-server (the one ascending order).
+	"uptime": func(a, b *ConnInfo, now time.Time) bool { return now.Sub(a.Start) < now.Sub(b.Start) },
 	// Accepted as nats-server's; no round trip time is measured yet.
 	"rtt": func(a, b *ConnInfo, _ time.Time) bool { return a.Cid < b.Cid },
 	// Closed connections only (below).
@@ -236,6 +237,8 @@ func (m *Monitor) Connz(opts *ConnzOptions) (*Connz, error) {
 		}
 		list = append(list, connInfo(&s, &o, now))
 	}
+	// By cid first, so that ties keep a stable order between requests.
+	sort.Slice(list, func(i, j int) bool { return list[i].Cid < list[j].Cid })
 	sort.SliceStable(list, func(i, j int) bool { return less(list[i], list[j], now) })
 	c.Total = len(list)
 	c.Conns = page(list, o.Offset, o.Limit)
