@@ -7,10 +7,12 @@
 // reads the core server through Core (its settings and counters, each a
 // copy taken by the server under its own locks) and the storage side
 // through JetStream (the daemon: a health check of each account's
-// store and the summed usage of the accounts); it never reaches into
+// store, the summed usage of the accounts and each account's streams
+// and consumers as the JetStream API reports them); it never reaches into
 // another package's locks. Every answer is built afresh per request.
 //
-// Endpoints so far:
+// Endpoints (each also an exported method returning the Go value, with
+// an exported options struct, for the system account's requests):
 //
 //	/healthz  ok (200), or unavailable (503) with the error; query
 //	          js-enabled-only=true and js-server-only=true as nats-server
@@ -18,6 +20,16 @@
 //	          config and usage (varz.go lists what is not reported)
 //	/connz    the open connections: sort, offset, limit, subs, auth,
 //	          cid, user, acc, state (connz.go)
+//	/subsz    the subscription indexes' counters and, with subs=true,
+//	          the client subscriptions: offset, limit, test, acc
+//	          (subsz.go; also /subscriptionsz)
+//	/jsz      JetStream usage and totals, with account, stream and
+//	          consumer details: acc, accounts, streams, consumers,
+//	          config, offset, limit (jsz.go)
+//	/accountz the accounts, or with acc=NAME one account's detail
+//
+// HTTP or, with Options.Secure (https_port), HTTPS with the server's
+// TLS configuration.
 //
 // Example: a daemon started with http_port -1 logs
 //
