@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -417,5 +418,73 @@ func TestGrafanaDashboard(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Fatalf("the dashboard queries metrics a scrape lacks: %v", missing)
+	}
+}
+
+// TestMetricsWhileWriting: scrapes run concurrently with KV writes
+// (run with -race), the bucket's entries never go backwards between
+// scrapes and end at the number written; a token is never shown; and
+// once the store is closed under the monitor, a scrape still answers,
+// without the store's families.
+func TestMetricsWhileWriting(t *testing.T) {
+	const token = "t0ken-Metr1cs-S3cret"
+	d := startMetricsDaemon(t, func(c *Config) { c.Server.Auth.Token = token })
+	nc, err := nats.Connect(d.ClientURL(), nats.Token(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, err := kv.PutString(ctx, "k"+strconv.Itoa(i), "v"); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	last := -1.0
+	for finished := false; !finished; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished = true
+		default:
+		}
+		fams, body := scrape(t, d)
+		v, _ := sample(fams, "cairn_kv_bucket_entries", map[string]string{"bucket": "w"})
+		if v < last {
+			t.Fatalf("entries went back from %v to %v", last, v)
+		}
+		last = v
+		if strings.Contains(body, token) {
+			t.Fatal("the token is in /metrics")
+		}
+	}
+	fams, _ := scrape(t, d)
+	if v, _ := sample(fams, "cairn_kv_bucket_entries", map[string]string{"bucket": "w"}); v != n {
+		t.Fatalf("entries after %d puts: %v", n, v)
+	}
+
+	if err := d.js[0].st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fams, _ = scrape(t, d)
+	if _, ok := sample(fams, "cairn_store_disk_usage_bytes", nil); ok {
+		t.Error("store families reported for a closed store")
+	}
+	if _, ok := sample(fams, "cairn_connections", nil); !ok {
+		t.Error("no server families once the store is closed")
 	}
 }
