@@ -312,3 +312,56 @@ func TestSIGTERMKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatalf("%d of %d acknowledged writes found", n, len(want))
 	}
 }
+
+// TestLameDuckInProcess runs cairn-server in the test process (so the
+// race detector sees its signal loop): SIGUSR2 with a client connected
+// ends in run returning 0 after the grace period, a SIGTERM in between
+// being ignored.
+func TestLameDuckInProcess(t *testing.T) {
+	out := &syncBuffer{}
+	conf := writeConf(t, "lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n")
+	code := make(chan int, 1)
+	go func() { code <- run([]string{"-p", "-1", "-sd", t.TempDir(), "-c", conf}, out) }()
+	var url string
+	waitFor(t, func() bool {
+		m := listenRE.FindStringSubmatch(out.String())
+		if m != nil {
+			url = "nats://" + m[1]
+		}
+		return m != nil && strings.Contains(out.String(), "Client URL")
+	}, "listening line")
+	closed := make(chan struct{})
+	nc, err := nats.Connect(url, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	start := time.Now()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(out.String(), "Entering lame duck mode") }, "lame duck line")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(out.String(), `Trapped "terminated" signal`) }, "SIGTERM line")
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("client cut off during the grace period (SIGTERM not ignored?): %v", err)
+	}
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d:\n%s", c, out)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running:\n%s", out)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("stopped after %v, within the grace period", el)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("client not closed")
+	}
+}
