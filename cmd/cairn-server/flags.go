@@ -66,6 +66,7 @@ Server options:
   -D, --debug                  Enable debug logging
   -V, --trace                  Trace the raw protocol
   -DV                          Debug and trace
+  -VV, -DVV                    As -V and -DV (nats-server's verbose trace)
   -T, --logtime                Timestamp log lines (default: true; -T=false
                                leaves the time out)
   --logtime_utc                Timestamps in UTC instead of local time
@@ -155,6 +156,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	strVar(fs, &o.logFormat, "", "log_format")
 	var debugTrace, jetstream, help bool
 	boolVar(fs, &debugTrace, "DV")
+	// nats-server's verbose trace (-VV, -DVV) also traces its system
+	// account, which Cairn does not have: the same as -V and -DV.
+	boolVar(fs, &so.Trace, "VV")
+	boolVar(fs, &debugTrace, "DVV")
 	boolVar(fs, &jetstream, "js", "jetstream")
 	boolVar(fs, &o.cfg.DisableKV, "no_kv")
 	// -m is the monitoring port, as in nats-server (it once set

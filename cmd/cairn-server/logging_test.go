@@ -39,6 +39,12 @@ func TestParseLogFlags(t *testing.T) {
 	if c := o.logConfig(); c.NoTime || !c.UTC || c.JSON || c.File != "f.log" || c.SizeLimit != 1024 || c.MaxFiles != 4 {
 		t.Errorf("file and flags: %+v", c)
 	}
+	for _, args := range [][]string{{"-VV"}, {"-DVV"}} {
+		o, err := parseFlags(args, &bytes.Buffer{})
+		if err != nil || !o.cfg.Server.Trace || o.cfg.Server.Debug != (args[0] == "-DVV") {
+			t.Errorf("%v: %v %+v", args, err, o)
+		}
+	}
 	for _, bad := range [][]string{{"--log_format", "xml"}, {"--log_size_limit", "-1"}, {"--log_max_num", "-2"}, {"-T=maybe"}} {
 		if _, err := parseFlags(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", bad)
