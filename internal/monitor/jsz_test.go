@@ -2,7 +2,9 @@ package monitor_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +226,16 @@ func TestJszDisabled(t *testing.T) {
 	getJSON(t, d.MonitorURL()+exporterQuery, http.StatusOK, &j)
 	if !j.Disabled {
 		t.Errorf("%+v", j)
+	}
+	// The keys nats-server 2.15.2 answers without JetStream.
+	var m map[string]any
+	getJSON(t, d.MonitorURL()+exporterQuery, http.StatusOK, &m)
+	want := "accounts api bytes config consumers disabled ha_assets memory messages now reserved_memory reserved_storage server_id storage streams total"
+	if got := strings.Join(slices.Sorted(maps.Keys(m)), " "); got != want {
+		t.Errorf("keys %s\nwant %s", got, want)
+	}
+	if cfg := strings.Join(slices.Sorted(maps.Keys(m["config"].(map[string]any))), " "); cfg != "max_memory max_storage" {
+		t.Errorf("config keys %s", cfg)
 	}
 }
 
