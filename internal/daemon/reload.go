@@ -68,6 +68,10 @@ func (d *Daemon) refuseReload(cfg *Config) error {
 		// subject namespace are set up at start (accounts.go).
 		return fmt.Errorf("config reload not supported for accounts: the accounts block and their jetstream limits apply at start; restart to apply")
 	}
+	if cfg.systemAccount() != cur.systemAccount() {
+		// As nats-server: the system requests are subscribed at start.
+		return fmt.Errorf("config reload not supported for SystemAccount: old=%v, new=%v", cur.SystemAccount, cfg.SystemAccount)
+	}
 	if !cur.DisableKV && !cfg.DisableKV {
 		for _, l := range [][2]int64{{cur.MaxMemoryStore, cfg.MaxMemoryStore}, {cur.MaxFileStore, cfg.MaxFileStore}} {
 			if err := limitChange(l[0], l[1]); err != nil {

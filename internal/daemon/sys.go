@@ -19,6 +19,14 @@ import (
 // block is the system account without system_account.
 const DefaultSystemAccount = "$SYS"
 
+// systemAccount returns the name of the system account.
+func (c *Config) systemAccount() string {
+	if c.SystemAccount == "" {
+		return DefaultSystemAccount
+	}
+	return c.SystemAccount
+}
+
 // Request subjects (nats-server's server/events.go).
 const (
 	sysPingSubject   = "$SYS.REQ.SERVER.PING"   // STATSZ of every server
@@ -51,10 +59,7 @@ type sysService struct {
 // monitor (startMonitor). A subscription that fails (it cannot: the
 // subjects are valid) is logged and left out.
 func (d *Daemon) startSys() {
-	name := d.cfg.SystemAccount
-	if name == "" {
-		name = DefaultSystemAccount
-	}
+	name := d.cfg.systemAccount()
 	s := &sysService{sys: monitor.NewSys(d.monitor), slots: make(chan struct{}, maxSysInParallel)}
 	d.sys = s
 	sysAcc := d.srv.Account(name)
