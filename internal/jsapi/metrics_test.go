@@ -42,8 +42,10 @@ type recordingObserver struct {
 	errors []uint16
 }
 
-func (r *recordingObserver) ObserveKVOp(op KVOp, _ Result, _ time.Duration) { r.ops = append(r.ops, op) }
-func (r *recordingObserver) ObserveError(code uint16)                       { r.errors = append(r.errors, code) }
+func (r *recordingObserver) ObserveKVOp(op KVOp, _ Result, _ time.Duration) {
+	r.ops = append(r.ops, op)
+}
+func (r *recordingObserver) ObserveError(code uint16) { r.errors = append(r.errors, code) }
 
 // TestObserverHooks: with an observer installed, a put into a bucket,
 // a get and an API error answer are reported; a put into a stream that
