@@ -2,18 +2,18 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/cairn-db/cairn/internal/server"
 )
 
 // logHandler sends slog records (the store's and Pebble's) to the
-// server's logger, so that all lines share one format and destination.
+// server's logger, so that all lines share one format and destination;
+// their attributes stay attributes (" key=value" in text lines, "attrs"
+// in JSON lines).
 type logHandler struct {
 	log   *server.Logger
-	attrs string
+	attrs []server.Attr
 }
 
 func (h *logHandler) Enabled(_ context.Context, level slog.Level) bool {
@@ -21,33 +21,31 @@ func (h *logHandler) Enabled(_ context.Context, level slog.Level) bool {
 }
 
 func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	b.WriteString(h.attrs)
+	attrs := make([]server.Attr, 0, len(h.attrs)+r.NumAttrs())
+	attrs = append(attrs, h.attrs...)
 	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		attrs = append(attrs, server.Attr{Key: a.Key, Value: a.Value.String()})
 		return true
 	})
+	level := server.LevelDebug
 	switch {
 	case r.Level >= slog.LevelError:
-		h.log.Errorf("%s", b.String())
+		level = server.LevelError
 	case r.Level >= slog.LevelWarn:
-		h.log.Warnf("%s", b.String())
+		level = server.LevelWarn
 	case r.Level >= slog.LevelInfo:
-		h.log.Noticef("%s", b.String())
-	default:
-		h.log.Debugf("%s", b.String())
+		level = server.LevelInfo
 	}
+	h.log.Log(level, r.Message, attrs...)
 	return nil
 }
 
 func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	var b strings.Builder
-	b.WriteString(h.attrs)
+	all := append([]server.Attr(nil), h.attrs...)
 	for _, a := range attrs {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		all = append(all, server.Attr{Key: a.Key, Value: a.Value.String()})
 	}
-	return &logHandler{log: h.log, attrs: b.String()}
+	return &logHandler{log: h.log, attrs: all}
 }
 
 func (h *logHandler) WithGroup(string) slog.Handler { return h }

@@ -161,11 +161,47 @@ func (l *Logger) SetLevels(debug, trace bool) {
 }
 
 func (l *Logger) logf(level, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	l.log(level, fmt.Sprintf(format, args...), nil)
+}
+
+func (l *Logger) log(level, msg string, attrs []Attr) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.writeLocked(l.formatLocked(now, level, msg))
+	l.writeLocked(l.formatAttrsLocked(now, level, msg, attrs))
+}
+
+// Attr is a named value a line carries besides its message (the
+// attributes of the store's slog records): in a JSON line a field of
+// "attrs", in a text line " key=value" after the message.
+type Attr struct {
+	Key, Value string
+}
+
+// Level is the severity of a line written with Log.
+type Level int
+
+// Levels, lowest first.
+const (
+	LevelTrace Level = iota
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+)
+
+var levelLabels = [...]string{LevelTrace: "TRC", LevelDebug: "DBG", LevelInfo: "INF", LevelWarn: "WRN", LevelError: "ERR"}
+
+// Log writes msg with attrs at level; debug and trace lines only when
+// those are on. A level out of range is written as an error.
+func (l *Logger) Log(level Level, msg string, attrs ...Attr) {
+	switch {
+	case level == LevelTrace && !l.trace.Load(), level == LevelDebug && !l.debug.Load():
+		return
+	case level < LevelTrace || level > LevelError:
+		level = LevelError
+	}
+	l.log(levelLabels[level], msg, attrs)
 }
 
 // writeLocked writes one line to the file (rotating it when full) or to
@@ -181,18 +217,29 @@ func (l *Logger) writeLocked(line []byte) {
 
 // formatLocked renders one line in the configured format.
 func (l *Logger) formatLocked(now time.Time, level, msg string) []byte {
+	return l.formatAttrsLocked(now, level, msg, nil)
+}
+
+func (l *Logger) formatAttrsLocked(now time.Time, level, msg string, attrs []Attr) []byte {
 	cfg := &l.mu.cfg
 	if cfg.UTC {
 		now = now.UTC()
 	}
 	if cfg.JSON {
 		type entry struct {
-			Time  string `json:"time,omitempty"`
-			Level string `json:"level"`
-			Msg   string `json:"msg"`
-			Pid   int    `json:"pid"`
+			Time  string            `json:"time,omitempty"`
+			Level string            `json:"level"`
+			Msg   string            `json:"msg"`
+			Pid   int               `json:"pid"`
+			Attrs map[string]string `json:"attrs,omitempty"`
 		}
 		e := entry{Level: jsonLevels[level], Msg: msg, Pid: l.pid}
+		if len(attrs) > 0 {
+			e.Attrs = make(map[string]string, len(attrs))
+			for _, a := range attrs {
+				e.Attrs[a.Key] = a.Value
+			}
+		}
 		if !cfg.NoTime {
 			e.Time = now.Format("2006-01-02T15:04:05.000000Z07:00")
 		}
@@ -210,6 +257,12 @@ func (l *Logger) formatLocked(now time.Time, level, msg string) []byte {
 	b = append(b, level...)
 	b = append(b, "] "...)
 	b = append(b, msg...)
+	for _, a := range attrs {
+		b = append(b, ' ')
+		b = append(b, a.Key...)
+		b = append(b, '=')
+		b = append(b, a.Value...)
+	}
 	return append(b, '\n')
 }
 

@@ -266,3 +266,32 @@ func TestLogReopenAndConfigure(t *testing.T) {
 		t.Errorf("b.log:\n%s", b)
 	}
 }
+
+func TestLogAttrs(t *testing.T) {
+	var out bytes.Buffer
+	l, err := server.OpenLogger(server.LogConfig{NoTime: true}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Log(server.LevelWarn, "compaction slow", server.Attr{Key: "dir", Value: "/d"}, server.Attr{Key: "took", Value: "2s"})
+	l.Log(server.LevelDebug, "hidden")
+	l.Log(server.Level(99), "odd level")
+	if got, want := out.String(), fmt.Sprintf("[%d] [WRN] compaction slow dir=/d took=2s\n[%d] [ERR] odd level\n", os.Getpid(), os.Getpid()); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	out.Reset()
+	if err := l.Configure(server.LogConfig{JSON: true, NoTime: true}); err != nil {
+		t.Fatal(err)
+	}
+	l.Log(server.LevelInfo, "opened", server.Attr{Key: "dir", Value: "/d \"q\""})
+	var e struct {
+		Level, Msg string
+		Attrs      map[string]string
+	}
+	if err := json.Unmarshal(out.Bytes(), &e); err != nil {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	if e.Level != "info" || e.Msg != "opened" || e.Attrs["dir"] != "/d \"q\"" {
+		t.Errorf("%+v", e)
+	}
+}
