@@ -34,13 +34,14 @@ import (
 
 // Endpoint names, as in the request subjects.
 const (
-	SysVarz    = "VARZ"
-	SysConnz   = "CONNZ"
-	SysHealthz = "HEALTHZ"
-	SysStatsz  = "STATSZ"
-	SysIdz     = "IDZ"
-	SysSubsz   = "SUBSZ"
-	SysJsz     = "JSZ"
+	SysVarz     = "VARZ"
+	SysConnz    = "CONNZ"
+	SysHealthz  = "HEALTHZ"
+	SysStatsz   = "STATSZ"
+	SysIdz      = "IDZ"
+	SysSubsz    = "SUBSZ"
+	SysJsz      = "JSZ"
+	SysAccountz = "ACCOUNTZ"
 )
 
 // ServerInfo identifies the answering server in every reply
@@ -120,6 +121,13 @@ type JszEventOptions struct {
 	EventFilterOptions
 }
 
+// AccountzEventOptions are the options of ACCOUNTZ: /accountz's and
+// the filters.
+type AccountzEventOptions struct {
+	AccountzOptions
+	EventFilterOptions
+}
+
 // Sys answers the system account's requests from a Monitor. It is safe
 // for concurrent use; it holds no state but the reply sequence.
 type Sys struct {
@@ -149,6 +157,10 @@ func NewSys(m *Monitor) *Sys {
 		SysJsz: func(body []byte) []byte {
 			var o JszEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Jsz(&o.JszOptions), nil })
+		},
+		SysAccountz: func(body []byte) []byte {
+			var o AccountzEventOptions
+			return s.zReq(body, &o, func() (any, error) { return m.Accountz(&o.AccountzOptions) })
 		},
 		SysHealthz: func(body []byte) []byte {
 			var o HealthzEventOptions

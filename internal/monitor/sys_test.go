@@ -38,7 +38,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 
 func TestSysEndpoints(t *testing.T) {
 	s, _ := newSys(t)
-	want := []string{"CONNZ", "HEALTHZ", "IDZ", "JSZ", "STATSZ", "SUBSZ", "VARZ"}
+	want := []string{"ACCOUNTZ", "CONNZ", "HEALTHZ", "IDZ", "JSZ", "STATSZ", "SUBSZ", "VARZ"}
 	if got := s.Endpoints(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("endpoints %v, want %v", got, want)
 	}
@@ -52,7 +52,7 @@ func TestSysEndpoints(t *testing.T) {
 func TestSysEnvelope(t *testing.T) {
 	s, srv := newSys(t)
 	var lastSeq float64
-	for _, ep := range []string{"VARZ", "CONNZ", "SUBSZ", "HEALTHZ", "JSZ"} {
+	for _, ep := range []string{"VARZ", "CONNZ", "SUBSZ", "HEALTHZ", "JSZ", "ACCOUNTZ"} {
 		v := decode(t, s.Answer(ep, nil))
 		si := v["server"].(map[string]any)
 		if si["id"] != srv.ID() || si["name"] != "sys-unit" || si["host"] != "127.0.0.1" || si["ver"] != server.CompatVersion || si["jetstream"] != false || si["flags"] != float64(0) {

@@ -26,6 +26,8 @@ var endpoints = []struct{ ep, body string }{
 	{"JSZ", ""},
 	{"JSZ", `{"accounts":true,"streams":true,"consumer":true,"config":true}`},
 	{"JSZ", `{"account":"APP","streams":true}`},
+	{"ACCOUNTZ", ""},
+	{"ACCOUNTZ", `{"account":"APP"}`},
 }
 
 // knownDiffs are differences from nats-server not fixed yet, with why;
@@ -113,6 +115,8 @@ func TestBadBodyMatchesPeer(t *testing.T) {
 		{"$SYS.REQ.SERVER.PING.HEALTHZ", `{"js-enabled-only":"x"}`},
 		{"$SYS.REQ.SERVER.PING.SUBSZ", "not json"},
 		{"$SYS.REQ.SERVER.PING.JSZ", "{"},
+		{"$SYS.REQ.SERVER.PING.ACCOUNTZ", `{"account":1}`},
+		{"$SYS.REQ.SERVER.PING.ACCOUNTZ", `{"account":"NOPE"}`},
 	} {
 		ours, theirs := request(t, cnc, c.subj, c.body), request(t, pnc, c.subj, c.body)
 		if ours["error"] == nil || !reflect.DeepEqual(ours["error"], theirs["error"]) {
