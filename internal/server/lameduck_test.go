@@ -176,8 +176,10 @@ func TestLameDuckSpreadsCloses(t *testing.T) {
 			t.Fatalf("only %d of %d clients closed", i, n)
 		}
 	}
-	if spread := last.Sub(first); spread < 3*250*time.Millisecond-50*time.Millisecond {
-		t.Fatalf("closes spread over %v, want at least ~750ms", spread)
+	// At least 3 pauses of 250ms; some slack for the clients' own
+	// goroutines on a busy machine (all at once would be ~0).
+	if spread := last.Sub(first); spread < 600*time.Millisecond {
+		t.Fatalf("closes spread over %v, want about 750ms or more", spread)
 	}
 	if el := time.Since(start); el > 4*time.Second {
 		t.Fatalf("lame duck took %v", el)
