@@ -152,3 +152,14 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLogFileCannotOpen: a log file in a missing directory is a clear
+// error at start and exit 1, before anything is listening.
+func TestLogFileCannotOpen(t *testing.T) {
+	var out bytes.Buffer
+	bad := filepath.Join(t.TempDir(), "missing", "cairn.log")
+	if code := run([]string{"-p", "-1", "-sd", t.TempDir(), "-l", bad}, &out); code != 1 ||
+		!strings.Contains(out.String(), "cannot open log file") || !strings.Contains(out.String(), bad) {
+		t.Fatalf("exit %d, output %q", code, out.String())
+	}
+}
