@@ -104,7 +104,9 @@ func (a *API) streamRestore(req *request) {
 		return
 	}
 	r.unsub = unsub
+	r.mu.Lock() // the timer may fire before the assignment is seen
 	r.stall = time.AfterFunc(restoreStallTimeout, r.stalled)
+	r.mu.Unlock()
 	a.respond(req, &restoreResponse{apiResponse: apiResponse{Type: typeStreamRestore}, DeliverSubject: deliver}, false)
 	go r.run()
 }
@@ -160,7 +162,9 @@ func (r *restore) chunk(_, reply string, _, data []byte) {
 		r.pw.CloseWithError(errors.New("a restore needs a reply subject on every chunk"))
 		return
 	}
+	r.mu.Lock()
 	r.stall.Reset(restoreStallTimeout)
+	r.mu.Unlock()
 	if len(data) == 0 {
 		r.pw.Close()
 		r.mu.Lock()
@@ -211,7 +215,9 @@ func (r *restore) answer() {
 // stop ends the restore's subscription and timer.
 func (r *restore) stop() {
 	r.stopOnce.Do(func() {
+		r.mu.Lock()
 		r.stall.Stop()
+		r.mu.Unlock()
 		r.unsub()
 	})
 }
