@@ -57,16 +57,21 @@ type restoreResponse struct {
 
 // streamRestore answers $JS.API.STREAM.RESTORE.<stream>.
 func (a *API) streamRestore(req *request) {
-	if !a.checkLevel(req, typeStreamRestore) {
+	// Errors carry an empty deliver_subject, as nats-server's do.
+	fail := func(e *APIError) {
+		a.respond(req, &restoreResponse{apiResponse: apiResponse{Type: typeStreamRestore, Error: e}}, true)
+	}
+	if requiredAPILevelTooHigh(req.hdr, a.opts.APILevel) {
+		fail(errRequiredAPILevel)
 		return
 	}
 	if isEmptyRequest(req.data) {
-		a.respondError(req, typeStreamRestore, errBadRequest)
+		fail(errBadRequest)
 		return
 	}
 	var rr restoreRequest
 	if err := decodeRequest(req.data, &rr); err != nil {
-		a.respondError(req, typeStreamRestore, errInvalidJSONF(err))
+		fail(errInvalidJSONF(err))
 		return
 	}
 	name := streamName(req.subject)
@@ -75,10 +80,10 @@ func (a *API) streamRestore(req *request) {
 	}
 	switch {
 	case name != rr.Config.Name:
-		a.respondError(req, typeStreamRestore, errStreamMismatch)
+		fail(errStreamMismatch)
 		return
 	case strings.ContainsAny(name, `\/`):
-		a.respondError(req, typeStreamRestore, errNameHasPathSeparators)
+		fail(errNameHasPathSeparators)
 		return
 	}
 	cfg, e := normalize(rr.Config.StreamConfig)
@@ -92,7 +97,7 @@ func (a *API) streamRestore(req *request) {
 		e = a.checkRestore(&cfg)
 	}
 	if e != nil {
-		a.respondError(req, typeStreamRestore, e)
+		fail(e)
 		return
 	}
 	r := &restore{a: a, cfg: cfg}
@@ -100,7 +105,7 @@ func (a *API) streamRestore(req *request) {
 	deliver := restoreDeliverPrefix + name + "." + newTransferID()
 	unsub, err := a.bus.Subscribe(deliver, r.chunk)
 	if err != nil {
-		a.respondError(req, typeStreamRestore, errStreamRestoreF(err))
+		fail(errStreamRestoreF(err))
 		return
 	}
 	r.unsub = unsub

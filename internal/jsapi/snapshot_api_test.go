@@ -246,7 +246,7 @@ func TestSnapshotRestoreErrors(t *testing.T) {
 		{"$JS.API.STREAM.SNAPSHOT.KV_b", `{"deliver_subject":"x","bogus":1}`, `"err_code":10025`},
 		{"$JS.API.STREAM.SNAPSHOT.MEM", `{"deliver_subject":"x"}`, `"description":"snapshot failed: memory streams do not support snapshots"`},
 		{"$JS.API.STREAM.RESTORE.KV_b", ``, `"err_code":10003`},
-		{"$JS.API.STREAM.RESTORE.KV_b", `{"config":` + kvConfig + `}`, `"err_code":10130,"description":"stream name already in use, cannot restore"`},
+		{"$JS.API.STREAM.RESTORE.KV_b", `{"config":` + kvConfig + `}`, `"err_code":10130,"description":"stream name already in use, cannot restore"},"deliver_subject":""}`},
 		{"$JS.API.STREAM.RESTORE.KV_x", `{"config":` + kvConfig + `}`, `"err_code":10056`},
 		{"$JS.API.STREAM.RESTORE.M2", `{"config":{"name":"M2","storage":"memory"}}`, `"err_code":10062`},
 		{"$JS.API.STREAM.RESTORE.O", `{"config":{"name":"O","subjects":["$KV.b.x"]}}`, `"err_code":10065`},
