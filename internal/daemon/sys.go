@@ -6,6 +6,7 @@ import (
 
 	"github.com/cairn-db/cairn/internal/monitor"
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/wire"
 )
 
 // System requests: the daemon subscribes the monitor's answers
@@ -37,6 +38,10 @@ const (
 	maxSysInParallel = 4                        // answers computed off the requester's goroutine
 )
 
+// sysAnswer answers a request on subject with payload body and
+// Accept-Encoding header ae; a reply without payload is no answer.
+type sysAnswer func(subject string, body []byte, ae string) monitor.Reply
+
 // sysService answers the system account's requests.
 type sysService struct {
 	sys *monitor.Sys
@@ -63,19 +68,21 @@ func (d *Daemon) startSys() {
 	s := &sysService{sys: monitor.NewSys(d.monitor), slots: make(chan struct{}, maxSysInParallel)}
 	d.sys = s
 	sysAcc := d.srv.Account(name)
-	answers := map[string]func(subject string, body []byte) []byte{
-		sysPingSubject: func(_ string, body []byte) []byte { return s.sys.Answer(monitor.SysStatsz, body) },
+	answers := map[string]sysAnswer{
+		sysPingSubject: func(_ string, body []byte, ae string) monitor.Reply {
+			return s.sys.AnswerEncoded(monitor.SysStatsz, body, ae)
+		},
 	}
 	for _, ep := range s.sys.Endpoints() {
-		answer := func(_ string, body []byte) []byte { return s.sys.Answer(ep, body) }
+		answer := func(_ string, body []byte, ae string) monitor.Reply { return s.sys.AnswerEncoded(ep, body, ae) }
 		answers[sysPingPrefix+ep] = answer
 		answers[sysDirectPrefix+d.srv.ID()+"."+ep] = answer
 	}
 	for _, ep := range []string{monitor.SysConnz, monitor.SysSubsz} {
-		answers[sysAccountPrefix+"*."+ep] = func(subject string, body []byte) []byte {
+		answers[sysAccountPrefix+"*."+ep] = func(subject string, body []byte, ae string) monitor.Reply {
 			// $SYS.REQ.ACCOUNT.<account>.<endpoint>
 			account := strings.TrimSuffix(strings.TrimPrefix(subject, sysAccountPrefix), "."+ep)
-			return s.sys.AnswerAccount(ep, account, body)
+			return s.sys.AnswerAccountEncoded(ep, account, body, ae)
 		}
 	}
 	for subj, answer := range answers {
@@ -89,7 +96,9 @@ func (d *Daemon) startSys() {
 		if other == name {
 			continue
 		}
-		answer := func(_ string, body []byte) []byte { return s.sys.AnswerAccount(monitor.SysConnz, other, body) }
+		answer := func(_ string, body []byte, ae string) monitor.Reply {
+			return s.sys.AnswerAccountEncoded(monitor.SysConnz, other, body, ae)
+		}
 		for _, subj := range []string{sysPingPrefix + monitor.SysConnz, sysAccountPing + monitor.SysConnz} {
 			s.subscribe(d, d.srv.Account(other), subj, answer)
 		}
@@ -97,7 +106,7 @@ func (d *Daemon) startSys() {
 }
 
 // subscribe subscribes answer to subj in acc.
-func (s *sysService) subscribe(d *Daemon, acc *server.Account, subj string, answer func(subject string, body []byte) []byte) {
+func (s *sysService) subscribe(d *Daemon, acc *server.Account, subj string, answer sysAnswer) {
 	sub, err := acc.Subscribe(subj, "", s.handler(acc, answer))
 	if err != nil {
 		d.srv.Logger().Errorf("System requests of account %q: %v", acc.Name(), err)
@@ -126,7 +135,7 @@ func (d *Daemon) stopSys() {
 // handler answers the requests of a subscription in acc with what
 // answer returns (nil: no answer). A request without a reply subject
 // gets none either.
-func (s *sysService) handler(acc *server.Account, answer func(subject string, body []byte) []byte) server.Handler {
+func (s *sysService) handler(acc *server.Account, answer sysAnswer) server.Handler {
 	return func(m *server.Msg) {
 		if m.Reply == "" {
 			return
@@ -139,11 +148,18 @@ func (s *sysService) handler(acc *server.Account, answer func(subject string, bo
 		s.wg.Add(1)
 		s.mu.Unlock()
 		subj, reply, body := m.Subject, m.Reply, append([]byte(nil), m.Data...)
+		ae, _ := wire.HeaderValue(m.Header, "Accept-Encoding")
 		run := func() {
 			defer s.wg.Done()
-			if out := answer(subj, body); out != nil {
-				acc.Publish(reply, "", nil, out)
+			out := answer(subj, body, ae)
+			if out.Payload == nil {
+				return
 			}
+			var hdr []byte
+			if out.ContentEncoding != "" {
+				hdr = new(wire.HeaderBuilder).Add("Content-Encoding", out.ContentEncoding).Bytes()
+			}
+			acc.Publish(reply, "", hdr, out.Payload)
 		}
 		select {
 		case s.slots <- struct{}{}:

@@ -133,36 +133,36 @@ type AccountzEventOptions struct {
 type Sys struct {
 	m         *Monitor
 	seq       atomic.Uint64
-	endpoints map[string]func(body []byte) []byte
+	endpoints map[string]func(body []byte) answer
 }
 
 // NewSys returns the system request answerer of m.
 func NewSys(m *Monitor) *Sys {
 	s := &Sys{m: m}
-	s.endpoints = map[string]func([]byte) []byte{
+	s.endpoints = map[string]func([]byte) answer{
 		SysStatsz: s.statsz,
 		SysIdz:    s.idz,
-		SysVarz: func(body []byte) []byte {
+		SysVarz: func(body []byte) answer {
 			var o VarzEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Varz(), nil })
 		},
-		SysConnz: func(body []byte) []byte {
+		SysConnz: func(body []byte) answer {
 			var o ConnzEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Connz(&o.ConnzOptions) })
 		},
-		SysSubsz: func(body []byte) []byte {
+		SysSubsz: func(body []byte) answer {
 			var o SubszEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Subsz(&o.SubszOptions) })
 		},
-		SysJsz: func(body []byte) []byte {
+		SysJsz: func(body []byte) answer {
 			var o JszEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Jsz(&o.JszOptions), nil })
 		},
-		SysAccountz: func(body []byte) []byte {
+		SysAccountz: func(body []byte) answer {
 			var o AccountzEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Accountz(&o.AccountzOptions) })
 		},
-		SysHealthz: func(body []byte) []byte {
+		SysHealthz: func(body []byte) answer {
 			var o HealthzEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.sysHealthz(&o.HealthzOptions), nil })
 		},
@@ -186,11 +186,26 @@ func (s *Sys) Endpoints() []string {
 // body that exclude it. It may take as long as a health check of the
 // stores (Options.HealthTimeout).
 func (s *Sys) Answer(endpoint string, body []byte) []byte {
+	return s.AnswerEncoded(endpoint, body, "").Payload
+}
+
+// Reply is an answer to send: its payload and the value of its
+// Content-Encoding header ("": no header).
+type Reply struct {
+	Payload         []byte
+	ContentEncoding string
+}
+
+// AnswerEncoded is Answer for a request whose Accept-Encoding header
+// is acceptEncoding: a successful answer of the monitoring endpoints is
+// compressed as nats-server does (sys_encode.go); STATSZ's, IDZ's and
+// errors never are.
+func (s *Sys) AnswerEncoded(endpoint string, body []byte, acceptEncoding string) Reply {
 	h := s.endpoints[endpoint]
 	if h == nil {
-		return nil
+		return Reply{}
 	}
-	return h(body)
+	return h(body).encode(acceptEncoding)
 }
 
 // AnswerAccount answers a request about one account: CONNZ lists its
@@ -199,36 +214,43 @@ func (s *Sys) Answer(endpoint string, body []byte) []byte {
 // $SYS.REQ.SERVER.PING.CONNZ about itself). It returns nil for other
 // endpoints, and as Answer does for filters.
 func (s *Sys) AnswerAccount(endpoint, account string, body []byte) []byte {
+	return s.AnswerAccountEncoded(endpoint, account, body, "").Payload
+}
+
+// AnswerAccountEncoded is AnswerAccount for a request whose
+// Accept-Encoding header is acceptEncoding (AnswerEncoded).
+func (s *Sys) AnswerAccountEncoded(endpoint, account string, body []byte, acceptEncoding string) Reply {
+	var a answer
 	switch endpoint {
 	case SysConnz:
 		var o ConnzEventOptions
-		return s.zReq(body, &o, func() (any, error) {
+		a = s.zReq(body, &o, func() (any, error) {
 			o.ConnzOptions.Account = account
 			return s.m.Connz(&o.ConnzOptions)
 		})
 	case SysSubsz:
 		var o SubszEventOptions
-		return s.zReq(body, &o, func() (any, error) {
+		a = s.zReq(body, &o, func() (any, error) {
 			o.SubszOptions.Account, o.SubszOptions.Subscriptions = account, true
 			return s.m.Subsz(&o.SubszOptions)
 		})
 	}
-	return nil
+	return a.encode(acceptEncoding)
 }
 
 // zReq decodes body into opts, applies its filters and wraps what data
 // returns, as nats-server's monitoring requests do: a body that does
 // not decode is a 400 without data, an error of data a 500 beside
 // whatever data returned (a nil document: "data":null).
-func (s *Sys) zReq(body []byte, opts filtered, data func() (any, error)) []byte {
+func (s *Sys) zReq(body []byte, opts filtered, data func() (any, error)) answer {
 	var resp SysResponse
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, opts); err != nil {
 			resp.Error = &SysError{Code: http.StatusBadRequest, Description: err.Error()}
-			return s.reply(&resp.Server, &resp)
+			return answer{payload: s.reply(&resp.Server, &resp)}
 		}
 		if !s.selected(opts.eventFilter()) {
-			return nil
+			return answer{}
 		}
 	}
 	d, err := data()
@@ -236,7 +258,7 @@ func (s *Sys) zReq(body []byte, opts filtered, data func() (any, error)) []byte 
 	if err != nil {
 		resp.Error = &SysError{Code: http.StatusInternalServerError, Description: err.Error()}
 	}
-	return s.reply(&resp.Server, &resp)
+	return answer{payload: s.reply(&resp.Server, &resp), compressible: err == nil}
 }
 
 // reply sets *si to this server's identity with the next sequence
@@ -292,8 +314,8 @@ type ServerID struct {
 }
 
 // idz answers IDZ whatever the body, as nats-server.
-func (s *Sys) idz([]byte) []byte {
+func (s *Sys) idz([]byte) answer {
 	core := s.m.opts.Core
 	b, _ := json.Marshal(&ServerID{Name: core.Name(), Host: core.Settings().Host, ID: core.ID()})
-	return b
+	return answer{payload: b}
 }

@@ -96,19 +96,19 @@ func (m *Monitor) Statsz() *ServerStats {
 
 // statsz answers STATSZ: a body that does not decode is a 400 in the
 // envelope, filters that exclude this server no answer.
-func (s *Sys) statsz(body []byte) []byte {
+func (s *Sys) statsz(body []byte) answer {
 	if len(body) > 0 {
 		var o StatszEventOptions
 		if err := json.Unmarshal(body, &o); err != nil {
 			resp := SysResponse{Error: &SysError{Code: http.StatusBadRequest, Description: err.Error()}}
-			return s.reply(&resp.Server, &resp)
+			return answer{payload: s.reply(&resp.Server, &resp)}
 		}
 		if !s.selected(&o.EventFilterOptions) {
-			return nil
+			return answer{}
 		}
 	}
 	msg := ServerStatsMsg{Stats: s.m.Statsz()}
-	return s.reply(&msg.Server, &msg)
+	return answer{payload: s.reply(&msg.Server, &msg)}
 }
 
 // HealthzOptions are HEALTHZ's options, /healthz's query parameters

@@ -1,11 +1,15 @@
 package monitor_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/cairn-db/cairn/internal/monitor"
 	"github.com/cairn-db/cairn/internal/server"
@@ -150,5 +154,52 @@ func TestSysAccount(t *testing.T) {
 	}
 	if b := s.AnswerAccount("VARZ", "APP", nil); b != nil {
 		t.Errorf("account VARZ: %s", b)
+	}
+}
+
+// TestSysEncoded: a successful answer is compressed as the request's
+// Accept-Encoding asks; STATSZ, IDZ and errors are not.
+func TestSysEncoded(t *testing.T) {
+	s, _ := newSys(t)
+	plain := func(r monitor.Reply) map[string]any {
+		t.Helper()
+		var rd io.Reader = bytes.NewReader(r.Payload)
+		switch r.ContentEncoding {
+		case "snappy":
+			rd = s2.NewReader(rd)
+		case "gzip":
+			zr, err := gzip.NewReader(rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd = zr
+		}
+		b, err := io.ReadAll(rd)
+		if err != nil {
+			t.Fatalf("%s: %v", r.ContentEncoding, err)
+		}
+		return decode(t, b)
+	}
+	for _, c := range []struct{ ae, want string }{
+		{"", ""}, {"snappy", "snappy"}, {"s2", "snappy"}, {"gzip, deflate", "gzip"}, {"GZIP", "gzip"}, {"br", "identity"},
+	} {
+		r := s.AnswerEncoded("VARZ", nil, c.ae)
+		if r.ContentEncoding != c.want {
+			t.Errorf("%q: content encoding %q, want %q", c.ae, r.ContentEncoding, c.want)
+		}
+		if v := plain(r); v["data"] == nil {
+			t.Errorf("%q: %v", c.ae, v)
+		}
+		if r := s.AnswerAccountEncoded("CONNZ", "A", nil, c.ae); r.ContentEncoding != c.want {
+			t.Errorf("account CONNZ %q: content encoding %q", c.ae, r.ContentEncoding)
+		}
+	}
+	for _, c := range []struct{ ep, body string }{{"STATSZ", ""}, {"IDZ", ""}, {"VARZ", "{bad"}, {"CONNZ", `{"sort":"x"}`}} {
+		if r := s.AnswerEncoded(c.ep, []byte(c.body), "snappy"); r.ContentEncoding != "" || plain(r) == nil {
+			t.Errorf("%s %s: compressed (%q)", c.ep, c.body, r.ContentEncoding)
+		}
+	}
+	if r := s.AnswerEncoded("VARZ", []byte(`{"server_name":"x"}`), "snappy"); r.Payload != nil {
+		t.Errorf("filtered: %+v", r)
 	}
 }

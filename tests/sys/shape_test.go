@@ -1,11 +1,17 @@
 package sys
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"testing"
+	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go"
 )
 
@@ -198,4 +204,48 @@ func kind(v any) string {
 		return "object"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// TestCompressionMatchesPeer: with Accept-Encoding (natscli sends
+// "snappy") the monitoring answers come compressed with the same
+// Content-Encoding as nats-server's, STATSZ and errors plain.
+func TestCompressionMatchesPeer(t *testing.T) {
+	cairn, peer := startCairn(t), startPeer(t)
+	cnc, pnc := connect(t, cairn.url, "admin"), connect(t, peer.url, "admin")
+	for _, c := range []struct{ subj, ae, body string }{
+		{"$SYS.REQ.SERVER.PING.VARZ", "snappy", ""},
+		{"$SYS.REQ.SERVER.PING.JSZ", "snappy", `{"accounts":true}`},
+		{"$SYS.REQ.SERVER.PING.CONNZ", "gzip", ""},
+		{"$SYS.REQ.SERVER.PING.HEALTHZ", "br", ""},
+		{"$SYS.REQ.SERVER.PING", "snappy", ""},
+		{"$SYS.REQ.SERVER.PING.VARZ", "snappy", "{bad"},
+	} {
+		var got [2]string
+		for i, nc := range []*nats.Conn{cnc, pnc} {
+			msg := nats.NewMsg(c.subj)
+			msg.Header.Set("Accept-Encoding", c.ae)
+			msg.Data = []byte(c.body)
+			resp, err := nc.RequestMsg(msg, 3*time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v", c.subj, err)
+			}
+			got[i] = resp.Header.Get("Content-Encoding")
+			var rd io.Reader = bytes.NewReader(resp.Data)
+			switch got[i] {
+			case "snappy":
+				rd = s2.NewReader(rd)
+			case "gzip":
+				if rd, err = gzip.NewReader(rd); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var v map[string]any
+			if err := json.NewDecoder(rd).Decode(&v); err != nil || v["server"] == nil {
+				t.Errorf("%s %s (%s): %v %v", c.subj, c.ae, got[i], err, v)
+			}
+		}
+		if got[0] != got[1] {
+			t.Errorf("%s %s %s: Content-Encoding %q, nats-server's %q", c.subj, c.ae, c.body, got[0], got[1])
+		}
+	}
 }
