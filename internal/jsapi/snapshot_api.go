@@ -56,6 +56,11 @@ const (
 	maxSnapshotWindow     = 32 << 20
 )
 
+// snapshotAPILevel is the API level of the snapshot request's newest
+// field, window_size (level 3 in jsm.go's schema), which Cairn
+// implements: natscli asks for that level when it sends one.
+const snapshotAPILevel = 3
+
 // snapshotAckTimeout is how long a snapshot waits for an acknowledgement
 // when its window is full (a variable for tests).
 var snapshotAckTimeout = 5 * time.Second
@@ -93,7 +98,8 @@ type snapshotResponse struct {
 
 // streamSnapshot answers $JS.API.STREAM.SNAPSHOT.<stream>.
 func (a *API) streamSnapshot(req *request) {
-	if !a.checkLevel(req, typeStreamSnapshot) {
+	if requiredAPILevelTooHigh(req.hdr, max(a.opts.APILevel, snapshotAPILevel)) {
+		a.respondError(req, typeStreamSnapshot, errRequiredAPILevel)
 		return
 	}
 	if isEmptyRequest(req.data) {
