@@ -201,6 +201,17 @@ func TestServerInfo(t *testing.T) {
 	if t.Failed() {
 		t.Logf("output:\n%s", out)
 	}
+	// By name ($SYS.REQ.SERVER.PING.VARZ with an exact server_name) and
+	// by id ($SYS.REQ.SERVER.<id>.VARZ).
+	for _, which := range []string{varz.Name, varz.ID} {
+		out, err := natscli(t, tg.url, "admin", "server", "info", which)
+		if err != nil || !strings.Contains(out, fmt.Sprintf("Server information for %s (%s)", varz.Name, varz.ID)) {
+			t.Errorf("server info %s: %v\n%s", which, err, out)
+		}
+	}
+	if out, err := natscli(t, tg.url, "admin", "server", "info", "sys-exam"); err == nil {
+		t.Errorf("server info of a name only partly matching: %s", out)
+	}
 }
 
 // TestServerCheck: "nats server check connection" and "check
