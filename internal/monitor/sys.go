@@ -29,8 +29,10 @@ import (
 // envelope, as nats-server. A body that names another server (the
 // filters server_name, host, cluster, tags, domain) gets no answer: the
 // requester counts the servers that reply. Sys knows no NATS subjects:
-// the daemon subscribes the handlers in the system account and
-// publishes what Answer returns (internal/daemon/sys.go).
+// the daemon subscribes the handlers in the system account (and the
+// account requests in every account) and publishes what AnswerEncoded
+// returns, compressed as the request's Accept-Encoding asks
+// (sys_encode.go; internal/daemon/sys.go).
 
 // Endpoint names, as in the request subjects.
 const (
