@@ -297,6 +297,7 @@ func (r *restore) importArchive() (*stream, error) {
 		return nil, err
 	}
 	inStream := subject.MatcherAny(cfg.Subjects)
+	room, size := a.restoreRoom(), int64(0)
 	for {
 		m, err := ar.next()
 		if err == io.EOF {
@@ -306,6 +307,12 @@ func (r *restore) importArchive() (*stream, error) {
 			m.Subject = rename(m.Subject)
 			if len(cfg.Subjects) > 0 && !inStream(m.Subject) {
 				err = fmt.Errorf("message %d on %s is outside the stream's subjects", m.Seq, m.Subject)
+			}
+		}
+		if err == nil {
+			size += storedSize(&m)
+			if room >= 0 && size > room {
+				err = errStorageResources
 			}
 		}
 		if err == nil {
@@ -365,4 +372,32 @@ func (a *API) commitRestore(im *store.Import, cfg StreamConfig, created time.Tim
 	a.mu.Unlock()
 	a.replaceSubjects(nil, cfg.Subjects)
 	return s, nil
+}
+
+// restoreRoom returns how many bytes a restored file stream may hold
+// within the account's and the server's file storage limits, or -1 when
+// neither is set. A restore that would pass it fails with 10047, as a
+// publish past them fails with 10023.
+func (a *API) restoreRoom() int64 {
+	room := int64(-1)
+	if limit := a.accountLimit(StorageFile); limit >= 0 {
+		room = max(limit-a.storeUsed(StorageFile), 0)
+	}
+	if limit := a.maxStoreFor(StorageFile); limit >= 0 {
+		left := max(limit-a.serverUsed(StorageFile), 0)
+		if room < 0 || left < room {
+			room = left
+		}
+	}
+	return room
+}
+
+// storedSize is a file stream message's size as the store counts it
+// (nats-server's accounting, as noteStored).
+func storedSize(m *store.ExportedMsg) int64 {
+	n := 30 + len(m.Subject) + len(m.Data)
+	if len(m.Header) > 0 {
+		n += 4 + len(m.Header)
+	}
+	return int64(n)
 }

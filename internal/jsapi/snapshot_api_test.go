@@ -275,3 +275,82 @@ func TestRestoreStalled(t *testing.T) {
 		t.Fatal("a stalled restore created the stream")
 	}
 }
+
+// restoreVia runs a restore of archive (compressed) on bus as a client
+// would, and returns the final answer.
+func restoreVia(t *testing.T, bus *fakeBus, cfg string, archive []byte) string {
+	t.Helper()
+	bus.Publish("$JS.API.STREAM.RESTORE.KV_b", "_INBOX.rr", nil, []byte(`{"config":`+cfg+`,"state":{}}`))
+	var resp restoreResponse
+	if err := json.Unmarshal([]byte(bus.answer("_INBOX.rr")), &resp); err != nil || resp.DeliverSubject == "" {
+		t.Fatalf("restore answer: %s", bus.answer("_INBOX.rr"))
+	}
+	for len(archive) > 0 {
+		n := min(len(archive), 8192)
+		bus.Publish(resp.DeliverSubject, "_INBOX.chunk", nil, archive[:n])
+		archive = archive[n:]
+		if a := bus.answer("_INBOX.chunk"); a != "" {
+			return a // refused before the end
+		}
+	}
+	bus.Publish(resp.DeliverSubject, "_INBOX.final", nil, nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for bus.answer("_INBOX.final") == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no final answer")
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	return bus.answer("_INBOX.final")
+}
+
+func TestRestoreRoundTripAndStorageLimit(t *testing.T) {
+	_, bus := newBenchAPI(t)
+	fillRandom(t, bus, 100, 1000)
+	r := newSnapshotReceiver(bus, "_INBOX.snap", false)
+	bus.Publish("$JS.API.STREAM.SNAPSHOT.KV_b", "_INBOX.s", nil, []byte(`{"deliver_subject":"_INBOX.snap"}`))
+	r.wait(t)
+	archive := r.data.Bytes()
+
+	// Over the server's file storage limit: refused, nothing left.
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	small := newFakeBus()
+	a, err := New(small, st, Options{MaxFileStore: 50_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if got := restoreVia(t, small, kvConfig, archive); !strings.Contains(got, `"err_code":10047`) {
+		t.Fatalf("restore over the storage limit: %s", got)
+	}
+	if a.lookup("KV_b") != nil || len(st.Streams()) != 0 {
+		t.Fatal("a refused restore left a stream")
+	}
+	waitNoAckSubs(t, small)
+
+	// Within the limits: the same stream.
+	st2, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	big := newFakeBus()
+	a2, err := New(big, st2, Options{MaxFileStore: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	got := restoreVia(t, big, kvConfig, archive)
+	var cr streamCreateResponse
+	if err := json.Unmarshal([]byte(got), &cr); err != nil || cr.Error != nil || cr.StreamInfo == nil || cr.Type != typeStreamCreate {
+		t.Fatalf("restore: %s", got)
+	}
+	if cr.State.Msgs != 100 || cr.State.LastSeq != 100 {
+		t.Fatalf("restored state %+v", cr.State)
+	}
+	waitNoAckSubs(t, big)
+}
