@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,14 +56,14 @@ only then, so a failed backup leaves no file. FILE must not exist.
 		Args:              argsRange(2, 2),
 		ValidArgsFunction: a.completeBucket,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.backup(args[0], args[1])
+			return a.backup(cmd.Context(), args[0], args[1])
 		},
 	}
 	return cmd
 }
 
 // backup runs "kv backup".
-func (a *app) backup(bucket, path string) error {
+func (a *app) backup(ctx context.Context, bucket, path string) error {
 	if !validBucketName.MatchString(bucket) {
 		return onKey(jetstream.ErrInvalidBucketName, bucket, "")
 	}
@@ -79,7 +80,7 @@ func (a *app) backup(bucket, path string) error {
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	start := time.Now()
-	if err := a.receiveSnapshot(bucket, tmp); err != nil {
+	if err := a.receiveSnapshot(ctx, bucket, tmp); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -108,7 +109,7 @@ func (a *app) backup(bucket, path string) error {
 
 // receiveSnapshot asks for the snapshot of the bucket's stream and writes
 // its chunks to w, acknowledging each, until the server's end status.
-func (a *app) receiveSnapshot(bucket string, w io.Writer) error {
+func (a *app) receiveSnapshot(ctx context.Context, bucket string, w io.Writer) error {
 	nc := a.nc
 	inbox := nc.NewRespInbox()
 	sub, err := nc.SubscribeSync(inbox)
@@ -140,7 +141,9 @@ func (a *app) receiveSnapshot(bucket string, w io.Writer) error {
 	bar := a.newProgress("backup "+bucket, int64(resp.State.Bytes))
 	defer bar.done()
 	for {
-		m, err := sub.NextMsg(a.conn.timeout)
+		mctx, cancel := context.WithTimeout(ctx, a.conn.timeout)
+		m, err := sub.NextMsgWithContext(mctx)
+		cancel()
 		if err != nil {
 			return fmt.Errorf("receiving the backup: %w", err)
 		}

@@ -87,7 +87,7 @@ func (a *app) restore(ctx context.Context, path, as string, replace bool) error 
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return err
 	}
-	state, err := a.sendRestore(stream, cfg, info, path)
+	state, err := a.sendRestore(ctx, stream, cfg, info, path)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ type restoredState struct {
 // sendRestore asks the server to restore stream with cfg and sends it
 // the file, piece by piece, each acknowledged, then the empty message
 // that ends it, whose answer is the outcome.
-func (a *app) sendRestore(stream string, cfg map[string]json.RawMessage, info *archiveInfo, path string) (*restoredState, error) {
+func (a *app) sendRestore(ctx context.Context, stream string, cfg map[string]json.RawMessage, info *archiveInfo, path string) (*restoredState, error) {
 	nc := a.nc
 	req, err := json.Marshal(map[string]any{"config": cfg, "state": info.State})
 	if err != nil {
@@ -144,6 +144,9 @@ func (a *app) sendRestore(stream string, cfg map[string]json.RawMessage, info *a
 	for {
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			ack, rerr := nc.Request(resp.DeliverSubject, buf[:n], a.conn.timeout)
 			if rerr != nil {
 				return nil, fmt.Errorf("sending the backup: %w", rerr)
@@ -163,7 +166,9 @@ func (a *app) sendRestore(stream string, cfg map[string]json.RawMessage, info *a
 			return nil, err
 		}
 	}
-	final, err := nc.Request(resp.DeliverSubject, nil, restoreFinishTimeout)
+	fctx, cancel := context.WithTimeout(ctx, restoreFinishTimeout)
+	defer cancel()
+	final, err := nc.RequestWithContext(fctx, resp.DeliverSubject, nil)
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the server to finish the restore: %w", err)
 	}
