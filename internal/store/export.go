@@ -43,12 +43,12 @@ type ExportedMsg struct {
 // deleting the stream or closing the Store releases it too (Next then
 // returns ErrClosed).
 type Export struct {
-	sn     *snapshot // its pin, pebble backend and registration
-	cfg    Config
-	meta   []byte
-	state  State
-	next   uint64 // sequence to read from
-	buf    []ExportedMsg
+	sn    *snapshot // its pin, pebble backend and registration
+	cfg   Config
+	meta  []byte
+	state State
+	next  uint64 // sequence to read from
+	buf   []ExportedMsg
 }
 
 // Export starts an export of the named file stream at its current last

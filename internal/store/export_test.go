@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -246,5 +247,54 @@ func TestExportClosedByDelete(t *testing.T) {
 	}
 	if _, err := st.Export("none"); !errors.Is(err, ErrStreamNotFound) {
 		t.Fatalf("export of a missing stream: %v", err)
+	}
+}
+
+// TestImportLeftoverAfterCrash: a table file left by an import that
+// never finished does not stop the store from opening, and the next
+// import deletes it.
+func TestImportLeftoverAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := st.NewImport(Config{Name: "x"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Add(ExportedMsg{Msg: Msg{Subject: "a", Seq: 1, Data: []byte("v")}}); err != nil {
+		t.Fatal(err)
+	}
+	// A crash: the store closes with the import unfinished.
+	defer importsRunning.end(st, im.id)
+	leftover := filepath.Join(dir, importFile(im.id))
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); err != nil {
+		t.Fatalf("no leftover to test with: %v", err)
+	}
+	st, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("open with a leftover import file: %v", err)
+	}
+	defer st.Close()
+	if len(st.Streams()) != 0 {
+		t.Fatal("the unfinished import created a stream")
+	}
+	im2, err := st.NewImport(Config{Name: "y"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im2.Abort()
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("leftover still there: %v", err)
+	}
+	if !importsRunning.running(st, im2.id) {
+		t.Fatal("the running import is not registered")
 	}
 }

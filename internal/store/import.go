@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
@@ -20,7 +22,8 @@ import (
 // database together with the stream's record and tail in one atomic,
 // durable ingestion. Until then nothing of the stream exists, and a
 // crash or an Abort leaves nothing behind but, after a crash, the
-// unfinished file (named import-<id>.tmp in the store's directory).
+// unfinished file (import-<id>.tmp in the store's directory, which
+// Pebble ignores; the next import deletes it).
 //
 //	NewImport(cfg)          reserve a stream id, open import-7.tmp
 //	Add(seq 2) Add(seq 5)   M 7 2, M 7 5 written to the file; index built
@@ -74,9 +77,12 @@ func (st *Store) NewImport(cfg Config, meta []byte) (*Import, error) {
 		return nil, fmt.Errorf("store: importing stream %s: %w", cfg.Name, err)
 	}
 	st.mu.nextID++
-	path := st.fs.PathJoin(st.dir, "import-"+strconv.FormatUint(uint64(id), 10)+".tmp")
+	importsRunning.start(st, id)
+	st.removeStaleImports()
+	path := st.fs.PathJoin(st.dir, importFile(id))
 	f, err := st.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
+		importsRunning.end(st, id)
 		return nil, fmt.Errorf("store: importing stream %s: %w", cfg.Name, err)
 	}
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), sstable.WriterOptions{TableFormat: st.db.TableFormat()})
@@ -146,6 +152,7 @@ func (im *Import) Commit(lastSeq uint64, lastTime int64) (Stream, error) {
 	}
 	im.done = true
 	_ = im.st.fs.Remove(im.path) // ingested as a link or a copy
+	importsRunning.end(im.st, im.id)
 	// Let the expiry loop look at the new stream's ages and TTLs.
 	im.st.hintDeadline(math.MinInt64)
 	return s, nil
@@ -184,7 +191,66 @@ func (im *Import) Abort() {
 		im.w = nil
 	}
 	_ = im.st.fs.Remove(im.path)
+	importsRunning.end(im.st, im.id)
 }
 
 // LastSeq returns the sequence of the last message added (0 if none).
 func (im *Import) LastSeq() uint64 { return im.last }
+
+// importFile is the name of the table file of import id.
+func importFile(id uint32) string { return "import-" + strconv.FormatUint(uint64(id), 10) + ".tmp" }
+
+// importsRunning lists the imports in progress of each Store, so that
+// the table files a crash left behind can be told from theirs.
+var importsRunning = importRegistry{ids: map[*Store]map[uint32]bool{}}
+
+type importRegistry struct {
+	mu  sync.Mutex
+	ids map[*Store]map[uint32]bool
+}
+
+func (r *importRegistry) start(st *Store, id uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids[st] == nil {
+		r.ids[st] = map[uint32]bool{}
+	}
+	r.ids[st][id] = true
+}
+
+func (r *importRegistry) end(st *Store, id uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.ids[st], id)
+	if len(r.ids[st]) == 0 {
+		delete(r.ids, st)
+	}
+}
+
+// running reports whether import id of st is in progress.
+func (r *importRegistry) running(st *Store, id uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids[st][id]
+}
+
+// removeStaleImports deletes the table files of imports that are not in
+// progress: left by a crash during an import (they are not part of the
+// database, which ignores them).
+func (st *Store) removeStaleImports() {
+	names, err := st.fs.List(st.dir)
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		rest, ok := strings.CutPrefix(name, "import-")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(rest, ".tmp"), 10, 32)
+		if err != nil || !strings.HasSuffix(rest, ".tmp") || importsRunning.running(st, uint32(n)) {
+			continue
+		}
+		_ = st.fs.Remove(st.fs.PathJoin(st.dir, name))
+	}
+}
