@@ -143,7 +143,7 @@ type archiveReader struct {
 	hdr   archiveHeader
 	count uint64
 	last  uint64
-	buf   []byte
+	rec   bytes.Buffer
 	done  bool
 }
 
@@ -240,13 +240,14 @@ func (ar *archiveReader) record() (store.ExportedMsg, error) {
 	if n < 17 || n > maxArchiveRecord {
 		return m, fmt.Errorf("%w: record of %d bytes after message %d", errArchive, n, ar.last)
 	}
-	if uint64(cap(ar.buf)) < n {
-		ar.buf = make([]byte, n)
+	// Grown as the bytes arrive, not to the length the record claims:
+	// a damaged length costs no more memory than the data sent.
+	ar.rec.Reset()
+	if k, err := io.CopyN(&ar.rec, ar.r, int64(n)); err != nil || k != int64(n) {
+		return m, archiveErr(io.ErrUnexpectedEOF, "reading a record")
 	}
-	body := ar.buf[:n]
-	if err := ar.readFull(body); err != nil {
-		return m, archiveErr(err, "reading a record")
-	}
+	body := ar.rec.Bytes()
+	ar.sum.Write(body)
 	m.Seq = binary.BigEndian.Uint64(body)
 	m.Time = int64(binary.BigEndian.Uint64(body[8:]))
 	body = body[16:]
