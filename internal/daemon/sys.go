@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/monitor"
 	"github.com/cairn-db/cairn/internal/server"
@@ -35,8 +37,17 @@ const (
 	sysDirectPrefix  = "$SYS.REQ.SERVER."       // + server id + "." + endpoint
 	sysAccountPrefix = "$SYS.REQ.ACCOUNT."      // + account + "." + endpoint
 	sysAccountPing   = "$SYS.REQ.ACCOUNT.PING." // + endpoint, in any account
+	sysStatszEvent   = "$SYS.SERVER.%s.STATSZ"  // the server's statistics, published
 	maxSysInParallel = 4                        // answers computed off the requester's goroutine
 )
+
+// Statistics events, as nats-server's: published every
+// statszInterval while the system account has a subscriber for them,
+// and on a STATSZ request without a reply subject, at most once per
+// statszMinGap.
+var statszInterval = 10 * time.Second // a variable for tests
+
+const statszMinGap = time.Second
 
 // sysAnswer answers a request on subject with payload body and
 // Accept-Encoding header ae; a reply without payload is no answer.
@@ -51,6 +62,16 @@ type sysService struct {
 	// which slows that client down rather than piling up goroutines.
 	slots chan struct{}
 	subs  []*server.Subscription
+
+	// statsz publishes the statistics events (statszLoop).
+	statsz struct {
+		subject  string
+		interval time.Duration
+		stop     chan struct{}
+		done     chan struct{}
+		mu       sync.Mutex
+		last     time.Time // the last event published
+	}
 
 	mu     sync.Mutex
 	closed bool           // set by stop; no answer starts after it
@@ -68,6 +89,8 @@ func (d *Daemon) startSys() {
 	s := &sysService{sys: monitor.NewSys(d.monitor), slots: make(chan struct{}, maxSysInParallel)}
 	d.sys = s
 	sysAcc := d.srv.Account(name)
+	s.statsz.subject = fmt.Sprintf(sysStatszEvent, d.srv.ID())
+	s.statsz.interval = statszInterval
 	answers := map[string]sysAnswer{
 		sysPingSubject: func(_ string, body []byte, ae string) monitor.Reply {
 			return s.sys.AnswerEncoded(monitor.SysStatsz, body, ae)
@@ -85,9 +108,14 @@ func (d *Daemon) startSys() {
 			return s.sys.AnswerAccountEncoded(ep, account, body, ae)
 		}
 	}
-	for subj, answer := range answers {
-		s.subscribe(d, sysAcc, subj, answer)
+	broadcast := map[string]bool{ // STATSZ: without a reply subject, an event
+		sysPingSubject: true, sysPingPrefix + monitor.SysStatsz: true, sysDirectPrefix + d.srv.ID() + "." + monitor.SysStatsz: true,
 	}
+	for subj, answer := range answers {
+		s.subscribe(d, sysAcc, subj, answer, broadcast[subj])
+	}
+	s.statsz.stop, s.statsz.done = make(chan struct{}), make(chan struct{})
+	go s.statszLoop(sysAcc)
 	others := []string{server.GlobalAccount}
 	for _, a := range d.cfg.Accounts {
 		others = append(others, a.Name)
@@ -100,14 +128,16 @@ func (d *Daemon) startSys() {
 			return s.sys.AnswerAccountEncoded(monitor.SysConnz, other, body, ae)
 		}
 		for _, subj := range []string{sysPingPrefix + monitor.SysConnz, sysAccountPing + monitor.SysConnz} {
-			s.subscribe(d, d.srv.Account(other), subj, answer)
+			s.subscribe(d, d.srv.Account(other), subj, answer, false)
 		}
 	}
 }
 
-// subscribe subscribes answer to subj in acc.
-func (s *sysService) subscribe(d *Daemon, acc *server.Account, subj string, answer sysAnswer) {
-	sub, err := acc.Subscribe(subj, "", s.handler(acc, answer))
+// subscribe subscribes answer to subj in acc; with broadcast, a
+// request without a reply subject is answered on the statistics event
+// subject (STATSZ).
+func (s *sysService) subscribe(d *Daemon, acc *server.Account, subj string, answer sysAnswer, broadcast bool) {
+	sub, err := acc.Subscribe(subj, "", s.handler(acc, answer, broadcast))
 	if err != nil {
 		d.srv.Logger().Errorf("System requests of account %q: %v", acc.Name(), err)
 		return
@@ -126,6 +156,10 @@ func (d *Daemon) stopSys() {
 	for _, sub := range s.subs {
 		sub.Unsubscribe()
 	}
+	if s.statsz.stop != nil {
+		close(s.statsz.stop)
+		<-s.statsz.done
+	}
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
@@ -134,11 +168,17 @@ func (d *Daemon) stopSys() {
 
 // handler answers the requests of a subscription in acc with what
 // answer returns (nil: no answer). A request without a reply subject
-// gets none either.
-func (s *sysService) handler(acc *server.Account, answer sysAnswer) server.Handler {
+// gets none either, unless broadcast: then the answer is published as
+// a statistics event, if anyone listens and the last was not sent less
+// than statszMinGap ago.
+func (s *sysService) handler(acc *server.Account, answer sysAnswer, broadcast bool) server.Handler {
 	return func(m *server.Msg) {
-		if m.Reply == "" {
-			return
+		reply := m.Reply
+		if reply == "" {
+			if !broadcast || !s.statszDue(acc, false) {
+				return
+			}
+			reply = s.statsz.subject
 		}
 		s.mu.Lock()
 		if s.closed {
@@ -147,7 +187,7 @@ func (s *sysService) handler(acc *server.Account, answer sysAnswer) server.Handl
 		}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		subj, reply, body := m.Subject, m.Reply, append([]byte(nil), m.Data...)
+		subj, body := m.Subject, append([]byte(nil), m.Data...)
 		ae, _ := wire.HeaderValue(m.Header, "Accept-Encoding")
 		run := func() {
 			defer s.wg.Done()
@@ -171,4 +211,48 @@ func (s *sysService) handler(acc *server.Account, answer sysAnswer) server.Handl
 			run()
 		}
 	}
+}
+
+// statszLoop publishes a statistics event every interval while
+// someone in acc listens, until stop is closed.
+func (s *sysService) statszLoop(acc *server.Account) {
+	defer close(s.statsz.done)
+	t := time.NewTicker(s.statsz.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.statsz.stop:
+			return
+		case <-t.C:
+			s.publishStatsz(acc)
+		}
+	}
+}
+
+// publishStatsz publishes the server's statistics on its event
+// subject if anyone in acc listens.
+func (s *sysService) publishStatsz(acc *server.Account) {
+	if !s.statszDue(acc, true) {
+		return
+	}
+	if out := s.sys.Answer(monitor.SysStatsz, nil); out != nil {
+		acc.Publish(s.statsz.subject, "", nil, out)
+	}
+}
+
+// statszDue reports whether a statistics event is to be published now:
+// someone in acc listens and, unless periodic, the last one is at
+// least statszMinGap old. It records the event as sent.
+func (s *sysService) statszDue(acc *server.Account, periodic bool) bool {
+	if !acc.HasInterest(s.statsz.subject) {
+		return false
+	}
+	s.statsz.mu.Lock()
+	defer s.statsz.mu.Unlock()
+	now := time.Now()
+	if !periodic && now.Sub(s.statsz.last) < statszMinGap {
+		return false
+	}
+	s.statsz.last = now
+	return true
 }

@@ -197,3 +197,64 @@ func TestSysShutdownWhileAsked(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSysStatszEvents: the statistics are published on
+// $SYS.SERVER.<id>.STATSZ periodically while someone listens, and on
+// a STATSZ request without a reply subject, at most once a second.
+func TestSysStatszEvents(t *testing.T) {
+	defer func(old time.Duration) { statszInterval = old }(statszInterval)
+	statszInterval = time.Hour
+	d := startSysDaemon(t, "$SYS", "", nil)
+	sys := connectAs(t, d, "sys")
+	sub, err := sys.SubscribeSync("$SYS.SERVER.*.STATSZ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	next := func() map[string]any {
+		t.Helper()
+		msg, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("no statsz event: %v", err)
+		}
+		if msg.Subject != "$SYS.SERVER."+d.srv.ID()+".STATSZ" {
+			t.Errorf("event on %s", msg.Subject)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(msg.Data, &v); err != nil || v["statsz"] == nil {
+			t.Fatalf("event %s: %v", msg.Data, err)
+		}
+		return v
+	}
+	if err := sys.Publish("$SYS.REQ.SERVER.PING", nil); err != nil {
+		t.Fatal(err)
+	}
+	next()
+	// A second one within the second: no event.
+	if err := sys.Publish("$SYS.REQ.SERVER.PING.STATSZ", nil); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+		t.Errorf("second event within a second: %s", msg.Data)
+	}
+	// A request with a reply subject is answered there, not broadcast.
+	sysRequest(t, sys, "$SYS.REQ.SERVER.PING", "")
+	if msg, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+		t.Errorf("event for a request with a reply: %s", msg.Data)
+	}
+	d.Shutdown()
+
+	// Periodic events.
+	statszInterval = 20 * time.Millisecond
+	d = startSysDaemon(t, "$SYS", "", nil)
+	sys = connectAs(t, d, "sys")
+	if sub, err = sys.SubscribeSync("$SYS.SERVER.*.STATSZ"); err != nil {
+		t.Fatal(err)
+	}
+	first := next()["server"].(map[string]any)["seq"].(float64)
+	if second := next()["server"].(map[string]any)["seq"].(float64); second <= first {
+		t.Errorf("seq %v after %v", second, first)
+	}
+}

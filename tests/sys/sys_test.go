@@ -389,3 +389,35 @@ func TestAccountConnz(t *testing.T) {
 		}
 	})
 }
+
+// TestStatszEvent: a STATSZ request without a reply subject makes the
+// server publish its statistics on $SYS.SERVER.<id>.STATSZ, where
+// natscli's "server watch server" listens.
+func TestStatszEvent(t *testing.T) {
+	onBoth(t, func(t *testing.T, tg *target) {
+		nc := connect(t, tg.url, "admin")
+		sub, err := nc.SubscribeSync("$SYS.SERVER.*.STATSZ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish("$SYS.REQ.SERVER.PING", nil); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("no event: %v", err)
+		}
+		var v struct {
+			Server struct {
+				Name string `json:"name"`
+			} `json:"server"`
+			Stats map[string]any `json:"statsz"`
+		}
+		if err := json.Unmarshal(msg.Data, &v); err != nil || v.Server.Name != "sys-example" || v.Stats["connections"] == nil {
+			t.Errorf("event on %s: %v %s", msg.Subject, err, msg.Data)
+		}
+		if msg.Subject != "$SYS.SERVER."+serverID(t, nc)+".STATSZ" {
+			t.Errorf("event on %s", msg.Subject)
+		}
+	})
+}
