@@ -20,9 +20,10 @@ func TestCairnBackupRestore(t *testing.T) {
 	want := dumpStream(t, src, stream)
 	file := filepath.Join(t.TempDir(), "b.backup")
 
-	out := mustRun(t, cairnCLI(t), "--server", src.url, "kv", "backup", "b", file)
-	if !strings.Contains(out, "Backed up bucket \"b\"") {
-		t.Fatalf("backup output: %q", out)
+	// Standard error is no terminal here: no progress bar.
+	out, errOut, code := cairn(t, src, "kv", "backup", "b", file)
+	if code != 0 || !strings.Contains(out, "Backed up bucket \"b\"") || errOut != "" {
+		t.Fatalf("backup: exit %d, output %q, errors %q", code, out, errOut)
 	}
 	// No partial files beside it, and no overwrite of an existing file.
 	if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 1 {
