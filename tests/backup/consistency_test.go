@@ -29,13 +29,12 @@ func TestBackupWhileWriting(t *testing.T) {
 		key, value string
 	}
 	var (
-		mu      sync.Mutex
-		byRev   = map[uint64]write{}
-		writes  atomic.Int64
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		werr    error
+		mu     sync.Mutex
+		byRev  = map[uint64]write{}
+		writes atomic.Int64
+		stop   = make(chan struct{})
+		wg     sync.WaitGroup
+		werr   error // the first writer error, under mu
 	)
 	for w := range writers {
 		nc, err := nats.Connect(src.url)
@@ -64,7 +63,11 @@ func TestBackupWhileWriting(t *testing.T) {
 				value := strconv.Itoa(i)
 				rev, err := kv.PutString(ctx, key, value)
 				if err != nil {
-					errOnce.Do(func() { werr = err })
+					mu.Lock()
+					if werr == nil {
+						werr = err
+					}
+					mu.Unlock()
 					return
 				}
 				mu.Lock()
@@ -74,12 +77,17 @@ func TestBackupWhileWriting(t *testing.T) {
 			}
 		}()
 	}
+	writerErr := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return werr
+	}
 	waitWrites := func(n int64) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for writes.Load() < n {
-			if time.Now().After(deadline) || werr != nil {
-				t.Fatalf("writers made %d writes, want %d (error %v)", writes.Load(), n, werr)
+			if err := writerErr(); time.Now().After(deadline) || err != nil {
+				t.Fatalf("writers made %d writes, want %d (error %v)", writes.Load(), n, err)
 			}
 			time.Sleep(5 * time.Millisecond) // polling with a deadline
 		}
