@@ -280,7 +280,18 @@ func TestRestoreStalled(t *testing.T) {
 // would, and returns the final answer.
 func restoreVia(t *testing.T, bus *fakeBus, cfg string, archive []byte) string {
 	t.Helper()
-	bus.Publish("$JS.API.STREAM.RESTORE.KV_b", "_INBOX.rr", nil, []byte(`{"config":`+cfg+`,"state":{}}`))
+	var name struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(cfg), &name); err != nil {
+		t.Fatal(err)
+	}
+	bus.mu.Lock()
+	for _, subj := range []string{"_INBOX.rr", "_INBOX.chunk", "_INBOX.final"} {
+		delete(bus.last, subj) // answers of an earlier restore
+	}
+	bus.mu.Unlock()
+	bus.Publish("$JS.API.STREAM.RESTORE."+name.Name, "_INBOX.rr", nil, []byte(`{"config":`+cfg+`,"state":{}}`))
 	var resp restoreResponse
 	if err := json.Unmarshal([]byte(bus.answer("_INBOX.rr")), &resp); err != nil || resp.DeliverSubject == "" {
 		t.Fatalf("restore answer: %s", bus.answer("_INBOX.rr"))
@@ -351,6 +362,21 @@ func TestRestoreRoundTripAndStorageLimit(t *testing.T) {
 	}
 	if cr.State.Msgs != 100 || cr.State.LastSeq != 100 {
 		t.Fatalf("restored state %+v", cr.State)
+	}
+	waitNoAckSubs(t, big)
+
+	// Another bucket name rewrites the subjects; another stream name
+	// that is no bucket is refused.
+	renamed := strings.NewReplacer(`"KV_b"`, `"KV_c"`, `$KV.b.`, `$KV.c.`).Replace(kvConfig)
+	if got := restoreVia(t, big, renamed, archive); !strings.Contains(got, `"messages":100`) {
+		t.Fatalf("restore as KV_c: %s", got)
+	}
+	if m, err := a2.lookup("KV_c").st.GetLast("$KV.c.k7"); err != nil || len(m.Data) != 1000 {
+		t.Fatalf("renamed key: %v", err)
+	}
+	got = restoreVia(t, big, `{"name":"OTHER","subjects":["other.>"]}`, archive)
+	if !strings.Contains(got, "only a KV bucket") || a2.lookup("OTHER") != nil {
+		t.Fatalf("restore of a bucket as a plain stream: %s", got)
 	}
 	waitNoAckSubs(t, big)
 }
