@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -223,4 +224,41 @@ func TestLargeBucketSmallWindow(t *testing.T) {
 	mustRun(t, cairnCLI(t), "--server", src.url, "kv", "backup", "big", file)
 	mustRun(t, cairnCLI(t), "--server", dst.url, "kv", "restore", file, "--as", "big2")
 	sameStream(t, dumpStream(t, dst, "KV_big2"), want, "$KV.big.", "$KV.big2.")
+}
+
+// TestNatsPlainStreamBackupRestore: a stream that is not a bucket, with
+// headers, a deleted message and message ids, round-trips too, and the
+// restored stream still knows the ids within its duplicate window.
+func TestNatsPlainStreamBackupRestore(t *testing.T) {
+	src := startServer(t)
+	ctx := ctxT(t)
+	str, err := src.js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Duplicates: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		m := nats.NewMsg(fmt.Sprintf("orders.%d", i%5))
+		m.Header.Set("Order", fmt.Sprint(i))
+		m.Data = []byte(fmt.Sprintf("order %d", i))
+		if _, err := src.js.PublishMsg(ctx, m, jetstream.WithMsgID(fmt.Sprintf("id-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := str.DeleteMsg(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	want := dumpStream(t, src, "ORDERS")
+	dir := filepath.Join(t.TempDir(), "backup")
+	if out, errOut, code := natsCLI(t, src, "stream", "backup", "--no-progress", "ORDERS", dir); code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, errOut)
+	}
+	dst := startServer(t)
+	if out, errOut, code := natsCLI(t, dst, "stream", "restore", "--no-progress", dir); code != 0 {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, errOut)
+	}
+	sameStream(t, dumpStream(t, dst, "ORDERS"), want, "", "")
+	ack, err := dst.js.Publish(ctx, "orders.1", []byte("again"), jetstream.WithMsgID("id-49"))
+	if err != nil || !ack.Duplicate || ack.Sequence != 50 {
+		t.Fatalf("publish of a restored msg id: %+v %v", ack, err)
+	}
 }
