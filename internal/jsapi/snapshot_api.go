@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/s2"
 
 	"github.com/cairn-db/cairn/internal/store"
+	"github.com/cairn-db/cairn/internal/subject"
 )
 
 // Backups: $JS.API.STREAM.SNAPSHOT.<stream> streams a point-in-time
@@ -116,7 +117,7 @@ func (a *API) streamSnapshot(req *request) {
 		a.respondError(req, typeStreamSnapshot, errInvalidJSONF(err))
 		return
 	}
-	if !validDeliverSubject(sr.DeliverSubject) {
+	if !subject.ValidLiteral(sr.DeliverSubject) {
 		a.respondError(req, typeStreamSnapshot, errSnapshotDeliverSubjectInvalid)
 		return
 	}
@@ -173,14 +174,6 @@ func decodeMeta(b []byte) (meta, error) {
 	var m meta
 	err := json.Unmarshal(b, &m)
 	return m, err
-}
-
-// validDeliverSubject: a literal subject with no empty token.
-func validDeliverSubject(subj string) bool {
-	if subj == "" || strings.ContainsAny(subj, " \t\r\n*>") {
-		return false
-	}
-	return !strings.HasPrefix(subj, ".") && !strings.HasSuffix(subj, ".") && !strings.Contains(subj, "..")
 }
 
 // wireState converts store counters to the wire form, as stream.state
