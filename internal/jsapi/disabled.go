@@ -25,6 +25,8 @@ var disabledEndpoints = []struct {
 	{subjPurge, typeStreamPurge, ""},
 	{subjMsgGet, typeMsgGet, ""},
 	{subjMsgDelete, typeMsgDelete, ""},
+	{subjSnapshot, typeStreamSnapshot, ""},
+	{subjRestore, typeStreamRestore, ""},
 	{subjConsumerCreate, typeConsumerCreate, ""},
 	{subjConsumerDurableCreate, typeConsumerCreate, ""},
 	{subjConsumerInfo, typeConsumerInfo, ""},

@@ -9,6 +9,7 @@ package accounts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -218,6 +219,26 @@ func TestAccountsWithoutJetStream(t *testing.T) {
 			}
 			if apiCode(names.Err()) != jetstream.JSErrCodeJetStreamNotEnabledForAccount {
 				t.Errorf("%s: stream names: %v", user, names.Err())
+			}
+			// Backup and restore requests are answered alike.
+			for subj, typ := range map[string]string{
+				"$JS.API.STREAM.SNAPSHOT.KV_config": "io.nats.jetstream.api.v1.stream_snapshot_response",
+				"$JS.API.STREAM.RESTORE.KV_config":  "io.nats.jetstream.api.v1.stream_restore_response",
+			} {
+				m, err := nc.Request(subj, []byte(`{"deliver_subject":"_INBOX.backup","chunk_size":65536}`), 5*time.Second)
+				if err != nil {
+					t.Errorf("%s: %s: %v", user, subj, err)
+					continue
+				}
+				var resp struct {
+					Type  string `json:"type"`
+					Error struct {
+						ErrCode int `json:"err_code"`
+					} `json:"error"`
+				}
+				if err := json.Unmarshal(m.Data, &resp); err != nil || resp.Type != typ || resp.Error.ErrCode != 10039 {
+					t.Errorf("%s: %s: answer %s (%v), want type %s and error 10039", user, subj, m.Data, err, typ)
+				}
 			}
 			sub, err := nc.SubscribeSync("ping")
 			if err != nil {
