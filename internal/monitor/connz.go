@@ -272,16 +272,13 @@ func connInfo(s *server.ConnInfo, o *ConnzOptions, now time.Time) *ConnInfo {
 			ci.Account = s.Account
 		}
 	}
-	account := s.Account
-	if account == server.GlobalAccount {
-		account = "" // left out, as by nats-server
-	}
 	if !o.Subscriptions && !o.SubscriptionsDetail {
 		return ci
 	}
 	for _, sub := range s.Subs {
 		if o.SubscriptionsDetail {
-			ci.SubsDetail = append(ci.SubsDetail, SubDetail{Account: account, Subject: sub.Subject, Queue: sub.Queue, Sid: sub.SID, Msgs: sub.Delivered, Max: sub.Max, Cid: s.CID})
+			// No account: nats-server names it in /subsz's details only.
+			ci.SubsDetail = append(ci.SubsDetail, SubDetail{Subject: sub.Subject, Queue: sub.Queue, Sid: sub.SID, Msgs: sub.Delivered, Max: sub.Max, Cid: s.CID})
 		} else {
 			ci.Subs = append(ci.Subs, sub.Subject)
 		}

@@ -38,11 +38,7 @@ var endpoints = []struct{ ep, body string }{
 
 // knownDiffs are differences from nats-server not fixed yet, with why;
 // they are logged, not failed.
-var knownDiffs = map[string]string{
-	// internal/monitor/connz.go adds the account to each subscription
-	// of subs=detail; nats-server does so in /subsz only.
-	"data.connections[0].subscriptions_list_detail[0].account": "connz subs=detail lists the account per subscription",
-}
+var knownDiffs = map[string]string{}
 
 func subject(ep, id string) []string {
 	if ep == "" {
