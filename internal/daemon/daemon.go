@@ -127,18 +127,21 @@ func Start(cfg Config) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	if err := srv.Start(); err != nil {
-		d.closeKV()
-		return nil, err
-	}
+	// The monitor and the system requests come before the listener, so
+	// that a client never finds the system requests unanswered.
 	if err := d.startMonitor(); err != nil {
 		// As nats-server, which does not run without the monitor it
 		// was asked for.
-		srv.Shutdown()
 		d.closeKV()
 		return nil, err
 	}
 	d.startSys()
+	if err := srv.Start(); err != nil {
+		d.stopSys()
+		d.monitor.Close()
+		d.closeKV()
+		return nil, err
+	}
 	return d, nil
 }
 
