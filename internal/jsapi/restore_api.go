@@ -323,7 +323,7 @@ func (r *restore) importArchive() (*stream, error) {
 			return nil, err
 		}
 	}
-	return a.commitRestore(im, cfg, created, ar.hdr.LastSeq, ar.hdr.LastTime)
+	return a.commitRestore(im, cfg, created, ar.hdr.LastSeq, ar.hdr.LastTime, size)
 }
 
 // archiveRename returns how message subjects change when an archive of
@@ -345,13 +345,20 @@ func archiveRename(from, to *StreamConfig) (func(string) string, error) {
 	}, nil
 }
 
-// commitRestore creates the stream from a complete import, checking
-// again, under the stream-management locks, that it may exist.
-func (a *API) commitRestore(im *store.Import, cfg StreamConfig, created time.Time, lastSeq uint64, lastTime int64) (*stream, error) {
+// commitRestore creates the stream from a complete import of size
+// bytes, checking again, under the stream-management locks, that it may
+// exist and that it still fits in the storage limits: restores that ran
+// side by side each measured the room left when they started, and
+// together they could pass it.
+func (a *API) commitRestore(im *store.Import, cfg StreamConfig, created time.Time, lastSeq uint64, lastTime int64, size int64) (*stream, error) {
 	a.ctl.Lock()
 	defer a.ctl.Unlock()
 	defer a.lockGroup()()
-	if e := a.checkRestoreLocked(&cfg); e != nil {
+	e := a.checkRestoreLocked(&cfg)
+	if room := a.restoreRoom(); e == nil && room >= 0 && size > room {
+		e = errStorageResources
+	}
+	if e != nil {
 		im.Abort()
 		return nil, e
 	}
@@ -370,6 +377,9 @@ func (a *API) commitRestore(im *store.Import, cfg StreamConfig, created time.Tim
 	a.mu.Lock()
 	a.mu.streams[cfg.Name] = s
 	a.mu.Unlock()
+	// Counted at once, as a publish is (noteStored), so that the next
+	// restore to commit sees it before the usage sums are refreshed.
+	a.usage.bytes[storageIndex(StorageFile)].Add(size)
 	a.replaceSubjects(nil, cfg.Subjects)
 	return s, nil
 }

@@ -1,0 +1,94 @@
+package jsapi
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/store"
+)
+
+// startRestoreVia asks bus for a restore of cfg and sends all of
+// archive but not the empty message that ends it; it returns the
+// deliver subject.
+func startRestoreVia(t *testing.T, bus *fakeBus, name, cfg string, archive []byte) string {
+	t.Helper()
+	inbox := "_INBOX.rr." + name
+	bus.Publish("$JS.API.STREAM.RESTORE."+name, inbox, nil, []byte(`{"config":`+cfg+`,"state":{}}`))
+	var resp restoreResponse
+	if err := json.Unmarshal([]byte(bus.answer(inbox)), &resp); err != nil || resp.DeliverSubject == "" {
+		t.Fatalf("restore answer: %s", bus.answer(inbox))
+	}
+	for len(archive) > 0 {
+		n := min(len(archive), 8192)
+		bus.Publish(resp.DeliverSubject, "_INBOX.chunk."+name, nil, archive[:n])
+		archive = archive[n:]
+		if a := bus.answer("_INBOX.chunk." + name); a != "" {
+			t.Fatalf("restore of %s refused before its end: %s", name, a)
+		}
+	}
+	return resp.DeliverSubject
+}
+
+// finishRestoreVia sends the end of a restore started by
+// startRestoreVia and returns the outcome.
+func finishRestoreVia(t *testing.T, bus *fakeBus, name, deliver string) string {
+	t.Helper()
+	inbox := "_INBOX.final." + name
+	bus.Publish(deliver, inbox, nil, nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for bus.answer(inbox) == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no final answer for %s", name)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	return bus.answer(inbox)
+}
+
+// Two restores that each fit in the file storage limit but not together
+// are both checked against the room left when they commit: the second
+// to finish fails with 10047 instead of taking the account past its
+// limit (the room was only measured when each restore started).
+func TestConcurrentRestoresStayWithinStorageLimit(t *testing.T) {
+	_, src := newBenchAPI(t)
+	fillRandom(t, src, 100, 1000)
+	r := newSnapshotReceiver(src, "_INBOX.snap", false)
+	src.Publish("$JS.API.STREAM.SNAPSHOT.KV_b", "_INBOX.s", nil, []byte(`{"deliver_subject":"_INBOX.snap"}`))
+	r.wait(t)
+	archive := r.data.Bytes()
+
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bus := newFakeBus()
+	const limit = 150_000 // one restore of ~104 kB fits, two do not
+	a, err := New(bus, st, Options{MaxFileStore: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cfgFor := func(bucket string) string {
+		return strings.NewReplacer(`"KV_b"`, `"KV_`+bucket+`"`, `$KV.b.`, `$KV.`+bucket+`.`).Replace(kvConfig)
+	}
+	dc := startRestoreVia(t, bus, "KV_c", cfgFor("c"), archive)
+	dd := startRestoreVia(t, bus, "KV_d", cfgFor("d"), archive)
+	first := finishRestoreVia(t, bus, "KV_c", dc)
+	if !strings.Contains(first, `"messages":100`) {
+		t.Fatalf("first restore: %s", first)
+	}
+	second := finishRestoreVia(t, bus, "KV_d", dd)
+	if !strings.Contains(second, `"err_code":10047`) {
+		t.Fatalf("second restore past the file storage limit (%d bytes used of %d): %s", a.serverUsed(StorageFile), limit, second)
+	}
+	if a.lookup("KV_d") != nil {
+		t.Fatal("the refused restore left its stream")
+	}
+	if used := a.serverUsed(StorageFile); used > limit {
+		t.Fatalf("%d bytes stored, past the limit of %d", used, limit)
+	}
+	waitNoAckSubs(t, bus)
+}
