@@ -23,7 +23,7 @@ import (
 // durable ingestion. Until then nothing of the stream exists, and a
 // crash or an Abort leaves nothing behind but, after a crash, the
 // unfinished file (import-<id>.tmp in the store's directory, which
-// Pebble ignores; the next import deletes it).
+// Pebble ignores; the next Open, or the next import, deletes it).
 //
 //	NewImport(cfg)          reserve a stream id, open import-7.tmp
 //	Add(seq 2) Add(seq 5)   M 7 2, M 7 5 written to the file; index built
@@ -236,7 +236,7 @@ func (r *importRegistry) running(st *Store, id uint32) bool {
 
 // removeStaleImports deletes the table files of imports that are not in
 // progress: left by a crash during an import (they are not part of the
-// database, which ignores them).
+// database, which ignores them). Open and NewImport call it.
 func (st *Store) removeStaleImports() {
 	names, err := st.fs.List(st.dir)
 	if err != nil {

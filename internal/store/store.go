@@ -132,6 +132,10 @@ func (st *Store) openDB() error {
 		st.db = nil
 		return err
 	}
+	// The table files of imports a crash cut short (import.go): no
+	// import of this Store runs yet, and Pebble's lock keeps any other
+	// process out of the directory.
+	st.removeStaleImports()
 	return nil
 }
 
