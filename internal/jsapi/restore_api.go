@@ -96,6 +96,9 @@ func (a *API) streamRestore(req *request) {
 	if e == nil {
 		e = a.checkRestore(&cfg)
 	}
+	if e == nil && !restoresRunning.acquire() {
+		e = errInsufficientResources
+	}
 	if e != nil {
 		fail(e)
 		return
@@ -105,6 +108,7 @@ func (a *API) streamRestore(req *request) {
 	deliver := restoreDeliverPrefix + name + "." + newTransferID()
 	unsub, err := a.bus.Subscribe(deliver, r.chunk)
 	if err != nil {
+		restoresRunning.release()
 		fail(errStreamRestoreF(err))
 		return
 	}
@@ -245,6 +249,7 @@ func restoreAPIError(err error) *APIError {
 // run reads the archive and creates the stream, then records the
 // outcome.
 func (r *restore) run() {
+	defer restoresRunning.release()
 	s, err := r.importArchive()
 	if err != nil {
 		r.pr.CloseWithError(err)

@@ -2,6 +2,8 @@ package jsapi
 
 import (
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +91,60 @@ func TestConcurrentRestoresStayWithinStorageLimit(t *testing.T) {
 	}
 	if used := a.serverUsed(StorageFile); used > limit {
 		t.Fatalf("%d bytes stored, past the limit of %d", used, limit)
+	}
+	waitNoAckSubs(t, bus)
+}
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// A flood of restore and snapshot requests that never send or take a
+// byte (each a few hundred bytes for the client) cost the server a
+// decompression buffer of more than a megabyte, or a chunk buffer as
+// large as chunk_size and a pinned Pebble snapshot, for the seconds
+// before they time out: unbounded, a few thousand of them exhaust its
+// memory. Past a fixed number in progress, more are refused with 10023.
+func TestTransferFloodBounded(t *testing.T) {
+	defer func(d time.Duration) { restoreStallTimeout = d }(restoreStallTimeout)
+	defer func(d time.Duration) { probeTimeout = d }(probeTimeout)
+	restoreStallTimeout, probeTimeout = 2*time.Second, 2*time.Second
+	_, bus := newBenchAPI(t)
+	fillRandom(t, bus, 10, 100)
+	before := heapInUse()
+	const flood = 300
+	refusedRestores, refusedSnapshots := 0, 0
+	for i := range flood {
+		inbox := fmt.Sprintf("_INBOX.flood.%d", i)
+		bus.Publish(fmt.Sprintf("$JS.API.STREAM.RESTORE.R%d", i), inbox, nil,
+			[]byte(fmt.Sprintf(`{"config":{"name":"R%d","subjects":["r%d.>"]}}`, i, i)))
+		if strings.Contains(bus.answer(inbox), `"err_code":10023`) {
+			refusedRestores++
+		}
+		inbox = fmt.Sprintf("_INBOX.snapflood.%d", i)
+		bus.Publish("$JS.API.STREAM.SNAPSHOT.KV_b", inbox, nil,
+			[]byte(fmt.Sprintf(`{"deliver_subject":"_INBOX.nobody.%d","chunk_size":1048576}`, i)))
+		if strings.Contains(bus.answer(inbox), `"err_code":10023`) {
+			refusedSnapshots++
+		}
+	}
+	grown := heapInUse() - before
+	t.Logf("heap grew by %d MB; refused %d restores and %d snapshots", grown>>20, refusedRestores, refusedSnapshots)
+	if grown > 128<<20 {
+		t.Errorf("%d restore and snapshot requests that send nothing hold %d MB", 2*flood, grown>>20)
+	}
+	if refusedRestores == 0 || refusedSnapshots == 0 {
+		t.Errorf("none of %d restores (%d refused) or snapshots (%d refused) in progress at once was refused", flood, refusedRestores, refusedSnapshots)
+	}
+	waitNoAckSubs(t, bus)
+	// Once they ended, transfers are accepted again.
+	bus.Publish("$JS.API.STREAM.RESTORE.AGAIN", "_INBOX.again", nil, []byte(`{"config":{"name":"AGAIN","subjects":["again.>"]}}`))
+	if got := bus.answer("_INBOX.again"); !strings.Contains(got, restoreDeliverPrefix) {
+		t.Fatalf("a restore after the flood ended: %s", got)
 	}
 	waitNoAckSubs(t, bus)
 }

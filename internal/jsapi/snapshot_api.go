@@ -125,8 +125,13 @@ func (a *API) streamSnapshot(req *request) {
 		a.respondError(req, typeStreamSnapshot, errDeliverSubjectNotPermittedF(sr.DeliverSubject))
 		return
 	}
+	if !snapshotsRunning.acquire() {
+		a.respondError(req, typeStreamSnapshot, errInsufficientResources)
+		return
+	}
 	ex, err := a.st.Export(s.name)
 	if err != nil {
+		snapshotsRunning.release()
 		if errors.Is(err, store.ErrInvalidConfig) {
 			err = errors.New("memory streams do not support snapshots")
 		}
@@ -151,11 +156,13 @@ func (a *API) streamSnapshot(req *request) {
 	unsub, err := a.bus.Subscribe(ackSubj+".>", func(subj, _ string, _, _ []byte) { sender.ack(subj) })
 	if err != nil {
 		ex.Close()
+		snapshotsRunning.release()
 		a.respondError(req, typeStreamSnapshot, errStreamSnapshotF(err))
 		return
 	}
 	a.respond(req, &snapshotResponse{apiResponse: apiResponse{Type: typeStreamSnapshot}, Config: &cfg, State: &state}, false)
 	go func() {
+		defer snapshotsRunning.release()
 		defer unsub()
 		defer ex.Close()
 		err := errNoInterest
