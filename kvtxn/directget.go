@@ -1,0 +1,144 @@
+package kvtxn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrBatchGetUnsupported is returned when the server answers a batch direct
+// get with a single plain message (servers before nats-server 2.11).
+var ErrBatchGetUnsupported = errors.New("kvtxn: the server does not support batch direct get")
+
+// Header names of a batch direct get reply (ADR-31).
+const (
+	hdrSubject    = "Nats-Subject"
+	hdrSequence   = "Nats-Sequence"
+	hdrTimeStamp  = "Nats-Time-Stamp"
+	hdrNumPending = "Nats-Num-Pending"
+	hdrUpToSeq    = "Nats-UpTo-Sequence"
+	hdrStatus     = "Status"
+	hdrDesc       = "Description"
+)
+
+// multiLastRequest is the body of $JS.API.DIRECT.GET.<stream> for a
+// point-in-time read (ADR-31 "multi_last").
+type multiLastRequest struct {
+	MultiLast []string `json:"multi_last"`
+	UpToSeq   uint64   `json:"up_to_seq,omitempty"`
+}
+
+// multiLast asks the stream for the last message of every subject matching
+// subjects with a sequence ≤ upTo (0: the stream's last) and collects the
+// replies until the 204 EOB end marker. It returns the messages and the
+// sequence the answer is as of: upTo, or the Nats-UpTo-Sequence the server
+// put on the end marker.
+//
+// orbit.go's jetstreamext.GetLastMsgsFor sends the same request, but its
+// iterator drops the end marker, and with it Nats-UpTo-Sequence: the
+// revision a read at the latest revision was taken at. Hence this reader.
+func multiLast(ctx context.Context, js jetstream.JetStream, stream string, subjects []string, upTo uint64) ([]*jetstream.RawStreamMsg, uint64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, js.Options().DefaultTimeout)
+		defer cancel()
+	}
+	body, err := json.Marshal(multiLastRequest{MultiLast: subjects, UpToSeq: upTo})
+	if err != nil {
+		return nil, 0, err
+	}
+	nc := js.Conn()
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // best effort: the inbox is unique
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return nil, 0, err
+	}
+	subject := apiPrefix(js) + "DIRECT.GET." + stream
+	if err := nc.PublishRequest(subject, inbox, body); err != nil {
+		return nil, 0, err
+	}
+	var msgs []*jetstream.RawStreamMsg
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("batch direct get on %s after %d replies: %w", stream, len(msgs), err)
+		}
+		if len(m.Data) == 0 && m.Header.Get(hdrStatus) != "" {
+			return endOfBatch(m, msgs, upTo, stream)
+		}
+		raw, err := rawMessage(m)
+		if err != nil {
+			return nil, 0, err
+		}
+		msgs = append(msgs, raw)
+	}
+}
+
+// endOfBatch interprets a status reply: the 204 EOB end marker, 404 (no
+// subject has a message), or an error.
+func endOfBatch(m *nats.Msg, msgs []*jetstream.RawStreamMsg, upTo uint64, stream string) ([]*jetstream.RawStreamMsg, uint64, error) {
+	status, desc := m.Header.Get(hdrStatus), m.Header.Get(hdrDesc)
+	switch status {
+	case "204":
+		if s := m.Header.Get(hdrUpToSeq); s != "" && upTo == 0 {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return nil, 0, fmt.Errorf("batch direct get on %s: bad %s %q", stream, hdrUpToSeq, s)
+			}
+			upTo = n
+		}
+		return msgs, upTo, nil
+	case "404":
+		if len(msgs) == 0 {
+			return nil, upTo, nil
+		}
+	case "503":
+		return nil, 0, fmt.Errorf("batch direct get on %s: no responders (no such bucket, or its stream does not allow direct get)", stream)
+	}
+	return nil, 0, fmt.Errorf("batch direct get on %s: status %s %s", stream, status, desc)
+}
+
+// rawMessage converts one batch direct get reply.
+func rawMessage(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
+	if m.Header.Get(hdrNumPending) == "" {
+		return nil, ErrBatchGetUnsupported
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(hdrSequence), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("batch direct get: bad %s %q", hdrSequence, m.Header.Get(hdrSequence))
+	}
+	tm, err := time.Parse(time.RFC3339Nano, m.Header.Get(hdrTimeStamp))
+	if err != nil {
+		return nil, fmt.Errorf("batch direct get: bad %s %q", hdrTimeStamp, m.Header.Get(hdrTimeStamp))
+	}
+	subj := m.Header.Get(hdrSubject)
+	if subj == "" {
+		return nil, fmt.Errorf("batch direct get: reply without %s", hdrSubject)
+	}
+	return &jetstream.RawStreamMsg{Subject: subj, Sequence: seq, Header: m.Header, Data: m.Data, Time: tm}, nil
+}
+
+// apiPrefix is the JetStream API prefix the client was configured with.
+func apiPrefix(js jetstream.JetStream) string {
+	o := js.Options()
+	switch {
+	case o.APIPrefix != "":
+		if o.APIPrefix[len(o.APIPrefix)-1] != '.' {
+			return o.APIPrefix + "."
+		}
+		return o.APIPrefix
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	}
+	return "$JS.API."
+}

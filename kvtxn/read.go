@@ -1,0 +1,247 @@
+package kvtxn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	// ErrRevisionTooOld is returned by a read at a revision the bucket's
+	// retained history cannot answer exactly (see [AtRevision]).
+	ErrRevisionTooOld = errors.New("kvtxn: revision too old for the bucket's history")
+	// ErrRevisionInFuture is returned by a read at a revision the bucket
+	// has not reached yet.
+	ErrRevisionInFuture = errors.New("kvtxn: revision not reached yet")
+	// ErrNoKeys is returned by GetMany without keys.
+	ErrNoKeys = errors.New("kvtxn: no keys to read")
+)
+
+// Entry is a key's latest entry as of a snapshot's revision.
+type Entry struct {
+	Key      string
+	Value    []byte
+	Revision uint64
+	Created  time.Time
+	// Operation is jetstream.KeyValuePut for a value, KeyValueDelete or
+	// KeyValuePurge for a marker (the key is deleted; Value is empty).
+	Operation jetstream.KeyValueOp
+}
+
+// Snapshot is the state of some keys of a bucket as of one revision.
+type Snapshot struct {
+	// Revision is the bucket revision the snapshot was taken at: every
+	// entry is the key's latest entry with a revision ≤ Revision.
+	Revision uint64
+	// Entries holds one entry per key that had an entry at Revision,
+	// delete and purge markers included, sorted by key. Keys without any
+	// entry are left out.
+	Entries []Entry
+}
+
+// Values returns the keys that had a value at the snapshot's revision (no
+// markers) with their values.
+func (s *Snapshot) Values() map[string][]byte {
+	m := make(map[string][]byte, len(s.Entries))
+	for _, e := range s.Entries {
+		if e.Operation == jetstream.KeyValuePut {
+			m[e.Key] = e.Value
+		}
+	}
+	return m
+}
+
+// ReadOption configures GetMany and GetAll.
+type ReadOption func(*readOptions)
+
+type readOptions struct {
+	revision uint64
+}
+
+// AtRevision reads the keys as of bucket revision rev instead of the
+// latest. The read fails with ErrRevisionTooOld unless its answer is
+// provably exact: either the bucket's stream has removed no message with a
+// sequence ≤ rev (its first sequence is 1 and no deleted sequence is ≤ rev),
+// or, for GetMany only, every requested key still has a retained entry
+// ≤ rev. KV removes a key's messages oldest first (history limit, purge,
+// max age, compaction), so a retained entry ≤ rev proves no newer entry
+// ≤ rev was removed; keys without one are unknowable once anything ≤ rev
+// is gone. Buckets that allow per-message TTLs only get the first rule.
+func AtRevision(rev uint64) ReadOption {
+	return func(o *readOptions) { o.revision = rev }
+}
+
+// GetMany reads keys of bucket as of one revision, the latest unless
+// [AtRevision] is given, with one batch direct get (multi_last). Keys
+// without an entry at that revision are absent from the snapshot.
+func GetMany(ctx context.Context, js jetstream.JetStream, bucket string, keys []string, opts ...ReadOption) (*Snapshot, error) {
+	if len(keys) == 0 {
+		return nil, ErrNoKeys
+	}
+	subjects := make([]string, len(keys))
+	for i, k := range keys {
+		if !validKey(k) {
+			return nil, fmt.Errorf("%w: %q", ErrInvalidKey, k)
+		}
+		subjects[i] = "$KV." + bucket + "." + k
+	}
+	return read(ctx, js, bucket, subjects, keys, opts)
+}
+
+// GetAll reads every key of bucket matching filter (a key pattern with the
+// NATS wildcards * and >; "" or ">" for all keys) as of one revision, the
+// latest unless [AtRevision] is given, with one batch direct get.
+//
+// nats-server answers at most 1024 keys this way ("413 Too Many Results");
+// cairn-server streams all of them.
+func GetAll(ctx context.Context, js jetstream.JetStream, bucket, filter string, opts ...ReadOption) (*Snapshot, error) {
+	if filter == "" {
+		filter = ">"
+	}
+	if !validFilter(filter) {
+		return nil, fmt.Errorf("%w: filter %q", ErrInvalidKey, filter)
+	}
+	return read(ctx, js, bucket, []string{"$KV." + bucket + "." + filter}, nil, opts)
+}
+
+func read(ctx context.Context, js jetstream.JetStream, bucket string, subjects, keys []string, opts []ReadOption) (*Snapshot, error) {
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	stream := "KV_" + bucket
+	if o.revision > 0 {
+		// A revision beyond the bucket's last is refused before reading:
+		// its answer could still change.
+		info, err := streamInfo(ctx, js, bucket, false)
+		if err != nil {
+			return nil, err
+		}
+		if o.revision > info.State.LastSeq {
+			return nil, fmt.Errorf("%w: bucket %q is at revision %d, asked %d", ErrRevisionInFuture, bucket, info.State.LastSeq, o.revision)
+		}
+	}
+	msgs, upTo, err := multiLast(ctx, js, stream, subjects, o.revision)
+	if err != nil {
+		return nil, fmt.Errorf("kvtxn: read bucket %q: %w", bucket, err)
+	}
+	snap := &Snapshot{Revision: upTo, Entries: make([]Entry, 0, len(msgs))}
+	prefix := "$KV." + bucket + "."
+	for _, m := range msgs {
+		e := Entry{
+			Key:       strings.TrimPrefix(m.Subject, prefix),
+			Value:     m.Data,
+			Revision:  m.Sequence,
+			Created:   m.Time,
+			Operation: jetstream.KeyValuePut,
+		}
+		switch m.Header.Get(kvOperationHeader) {
+		case kvDelete:
+			e.Operation = jetstream.KeyValueDelete
+		case kvPurge:
+			e.Operation = jetstream.KeyValuePurge
+		}
+		snap.Entries = append(snap.Entries, e)
+	}
+	sort.Slice(snap.Entries, func(i, j int) bool { return snap.Entries[i].Key < snap.Entries[j].Key })
+	if o.revision > 0 {
+		snap.Revision = o.revision
+		// Checked after the read: removals only grow, so a bucket that has
+		// lost nothing ≤ revision now had lost nothing when it was read.
+		if err := checkHistory(ctx, js, bucket, o.revision, keys, snap); err != nil {
+			return nil, err
+		}
+	}
+	return snap, nil
+}
+
+// checkHistory applies the rule documented at [AtRevision].
+func checkHistory(ctx context.Context, js jetstream.JetStream, bucket string, rev uint64, keys []string, snap *Snapshot) error {
+	info, err := streamInfo(ctx, js, bucket, false)
+	if err != nil {
+		return err
+	}
+	lost := lostAtOrBelow(info, rev)
+	if lost && info.State.NumDeleted > 0 && info.State.FirstSeq <= 1 {
+		// Only interior deletions: look at which sequences they are.
+		if info, err = streamInfo(ctx, js, bucket, true); err != nil {
+			return err
+		}
+		lost = lostAtOrBelow(info, rev)
+	}
+	if !lost {
+		return nil
+	}
+	if keys != nil && !info.Config.AllowMsgTTL {
+		have := make(map[string]bool, len(snap.Entries))
+		for _, e := range snap.Entries {
+			have[e.Key] = true
+		}
+		var missing []string
+		for _, k := range keys {
+			if !have[k] {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		return fmt.Errorf("%w: bucket %q has removed entries at or below revision %d, and %s no retained entry at or below it (first retained revision %d)",
+			ErrRevisionTooOld, bucket, rev, describeKeys(missing), info.State.FirstSeq)
+	}
+	return fmt.Errorf("%w: bucket %q has removed entries at or below revision %d (first retained revision %d)", ErrRevisionTooOld, bucket, rev, info.State.FirstSeq)
+}
+
+// lostAtOrBelow reports whether the stream may have removed a message with
+// a sequence ≤ rev. Without deleted details, any interior deletion counts.
+func lostAtOrBelow(info *jetstream.StreamInfo, rev uint64) bool {
+	if info.State.FirstSeq > 1 {
+		return true
+	}
+	if info.State.NumDeleted == 0 {
+		return false
+	}
+	if info.State.Deleted == nil {
+		return true
+	}
+	for _, d := range info.State.Deleted {
+		if d <= rev {
+			return true
+		}
+	}
+	return false
+}
+
+func describeKeys(keys []string) string {
+	const shown = 5
+	if len(keys) == 1 {
+		return fmt.Sprintf("key %q has", keys[0])
+	}
+	if len(keys) <= shown {
+		return fmt.Sprintf("keys %q have", keys)
+	}
+	return fmt.Sprintf("keys %q and %d more have", keys[:shown], len(keys)-shown)
+}
+
+func streamInfo(ctx context.Context, js jetstream.JetStream, bucket string, deleted bool) (*jetstream.StreamInfo, error) {
+	s, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("kvtxn: bucket %q: %w", bucket, jetstream.ErrBucketNotFound)
+		}
+		return nil, fmt.Errorf("kvtxn: bucket %q: %w", bucket, err)
+	}
+	if !deleted {
+		return s.CachedInfo(), nil
+	}
+	info, err := s.Info(ctx, jetstream.WithDeletedDetails(true))
+	if err != nil {
+		return nil, fmt.Errorf("kvtxn: bucket %q: %w", bucket, err)
+	}
+	return info, nil
+}

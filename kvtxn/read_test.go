@@ -1,0 +1,150 @@
+package kvtxn_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cairn-db/cairn/kvtxn"
+)
+
+// entries renders a snapshot as "key=value@rev" (markers as "key DEL@rev").
+func entries(s *kvtxn.Snapshot) string {
+	out := ""
+	for _, e := range s.Entries {
+		if out != "" {
+			out += " "
+		}
+		switch e.Operation {
+		case jetstream.KeyValuePut:
+			out += fmt.Sprintf("%s=%s@%d", e.Key, e.Value, e.Revision)
+		case jetstream.KeyValueDelete:
+			out += fmt.Sprintf("%s DEL@%d", e.Key, e.Revision)
+		default:
+			out += fmt.Sprintf("%s PURGE@%d", e.Key, e.Revision)
+		}
+	}
+	return out
+}
+
+func TestPointInTimeReads(t *testing.T) {
+	forEachServer(t, func(t *testing.T, js jetstream.JetStream) {
+		ctx := testContext(t)
+		kv := newBucket(t, ctx, js, jetstream.KeyValueConfig{Bucket: "pit", History: 10}, false)
+		mustPut(t, ctx, kv, "a", "a1")              // 1
+		mustPut(t, ctx, kv, "b", "b1")              // 2
+		mustPut(t, ctx, kv, "a", "a2")              // 3
+		mustPut(t, ctx, kv, "x.y", "xy1")           // 4
+		if err := kv.Delete(ctx, "b"); err != nil { // 5
+			t.Fatal(err)
+		}
+		mustPut(t, ctx, kv, "c", "c1") // 6
+
+		cases := []struct {
+			rev  uint64
+			all  string
+			many string // a, b, c, nothere
+		}{
+			{0, "a=a2@3 b DEL@5 c=c1@6 x.y=xy1@4", "a=a2@3 b DEL@5 c=c1@6"},
+			{6, "a=a2@3 b DEL@5 c=c1@6 x.y=xy1@4", "a=a2@3 b DEL@5 c=c1@6"},
+			{4, "a=a2@3 b=b1@2 x.y=xy1@4", "a=a2@3 b=b1@2"},
+			{2, "a=a1@1 b=b1@2", "a=a1@1 b=b1@2"},
+			{1, "a=a1@1", "a=a1@1"},
+		}
+		for _, c := range cases {
+			var opts []kvtxn.ReadOption
+			if c.rev > 0 {
+				opts = append(opts, kvtxn.AtRevision(c.rev))
+			}
+			all, err := kvtxn.GetAll(ctx, js, "pit", "", opts...)
+			if err != nil {
+				t.Fatalf("GetAll at %d: %v", c.rev, err)
+			}
+			if got := entries(all); got != c.all {
+				t.Errorf("GetAll at %d: %s, want %s", c.rev, got, c.all)
+			}
+			wantRev := c.rev
+			if wantRev == 0 {
+				wantRev = 6
+			}
+			if all.Revision != wantRev {
+				t.Errorf("GetAll at %d: snapshot revision %d, want %d", c.rev, all.Revision, wantRev)
+			}
+			many, err := kvtxn.GetMany(ctx, js, "pit", []string{"a", "b", "c", "nothere"}, opts...)
+			if err != nil {
+				t.Fatalf("GetMany at %d: %v", c.rev, err)
+			}
+			if got := entries(many); got != c.many {
+				t.Errorf("GetMany at %d: %s, want %s", c.rev, got, c.many)
+			}
+		}
+		sub, err := kvtxn.GetAll(ctx, js, "pit", "x.*")
+		if err != nil || entries(sub) != "x.y=xy1@4" {
+			t.Errorf("GetAll x.*: %v %v", entries(sub), err)
+		}
+		if v := all(t, js, "pit").Values(); len(v) != 3 || string(v["c"]) != "c1" {
+			t.Errorf("Values: %q", v)
+		}
+		if _, err := kvtxn.GetAll(ctx, js, "pit", "", kvtxn.AtRevision(7)); !errors.Is(err, kvtxn.ErrRevisionInFuture) {
+			t.Errorf("read at a future revision: %v, want ErrRevisionInFuture", err)
+		}
+		if _, err := kvtxn.GetMany(ctx, js, "pit", nil); !errors.Is(err, kvtxn.ErrNoKeys) {
+			t.Errorf("GetMany without keys: %v", err)
+		}
+		if _, err := kvtxn.GetMany(ctx, js, "pit", []string{"a*"}); !errors.Is(err, kvtxn.ErrInvalidKey) {
+			t.Errorf("GetMany with a wildcard: %v", err)
+		}
+		empty := newBucket(t, ctx, js, jetstream.KeyValueConfig{Bucket: "empty"}, false)
+		_ = empty
+		if s, err := kvtxn.GetAll(ctx, js, "empty", ""); err != nil || len(s.Entries) != 0 {
+			t.Errorf("GetAll of an empty bucket: %+v %v", s, err)
+		}
+		if _, err := kvtxn.GetAll(ctx, js, "nosuchbucket", ""); err == nil {
+			t.Errorf("GetAll of a missing bucket succeeded")
+		}
+	})
+}
+
+func all(t *testing.T, js jetstream.JetStream, bucket string) *kvtxn.Snapshot {
+	t.Helper()
+	s, err := kvtxn.GetAll(testContext(t), js, bucket, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRevisionTooOld(t *testing.T) {
+	forEachServer(t, func(t *testing.T, js jetstream.JetStream) {
+		ctx := testContext(t)
+		kv := newBucket(t, ctx, js, jetstream.KeyValueConfig{Bucket: "old"}, false) // history 1
+		mustPut(t, ctx, kv, "a", "a1")                                              // 1
+		mustPut(t, ctx, kv, "b", "b1")                                              // 2
+		mustPut(t, ctx, kv, "a", "a2")                                              // 3: removes 1
+		mustPut(t, ctx, kv, "c", "c1")                                              // 4
+
+		// a's value at 2 (revision 1) is gone.
+		if _, err := kvtxn.GetAll(ctx, js, "old", "", kvtxn.AtRevision(2)); !errors.Is(err, kvtxn.ErrRevisionTooOld) {
+			t.Errorf("GetAll at 2: %v, want ErrRevisionTooOld", err)
+		}
+		if _, err := kvtxn.GetMany(ctx, js, "old", []string{"a", "b"}, kvtxn.AtRevision(2)); !errors.Is(err, kvtxn.ErrRevisionTooOld) {
+			t.Errorf("GetMany a,b at 2: %v, want ErrRevisionTooOld", err)
+		}
+		// b and c have retained entries ≤ 4: provably exact.
+		s, err := kvtxn.GetMany(ctx, js, "old", []string{"b", "c"}, kvtxn.AtRevision(4))
+		if err != nil || entries(s) != "b=b1@2 c=c1@4" {
+			t.Errorf("GetMany b,c at 4: %s %v", entries(s), err)
+		}
+		// The conservative rule refuses a whole-bucket read once anything
+		// ≤ N is gone, even where the answer happens to be complete.
+		if _, err := kvtxn.GetAll(ctx, js, "old", "", kvtxn.AtRevision(4)); !errors.Is(err, kvtxn.ErrRevisionTooOld) {
+			t.Errorf("GetAll at 4: %v, want ErrRevisionTooOld", err)
+		}
+		// The latest revision is always answerable.
+		if s := all(t, js, "old"); entries(s) != "a=a2@3 b=b1@2 c=c1@4" {
+			t.Errorf("GetAll latest: %s", entries(s))
+		}
+	})
+}
