@@ -127,9 +127,10 @@ func ldmPace(d time.Duration, n int) (time.Duration, int) {
 	interval := d / time.Duration(n)
 	switch {
 	case interval < time.Millisecond:
-		// Very many clients: close them in batches, a millisecond
-		// apart, still within d.
-		return time.Millisecond, max(1, n/int(d/time.Millisecond))
+		// Very many clients, or under a millisecond left after the
+		// grace period: close them in batches, a millisecond apart,
+		// still within d where it holds a millisecond.
+		return time.Millisecond, max(1, n/max(1, int(d/time.Millisecond)))
 	case interval > ldmMaxInterval:
 		return ldmMaxInterval, 1
 	}
