@@ -1,9 +1,6 @@
 package jsapi
 
-import (
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // Response types, as nats-server names them (ADR-1).
 const (
@@ -135,16 +132,16 @@ type purgeResponse struct {
 }
 
 type msgGetRequest struct {
-	Seq       uint64          `json:"seq,omitempty"`
-	LastFor   string          `json:"last_by_subj,omitempty"`
-	NextFor   string          `json:"next_by_subj,omitempty"`
-	Batch     int             `json:"batch,omitempty"`
-	MaxBytes  int             `json:"max_bytes,omitempty"`
-	StartTime *time.Time      `json:"start_time,omitempty"`
-	MultiLast json.RawMessage `json:"multi_last,omitempty"`
-	UpToSeq   uint64          `json:"up_to_seq,omitempty"`
-	UpToTime  *time.Time      `json:"up_to_time,omitempty"`
-	NoHeaders bool            `json:"no_hdr,omitempty"`
+	Seq       uint64     `json:"seq,omitempty"`
+	LastFor   string     `json:"last_by_subj,omitempty"`
+	NextFor   string     `json:"next_by_subj,omitempty"`
+	Batch     int        `json:"batch,omitempty"`
+	MaxBytes  int        `json:"max_bytes,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+	MultiLast []string   `json:"multi_last,omitempty"`
+	UpToSeq   uint64     `json:"up_to_seq,omitempty"`
+	UpToTime  *time.Time `json:"up_to_time,omitempty"`
+	NoHeaders bool       `json:"no_hdr,omitempty"`
 }
 
 type storedMsg struct {
