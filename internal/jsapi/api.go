@@ -33,10 +33,12 @@ const (
 )
 
 // DefaultAPILevel is the JetStream API level Cairn reports: level 1
-// brings per-message TTLs and subject delete markers (ADR-43), which
-// Cairn implements; the features of later levels (counters, batches,
-// schedules) it does not.
-const DefaultAPILevel = 1
+// brings per-message TTLs and subject delete markers (ADR-43), level 2
+// atomic batch publish (ADR-50), which Cairn implements (natscli asks
+// for level 2 before it sets allow_atomic or publishes a batch); the
+// other features of level 2 and later (counters, schedules, fast
+// batches) it refuses by name.
+const DefaultAPILevel = 2
 
 // Options configures the API.
 type Options struct {
@@ -77,6 +79,9 @@ type Options struct {
 	// DefaultMaxInactiveThreshold, negative no limit beyond
 	// maxDeadlineDuration.
 	MaxInactiveThreshold time.Duration
+	// Batch bounds the atomic batches being published (batch.go);
+	// zero values take nats-server's defaults.
+	Batch BatchLimits
 }
 
 // API serves the JetStream JSON API and stores messages published to
@@ -101,6 +106,8 @@ type API struct {
 		names map[string]map[string]int // stream → consumer name → creations
 	}
 	usage usage
+	// batches holds the atomic batches being staged (batch.go).
+	batches atomicBatches
 	// subjects holds every stream's subjects, for the overlap check of
 	// a create or update. Guarded by ctl.
 	subjects subjectTrie
@@ -133,6 +140,7 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 	if opts.MaxInactiveThreshold < 0 {
 		opts.MaxInactiveThreshold = maxDeadlineDuration
 	}
+	opts.Batch = opts.Batch.withDefaults()
 	if l := opts.Account; l != nil {
 		c := *l
 		c.MaxMemory = limitOr(max(c.MaxMemory, 0), -1)

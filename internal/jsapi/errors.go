@@ -43,11 +43,19 @@ var (
 	errMessageTTLDisabled    = &APIError{400, 10166, "per-message TTL is disabled"}
 	errCountersDisabled      = &APIError{400, 10168, "message counters is disabled"}
 	errAtomicPublishDisabled = &APIError{400, 10174, "atomic publish is disabled"}
-	errRequiredAPILevel      = &APIError{412, 10185, "JetStream minimum api level required"}
-	errSchedulesDisabled     = &APIError{400, 10188, "message schedules is disabled"}
-	errLastSeqPerSubjInvalid = &APIError{400, 10193, "missing sequence for expected last sequence per subject"}
-	errBatchPublishDisabled  = &APIError{400, 10205, "batch publish is disabled"}
-	errSourceHeaderForbidden = &APIError{400, 10227, "message stream source header is not allowed"}
+	// Atomic batch publish (ADR-50; batch.go).
+	errAtomicPublishMissingSeq      = &APIError{400, 10175, "atomic publish sequence is missing"}
+	errAtomicPublishIncomplete      = &APIError{400, 10176, "atomic publish batch is incomplete"}
+	errAtomicPublishInvalidID       = &APIError{400, 10179, "atomic publish batch ID is invalid"}
+	errAtomicPublishInvalidCommit   = &APIError{400, 10200, "atomic publish batch commit is invalid"}
+	errAtomicPublishDuplicateMsgID  = &APIError{400, 10201, "atomic publish batch contains duplicate message id"}
+	errAtomicPublishTooManyInflight = &APIError{429, 10210, "atomic publish too many inflight"}
+	errWrongLastSequenceConstant    = &APIError{400, 10164, "wrong last sequence"}
+	errRequiredAPILevel             = &APIError{412, 10185, "JetStream minimum api level required"}
+	errSchedulesDisabled            = &APIError{400, 10188, "message schedules is disabled"}
+	errLastSeqPerSubjInvalid        = &APIError{400, 10193, "missing sequence for expected last sequence per subject"}
+	errBatchPublishDisabled         = &APIError{400, 10205, "batch publish is disabled"}
+	errSourceHeaderForbidden        = &APIError{400, 10227, "message stream source header is not allowed"}
 )
 
 // Errors of Cairn's own. nats-server has no equivalent: it stores any
@@ -113,6 +121,18 @@ func errStoreFailedF(reason string) *APIError { return &APIError{503, 10077, rea
 
 // errPurgeFailedF is 10110, "{err}".
 func errPurgeFailedF(err error) *APIError { return &APIError{500, 10110, err.Error()} }
+
+// errAtomicPublishUnsupportedHeaderF is 10177, "atomic publish
+// unsupported header used: {header}".
+func errAtomicPublishUnsupportedHeaderF(header string) *APIError {
+	return &APIError{400, 10177, "atomic publish unsupported header used: " + header}
+}
+
+// errAtomicPublishTooLargeF is 10199, "atomic publish batch is too
+// large: {size}", with the largest batch allowed.
+func errAtomicPublishTooLargeF(size int) *APIError {
+	return &APIError{400, 10199, "atomic publish batch is too large: " + strconv.Itoa(size)}
+}
 
 // errRollupFailedF is 10111, "{err}".
 func errRollupFailedF(reason string) *APIError { return &APIError{500, 10111, reason} }

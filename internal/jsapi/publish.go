@@ -31,9 +31,14 @@ func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 	}
 	var res store.AppendResult
 	var e *APIError
-	if sn.kvPrefix != "" && !validKVSubject(sn.kvPrefix, subj) {
+	var batch *atomicAck
+	bh, isBatch := parseAtomicHeaders(hdr)
+	switch {
+	case sn.kvPrefix != "" && !validKVSubject(sn.kvPrefix, subj):
 		e = errInvalidKey
-	} else {
+	case isBatch:
+		batch, e = s.ingestAtomicBatch(cfg, &bh, subj, hdr, data) // batch.go
+	default:
 		res, e = s.store(cfg, subj, hdr, data)
 	}
 	if !start.IsZero() {
@@ -45,9 +50,14 @@ func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 	}
 	var buf [128]byte
 	var ack []byte
-	if e != nil {
+	switch {
+	case e != nil:
 		ack = appendPubAckError(buf[:0], e, s.name)
-	} else {
+	case isBatch && batch == nil:
+		// A staged message of a batch: an empty reply (nats-server's).
+	case isBatch:
+		ack = s.appendAtomicAck(buf[:0], batch)
+	default:
 		ack = append(buf[:0], s.pubAckPrefix...)
 		ack = strconv.AppendUint(ack, res.Seq, 10)
 		if res.Duplicate {

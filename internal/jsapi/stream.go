@@ -177,6 +177,7 @@ func (s *stream) unsubscribe() {
 // notifications. It does not delete anything.
 func (s *stream) stop() {
 	s.unsubscribe()
+	s.api.dropAtomicBatches(s) // batch.go
 	if s.cancelWatch != nil {
 		s.cancelWatch()
 		s.cancelWatch = nil

@@ -171,7 +171,6 @@ func refuseUnsupported(cfg *StreamConfig) *APIError {
 		{cfg.DiscardNewPer, "discard new per subject"},
 		{cfg.Sealed, "sealed streams"},
 		{cfg.AllowMsgCounter, "message counters"},
-		{cfg.AllowAtomicPublish, "atomic batch publishing"},
 		{cfg.AllowBatchPublish, "batch publishing"},
 		{cfg.AllowMsgSchedules, "message schedules"},
 		{cfg.PersistMode != "" && cfg.PersistMode != "default", "persist mode " + strconv.Quote(cfg.PersistMode)},
@@ -291,7 +290,8 @@ func checkUpdate(old, cfg *StreamConfig) *APIError {
 }
 
 // setStaticMetadata records, in the stored configuration, the API level
-// a stream needs: 1 when it uses message TTLs, else 0. Metadata keys the
+// a stream needs: 2 with atomic batch publish, 1 with message TTLs,
+// else 0. Metadata keys the
 // server adds to responses only are dropped.
 func setStaticMetadata(cfg *StreamConfig) {
 	md := make(map[string]string, len(cfg.Metadata)+1)
@@ -304,6 +304,9 @@ func setStaticMetadata(cfg *StreamConfig) {
 	level := "0"
 	if cfg.AllowMsgTTL || cfg.SubjectDeleteMarkerTTL > 0 {
 		level = "1"
+	}
+	if cfg.AllowAtomicPublish {
+		level = "2" // atomic batches came with API level 2 (nats-server 2.12)
 	}
 	md[metaRequiredLevel] = level
 	cfg.Metadata = md
