@@ -27,8 +27,9 @@ type Connz struct {
 }
 
 // ConnInfo is one connection of /connz. Not reported yet: rtt,
-// tls_peer_certs and tls_first, and what Cairn does not have (jwt, issuer_key, tags, mqtt_client,
-// proxy; stop and reason: closed connections are not kept).
+// tls_peer_certs and tls_first, and what Cairn does not have (jwt,
+// issuer_key, tags, mqtt_client, proxy). Stop and Reason are set for
+// closed connections only.
 type ConnInfo struct {
 	Cid            uint64      `json:"cid"`
 	Kind           string      `json:"kind,omitempty"`
@@ -54,6 +55,8 @@ type ConnInfo struct {
 	Account        string      `json:"account,omitempty"`
 	Subs           []string    `json:"subscriptions_list,omitempty"`
 	SubsDetail     []SubDetail `json:"subscriptions_list_detail,omitempty"`
+	Stop           *time.Time  `json:"stop,omitempty"`
+	Reason         string      `json:"reason,omitempty"`
 }
 
 // SubDetail is one subscription (/connz with subs=detail, /subsz with
@@ -103,8 +106,8 @@ type ConnzOptions struct {
 // ConnState selects connections by state, with nats-server's values.
 type ConnState int
 
-// The states. Cairn keeps no closed connections: ConnClosed lists
-// none, ConnAll the open ones.
+// The states. The latest server.MaxClosedConns closed connections are
+// kept, each with at most 1024 of its subscriptions.
 const (
 	ConnOpen ConnState = iota
 	ConnClosed
@@ -116,8 +119,8 @@ const (
 // last, idle descending; start as cid; uptime shortest first), paged
 // (offset, limit: 1024 by default), with their subscriptions (subs=true
 // or subs=detail), user and account (auth=true), filtered by cid, user
-// or acc. Closed connections are not kept: state=closed lists none,
-// state=all the open ones.
+// or acc; state=closed lists the latest closed connections instead,
+// state=all both.
 func (m *Monitor) handleConnz(w http.ResponseWriter, r *http.Request) {
 	m.count(ConnzPath)
 	q := r.URL.Query()
@@ -182,12 +185,12 @@ var connSorts = map[string]func(a, b *ConnInfo, now time.Time) bool{
 	"last":       func(a, b *ConnInfo, _ time.Time) bool { return a.LastActivity.After(b.LastActivity) },
 	"idle":       func(a, b *ConnInfo, now time.Time) bool { return now.Sub(a.LastActivity) > now.Sub(b.LastActivity) },
 	// Shortest first, as nats-server (the one ascending order).
-	"uptime": func(a, b *ConnInfo, now time.Time) bool { return now.Sub(a.Start) < now.Sub(b.Start) },
+	"uptime": func(a, b *ConnInfo, now time.Time) bool { return upFor(a, now) < upFor(b, now) },
 	// Accepted as nats-server's; no round trip time is measured yet.
 	"rtt": func(a, b *ConnInfo, _ time.Time) bool { return a.Cid < b.Cid },
 	// Closed connections only (below).
-	"stop":   func(a, b *ConnInfo, _ time.Time) bool { return a.Cid < b.Cid },
-	"reason": func(a, b *ConnInfo, _ time.Time) bool { return a.Cid < b.Cid },
+	"stop":   func(a, b *ConnInfo, _ time.Time) bool { return a.Stop.Before(*b.Stop) },
+	"reason": func(a, b *ConnInfo, _ time.Time) bool { return a.Reason < b.Reason },
 }
 
 // Connz returns the /connz document for opts (nil: the defaults). An
@@ -224,18 +227,26 @@ func (m *Monitor) Connz(opts *ConnzOptions) (*Connz, error) {
 	}
 	now := time.Now()
 	c := &Connz{ID: m.opts.Core.ID(), Now: now.UTC(), Offset: o.Offset, Limit: o.Limit, Conns: []*ConnInfo{}}
-	if o.State == ConnClosed {
-		return c, nil
-	}
-	var list []*ConnInfo
-	for _, s := range m.opts.Core.Conns(o.Subscriptions || o.SubscriptionsDetail || filter != "") {
+	keep := func(s *server.ConnInfo) bool {
 		if (o.CID > 0 && s.CID != o.CID) || (o.User != "" && s.User != o.User) || (o.Account != "" && s.Account != o.Account) {
-			continue
+			return false
 		}
-		if filter != "" && !slices.ContainsFunc(s.Subs, func(sub server.SubInfo) bool { return subject.Overlap(filter, sub.Subject) }) {
-			continue
+		return filter == "" || slices.ContainsFunc(s.Subs, func(sub server.SubInfo) bool { return subject.Overlap(filter, sub.Subject) })
+	}
+	list := []*ConnInfo{} // "connections": [] when there are none
+	if o.State != ConnClosed {
+		for _, s := range m.opts.Core.Conns(o.Subscriptions || o.SubscriptionsDetail || filter != "") {
+			if keep(&s) {
+				list = append(list, connInfo(&s, &o, now))
+			}
 		}
-		list = append(list, connInfo(&s, &o, now))
+	}
+	if o.State != ConnOpen {
+		for _, s := range m.opts.Core.ClosedConns() {
+			if keep(&s.ConnInfo) {
+				list = append(list, closedConnInfo(&s, &o))
+			}
+		}
 	}
 	// By cid first, so that ties keep a stable order between requests.
 	sort.Slice(list, func(i, j int) bool { return list[i].Cid < list[j].Cid })
@@ -284,6 +295,30 @@ func connInfo(s *server.ConnInfo, o *ConnzOptions, now time.Time) *ConnInfo {
 		}
 	}
 	return ci
+}
+
+// closedConnInfo is connInfo for a closed connection: its times are
+// as of its stop, and its subscriptions' details name their account, as
+// nats-server's do.
+func closedConnInfo(s *server.ClosedConnInfo, o *ConnzOptions) *ConnInfo {
+	ci := connInfo(&s.ConnInfo, o, s.Stop)
+	stop := s.Stop.UTC()
+	ci.Stop, ci.Reason = &stop, s.Reason
+	if s.Account != server.GlobalAccount {
+		for i := range ci.SubsDetail {
+			ci.SubsDetail[i].Account = s.Account
+		}
+	}
+	return ci
+}
+
+// upFor is how long a connection has been up: until now, or until its
+// stop when closed.
+func upFor(ci *ConnInfo, now time.Time) time.Duration {
+	if ci.Stop != nil {
+		return ci.Stop.Sub(ci.Start)
+	}
+	return now.Sub(ci.Start)
 }
 
 // tlsVersion names a TLS version as nats-server does ("1.3").

@@ -130,9 +130,51 @@ func TestConnz(t *testing.T) {
 	c = connz{}
 	getJSON(t, url+"?state=closed", http.StatusOK, &c)
 	if c.NumConns != 0 || c.Conns == nil {
-		t.Errorf("state=closed: %+v", c)
+		t.Errorf("state=closed before any close: %+v", c)
 	}
-	for _, q := range []string{"?sort=nope", "?sort=stop", "?offset=x", "?state=gone", "?subs=perhaps"} {
+	// c1 closes: it is listed as closed, with its counters, stop time,
+	// reason and subscriptions, and no longer as open.
+	conns[1].Close()
+	var closed struct {
+		NumConns int `json:"num_connections"`
+		Conns    []struct {
+			Cid     uint64     `json:"cid"`
+			Name    string     `json:"name"`
+			OutMsgs int64      `json:"out_msgs"`
+			NumSubs int        `json:"subscriptions"`
+			Subs    []string   `json:"subscriptions_list"`
+			Stop    *time.Time `json:"stop"`
+			Reason  string     `json:"reason"`
+			Uptime  string     `json:"uptime"`
+		} `json:"connections"`
+	}
+	for deadline := time.Now().Add(5 * time.Second); closed.NumConns == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		getJSON(t, url+"?state=closed&subs=true", http.StatusOK, &closed)
+	}
+	if closed.NumConns != 1 {
+		t.Fatalf("state=closed after a close: %+v", closed)
+	}
+	if cc := closed.Conns[0]; cc.Name != "c1" || cc.OutMsgs != n || cc.NumSubs != 2 || len(cc.Subs) != 2 || cc.Stop == nil || cc.Reason != "Client Closed" || cc.Uptime == "" {
+		t.Errorf("closed connection: %+v", cc)
+	}
+	c = connz{}
+	getJSON(t, url, http.StatusOK, &c)
+	if c.NumConns != 2 {
+		t.Errorf("open connections after a close: %+v", c)
+	}
+	c = connz{}
+	getJSON(t, url+"?state=all", http.StatusOK, &c)
+	if c.NumConns != 3 || c.Total != 3 {
+		t.Errorf("state=all: %+v", c)
+	}
+	for _, q := range []string{"?state=closed&sort=stop", "?state=closed&sort=reason", "?state=all&sort=uptime"} {
+		c = connz{}
+		getJSON(t, url+q, http.StatusOK, &c)
+		if c.Total == 0 {
+			t.Errorf("%s: %+v", q, c)
+		}
+	}
+	for _, q := range []string{"?sort=nope", "?sort=stop", "?state=all&sort=reason", "?offset=x", "?state=gone", "?subs=perhaps"} {
 		if code, body := get(t, url+q); code != http.StatusBadRequest {
 			t.Errorf("%s: %d %s", q, code, body)
 		}
@@ -163,7 +205,34 @@ func TestConnzShapeMatchesPeer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []string{"?subs=true", "?subs=detail"} {
+	// A second client with a subscription closes on each server, for
+	// state=closed.
+	for _, u := range []string{d.ClientURL(), p.URL} {
+		nc, err := nats.Connect(u, nats.Name("gone"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nc.SubscribeSync("shape.y"); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+	}
+	for _, base := range []string{d.MonitorURL(), peer} {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var c connz
+			getJSON(t, base+"/connz?state=closed", http.StatusOK, &c)
+			if c.NumConns == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the closed connection is not listed: %+v", base, c)
+			}
+		}
+	}
+	for _, q := range []string{"?subs=true", "?subs=detail", "?state=closed&subs=detail"} {
 		var ours, theirs map[string]any
 		getJSON(t, d.MonitorURL()+"/connz"+q, http.StatusOK, &ours)
 		getJSON(t, peer+"/connz"+q, http.StatusOK, &theirs)

@@ -28,6 +28,9 @@ type Core interface {
 	// Conns returns the open client connections, with their
 	// subscriptions when withSubs.
 	Conns(withSubs bool) []server.ConnInfo
+	// ClosedConns returns the latest closed client connections,
+	// oldest first.
+	ClosedConns() []server.ClosedConnInfo
 	// AccountStats returns every account with its subscription
 	// index's statistics.
 	AccountStats() []server.AccountStats

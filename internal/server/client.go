@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,10 +339,13 @@ func (c *client) closeConnection(reason string) {
 	if c.authTimer != nil {
 		c.authTimer.Stop()
 	}
+	closed := ClosedConnInfo{ConnInfo: c.baseInfo(), Stop: time.Now(), Reason: reason}
+	c.fillInfoLocked(&closed.ConnInfo, true, maxClosedSubs)
 	subs := c.mu.subs
 	c.mu.subs = nil
 	outMsgs, outBytes := c.mu.outMsgs, c.mu.outBytes // final: closed
 	c.mu.Unlock()
+	slices.SortFunc(closed.Subs, func(a, b SubInfo) int { return strings.Compare(a.SID, b.SID) })
 	switch reason {
 	case "Slow Consumer":
 		c.srv.stats.slowConsumers.Add(1)
@@ -351,7 +356,7 @@ func (c *client) closeConnection(reason string) {
 	for _, sub := range subs {
 		acc.subs.Remove(sub.subject, sub.queue, sub)
 	}
-	c.srv.removeClient(c, outMsgs, outBytes)
+	c.srv.removeClient(c, outMsgs, outBytes, &closed)
 	// Unblock a reader waiting on the socket; the writer still flushes
 	// what is queued before closing it.
 	_ = c.conn.SetReadDeadline(time.Now())

@@ -60,6 +60,17 @@ func (s *Server) Conns(withSubs bool) []ConnInfo {
 }
 
 func (c *client) info(withSubs bool) ConnInfo {
+	ci := c.baseInfo()
+	c.mu.Lock()
+	c.fillInfoLocked(&ci, withSubs, -1)
+	c.mu.Unlock()
+	sort.Slice(ci.Subs, func(i, j int) bool { return ci.Subs[i].SID < ci.Subs[j].SID })
+	return ci
+}
+
+// baseInfo returns what info reports that the client's lock does not
+// guard.
+func (c *client) baseInfo() ConnInfo {
 	ci := ConnInfo{
 		CID:          c.cid,
 		IP:           c.host,
@@ -79,7 +90,13 @@ func (c *client) info(withSubs bool) ConnInfo {
 	if ns := c.lastActivity.Load(); ns != 0 {
 		ci.LastActivity = time.Unix(0, ns)
 	}
-	c.mu.Lock()
+	return ci
+}
+
+// fillInfoLocked adds to ci what c.mu guards; with withSubs, the
+// subscriptions, at most maxSubs of them unless maxSubs < 0. Its
+// caller holds c.mu.
+func (c *client) fillInfoLocked(ci *ConnInfo, withSubs bool, maxSubs int) {
 	ci.Pending = len(c.mu.out)
 	ci.OutMsgs, ci.OutBytes = c.mu.outMsgs, c.mu.outBytes
 	ci.NumSubs = len(c.mu.subs)
@@ -88,14 +105,18 @@ func (c *client) info(withSubs bool) ConnInfo {
 		ci.User = c.mu.auth.id.Name
 	}
 	if withSubs {
-		ci.Subs = make([]SubInfo, 0, len(c.mu.subs))
+		n := len(c.mu.subs)
+		if maxSubs >= 0 {
+			n = min(n, maxSubs)
+		}
+		ci.Subs = make([]SubInfo, 0, n)
 		for _, sub := range c.mu.subs {
+			if len(ci.Subs) == n {
+				break
+			}
 			ci.Subs = append(ci.Subs, SubInfo{Subject: sub.subject, Queue: sub.queue, SID: sub.sid, Delivered: sub.delivered, Max: sub.max})
 		}
 	}
-	c.mu.Unlock()
-	sort.Slice(ci.Subs, func(i, j int) bool { return ci.Subs[i].SID < ci.Subs[j].SID })
-	return ci
 }
 
 // remotePort returns the client's port.

@@ -55,7 +55,9 @@ type Server struct {
 		// (stats.go).
 		outMsgs, outBytes int64
 	}
-	done chan struct{} // closed when the accept loop has ended
+	// closed keeps the latest closed connections (closed.go).
+	closed closedRing
+	done   chan struct{} // closed when the accept loop has ended
 	// quit is closed by Shutdown; lame duck mode stops waiting on it.
 	quit chan struct{}
 	// handshakes counts the connections in their TLS phase (tls.go),
@@ -250,14 +252,18 @@ func (s *Server) register(c *client) {
 
 // removeClient removes a closed client, adding its deliveries, final
 // once it is closed, to the server's (stats.go).
-func (s *Server) removeClient(c *client, outMsgs, outBytes int64) {
+func (s *Server) removeClient(c *client, outMsgs, outBytes int64, closed *ClosedConnInfo) {
 	s.mu.Lock()
-	if s.mu.clients[c.cid] == c {
+	registered := s.mu.clients[c.cid] == c
+	if registered {
 		s.mu.outMsgs += outMsgs
 		s.mu.outBytes += outBytes
 		delete(s.mu.clients, c.cid)
 	}
 	s.mu.Unlock()
+	if registered {
+		s.closed.add(*closed)
+	}
 }
 
 func (s *Server) isShutdown() bool {
