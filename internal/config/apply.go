@@ -71,6 +71,7 @@ func (c *Config) Apply(dc *daemon.Config) {
 		} else if js.SyncInterval > 0 {
 			dc.SyncInterval = js.SyncInterval
 		}
+		c.applyBatchLimits(dc) // batch.go
 	}
 }
 

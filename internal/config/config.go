@@ -92,6 +92,7 @@ type JetStream struct {
 	MaxFileStore   int64         // max_file_store, max_file; -1 no limit
 	SyncInterval   time.Duration // sync_interval, sync
 	SyncAlways     bool          // sync_interval: always
+	Batch          BatchLimits   // limits { batch { … } } (batch.go)
 }
 
 // Load reads and validates the config file at path (nats-server syntax,
@@ -288,6 +289,8 @@ func (c *Config) jetStream(k string, v value) error {
 			} else if js.SyncInterval, err = mv.duration(key, c.warn); err == nil && js.SyncInterval == 0 {
 				err = mv.errorf(key, "expected a positive duration or 'always'")
 			}
+		case "limits":
+			err = c.jetStreamLimits(key, mv)
 		case "enabled", "enable":
 			js.Enabled, err = mv.boolean(key)
 		case "key", "ek", "encryption_key", "prev_key", "prev_ek", "prev_encryption_key", "cipher", "tpm":

@@ -148,6 +148,8 @@ func (d *Daemon) startAPIs() error {
 	if len(d.cfg.Accounts) > 0 {
 		group = new(jsapi.Group)
 	}
+	batch := d.cfg.Batch
+	batch.Inflight = new(jsapi.BatchInflight) // one count for the server
 	for _, a := range d.js {
 		acc := d.srv.Account(a.name)
 		a.consumers = consumer.NewManager(consumerBus{acc}, slog.New(&logHandler{log: log}))
@@ -163,6 +165,7 @@ func (d *Daemon) startAPIs() error {
 			MaxConsumers:   d.cfg.MaxConsumers,
 			Account:        a.limits,
 			Group:          group,
+			Batch:          batch,
 		})
 		if err != nil {
 			if a.name != "" {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/jsapi"
 	"github.com/cairn-db/cairn/internal/monitor"
 	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/store"
@@ -69,6 +70,10 @@ type Config struct {
 	HTTPPort  int
 	HTTPHost  string
 	HTTPSPort int
+	// Batch bounds atomic batch publish (jetstream { limits { batch
+	// { … } } }); zero values take nats-server's defaults. Its
+	// Inflight counter is the daemon's own, shared by every account.
+	Batch jsapi.BatchLimits
 	// SystemAccount is the account whose clients may send the system
 	// requests (nats-server's system_account); empty: "$SYS" (sys.go).
 	SystemAccount string
