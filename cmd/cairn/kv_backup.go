@@ -93,7 +93,7 @@ func (a *app) backup(ctx context.Context, bucket, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := publishBackup(tmp.Name(), path); err != nil {
 		return err
 	}
 	if a.json {
@@ -210,4 +210,23 @@ func (p *progress) done() {
 		return
 	}
 	fmt.Fprintf(p.out, "\r%s [%s] %s\n", p.label, strings.Repeat("=", 30), humanBytes(uint64(p.at)))
+}
+
+// publishBackup gives the complete, synced file tmp its name path,
+// unless a file of that name appeared meanwhile (a hard link, unlike a
+// rename, never replaces one), and makes the new name durable.
+func publishBackup(tmp, path string) error {
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return usageErrorf("%s already exists: remove it or give another file name", path)
+		}
+		return err
+	}
+	_ = os.Remove(tmp)
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
