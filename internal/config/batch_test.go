@@ -39,7 +39,7 @@ func TestBatchLimits(t *testing.T) {
 
 func TestBatchLimitsErrors(t *testing.T) {
 	for text, want := range map[string]string{
-		`jetstream { limits { batch { max_msgs: "x" } } }`:  "expected an integer",
+		`jetstream { limits { batch { max_msgs: "x" } } }`:   "expected an integer",
 		`jetstream { limits { batch { timeout: "soon" } } }`: "expected a duration",
 		`jetstream { limits { batch: 5 } }`:                  "batch",
 		`jetstream { limits: true }`:                         "limits",
