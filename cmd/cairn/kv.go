@@ -52,6 +52,8 @@ func newKVCommand(a *app) *cobra.Command {
 		{"keys", newKVHistoryCommand(a)},
 		{"keys", newKVRevertCommand(a)},
 		{"keys", newKVWatchCommand(a)},
+		{"keys", newKVTxnCommand(a)},
+		{"keys", newKVSnapshotCommand(a)},
 		{"buckets", newKVAddCommand(a)},
 		{"buckets", newKVEditCommand(a)},
 		{"buckets", newKVInfoCommand(a)},
