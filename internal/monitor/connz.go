@@ -26,7 +26,7 @@ type Connz struct {
 	Conns    []*ConnInfo `json:"connections"`
 }
 
-// ConnInfo is one connection of /connz. Not reported yet: rtt,
+// ConnInfo is one connection of /connz. Not reported yet:
 // tls_peer_certs and tls_first, and what Cairn does not have (jwt,
 // issuer_key, tags, mqtt_client, proxy). Stop and Reason are set for
 // closed connections only.
@@ -38,6 +38,7 @@ type ConnInfo struct {
 	Port           int         `json:"port"`
 	Start          time.Time   `json:"start"`
 	LastActivity   time.Time   `json:"last_activity"`
+	RTT            string      `json:"rtt,omitempty"`
 	Uptime         string      `json:"uptime"`
 	Idle           string      `json:"idle"`
 	Pending        int         `json:"pending_bytes"`
@@ -57,6 +58,8 @@ type ConnInfo struct {
 	SubsDetail     []SubDetail `json:"subscriptions_list_detail,omitempty"`
 	Stop           *time.Time  `json:"stop,omitempty"`
 	Reason         string      `json:"reason,omitempty"`
+
+	rtt time.Duration // for sort=rtt
 }
 
 // SubDetail is one subscription (/connz with subs=detail, /subsz with
@@ -186,8 +189,7 @@ var connSorts = map[string]func(a, b *ConnInfo, now time.Time) bool{
 	"idle":       func(a, b *ConnInfo, now time.Time) bool { return now.Sub(a.LastActivity) > now.Sub(b.LastActivity) },
 	// Shortest first, as nats-server (the one ascending order).
 	"uptime": func(a, b *ConnInfo, now time.Time) bool { return upFor(a, now) < upFor(b, now) },
-	// Accepted as nats-server's; no round trip time is measured yet.
-	"rtt": func(a, b *ConnInfo, _ time.Time) bool { return a.Cid < b.Cid },
+	"rtt":    func(a, b *ConnInfo, _ time.Time) bool { return a.rtt > b.rtt },
 	// Closed connections only (below).
 	"stop":   func(a, b *ConnInfo, _ time.Time) bool { return a.Stop.Before(*b.Stop) },
 	"reason": func(a, b *ConnInfo, _ time.Time) bool { return a.Reason < b.Reason },
@@ -270,6 +272,7 @@ func connInfo(s *server.ConnInfo, o *ConnzOptions, now time.Time) *ConnInfo {
 		Cid: s.CID, Kind: "Client", Type: "nats", IP: s.IP, Port: s.Port,
 		Start: s.Start.UTC(), LastActivity: s.LastActivity.UTC(),
 		Uptime: uptime(now.Sub(s.Start)), Idle: uptime(now.Sub(s.LastActivity)),
+		RTT: rttString(s.RTT), rtt: s.RTT,
 		Pending: s.Pending, InMsgs: s.InMsgs, OutMsgs: s.OutMsgs, InBytes: s.InBytes, OutBytes: s.OutBytes,
 		NumSubs: uint32(s.NumSubs), Name: s.Name, Lang: s.Lang, Version: s.Version,
 	}
@@ -310,6 +313,15 @@ func closedConnInfo(s *server.ClosedConnInfo, o *ConnzOptions) *ConnInfo {
 		}
 	}
 	return ci
+}
+
+// rttString formats a round trip time as nats-server does: "0s" when
+// not measured yet, microseconds below a millisecond.
+func rttString(d time.Duration) string {
+	if d > time.Microsecond && d < time.Millisecond {
+		d = d.Truncate(time.Microsecond)
+	}
+	return d.String()
 }
 
 // upFor is how long a connection has been up: until now, or until its

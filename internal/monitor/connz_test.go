@@ -100,6 +100,28 @@ func TestConnz(t *testing.T) {
 		t.Errorf("publisher %+v, subscriber %+v", p, s)
 	}
 
+	// The round trip is measured by a PING the first /connz sends to
+	// each client (they sent their own PING at connect).
+	var rtts struct {
+		Conns []struct {
+			RTT string `json:"rtt"`
+		} `json:"connections"`
+	}
+	measured := func() bool {
+		rtts.Conns = nil
+		getJSON(t, url+"?sort=rtt", http.StatusOK, &rtts)
+		for _, c := range rtts.Conns {
+			if d, err := time.ParseDuration(c.RTT); err != nil || d <= 0 {
+				return false
+			}
+		}
+		return len(rtts.Conns) == 3
+	}
+	for deadline := time.Now().Add(5 * time.Second); !measured(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("round trips not measured: %+v", rtts)
+		}
+	}
 	third := c.Conns[2].Cid
 	c = connz{}
 	getJSON(t, url+"?offset=1&limit=1&subs=true", http.StatusOK, &c)

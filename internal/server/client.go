@@ -56,6 +56,11 @@ type client struct {
 		reason   string
 		subs     map[string]*subscription // by sid
 		pingsOut int
+		// rttStart is when the PING whose PONG measures the round trip
+		// was sent (zero: none out); pongSent that the client's first
+		// PING was answered (rtt.go).
+		rttStart time.Time
+		pongSent bool
 		stall    chan struct{} // closed by the writer after its next write
 		authed   bool          // the client has authenticated
 		// auth is who the client is and against which authenticator,
@@ -71,6 +76,8 @@ type client struct {
 	// /connz.
 	accepted     time.Time
 	lastActivity atomic.Int64
+	// rtt is the latest round trip time measured, in ns (0: none yet).
+	rtt atomic.Int64
 
 	authTimer *time.Timer   // runs authTimeout; nil without auth
 	ping      *time.Timer   // runs pingTick; stopped under mu when closed
@@ -248,6 +255,9 @@ func (c *client) pingTick() {
 	}
 	c.mu.pingsOut++
 	stale := c.mu.pingsOut > c.srv.opts.MaxPingsOut
+	if !stale {
+		c.mu.rttStart = time.Now()
+	}
 	c.mu.Unlock()
 	if stale {
 		c.log.Debugf("%s - Stale Client Connection - Closing", c)

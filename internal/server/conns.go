@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sort"
 	"time"
+
+	"github.com/cairn-db/cairn/internal/wire"
 )
 
 // ConnInfo describes one client connection, for monitoring (/connz). It
@@ -30,6 +32,8 @@ type ConnInfo struct {
 	// TLSVersion and TLSCipherSuite are the connection's TLS version
 	// and cipher suite (crypto/tls constants), 0 without TLS.
 	TLSVersion, TLSCipherSuite uint16
+	// RTT is the latest round trip time measured (rtt.go), 0 if none.
+	RTT time.Duration
 	// Subs are the client's subscriptions, sorted by sid, when asked.
 	Subs []SubInfo
 }
@@ -63,7 +67,13 @@ func (c *client) info(withSubs bool) ConnInfo {
 	ci := c.baseInfo()
 	c.mu.Lock()
 	c.fillInfoLocked(&ci, withSubs, -1)
+	rtt, ping := c.roundTripLocked(ci.Lang)
 	c.mu.Unlock()
+	ci.RTT = rtt
+	if ping {
+		c.log.Tracef("%s - ->> [PING]", c)
+		c.queue(wire.Ping)
+	}
 	sort.Slice(ci.Subs, func(i, j int) bool { return ci.Subs[i].SID < ci.Subs[j].SID })
 	return ci
 }
@@ -80,6 +90,7 @@ func (c *client) baseInfo() ConnInfo {
 		InMsgs:       c.stats.inMsgs.Load(),
 		InBytes:      c.stats.inBytes.Load(),
 		Account:      c.account().Name(),
+		RTT:          time.Duration(c.rtt.Load()),
 	}
 	if tc, ok := c.conn.(*tls.Conn); ok {
 		// Registered clients have completed their handshake (tls.go),

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/subject"
@@ -81,6 +82,9 @@ func (c *client) Ping() error {
 	c.log.Tracef("%s - <<- [PING]", c)
 	c.log.Tracef("%s - ->> [PONG]", c)
 	c.queue(wire.Pong)
+	c.mu.Lock()
+	c.mu.pongSent = true
+	c.mu.Unlock()
 	return nil
 }
 
@@ -88,6 +92,10 @@ func (c *client) Pong() error {
 	c.log.Tracef("%s - <<- [PONG]", c)
 	c.mu.Lock()
 	c.mu.pingsOut = 0
+	if !c.mu.rttStart.IsZero() {
+		c.rtt.Store(max(int64(time.Since(c.mu.rttStart)), 1))
+		c.mu.rttStart = time.Time{}
+	}
 	c.mu.Unlock()
 	return nil
 }
