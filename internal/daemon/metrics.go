@@ -16,7 +16,7 @@ const MetricsPath = "/metrics"
 // without monitoring does not time its KV operations. With one it
 // installs the process-wide KV operation observer in jsapi.
 func (d *Daemon) metricsHandler() http.Handler {
-	if d.cfg.HTTPPort == 0 {
+	if d.cfg.HTTPPort == 0 && d.cfg.HTTPSPort == 0 {
 		return nil
 	}
 	jsapi.SetObserver(metrics.KVObserver())

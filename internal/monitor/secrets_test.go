@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +68,9 @@ func TestNoSecretInAnyEndpoint(t *testing.T) {
 			cfg := daemon.Config{StoreDir: t.TempDir()}
 			f.Apply(&cfg)
 			cfg.Server.Host, cfg.Server.Port = "127.0.0.1", -1
-			cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+			// Every log line, debug and trace included, is checked too.
+			logs := &lockedBuffer{}
+			cfg.Server.Logger = server.NewLogger(logs, true, true)
 			d, err := daemon.Start(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -101,13 +104,23 @@ func TestNoSecretInAnyEndpoint(t *testing.T) {
 			}
 			for _, p := range paths {
 				code, body := fetch(t, base+p)
-				if code != http.StatusOK && !(p == "/metrics" && code == http.StatusNotFound) {
+				if code != http.StatusOK {
 					t.Errorf("%s: %d %s", p, code, body)
 				}
 				for _, secret := range append([]string{secretPassword, secretToken, secretSeed}, keyLines...) {
 					if bytes.Contains(body, []byte(secret)) {
 						t.Errorf("%s shows a secret (%.12s…):\n%s", p, secret, body)
 					}
+				}
+			}
+			d.Shutdown()
+			log := logs.String()
+			if !strings.Contains(log, "CONNECT") {
+				t.Fatalf("no CONNECT traced: the log check would prove nothing:\n%s", log)
+			}
+			for _, secret := range append([]string{secretPassword, secretToken, secretSeed}, keyLines...) {
+				if strings.Contains(log, secret) {
+					t.Errorf("the log shows a secret (%.12s…)", secret)
 				}
 			}
 		})
@@ -156,4 +169,22 @@ func pemBodyLines(t *testing.T, file string) []string {
 		t.Fatalf("%s: no PEM body", file)
 	}
 	return out
+}
+
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
