@@ -218,7 +218,9 @@ func (s *stream) directBatch(reply string, gr *msgGetRequest) {
 			}
 			break
 		}
-		if pending > 0 {
+		if pending > 0 && !gr.NoHeaders {
+			// nats-server counts down only the messages it sends with
+			// headers: with no_hdr the end marker keeps the first count.
 			pending--
 		}
 		hdr := s.sendDirect(reply, m, gr.NoHeaders, batchHeaders(pending, last))
@@ -230,10 +232,6 @@ func (s *stream) directBatch(reply string, gr *msgGetRequest) {
 		if budget.spend(reply, m, hdr) {
 			break
 		}
-	}
-	if last != 0 && last < upTo {
-		// Removals while answering may have taken messages counted.
-		pending = min(pending, s.st.NumPending(filter, seq, false))
 	}
 	s.api.bus.Publish(reply, "", endOfBatch(pending, last, 0, false), nil)
 }

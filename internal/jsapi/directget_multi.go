@@ -88,7 +88,11 @@ func (s *stream) directMulti(reply string, gr *msgGetRequest) {
 	if upTo == 0 {
 		upTo = sn.LastSeq()
 	}
-	if sn.Skipped()+sn.Remaining()+sn.Beyond() == 0 {
+	// nats-server's file store finds nothing for an up_to_seq beyond
+	// the stream's last sequence (its memory store answers as of the
+	// last); Cairn does the same, by storage type.
+	beyondLast := gr.UpToSeq > sn.LastSeq() && s.config().Storage == StorageFile
+	if beyondLast || sn.Skipped()+sn.Remaining()+sn.Beyond() == 0 {
 		observeGet(start, store.ErrNotFound)
 		bus.Publish(reply, "", statusNoResults, nil)
 		return
@@ -129,11 +133,11 @@ func (s *stream) sendMulti(reply string, gr *msgGetRequest, sn store.LastUpToSna
 }
 
 // validFilters returns the filters that are valid subject filters:
-// nats-server matches a malformed one against nothing.
+// nats-server matches a malformed one, or "", against nothing.
 func validFilters(filters []string) []string {
 	out := make([]string, 0, len(filters))
 	for _, f := range filters {
-		if subject.ValidFilter(f) {
+		if f != "" && subject.ValidFilter(f) {
 			out = append(out, f)
 		}
 	}
