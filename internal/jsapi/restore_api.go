@@ -96,7 +96,7 @@ func (a *API) streamRestore(req *request) {
 	if e == nil {
 		e = a.checkRestore(&cfg)
 	}
-	if e == nil && !restoresRunning.acquire() {
+	if e == nil && !restoresRunning.acquire(a) {
 		e = errInsufficientResources
 	}
 	if e != nil {
@@ -108,7 +108,7 @@ func (a *API) streamRestore(req *request) {
 	deliver := restoreDeliverPrefix + name + "." + newTransferID()
 	unsub, err := a.bus.Subscribe(deliver, r.chunk)
 	if err != nil {
-		restoresRunning.release()
+		restoresRunning.release(a)
 		fail(errStreamRestoreF(err))
 		return
 	}
@@ -249,7 +249,7 @@ func restoreAPIError(err error) *APIError {
 // run reads the archive and creates the stream, then records the
 // outcome.
 func (r *restore) run() {
-	defer restoresRunning.release()
+	defer restoresRunning.release(r.a)
 	s, err := r.importArchive()
 	if err != nil {
 		r.pr.CloseWithError(err)

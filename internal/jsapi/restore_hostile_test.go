@@ -148,3 +148,31 @@ func TestTransferFloodBounded(t *testing.T) {
 	}
 	waitNoAckSubs(t, bus)
 }
+
+// One account that keeps restores and snapshots open (a client that
+// trickles a byte now and then, or acknowledges just in time) takes at
+// most its own share of the places: another account still restores.
+func TestTransferPlacesPerAccount(t *testing.T) {
+	defer func(d time.Duration) { restoreStallTimeout = d }(restoreStallTimeout)
+	defer func(d time.Duration) { probeTimeout = d }(probeTimeout)
+	restoreStallTimeout, probeTimeout = 2*time.Second, 2*time.Second
+	_, hog := newBenchAPI(t)
+	fillRandom(t, hog, 10, 100)
+	for i := range restoresRunning.max + snapshotsRunning.max {
+		inbox := fmt.Sprintf("_INBOX.hog.%d", i)
+		hog.Publish(fmt.Sprintf("$JS.API.STREAM.RESTORE.R%d", i), inbox, nil,
+			[]byte(fmt.Sprintf(`{"config":{"name":"R%d","subjects":["r%d.>"]}}`, i, i)))
+		hog.Publish("$JS.API.STREAM.SNAPSHOT.KV_b", inbox+".s", nil, []byte(`{"deliver_subject":"_INBOX.nobody"}`))
+	}
+	_, other := newBenchAPI(t)
+	other.Publish("$JS.API.STREAM.RESTORE.MINE", "_INBOX.mine", nil, []byte(`{"config":{"name":"MINE","subjects":["mine.>"]}}`))
+	if got := other.answer("_INBOX.mine"); !strings.Contains(got, restoreDeliverPrefix) {
+		t.Errorf("another account's restore while one holds all it may: %s", got)
+	}
+	other.Publish("$JS.API.STREAM.SNAPSHOT.KV_b", "_INBOX.mines", nil, []byte(`{"deliver_subject":"_INBOX.nobody"}`))
+	if got := other.answer("_INBOX.mines"); strings.Contains(got, `"error"`) {
+		t.Errorf("another account's snapshot while one holds all it may: %s", got)
+	}
+	waitNoAckSubs(t, hog)
+	waitNoAckSubs(t, other)
+}

@@ -125,13 +125,13 @@ func (a *API) streamSnapshot(req *request) {
 		a.respondError(req, typeStreamSnapshot, errDeliverSubjectNotPermittedF(sr.DeliverSubject))
 		return
 	}
-	if !snapshotsRunning.acquire() {
+	if !snapshotsRunning.acquire(a) {
 		a.respondError(req, typeStreamSnapshot, errInsufficientResources)
 		return
 	}
 	ex, err := a.st.Export(s.name)
 	if err != nil {
-		snapshotsRunning.release()
+		snapshotsRunning.release(a)
 		if errors.Is(err, store.ErrInvalidConfig) {
 			err = errors.New("memory streams do not support snapshots")
 		}
@@ -156,13 +156,13 @@ func (a *API) streamSnapshot(req *request) {
 	unsub, err := a.bus.Subscribe(ackSubj+".>", func(subj, _ string, _, _ []byte) { sender.ack(subj) })
 	if err != nil {
 		ex.Close()
-		snapshotsRunning.release()
+		snapshotsRunning.release(a)
 		a.respondError(req, typeStreamSnapshot, errStreamSnapshotF(err))
 		return
 	}
 	a.respond(req, &snapshotResponse{apiResponse: apiResponse{Type: typeStreamSnapshot}, Config: &cfg, State: &state}, false)
 	go func() {
-		defer snapshotsRunning.release()
+		defer snapshotsRunning.release(a)
 		defer unsub()
 		defer ex.Close()
 		err := errNoInterest
