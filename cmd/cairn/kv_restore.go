@@ -140,7 +140,9 @@ func (a *app) sendRestore(ctx context.Context, stream string, cfg map[string]jso
 	defer f.Close()
 	bar := a.newProgress("restore "+strings.TrimPrefix(stream, "KV_"), info.Size)
 	defer bar.done()
-	buf := make([]byte, restoreChunk)
+	// Pieces fit in the server's max_payload, which may be below
+	// restoreChunk.
+	buf := make([]byte, max(1, min(restoreChunk, nc.MaxPayload())))
 	for {
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {
