@@ -127,6 +127,18 @@ var diffCases = []struct {
 		e.ack("commit", a, err)
 		e.dump()
 	}},
+	{"orbit discard", func(e *env) {
+		e.createStream(jetstream.StreamConfig{AllowAtomicPublish: true})
+		bp, _ := jetstreamext.NewBatchPublisher(e.js)
+		e.log("add: %v", bp.Add(e.subj+"a", []byte("1")))
+		e.log("add: %v", bp.Add(e.subj+"b", []byte("2")))
+		e.log("discard: %v closed=%v", bp.Discard(), bp.IsClosed())
+		e.log("add after discard: %v", bp.Add(e.subj+"c", []byte("3")))
+		bp2, _ := jetstreamext.NewBatchPublisher(e.js)
+		a, err := bp2.Commit(context.Background(), e.subj+"d", []byte("4"))
+		e.ack("other batch", a, err)
+		e.dump()
+	}},
 	{"orbit PublishMsgBatch with headers and ids", func(e *env) {
 		e.createStream(jetstream.StreamConfig{AllowAtomicPublish: true, MaxMsgsPerSubject: 2})
 		var msgs []*nats.Msg
