@@ -188,6 +188,18 @@ func TestBatchTimeoutAndBudget(t *testing.T) {
 	if inflight.Batches() != 0 || inflight.Bytes() != 0 {
 		t.Fatalf("after drop: %d batches %d bytes", inflight.Batches(), inflight.Bytes())
 	}
+	// An update turning allow_atomic off drops the stream's batches.
+	pubAnswer(bus, "b.1", batchHdr("v", 1))
+	bus.Publish("$JS.API.STREAM.UPDATE.B", "_INBOX.upd", nil,
+		[]byte(`{"name":"B","subjects":["b.>"],"max_msgs_per_subject":2,"allow_rollup_hdrs":true}`))
+	if got := bus.answer("_INBOX.upd"); strings.Contains(got, `"allow_atomic":true`) || strings.Contains(got, "error") {
+		t.Fatalf("update: %s", got)
+	}
+	if inflight.Batches() != 0 {
+		t.Fatalf("after update: %d batches", inflight.Batches())
+	}
+	bus.Publish("$JS.API.STREAM.UPDATE.B", "_INBOX.upd", nil,
+		[]byte(`{"name":"B","subjects":["b.>"],"max_msgs_per_subject":2,"allow_rollup_hdrs":true,"allow_atomic":true}`))
 	// Deleting the stream drops its batches.
 	pubAnswer(bus, "b.1", batchHdr("w", 1))
 	bus.Publish("$JS.API.STREAM.DELETE.B", "_INBOX.del", nil, nil)

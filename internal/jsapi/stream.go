@@ -130,6 +130,9 @@ func (s *stream) applyConfig(cfg *StreamConfig) error {
 		sn.kvPrefix = "$KV." + bucket + "."
 	}
 	s.snap.Store(sn)
+	if !cfg.AllowAtomicPublish {
+		s.api.dropAtomicBatches(s) // batch.go: as nats-server, on an update turning it off
+	}
 	return nil
 }
 
