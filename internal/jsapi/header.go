@@ -88,13 +88,14 @@ func parsePubHeaders(hdr []byte) pubHeaders {
 
 // unsupportedHeader reports headers of stream features Cairn does not
 // implement, with the error nats-server gives on a stream without them.
+// Atomic batches (a non-empty Nats-Batch-Id) never come here (batch.go);
+// an empty Nats-Batch-Id is an ordinary header, as in nats-server.
 func unsupportedHeader(hdr []byte) *APIError {
 	for _, u := range []struct {
 		key string
 		err *APIError
 	}{
 		{hdrIncr, errCountersDisabled},
-		{hdrBatchID, errAtomicPublishDisabled},
 		{hdrFastBatch, errBatchPublishDisabled},
 		{hdrSchedule, errSchedulesDisabled},
 		{hdrStreamSource, errSourceHeaderForbidden},

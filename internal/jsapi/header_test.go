@@ -36,7 +36,6 @@ func TestParsePubHeadersBadSequence(t *testing.T) {
 func TestUnsupportedHeaders(t *testing.T) {
 	tests := map[string]uint16{
 		"Nats-Incr: 1":              10168,
-		"Nats-Batch-Id: b":          10174,
 		"Nats-Schedule: @every 1s":  10188,
 		"Nats-Stream-Source: S 1 x": 10227,
 	}

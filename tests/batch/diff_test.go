@@ -219,6 +219,8 @@ var diffCases = []struct {
 		e.raw("a", "x", batchHdrs("U", 1001, commit1...)...)
 		e.raw("a", "x", batchHdrs("U", 1001, "Nats-Batch-Commit", "eob")...)
 		e.raw("a", "x", batchHdrs("E", 1, "Nats-Batch-Commit", "eob")...)
+		e.raw("a", "x", "Nats-Batch-Id", "", "Nats-Batch-Sequence", "1", "Nats-Batch-Commit", "1")
+		e.raw("a", "x", "Nats-Batch-Sequence", "1", "Nats-Batch-Commit", "1")
 		e.raw("a", "1", batchHdrs("F", 1, "X-Keep", "yes")...)
 		e.raw("b", "2", batchHdrs("F", 2)...)
 		e.raw("eob", "end", batchHdrs("F", 3, "Nats-Batch-Commit", "eob")...)
