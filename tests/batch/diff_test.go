@@ -239,6 +239,21 @@ var diffCases = []struct {
 		e.raw("z", "x", batchHdrs("O", 1, append([]string{"Nats-Rollup", "all"}, commit1...)...)...)
 		e.dump()
 	}},
+	{"staging errors, limits, ttl, api level", func(e *env) {
+		e.createStream(jetstream.StreamConfig{AllowAtomicPublish: true, MaxMsgSize: 256, MaxMsgs: 4, Discard: jetstream.DiscardNew, AllowMsgTTL: true})
+		e.raw("a", "x", batchHdrs("Z", 1)...)
+		e.raw("a", strings.Repeat("x", 300), batchHdrs("Z", 2)...)
+		e.raw("a", "x", batchHdrs("Z", 2, "Nats-TTL", "1h")...)
+		e.raw("b", "x", batchHdrs("Z", 3, append([]string{"Nats-Required-Api-Level", "1"}, commit1...)...)...)
+		e.raw("a", "x", batchHdrs("Y", 1)...)
+		e.raw("a", "x", batchHdrs("Y", 2, append([]string{"Nats-Required-Api-Level", "99"}, commit1...)...)...)
+		e.raw("a", "x", batchHdrs("Y", 3, commit1...)...)
+		e.raw("c", "x", batchHdrs("X", 1)...)
+		e.raw("c", "x", batchHdrs("X", 2, commit1...)...)
+		e.raw("c", "x", batchHdrs("V", 1, append([]string{"Nats-Expected-Last-Subject-Sequence", "2", "Nats-Expected-Last-Subject-Sequence-Subject", e.subj + "*"}, commit1...)...)...)
+		e.raw("c", "x", batchHdrs("V", 1, append([]string{"Nats-Expected-Last-Subject-Sequence", "3", "Nats-Expected-Last-Subject-Sequence-Subject", e.subj + "*"}, commit1...)...)...)
+		e.dump()
+	}},
 	{"too large", func(e *env) {
 		e.createStream(jetstream.StreamConfig{AllowAtomicPublish: true})
 		for _, n := range []int{1001, 1000} {
