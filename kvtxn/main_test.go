@@ -14,10 +14,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// servers are the kinds every test runs against: the nats-server peer and,
-// once its server side of issue 13 (allow_atomic, batch direct get) has
-// landed, the in-process cairn daemon.
-var servers = []string{"peer"}
+// servers are the kinds every test runs against: the nats-server peer and
+// the in-process cairn daemon.
+var servers = []string{"peer", "cairn"}
 
 // forEachServer runs f as a subtest against a fresh server of each kind.
 func forEachServer(t *testing.T, f func(t *testing.T, js jetstream.JetStream)) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -109,6 +110,11 @@ func GetAll(ctx context.Context, js jetstream.JetStream, bucket, filter string, 
 	return read(ctx, js, bucket, []string{"$KV." + bucket + "." + filter}, nil, opts)
 }
 
+// maxLatestRetries bounds how often a read at the latest revision is
+// repeated when it landed in the middle of a batch being stored, before it
+// settles for the revision just before that batch.
+const maxLatestRetries = 8
+
 func read(ctx context.Context, js jetstream.JetStream, bucket string, subjects, keys []string, opts []ReadOption) (*Snapshot, error) {
 	var o readOptions
 	for _, opt := range opts {
@@ -126,11 +132,61 @@ func read(ctx context.Context, js jetstream.JetStream, bucket string, subjects, 
 			return nil, fmt.Errorf("%w: bucket %q is at revision %d, asked %d", ErrRevisionInFuture, bucket, info.State.LastSeq, o.revision)
 		}
 	}
-	msgs, upTo, err := multiLast(ctx, js, stream, subjects, o.revision)
-	if err != nil {
-		return nil, fmt.Errorf("kvtxn: read bucket %q: %w", bucket, err)
+	revision, check := o.revision, o.revision > 0
+	for attempt := 0; ; attempt++ {
+		msgs, upTo, err := multiLast(ctx, js, stream, subjects, revision)
+		if err != nil {
+			return nil, fmt.Errorf("kvtxn: read bucket %q: %w", bucket, err)
+		}
+		known := make(map[uint64]nats.Header, len(msgs))
+		for _, m := range msgs {
+			known[m.Sequence] = m.Header
+		}
+		boundary, err := batchBoundary(ctx, js, stream, upTo, known)
+		if err != nil {
+			return nil, fmt.Errorf("kvtxn: read bucket %q: %w", bucket, err)
+		}
+		if boundary == upTo {
+			snap := snapshot(bucket, upTo, msgs)
+			if check {
+				// Checked after the read: removals only grow, so a bucket
+				// that has lost nothing ≤ revision now had lost nothing
+				// when it was read.
+				if err := checkHistory(ctx, js, bucket, upTo, keys, snap); err != nil {
+					return nil, err
+				}
+			}
+			return snap, nil
+		}
+		if revision == 0 && attempt < maxLatestRetries {
+			// The batch is being stored: it will be whole in a moment.
+			if err := pause(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		revision, check = boundary, true
+		if boundary == 0 {
+			return &Snapshot{}, nil
+		}
 	}
-	snap := &Snapshot{Revision: upTo, Entries: make([]Entry, 0, len(msgs))}
+}
+
+// pause waits a little longer at each attempt: 0.5, 1, 2, 4 … ms.
+func pause(ctx context.Context, attempt int) error {
+	t := time.NewTimer(500 * time.Microsecond << min(attempt, 5))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// snapshot turns batch direct get replies into a Snapshot at revision.
+func snapshot(bucket string, revision uint64, msgs []*jetstream.RawStreamMsg) *Snapshot {
+	snap := &Snapshot{Revision: revision, Entries: make([]Entry, 0, len(msgs))}
 	prefix := "$KV." + bucket + "."
 	for _, m := range msgs {
 		e := Entry{
@@ -149,15 +205,7 @@ func read(ctx context.Context, js jetstream.JetStream, bucket string, subjects, 
 		snap.Entries = append(snap.Entries, e)
 	}
 	sort.Slice(snap.Entries, func(i, j int) bool { return snap.Entries[i].Key < snap.Entries[j].Key })
-	if o.revision > 0 {
-		snap.Revision = o.revision
-		// Checked after the read: removals only grow, so a bucket that has
-		// lost nothing ≤ revision now had lost nothing when it was read.
-		if err := checkHistory(ctx, js, bucket, o.revision, keys, snap); err != nil {
-			return nil, err
-		}
-	}
-	return snap, nil
+	return snap
 }
 
 // checkHistory applies the rule documented at [AtRevision].

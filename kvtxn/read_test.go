@@ -148,3 +148,35 @@ func TestRevisionTooOld(t *testing.T) {
 		}
 	})
 }
+
+func TestReadInsideABatchTakesTheRevisionBeforeIt(t *testing.T) {
+	forEachServer(t, func(t *testing.T, js jetstream.JetStream) {
+		ctx := testContext(t)
+		kv := newBucket(t, ctx, js, jetstream.KeyValueConfig{Bucket: "mid", History: 5}, true)
+		mustPut(t, ctx, kv, "a", "a1") // 1
+		tx := kvtxn.Begin(js, "mid")
+		_ = tx.Put("a", []byte("a2")) // 2
+		_ = tx.Put("b", []byte("b2")) // 3
+		_ = tx.Put("c", []byte("c2")) // 4
+		if _, err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, ctx, kv, "d", "d1") // 5
+		for rev, want := range map[uint64]string{1: "a=a1@1", 2: "a=a1@1", 3: "a=a1@1", 4: "a=a2@2 b=b2@3 c=c2@4", 5: "a=a2@2 b=b2@3 c=c2@4 d=d1@5"} {
+			s, err := kvtxn.GetAll(ctx, js, "mid", ">", kvtxn.AtRevision(rev))
+			if err != nil {
+				t.Fatalf("at %d: %v", rev, err)
+			}
+			if got := entries(s); got != want {
+				t.Errorf("at %d: %s, want %s", rev, got, want)
+			}
+			if rev == 2 || rev == 3 {
+				if s.Revision != 1 {
+					t.Errorf("at %d: snapshot revision %d, want 1 (before the batch)", rev, s.Revision)
+				}
+			} else if s.Revision != rev {
+				t.Errorf("at %d: snapshot revision %d", rev, s.Revision)
+			}
+		}
+	})
+}
