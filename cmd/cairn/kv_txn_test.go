@@ -7,10 +7,10 @@ import (
 )
 
 // TestTxnScripts runs testdata/kv_txn/*.txtar (kv txn, get with several
-// keys, snapshot, edit --allow-txn) against the nats-server peer and, once
-// its server side of issue 13 has landed, against cairn.
+// keys, snapshot, edit --allow-txn) against the nats-server peer and against
+// cairn.
 func TestTxnScripts(t *testing.T) {
-	for _, kind := range []string{"peer"} {
+	for _, kind := range []string{"peer", "cairn"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Setenv("CAIRN_TEST_SERVER", kind)
 			testscript.Run(t, scriptParams(t, "testdata/kv_txn"))
