@@ -183,6 +183,7 @@ func (m *Monitor) Listen() error {
 		Handler:           m.mux,
 		MaxHeaderBytes:    1 << 20,
 		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          log.New(logWriter{opts.Logger}, "monitoring: ", 0),
 	}
 	opts.Logger.Noticef("Starting %s monitor on %s", m.Scheme(), net.JoinHostPort(opts.Host, strconv.Itoa(m.Port())))
@@ -253,6 +254,14 @@ func (m *Monitor) Close() {
 
 // closeTimeout bounds how long Close waits for requests in progress.
 const closeTimeout = 2 * time.Second
+
+// idleTimeout is how long a keep-alive connection may wait for its next
+// request (a variable for tests). ReadHeaderTimeout only bounds a
+// request that has begun: without this, a client that made one request
+// could keep its connection, a file descriptor and a goroutine, for
+// good, and thousands of them. Scrapers that come back within it keep
+// their connection.
+var idleTimeout = 2 * time.Minute
 
 // count records a request to path (http_req_stats).
 func (m *Monitor) count(path string) {
