@@ -230,6 +230,8 @@ var diffCases = []struct {
 		e.createStream(jetstream.StreamConfig{AllowAtomicPublish: true, AllowRollup: true})
 		e.raw("a", "x", batchHdrs("S", 1, append([]string{"Nats-Expected-Stream", "NOPE"}, commit1...)...)...)
 		e.raw("a", "x", batchHdrs("T", 1, append([]string{"Nats-TTL", "10s"}, commit1...)...)...)
+		e.raw("a", "x", batchHdrs("T0", 1, append([]string{"Nats-TTL", "0"}, commit1...)...)...)
+		e.raw("a", "x", batchHdrs("Tx", 1, append([]string{"Nats-TTL", "soon"}, commit1...)...)...)
 		e.raw("a", "x", batchHdrs("R", 1)...)
 		e.raw("b", "x", batchHdrs("R", 2, append([]string{"Nats-Rollup", "all"}, commit1...)...)...)
 		e.raw("a", "x", batchHdrs("Q", 1)...)
