@@ -26,6 +26,7 @@ type env struct {
 	js     jetstream.JetStream
 	stream string
 	subj   string // the stream's subject prefix, "<lower stream>."
+	memory bool   // create memory streams
 	out    []string
 }
 
@@ -37,6 +38,9 @@ func (e *env) createStream(cfg jetstream.StreamConfig) {
 	cfg.Name = e.stream
 	if len(cfg.Subjects) == 0 {
 		cfg.Subjects = []string{e.subj + ">"}
+	}
+	if e.memory {
+		cfg.Storage = jetstream.MemoryStorage
 	}
 	if _, err := e.js.CreateStream(context.Background(), cfg); err != nil {
 		e.t.Fatalf("create %s: %v", e.stream, err)
@@ -283,7 +287,11 @@ var diffCases = []struct {
 	{"kv history and deletes", func(e *env) {
 		ctx := context.Background()
 		bucket := strings.TrimPrefix(e.stream, "KV_")
-		kv, err := e.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 2})
+		kvc := jetstream.KeyValueConfig{Bucket: bucket, History: 2}
+		if e.memory {
+			kvc.Storage = jetstream.MemoryStorage
+		}
+		kv, err := e.js.CreateKeyValue(ctx, kvc)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -319,7 +327,17 @@ var diffCases = []struct {
 	}},
 }
 
+// TestDifferential runs every case on file streams, then on memory
+// streams.
 func TestDifferential(t *testing.T) {
+	for _, memory := range []bool{false, true} {
+		t.Run(map[bool]string{false: "file", true: "memory"}[memory], func(t *testing.T) {
+			differential(t, memory)
+		})
+	}
+}
+
+func differential(t *testing.T, memory bool) {
 	targets := both(t, "")
 	transcripts := make([][][]string, len(targets))
 	for ti, tg := range targets {
@@ -330,7 +348,7 @@ func TestDifferential(t *testing.T) {
 			if strings.HasPrefix(c.name, "kv") {
 				name = fmt.Sprintf("KV_b%d", ci)
 			}
-			e := &env{t: t, nc: nc, js: js, stream: name, subj: strings.ToLower(name) + "."}
+			e := &env{t: t, nc: nc, js: js, stream: name, subj: strings.ToLower(name) + ".", memory: memory}
 			c.run(e)
 			transcripts[ti] = append(transcripts[ti], e.out)
 		}
