@@ -284,7 +284,7 @@ func (s *stream) ingestAtomicBatch(cfg *StreamConfig, bh *atomicHeaders, subj st
 	}
 	if !bh.eob {
 		n := int64(len(subj) + len(hdr) + len(data))
-		if lim.MaxBytes > 0 && lim.Inflight.bytes.Add(n) > lim.MaxBytes {
+		if total := lim.Inflight.bytes.Add(n); lim.MaxBytes > 0 && total > lim.MaxBytes {
 			lim.Inflight.bytes.Add(-n)
 			return fail(errAtomicPublishTooManyInflight)
 		}

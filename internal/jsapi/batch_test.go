@@ -208,3 +208,18 @@ func TestBatchTimeoutAndBudget(t *testing.T) {
 	}
 	_ = a
 }
+
+func TestBatchWithoutByteBudget(t *testing.T) {
+	inflight := new(BatchInflight)
+	_, bus := newBatchAPI(t, BatchLimits{MaxBytes: -1, Inflight: inflight})
+	pubAnswer(bus, "b.1", batchHdr("x", 1, strings.Repeat("X-Pad: 0123456789abcdef", 4)))
+	if inflight.Bytes() <= 0 {
+		t.Fatalf("staged bytes %d", inflight.Bytes())
+	}
+	if got := pubAnswer(bus, "b.2", batchHdr("x", 2, commit)); got != `{"stream":"B","seq":2,"batch":"x","count":2}` {
+		t.Fatalf("commit: %s", got)
+	}
+	if inflight.Batches() != 0 || inflight.Bytes() != 0 {
+		t.Fatalf("after commit: %d batches %d bytes", inflight.Batches(), inflight.Bytes())
+	}
+}
