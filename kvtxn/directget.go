@@ -23,6 +23,7 @@ const (
 	hdrTimeStamp  = "Nats-Time-Stamp"
 	hdrNumPending = "Nats-Num-Pending"
 	hdrUpToSeq    = "Nats-UpTo-Sequence"
+	hdrLastSeq    = "Nats-Last-Sequence"
 	hdrStatus     = "Status"
 	hdrDesc       = "Description"
 )
@@ -32,26 +33,44 @@ const (
 type multiLastRequest struct {
 	MultiLast []string `json:"multi_last"`
 	UpToSeq   uint64   `json:"up_to_seq,omitempty"`
+	Seq       uint64   `json:"seq,omitempty"`
+}
+
+// maxSubjectsPerRequest is how many literal subjects one multi_last request
+// names: nats-server answers at most 1024 subjects ("413 Too Many Results").
+const maxSubjectsPerRequest = 1024
+
+// maxPages bounds the requests of one multi_last read (pages of an answer
+// cut short, and chunks of subjects).
+const maxPages = 100000
+
+// multiLastResult is what multiLast read.
+type multiLastResult struct {
+	msgs []*jetstream.RawStreamMsg
+	// upTo is the sequence the answer is as of.
+	upTo uint64
+	// requests is how many requests the answer took: more than one when
+	// the subjects were split in chunks or an answer was cut short.
+	requests int
 }
 
 // multiLast asks the stream for the last message of every subject matching
-// subjects with a sequence ≤ upTo (0: the stream's last) and collects the
-// replies until the 204 EOB end marker. It returns the messages and the
-// sequence the answer is as of: upTo, or the Nats-UpTo-Sequence the server
-// put on the end marker.
+// subjects with a sequence ≤ upTo (0: the stream's last when the first
+// request is answered) and collects the replies up to each 204 EOB end
+// marker. Subjects are sent at most 1024 a request, every request after
+// the first with the first answer's up-to sequence; an answer cut short
+// (Nats-Num-Pending > 0 on its end marker, as cairn-server does past
+// max_bytes) is continued from the sequence after its last message.
 //
-// orbit.go's jetstreamext.GetLastMsgsFor sends the same request, but its
-// iterator drops the end marker, and with it Nats-UpTo-Sequence: the
-// revision a read at the latest revision was taken at. Hence this reader.
-func multiLast(ctx context.Context, js jetstream.JetStream, stream string, subjects []string, upTo uint64) ([]*jetstream.RawStreamMsg, uint64, error) {
+// orbit.go's jetstreamext.GetLastMsgsFor sends one such request, but its
+// iterator drops the end marker and with it Nats-UpTo-Sequence (the
+// revision a read at the latest revision was taken at) and
+// Nats-Num-Pending. Hence this reader.
+func multiLast(ctx context.Context, js jetstream.JetStream, stream string, subjects []string, upTo uint64) (*multiLastResult, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, js.Options().DefaultTimeout)
 		defer cancel()
-	}
-	body, err := json.Marshal(multiLastRequest{MultiLast: subjects, UpToSeq: upTo})
-	if err != nil {
-		return nil, 0, err
 	}
 	nc := js.Conn()
 	// An inbox of its own, outside the prefix of nats.go's shared
@@ -59,55 +78,112 @@ func multiLast(ctx context.Context, js jetstream.JetStream, stream string, subje
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer sub.Unsubscribe() //nolint:errcheck // best effort: the inbox is unique
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	subject := apiPrefix(js) + "DIRECT.GET." + stream
-	if err := nc.PublishRequest(subject, inbox, body); err != nil {
-		return nil, 0, err
+	r := &multiLastResult{upTo: upTo}
+	if upTo == 0 && len(subjects) > maxSubjectsPerRequest {
+		// Every chunk must be read as of one sequence, and an empty
+		// first answer would not say which.
+		info, err := js.Stream(ctx, stream)
+		if err != nil {
+			return nil, fmt.Errorf("batch direct get on %s: %w", stream, err)
+		}
+		if r.upTo = info.CachedInfo().State.LastSeq; r.upTo == 0 {
+			return r, nil // an empty stream
+		}
 	}
-	var msgs []*jetstream.RawStreamMsg
+	for from := 0; from < len(subjects); from += maxSubjectsPerRequest {
+		req := multiLastRequest{MultiLast: subjects[from:min(from+maxSubjectsPerRequest, len(subjects))]}
+		for {
+			if r.requests++; r.requests > maxPages {
+				return nil, fmt.Errorf("batch direct get on %s: more than %d requests", stream, maxPages)
+			}
+			req.UpToSeq = r.upTo
+			page, err := requestPage(ctx, js, sub, stream, req)
+			if err != nil {
+				return nil, err
+			}
+			r.msgs = append(r.msgs, page.msgs...)
+			if r.upTo == 0 {
+				r.upTo = page.upTo
+			}
+			if page.pending == 0 {
+				break
+			}
+			if page.last < req.Seq || len(page.msgs) == 0 {
+				return nil, fmt.Errorf("batch direct get on %s: an answer cut short made no progress", stream)
+			}
+			req.Seq = page.last + 1
+		}
+	}
+	return r, nil
+}
+
+// page is one answer to a multi_last request.
+type page struct {
+	msgs    []*jetstream.RawStreamMsg
+	upTo    uint64 // Nats-UpTo-Sequence of the end marker
+	pending uint64 // Nats-Num-Pending of the end marker
+	last    uint64 // Nats-Last-Sequence of the end marker
+}
+
+func requestPage(ctx context.Context, js jetstream.JetStream, sub *nats.Subscription, stream string, req multiLastRequest) (*page, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := js.Conn().PublishRequest(apiPrefix(js)+"DIRECT.GET."+stream, sub.Subject, body); err != nil {
+		return nil, err
+	}
+	p := &page{}
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("batch direct get on %s after %d replies: %w", stream, len(msgs), err)
+			return nil, fmt.Errorf("batch direct get on %s after %d replies: %w", stream, len(p.msgs), err)
 		}
 		if len(m.Data) == 0 && m.Header.Get(hdrStatus) != "" {
-			return endOfBatch(m, msgs, upTo, stream)
+			return p, endOfBatch(m, p, stream)
 		}
 		raw, err := rawMessage(m)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
-		msgs = append(msgs, raw)
+		p.msgs = append(p.msgs, raw)
 	}
 }
 
 // endOfBatch interprets a status reply: the 204 EOB end marker, 404 (no
 // subject has a message), or an error.
-func endOfBatch(m *nats.Msg, msgs []*jetstream.RawStreamMsg, upTo uint64, stream string) ([]*jetstream.RawStreamMsg, uint64, error) {
+func endOfBatch(m *nats.Msg, p *page, stream string) error {
 	status, desc := m.Header.Get(hdrStatus), m.Header.Get(hdrDesc)
 	switch status {
 	case "204":
-		if s := m.Header.Get(hdrUpToSeq); s != "" && upTo == 0 {
-			n, err := strconv.ParseUint(s, 10, 64)
-			if err != nil {
-				return nil, 0, fmt.Errorf("batch direct get on %s: bad %s %q", stream, hdrUpToSeq, s)
+		var err error
+		for _, h := range []struct {
+			name string
+			into *uint64
+		}{{hdrUpToSeq, &p.upTo}, {hdrNumPending, &p.pending}, {hdrLastSeq, &p.last}} {
+			if v := m.Header.Get(h.name); v != "" && err == nil {
+				if *h.into, err = strconv.ParseUint(v, 10, 64); err != nil {
+					err = fmt.Errorf("batch direct get on %s: bad %s %q", stream, h.name, v)
+				}
 			}
-			upTo = n
 		}
-		return msgs, upTo, nil
+		return err
 	case "404":
-		if len(msgs) == 0 {
-			return nil, upTo, nil
+		if len(p.msgs) == 0 {
+			return nil
 		}
+	case "413":
+		return fmt.Errorf("batch direct get on %s: %s %s: the server answers fewer keys in one read (nats-server: at most 1024; read with a narrower pattern, or GetMany in parts)", stream, status, desc)
 	case "503":
-		return nil, 0, fmt.Errorf("batch direct get on %s: no responders (no such bucket, or its stream does not allow direct get)", stream)
+		return fmt.Errorf("batch direct get on %s: no responders (no such bucket, or its stream does not allow direct get)", stream)
 	}
-	return nil, 0, fmt.Errorf("batch direct get on %s: status %s %s", stream, status, desc)
+	return fmt.Errorf("batch direct get on %s: status %s %s", stream, status, desc)
 }
 
 // rawMessage converts one batch direct get reply.

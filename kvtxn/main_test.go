@@ -2,6 +2,7 @@ package kvtxn_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +53,12 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// serverKind is the kind of server a forEachServer subtest runs against.
+func serverKind(t *testing.T) string {
+	if strings.HasSuffix(t.Name(), "/peer") {
+		return "peer"
+	}
+	return "cairn"
 }

@@ -134,25 +134,38 @@ func read(ctx context.Context, js jetstream.JetStream, bucket string, subjects, 
 	}
 	revision, check := o.revision, o.revision > 0
 	for attempt := 0; ; attempt++ {
-		msgs, upTo, err := multiLast(ctx, js, stream, subjects, revision)
+		res, err := multiLast(ctx, js, stream, subjects, revision)
 		if err != nil {
 			return nil, fmt.Errorf("kvtxn: read bucket %q: %w", bucket, err)
 		}
-		known := make(map[uint64]nats.Header, len(msgs))
-		for _, m := range msgs {
+		if res.requests > 1 && !check {
+			// Each request of the read saw the store at its own time: a
+			// write in between may have removed a message at or below
+			// upTo. None did if the bucket did not move.
+			moved, err := movedPast(ctx, js, bucket, res.upTo)
+			if err != nil {
+				return nil, err
+			}
+			if moved && attempt < maxLatestRetries {
+				continue
+			}
+			check = check || moved
+		}
+		known := make(map[uint64]nats.Header, len(res.msgs))
+		for _, m := range res.msgs {
 			known[m.Sequence] = m.Header
 		}
-		boundary, err := batchBoundary(ctx, js, stream, upTo, known)
+		boundary, err := batchBoundary(ctx, js, stream, res.upTo, known)
 		if err != nil {
 			return nil, fmt.Errorf("kvtxn: read bucket %q: %w", bucket, err)
 		}
-		if boundary == upTo {
-			snap := snapshot(bucket, upTo, msgs)
+		if boundary == res.upTo {
+			snap := snapshot(bucket, res.upTo, res.msgs)
 			if check {
 				// Checked after the read: removals only grow, so a bucket
 				// that has lost nothing ≤ revision now had lost nothing
 				// when it was read.
-				if err := checkHistory(ctx, js, bucket, upTo, keys, snap); err != nil {
+				if err := checkHistory(ctx, js, bucket, res.upTo, keys, snap); err != nil {
 					return nil, err
 				}
 			}
@@ -170,6 +183,15 @@ func read(ctx context.Context, js jetstream.JetStream, bucket string, subjects, 
 			return &Snapshot{}, nil
 		}
 	}
+}
+
+// movedPast reports whether bucket's last revision is beyond rev.
+func movedPast(ctx context.Context, js jetstream.JetStream, bucket string, rev uint64) (bool, error) {
+	info, err := streamInfo(ctx, js, bucket, false)
+	if err != nil {
+		return false, err
+	}
+	return info.State.LastSeq > rev, nil
 }
 
 // pause waits a little longer at each attempt: 0.5, 1, 2, 4 … ms.

@@ -3,6 +3,7 @@ package kvtxn_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -176,6 +177,78 @@ func TestReadInsideABatchTakesTheRevisionBeforeIt(t *testing.T) {
 				}
 			} else if s.Revision != rev {
 				t.Errorf("at %d: snapshot revision %d", rev, s.Revision)
+			}
+		}
+	})
+}
+
+// TestManyKeys reads more keys than nats-server answers in one multi_last
+// request (1024): GetMany splits them, GetAll of the whole bucket is
+// refused by nats-server with a clear error and answered by cairn.
+func TestManyKeys(t *testing.T) {
+	forEachServer(t, func(t *testing.T, js jetstream.JetStream) {
+		ctx := testContext(t)
+		newBucket(t, ctx, js, jetstream.KeyValueConfig{Bucket: "many"}, false)
+		const n = 2500
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("k%04d", i)
+			if _, err := js.PublishAsync("$KV.many."+keys[i], []byte(keys[i])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-ctx.Done():
+			t.Fatal("publishing timed out")
+		}
+		s, err := kvtxn.GetMany(ctx, js, "many", append(keys, "absent"))
+		if err != nil {
+			t.Fatalf("GetMany of %d keys: %v", n+1, err)
+		}
+		if len(s.Entries) != n || s.Revision != n || s.Entries[n-1].Key != keys[n-1] || string(s.Entries[7].Value) != keys[7] {
+			t.Fatalf("GetMany: %d entries at revision %d", len(s.Entries), s.Revision)
+		}
+		all, err := kvtxn.GetAll(ctx, js, "many", ">")
+		if serverKind(t) == "peer" {
+			if err == nil || !strings.Contains(err.Error(), "at most 1024") {
+				t.Fatalf("GetAll of %d keys on nats-server: %v, want the 1024 limit explained", n, err)
+			}
+			return
+		}
+		if err != nil || len(all.Entries) != n {
+			t.Fatalf("GetAll of %d keys: %v", n, err)
+		}
+	})
+}
+
+// TestAnswerCutShort reads a bucket bigger than one batch get answer
+// (cairn-server stops an answer at 32 MiB on the wire and the reader
+// continues from where it stopped).
+func TestAnswerCutShort(t *testing.T) {
+	forEachServer(t, func(t *testing.T, js jetstream.JetStream) {
+		if serverKind(t) == "peer" {
+			t.Skip("nats-server bounds an answer by max_bytes only")
+		}
+		ctx := testContext(t)
+		newBucket(t, ctx, js, jetstream.KeyValueConfig{Bucket: "big"}, false)
+		value := []byte(strings.Repeat("v", 1000*1000))
+		const n = 40
+		for i := 0; i < n; i++ {
+			if _, err := js.Publish(ctx, fmt.Sprintf("$KV.big.k%02d", i), value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := kvtxn.GetAll(ctx, js, "big", ">")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Entries) != n || s.Revision != n {
+			t.Fatalf("%d entries at revision %d, want %d at %d", len(s.Entries), s.Revision, n, n)
+		}
+		for _, e := range s.Entries {
+			if len(e.Value) != len(value) {
+				t.Fatalf("%s: %d bytes", e.Key, len(e.Value))
 			}
 		}
 	})
