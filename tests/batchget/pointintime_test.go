@@ -293,3 +293,53 @@ func checkAsOf(t *testing.T, r int, msgs []*jetstream.RawStreamMsg, log map[uint
 	}
 	return upTo
 }
+
+// TestLargeAnswer: an answer is cut at 32 MiB on the wire (the
+// requester's output buffer must stay below max_pending, 64 MiB, or the
+// server would cut the client off); the end marker then tells how many
+// are left, the client continues, and its connection stays up. 40
+// values of 900 KB (36 MB): nats-server, whose max_bytes default is
+// 64 MiB of stored bytes, would send them in one answer (cairn only).
+func TestLargeAnswer(t *testing.T) {
+	const n = 40
+	s := connect(t, "cairn", startCairn(t))
+	if _, err := s.js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "large"}); err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 900_000)
+	for i := 0; i < n; i++ {
+		value[0] = byte(i)
+		if _, err := s.js.Publish(context.Background(), fmt.Sprintf("$KV.large.k%d", i), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, eob := page1(t, s, "KV_large", map[string]any{"multi_last": []string{"$KV.large.>"}})
+	left := headerUint(t, eob, "Nats-Num-Pending")
+	if len(first) == 0 || len(first) >= n || len(first)+int(left) != n {
+		t.Fatalf("first answer: %d messages, %d left; want a cut answer of %d in all", len(first), left, n)
+	}
+	rest, eob := page1(t, s, "KV_large", map[string]any{
+		"multi_last": []string{"$KV.large.>"},
+		"up_to_seq":  headerUint(t, eob, "Nats-UpTo-Sequence"),
+		"seq":        headerUint(t, eob, "Nats-Last-Sequence") + 1,
+	})
+	if len(rest) != int(left) || headerUint(t, eob, "Nats-Num-Pending") != 0 {
+		t.Fatalf("second answer: %d messages, end marker %v; want %d", len(rest), eob.Header, left)
+	}
+	for i, m := range append(first, rest...) {
+		if m.Sequence != uint64(i+1) || len(m.Data) != len(value) || m.Data[0] != byte(i) {
+			t.Fatalf("message %d: %s@%d (%d bytes)", i, m.Subject, m.Sequence, len(m.Data))
+		}
+	}
+	// A plain batch is cut the same way.
+	batch, eob := page1(t, s, "KV_large", map[string]any{"seq": 1, "batch": n})
+	if len(batch) != len(first) || headerUint(t, eob, "Nats-Num-Pending") != left {
+		t.Fatalf("batch: %d messages, end marker %v; want %d and %d left", len(batch), eob.Header, len(first), left)
+	}
+	if !s.nc.IsConnected() {
+		t.Fatal("the client was cut off")
+	}
+	if err := s.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
