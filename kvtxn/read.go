@@ -37,7 +37,10 @@ type Entry struct {
 // Snapshot is the state of some keys of a bucket as of one revision.
 type Snapshot struct {
 	// Revision is the bucket revision the snapshot was taken at: every
-	// entry is the key's latest entry with a revision ≤ Revision.
+	// entry is the key's latest entry with a revision ≤ Revision. It is
+	// never inside an atomic batch (a transaction): a read that landed in
+	// one is made as of the revision just before it. It is 0 for a read
+	// at the latest revision that matched no key.
 	Revision uint64
 	// Entries holds one entry per key that had an entry at Revision,
 	// delete and purge markers included, sorted by key. Keys without any
@@ -73,6 +76,10 @@ type readOptions struct {
 // max age, compaction), so a retained entry ≤ rev proves no newer entry
 // ≤ rev was removed; keys without one are unknowable once anything ≤ rev
 // is gone. Buckets that allow per-message TTLs only get the first rule.
+//
+// When rev falls inside a transaction (an atomic batch), the read is made
+// as of the revision just before the transaction, and the snapshot's
+// Revision says so.
 func AtRevision(rev uint64) ReadOption {
 	return func(o *readOptions) { o.revision = rev }
 }
