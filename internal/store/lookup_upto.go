@@ -56,10 +56,11 @@ type LastUpToSnapshot interface {
 type LastUpToReader interface {
 	// SnapshotLastUpTo captures, atomically with respect to writes, the
 	// last message at or below q.UpTo of every subject matching
-	// q.Filters. Cost and budget as SnapshotLastPerSubject: literal
-	// filters are map lookups and filters matching few subjects
-	// (upToTreeLimit) are read from the subject tree, both under one
-	// read lock; wider ones walk the index up to the ceiling in chunks,
+	// q.Filters. Cost and budget as SnapshotLastPerSubject: up to
+	// upToTreeLiterals literal filters (map lookups) and
+	// upToTreeWildcards wildcard ones matching at most upToTreeLimit
+	// subjects are read from the subject tree under one read lock;
+	// other queries walk the index up to the ceiling in chunks,
 	// releasing the lock between them. The snapshot holds 8 bytes per
 	// returned message not yet read (16 for a memory stream), counted
 	// against Options.MaxSnapshotEntries (ErrSnapshotBudget). A
@@ -74,6 +75,15 @@ var _ LastUpToReader = (*stream)(nil)
 // query to be answered from the subject tree under one read lock; past
 // it the index is walked in chunks (a variable for tests).
 var upToTreeLimit = 1024
+
+// A query is answered from the tree only with at most upToTreeLiterals
+// literal and upToTreeWildcards wildcard filters: a lookup per literal,
+// and a walk per wildcard that may visit many subjects matching nothing,
+// all under one read lock. More filters walk the index in chunks.
+const (
+	upToTreeLiterals  = 4096
+	upToTreeWildcards = 8
+)
 
 type upToSnapshot struct {
 	*snapshot
@@ -162,6 +172,9 @@ func (s *stream) SnapshotLastUpTo(q LastUpToQuery) (LastUpToSnapshot, error) {
 // it did; otherwise it adds nothing.
 func (s *stream) lastsUpToLocked(filters []string, c *upToCapture) bool {
 	if len(filters) == 0 || slices.ContainsFunc(filters, matchAll) {
+		return false
+	}
+	if wild := countFunc(filters, hasWildcard); wild > upToTreeWildcards || len(filters)-wild > upToTreeLiterals {
 		return false
 	}
 	var seqs []uint64
@@ -294,4 +307,15 @@ func (c *upToCapture) mergeRecorded() error {
 		c.add(r.seq, r.msg)
 	}
 	return c.reserve()
+}
+
+// countFunc counts the elements of s for which f is true.
+func countFunc(s []string, f func(string) bool) int {
+	n := 0
+	for _, v := range s {
+		if f(v) {
+			n++
+		}
+	}
+	return n
 }

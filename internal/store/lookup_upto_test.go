@@ -197,3 +197,32 @@ func TestLastUpToWhileWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestLastUpToManyFilters: more filters than the tree path takes walk
+// the index, with the same answer.
+func TestLastUpToManyFilters(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *harness) {
+		s := h.create(Config{MaxMsgsPerSubject: 2})
+		for i := range 300 {
+			mustAppend(t, s, fmt.Sprintf("$KV.b.k%d.x", i%120), fmt.Sprint(i), AppendOpts{})
+		}
+		var literals, wildcards []string
+		for i := 0; i < upToTreeLiterals+10; i++ {
+			literals = append(literals, fmt.Sprintf("$KV.b.k%d.x", i*7))
+		}
+		for i := 0; i < upToTreeWildcards+3; i++ {
+			wildcards = append(wildcards, fmt.Sprintf("$KV.b.k%d.*", i*3))
+		}
+		for _, q := range []LastUpToQuery{{Filters: literals, UpTo: 250}, {Filters: wildcards, UpTo: 200, Limit: 4}} {
+			sn, err := s.(LastUpToReader).SnapshotLastUpTo(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, skipped, beyond := naiveLastUpTo(t, s, q)
+			if len(want) == 0 {
+				t.Fatal("empty reference")
+			}
+			checkLastUpTo(t, sn, want, skipped, beyond)
+		}
+	})
+}
