@@ -33,7 +33,9 @@ const (
 const maxCreateRetries = 3
 
 var (
-	// ErrConflict is wrapped by every [*ConflictError].
+	// ErrConflict is wrapped by every [*ConflictError], and by the error
+	// of a commit refused for a condition that held again when the keys
+	// were read after the refusal (the key cannot be named then).
 	ErrConflict = errors.New("kvtxn: condition failed")
 	// ErrNotEnabled is returned by Commit when the bucket's stream does not
 	// allow atomic batches (allow_atomic is off); see [EnableTransactions].
@@ -217,11 +219,13 @@ func (t *Txn) Commit(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("kvtxn: commit on bucket %q: %w", t.bucket, err)
 		}
 		retry, cerr := t.explainConflict(ctx, err)
-		if cerr != nil {
+		switch {
+		case cerr != nil:
 			return nil, cerr
-		}
-		if !retry || attempt+1 >= maxCreateRetries {
-			return nil, fmt.Errorf("kvtxn: commit on bucket %q: a condition failed but every key now matches it (retry the transaction): %w", t.bucket, err)
+		case !retry:
+			return nil, fmt.Errorf("%w on bucket %q, but every key matched its condition when read again (retry the transaction): %w", ErrConflict, t.bucket, err)
+		case attempt+1 >= maxCreateRetries:
+			return nil, fmt.Errorf("kvtxn: commit on bucket %q: a create kept failing over keys deleted again and again (%d attempts): %w", t.bucket, maxCreateRetries, err)
 		}
 	}
 }
