@@ -44,7 +44,13 @@
 //
 // Features nats-server has and Cairn does not (mirrors, sources,
 // interest and work-queue retention, replicas, counters, schedules,
-// batches, subject transforms) are refused by name when a stream is
+// fast batches, subject transforms) are refused by name when a stream is
 // configured, and their publish headers are refused with nats-server's
 // "disabled" errors.
+//
+// Atomic batch publish (ADR-50; batch.go, batch_commit.go): messages
+// with Nats-Batch-Id are staged per stream and batch id, within
+// nats-server's limits (Options.Batch), and the commit stores the whole
+// batch in one write (store.BatchAppender), or nothing, with
+// nats-server's checks, errors and PubAck.
 package jsapi
