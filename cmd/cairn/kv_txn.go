@@ -96,9 +96,16 @@ func (a *app) readScript(args []string) ([]kvtxn.Statement, error) {
 	return stmts, nil
 }
 
+// errCodeBatchTooLarge is nats-server's err_code for a batch over its
+// message limit (ADR-50; 1000 by default).
+const errCodeBatchTooLarge = 10199
+
 // txnError turns the errors of kvtxn into messages that say what to do.
 func txnError(err error, bucket string, stmts []kvtxn.Statement) error {
-	var ce *kvtxn.ConflictError
+	var (
+		ce *kvtxn.ConflictError
+		ae *jetstream.APIError
+	)
 	switch {
 	case errors.As(err, &ce):
 		line := 0
@@ -110,6 +117,8 @@ func txnError(err error, bucket string, stmts []kvtxn.Statement) error {
 		return &exitError{code: 1, kind: "conflict", msg: "transaction not applied: " + conflictText(ce, line)}
 	case errors.Is(err, kvtxn.ErrNotEnabled):
 		return &exitError{code: 1, kind: "txn_disabled", msg: txnDisabledText(bucket)}
+	case errors.As(err, &ae) && ae.ErrorCode == errCodeBatchTooLarge:
+		return &exitError{code: 1, kind: "txn_too_large", msg: fmt.Sprintf("transaction not applied: its %d operations are more than the server takes in one transaction (%s): split it", len(stmts), ae.Description)}
 	}
 	return onKey(err, bucket, "")
 }
