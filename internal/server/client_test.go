@@ -169,6 +169,36 @@ func TestNoResponders(t *testing.T) {
 	}
 }
 
+// TestNoRespondersToTheLiteralInbox: a client with nats.go's request
+// wildcard (_INBOX.<id>.*) that waits on a literal inbox under it gets
+// the no-responders status on the literal subscription, which is the
+// one nats-server picks (its literal match comes before the wildcard);
+// nats.go drops it on the wildcard, so the requester would time out.
+func TestNoRespondersToTheLiteralInbox(t *testing.T) {
+	s := startServer(t, server.Options{})
+	nc := connect(t, s)
+	echo, err := nc.Subscribe("echo", func(m *nats.Msg) { _ = m.Respond(m.Data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Unsubscribe()
+	if _, err := nc.Request("echo", []byte("x"), 2*time.Second); err != nil {
+		t.Fatal(err) // sets up the request wildcard
+	}
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("nobody.home", inbox, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// nats.go turns the 503 status into ErrNoResponders.
+	if _, err := sub.NextMsg(2 * time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("literal inbox: %v, want the no-responders status", err)
+	}
+}
+
 func TestAutoUnsubscribe(t *testing.T) {
 	s := startServer(t, server.Options{})
 	nc := connect(t, s)

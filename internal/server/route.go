@@ -92,12 +92,19 @@ func (s *Server) noResponders(acc *Account, from *client, subj, reply []byte) {
 	if hasEmptyToken(reply) {
 		return
 	}
+	// The requester's subscription on the reply subject itself comes
+	// first, as in nats-server's match order (a literal before a
+	// wildcard at the last token): nats.go waits on a literal inbox
+	// under its request wildcard and drops a status on the wildcard.
+	var to *subscription
 	for _, sub := range acc.subs.MatchBytes(reply).Plain {
-		if sub.client == from {
-			hdr := wire.NewStatusHeader(503, "").Add("Nats-Subject", string(subj)).Bytes()
-			s.deliver(nil, sub, reply, nil, hdr, nil, nil)
-			return
+		if sub.client == from && (to == nil || sub.subject == string(reply)) {
+			to = sub
 		}
+	}
+	if to != nil {
+		hdr := wire.NewStatusHeader(503, "").Add("Nats-Subject", string(subj)).Bytes()
+		s.deliver(nil, to, reply, nil, hdr, nil, nil)
 	}
 }
 
