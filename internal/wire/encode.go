@@ -1,6 +1,9 @@
 package wire
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // Fixed server-to-client lines.
 var (
@@ -27,6 +30,13 @@ func AppendInfo(buf, json []byte) []byte {
 // AppendMsg appends a message delivery: MSG when header is nil, HMSG
 // otherwise. reply may be empty.
 func AppendMsg(buf, subject []byte, sid string, reply, header, payload []byte) []byte {
+	// Room for the whole message at once, doubling a buffer that must
+	// grow: append alone grows a large buffer by a quarter at a time, so
+	// a reply of many messages (a batch get of a whole bucket) was
+	// copied over and over as it grew.
+	if n := 48 + len(subject) + len(sid) + len(reply) + len(header) + len(payload); cap(buf)-len(buf) < n {
+		buf = slices.Grow(buf, max(n, cap(buf)))
+	}
 	if header == nil {
 		buf = append(buf, "MSG "...)
 	} else {
