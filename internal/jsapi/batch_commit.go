@@ -40,6 +40,18 @@ func (s *stream) commitAtomicBatch(cfg *StreamConfig, bh *atomicHeaders, staged 
 		}
 		msgs[i] = s.atomicBatchMsg(cfg, sm.subject, hdr, sm.data)
 	}
+	// The account's and the server's storage limits, as the messages
+	// would meet them one by one: the batch passes when its last
+	// message would, counting those before it as stored (a single
+	// publish is checked before it is stored, so it may pass a limit
+	// by itself, and so may the batch's last message, no more).
+	var before int64
+	for i := range msgs[:len(msgs)-1] {
+		before += storedBytes(cfg.Storage, msgs[i].Subject, msgs[i].Header, msgs[i].Data)
+	}
+	if before > 0 && s.api.limitsExceededBy(cfg.Storage, before) {
+		return nil, errInsufficientResources
+	}
 	s.pubMu.RLock()
 	res, err := ba.AppendBatch(msgs)
 	s.pubMu.RUnlock()

@@ -200,14 +200,21 @@ func (a *API) storeUsed(storage Storage) int64 {
 // nats-server then refuses every publish to streams of that type with
 // 10023 until space is freed.
 func (a *API) limitsExceeded(storage Storage) bool {
-	if limit := a.accountLimit(storage); limit >= 0 && a.storeUsed(storage) > limit {
+	return a.limitsExceededBy(storage, 0)
+}
+
+// limitsExceededBy is limitsExceeded with extra bytes about to be
+// stored counted as stored: an atomic batch is checked as its messages
+// would be one by one, each with the bytes of those before it.
+func (a *API) limitsExceededBy(storage Storage, extra int64) bool {
+	if limit := a.accountLimit(storage); limit >= 0 && addSaturate(a.storeUsed(storage), extra) > limit {
 		return true
 	}
 	limit := a.maxStoreFor(storage)
 	if limit < 0 {
 		return false
 	}
-	return a.serverUsed(storage) > limit
+	return addSaturate(a.serverUsed(storage), extra) > limit
 }
 
 // serverUsed sums storeUsed over the members of a's group (a alone
@@ -228,6 +235,11 @@ func (a *API) noteStored(storage Storage, subj string, hdr, data []byte) {
 	if a.maxStoreFor(storage) < 0 && a.accountLimit(storage) < 0 {
 		return
 	}
+	a.usage.bytes[storageIndex(storage)].Add(storedBytes(storage, subj, hdr, data))
+}
+
+// storedBytes is what a message counts in store.State.Bytes.
+func storedBytes(storage Storage, subj string, hdr, data []byte) int64 {
 	n := 16 + len(subj) + len(hdr) + len(data)
 	if storage != StorageMemory {
 		n = 30 + len(subj) + len(data)
@@ -235,7 +247,7 @@ func (a *API) noteStored(storage Storage, subj string, hdr, data []byte) {
 			n += 4 + len(hdr)
 		}
 	}
-	a.usage.bytes[storageIndex(storage)].Add(int64(n))
+	return int64(n)
 }
 
 // allStreams returns the current streams in no order.
