@@ -304,10 +304,14 @@ func (s *stream) ingestAtomicBatch(cfg *StreamConfig, bh *atomicHeaders, subj st
 		return nil, nil
 	}
 	// The commit: take the batch out of the registry (the timer can no
-	// longer drop it) and store it outside the registry's lock.
-	msgs := b.msgs
+	// longer drop it) and store it outside the registry's lock. Its
+	// bytes stay counted until the store has them: commits waiting for
+	// the stream must not let new batches stage the budget again.
+	msgs, held := b.msgs, b.bytes
+	b.bytes = 0
 	r.dropLocked(a, s, b)
 	r.mu.Unlock()
+	defer lim.Inflight.bytes.Add(-held)
 	return s.commitAtomicBatch(cfg, bh, msgs)
 }
 

@@ -223,3 +223,41 @@ func TestBatchWithoutByteBudget(t *testing.T) {
 		t.Fatalf("after commit: %d batches %d bytes", inflight.Batches(), inflight.Bytes())
 	}
 }
+
+// TestBatchBytesCountedUntilStored: a committed batch's staged bytes
+// stay counted against the byte budget until the store has taken them.
+// They were released when the commit began, so while commits waited
+// for the stream (its lock, the sync), new batches could stage the whole
+// budget again on top of the ones being stored.
+func TestBatchBytesCountedUntilStored(t *testing.T) {
+	inflight := new(BatchInflight)
+	a, bus := newBatchAPI(t, BatchLimits{MaxBytes: 1000, Inflight: inflight})
+	a.mu.RLock()
+	s := a.mu.streams["B"]
+	a.mu.RUnlock()
+	pad := strings.Repeat("X-Pad: 0123456789abcdef", 4)
+	pubAnswer(bus, "b.1", batchHdr("x", 1, pad))
+	staged := inflight.Bytes()
+	s.pubMu.Lock() // the store is busy: the commit waits
+	done := make(chan string)
+	go func() { done <- pubAnswer(bus, "b.2", batchHdr("x", 2, commit)) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for inflight.Batches() != 0 { // the commit has left the registry
+		if time.Now().After(deadline) {
+			s.pubMu.Unlock()
+			t.Fatal("commit did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := inflight.Bytes(); got < staged {
+		s.pubMu.Unlock()
+		t.Fatalf("%d bytes counted while a batch of %d is being stored", got, staged)
+	}
+	s.pubMu.Unlock()
+	if got := <-done; !strings.Contains(got, `"count":2`) {
+		t.Fatalf("commit: %s", got)
+	}
+	if inflight.Bytes() != 0 {
+		t.Fatalf("after commit: %d bytes", inflight.Bytes())
+	}
+}
