@@ -67,8 +67,9 @@ func ParseScript(r io.Reader) ([]Statement, error) {
 	)
 	for sc.Scan() {
 		line++
-		text := strings.TrimSuffix(sc.Text(), "\r")
-		trimmed := strings.TrimLeft(text, " \t")
+		// bufio.ScanLines has dropped the line's \r\n or \n; a \r
+		// before them is the value's.
+		trimmed := strings.TrimLeft(sc.Text(), " \t")
 		if trimmed == "" || trimmed[0] == '#' {
 			continue
 		}

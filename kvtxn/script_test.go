@@ -22,6 +22,8 @@ func TestParseScript(t *testing.T) {
 			"put a \"two words\"\nput b \"say \\\"hi\\\"\"\nput c \"tab\\there\\x00\"\nput d \"\"\n"},
 		{"spaces and CRLF", "  put\ta   v  \r\nupdate  b \"x y\"  12\r\n", "put a \"v\"\nupdate b \"x y\" 12\n"},
 		{"unicode", "put k \"héllo ✓\"\n", "put k \"héllo ✓\"\n"},
+		// Only the line ending is dropped: a value's own \r stays.
+		{"CR ending a bare value", "put k v\r\r\nput j w\r\r", "put k \"v\\r\"\nput j \"w\\r\"\n"},
 		{"empty", "# nothing\n\n", ""},
 		{"quoted key", `put "a.b" v`, "put a.b \"v\"\n"},
 	}
