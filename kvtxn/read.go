@@ -86,19 +86,29 @@ func AtRevision(rev uint64) ReadOption {
 
 // GetMany reads keys of bucket as of one revision, the latest unless
 // [AtRevision] is given, with one batch direct get (multi_last). Keys
-// without an entry at that revision are absent from the snapshot.
+// without an entry at that revision are absent from the snapshot; a key
+// named more than once has one entry.
 func GetMany(ctx context.Context, js jetstream.JetStream, bucket string, keys []string, opts ...ReadOption) (*Snapshot, error) {
 	if len(keys) == 0 {
 		return nil, ErrNoKeys
 	}
-	subjects := make([]string, len(keys))
-	for i, k := range keys {
+	// A key named twice is read once: in two requests of one read it
+	// would come back twice.
+	unique := make([]string, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	subjects := make([]string, 0, len(keys))
+	for _, k := range keys {
 		if !validKey(k) {
 			return nil, fmt.Errorf("%w: %q", ErrInvalidKey, k)
 		}
-		subjects[i] = "$KV." + bucket + "." + k
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		unique = append(unique, k)
+		subjects = append(subjects, "$KV."+bucket+"."+k)
 	}
-	return read(ctx, js, bucket, subjects, keys, opts)
+	return read(ctx, js, bucket, subjects, unique, opts)
 }
 
 // GetAll reads every key of bucket matching filter (a key pattern with the

@@ -209,6 +209,12 @@ func TestManyKeys(t *testing.T) {
 		if len(s.Entries) != n || s.Revision != n || s.Entries[n-1].Key != keys[n-1] || string(s.Entries[7].Value) != keys[7] {
 			t.Fatalf("GetMany: %d entries at revision %d", len(s.Entries), s.Revision)
 		}
+		// A key named twice, in different requests of the read, is
+		// one entry.
+		dup, err := kvtxn.GetMany(ctx, js, "many", append(append([]string{keys[5]}, keys[:1500]...), keys[5]))
+		if err != nil || len(dup.Entries) != 1500 {
+			t.Fatalf("GetMany of 1500 keys, one named three times: %d entries, %v", len(dup.Entries), err)
+		}
 		all, err := kvtxn.GetAll(ctx, js, "many", ">")
 		if serverKind(t) == "peer" {
 			if err == nil || !strings.Contains(err.Error(), "at most 1024") {
