@@ -164,7 +164,7 @@ func (s *stream) appendAtomicAck(b []byte, ack *atomicAck) []byte {
 	b = append(b, s.pubAckPrefix...)
 	b = strconv.AppendUint(b, ack.last, 10)
 	b = append(b, `,"batch":`...)
-	b = strconv.AppendQuote(b, ack.id)
+	b = appendJSONString(b, ack.id)
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, int64(ack.count), 10)
 	return append(b, '}')

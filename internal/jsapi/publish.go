@@ -1,6 +1,7 @@
 package jsapi
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
@@ -239,10 +240,21 @@ func appendPubAckError(b []byte, e *APIError, stream string) []byte {
 	b = append(b, `,"err_code":`...)
 	b = strconv.AppendUint(b, uint64(e.ErrCode), 10)
 	b = append(b, `,"description":`...)
-	b = strconv.AppendQuote(b, e.Description)
+	b = appendJSONString(b, e.Description)
 	b = append(b, `},"stream":`...)
-	b = strconv.AppendQuote(b, stream)
+	b = appendJSONString(b, stream)
 	return append(b, `,"seq":0}`...)
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes
+// it (nats-server's encoding). strconv.Quote is not JSON: it writes
+// control characters and invalid UTF-8 as \x01, \a or \xff.
+func appendJSONString(b []byte, s string) []byte {
+	q, err := json.Marshal(s)
+	if err != nil { // a string always marshals
+		return append(b, `""`...)
+	}
+	return append(b, q...)
 }
 
 // lastID returns the message id of the last stored message.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,7 +102,7 @@ func encodeMeta(cfg *StreamConfig, created time.Time) ([]byte, error) {
 // openStream wraps a store stream and subscribes it to the bus.
 func (a *API) openStream(st store.Stream, cfg StreamConfig, created time.Time) (*stream, error) {
 	s := &stream{api: a, st: st, name: cfg.Name, created: created}
-	s.pubAckPrefix = fmt.Appendf(nil, `{"stream":%s,"seq":`, strconv.Quote(cfg.Name))
+	s.pubAckPrefix = append(appendJSONString([]byte(`{"stream":`), cfg.Name), `,"seq":`...)
 	if err := s.applyConfig(&cfg); err != nil {
 		return nil, err
 	}

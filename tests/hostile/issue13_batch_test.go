@@ -2,8 +2,10 @@ package hostile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +66,41 @@ func TestIssue13BatchAccountStorageLimit(t *testing.T) {
 	}
 	if _, err := jetstreamext.PublishMsgBatch(ctx, js, batchOf(1, 100<<10)); !errors.As(err, &apiErr) || apiErr.ErrorCode != 10023 {
 		t.Fatalf("batch past the limit: %v, want 10023", err)
+	}
+}
+
+// TestIssue13BatchAckIsJSON: the commit's PubAck is JSON whatever the
+// batch id holds. It was written with Go's quoting, whose \x01, \a and
+// \xff escapes are not JSON: the batch was stored and the client could
+// not read that it was (and might send it again).
+func TestIssue13BatchAckIsJSON(t *testing.T) {
+	tg := start(t)
+	nc, js := newJS(t, tg.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, AllowAtomicPublish: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a\x01b", "bell\a", "del\x7f", "bad\xff", "tab\tin", `q"uote\`, "é✓"} {
+		m := nats.NewMsg("s.x")
+		m.Header.Set("Nats-Batch-Id", id)
+		m.Header.Set("Nats-Batch-Sequence", "1")
+		m.Header.Set("Nats-Batch-Commit", "1")
+		r, err := nc.RequestMsg(m, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ack struct {
+			Stream string `json:"stream"`
+			Seq    uint64 `json:"seq"`
+			Batch  string `json:"batch"`
+			Count  int    `json:"count"`
+		}
+		if err := json.Unmarshal(r.Data, &ack); err != nil {
+			t.Fatalf("batch id %q: ack %s is not JSON: %v", id, r.Data, err)
+		}
+		if want := strings.ToValidUTF8(id, "\uFFFD"); ack.Batch != want || ack.Count != 1 || ack.Seq == 0 {
+			t.Fatalf("batch id %q: ack %s", id, r.Data)
+		}
 	}
 }
