@@ -99,6 +99,9 @@ func (l BatchLimits) withDefaults() BatchLimits {
 type atomicBatches struct {
 	mu   sync.Mutex
 	open map[*stream]map[string]*openAtomicBatch
+	// bytes is what the account's open and committing batches hold,
+	// kept within the account's storage limit.
+	bytes atomic.Int64
 }
 
 // openAtomicBatch is one batch being staged.
@@ -166,6 +169,7 @@ func (r *atomicBatches) dropLocked(a *API, s *stream, b *openAtomicBatch) {
 	b.timer.Stop()
 	a.opts.Batch.Inflight.batches.Add(-1)
 	a.opts.Batch.Inflight.bytes.Add(-b.bytes)
+	r.bytes.Add(-b.bytes)
 	b.msgs = nil
 	if m := r.open[s]; m[b.id] == b {
 		delete(m, b.id)
@@ -284,11 +288,19 @@ func (s *stream) ingestAtomicBatch(cfg *StreamConfig, bh *atomicHeaders, subj st
 	}
 	if !bh.eob {
 		n := int64(len(subj) + len(hdr) + len(data))
+		// The account stages no further once its stored and staged
+		// bytes pass its storage limit (a message is refused as a
+		// single publish would be after those before it were stored):
+		// a batch past it could never be stored (batch_commit.go).
+		if limit := a.accountLimit(cfg.Storage); limit >= 0 && addSaturate(a.storeUsed(cfg.Storage), r.bytes.Load()) > limit {
+			return fail(errInsufficientResources)
+		}
 		if total := lim.Inflight.bytes.Add(n); lim.MaxBytes > 0 && total > lim.MaxBytes {
 			lim.Inflight.bytes.Add(-n)
 			return fail(errAtomicPublishTooManyInflight)
 		}
 		b.bytes += n
+		r.bytes.Add(n)
 		// One allocation for the three parts; the caller's buffers
 		// are valid only during the call.
 		buf := make([]byte, 0, n)
@@ -311,7 +323,10 @@ func (s *stream) ingestAtomicBatch(cfg *StreamConfig, bh *atomicHeaders, subj st
 	b.bytes = 0
 	r.dropLocked(a, s, b)
 	r.mu.Unlock()
-	defer lim.Inflight.bytes.Add(-held)
+	defer func() {
+		lim.Inflight.bytes.Add(-held)
+		r.bytes.Add(-held)
+	}()
 	return s.commitAtomicBatch(cfg, bh, msgs)
 }
 

@@ -44,10 +44,12 @@ func TestIssue13BatchAccountStorageLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Refused while staged (10023 to the message past the limit, which
+	// orbit.go does not wait for, then 10176 to the commit).
 	_, err = jetstreamext.PublishMsgBatch(ctx, js, batchOf(30, 100<<10))
 	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10023 {
-		t.Fatalf("3 MiB batch in an account of 1 MiB: %v, want 10023 insufficient resources", err)
+	if !errors.As(err, &apiErr) || (apiErr.ErrorCode != 10023 && apiErr.ErrorCode != 10176) {
+		t.Fatalf("3 MiB batch in an account of 1 MiB: %v, want 10023 insufficient resources or 10176 incomplete", err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
@@ -102,5 +104,75 @@ func TestIssue13BatchAckIsJSON(t *testing.T) {
 		if want := strings.ToValidUTF8(id, "\uFFFD"); ack.Batch != want || ack.Count != 1 || ack.Seq == 0 {
 			t.Fatalf("batch id %q: ack %s", id, r.Data)
 		}
+	}
+}
+
+// TestIssue13BatchStagingWithinAccountLimit: an account cannot stage
+// more than its storage limit in open batches (they could never be
+// stored), so an account with max_file 1 MiB cannot hold the server's
+// staging budget and refuse every other account's batches with 10210
+// until its own time out.
+func TestIssue13BatchStagingWithinAccountLimit(t *testing.T) {
+	tg := accountsTarget(t, func(c *daemon.Config) {
+		c.Accounts[0].JetStream = &jsapi.AccountLimits{MaxMemory: -1, MaxFile: 1 << 20, MaxStreams: -1, MaxConsumers: -1}
+		c.Batch.MaxBytes = 3 << 20
+	})
+	nca, jsa := newJSAs(t, tg.URL, nats.UserInfo("a", "a"))
+	_, jsb := newJSAs(t, tg.URL, nats.UserInfo("b", "b"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, js := range []jetstream.JetStream{jsa, jsb} {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, AllowAtomicPublish: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A opens batches of 100 KiB messages and never commits them.
+	val := make([]byte, 100<<10)
+	refused := ""
+	for b := range 3 {
+		for i := 1; i <= 10; i++ {
+			m := nats.NewMsg("s.x")
+			m.Data = val
+			m.Header.Set("Nats-Batch-Id", "a"+strconv.Itoa(b))
+			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i))
+			r, err := nca.RequestMsg(m, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Data) > 0 && refused == "" {
+				refused = string(r.Data)
+			}
+		}
+	}
+	if !strings.Contains(refused, "10023") {
+		t.Fatalf("staging 3 MiB in an account of 1 MiB: first refusal %q, want 10023", refused)
+	}
+	// B can still commit a batch of 1.5 MiB.
+	if _, err := jetstreamext.PublishMsgBatch(ctx, jsb, batchOf(15, 100<<10)); err != nil {
+		t.Fatalf("account B's batch while A stages: %v", err)
+	}
+}
+
+// TestIssue13BatchServerStorageLimit: the server's max_file_store bounds
+// a batch as the account limit does, checked when it commits.
+func TestIssue13BatchServerStorageLimit(t *testing.T) {
+	tg := startWith(t, daemon.Config{MaxFileStore: 1 << 20})
+	_, js := newJS(t, tg.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, AllowAtomicPublish: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = jetstreamext.PublishMsgBatch(ctx, js, batchOf(30, 100<<10))
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10023 {
+		t.Fatalf("3 MiB batch in a server of 1 MiB: %v, want 10023 insufficient resources", err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("after a refused batch: %+v, %v", info.State, err)
+	}
+	if _, err := jetstreamext.PublishMsgBatch(ctx, js, batchOf(10, 100<<10)); err != nil {
+		t.Fatal(err)
 	}
 }
