@@ -20,6 +20,17 @@ type Bus interface {
 	Publish(subject, reply string, hdr, data []byte)
 }
 
+// Drainer is a Bus that can wait for the client behind a subject to
+// read what it was sent: a handler sending a large answer calls
+// WaitDrained between parts, so the answer goes out at the client's pace
+// (serverbus). Without it an answer is bounded instead.
+type Drainer interface {
+	// WaitDrained returns once the clients subscribed to subject hold
+	// limit bytes or less of unwritten output, or after the server's
+	// write deadline.
+	WaitDrained(subject string, limit int)
+}
+
 // Caller stands for the client that sent a request: where the server
 // may publish on its behalf. A nil Caller is unrestricted (an
 // in-process request, or a client without permissions). Its methods

@@ -40,34 +40,67 @@ const defaultBatchBytes = 64 << 20
 
 // answerWireBytes bounds what one batch answer puts on the wire
 // (protocol lines and the added headers included), whatever max_bytes
-// asks: an answer is written to the requester's output buffer while its
-// reader runs the handler, and a buffer past the server's max_pending
-// (64 MiB by default) would cut the client off as a slow consumer. An
-// answer cut there ends with Nats-Num-Pending > 0 like one cut by
-// max_bytes, and the client asks again from the next sequence.
+// asks, when the bus cannot wait for the requester (see Drainer): an
+// answer is written to the requester's output buffer while its reader
+// runs the handler, and a buffer past the server's max_pending (64 MiB
+// by default) would cut the client off as a slow consumer. An answer
+// cut there ends with Nats-Num-Pending > 0 like one cut by max_bytes,
+// and the client asks again from the next sequence.
 const answerWireBytes = 32 << 20
 
-// answerBudget tracks the two byte bounds of a batch answer.
+// drainEvery is how much of an answer goes to the requester's buffer
+// before the handler waits for it to be written, when the bus can
+// (Drainer).
+const drainEvery = 4 << 20
+
+// answerBudget tracks the byte bounds of a batch answer and, over a
+// Drainer, paces it to the requester's reading.
 type answerBudget struct {
-	maxBytes  int // nats-server's rule: stored bytes
+	maxBytes  int  // nats-server's rule: stored bytes
+	unlimited bool // no maxBytes (newAnswerBudget)
 	sent      int
 	wireBytes int
+	drainer   Drainer // nil: the answer stops at answerWireBytes
+	undrained int     // wire bytes since the last wait
 }
 
-func newAnswerBudget(maxBytes int) *answerBudget {
+// newAnswerBudget returns the budget of an answer to reply. maxBytes is
+// the request's max_bytes; 0 takes defaultBatchBytes, unless unbounded
+// (a multi_last answer without max_bytes over a bus that can pace it,
+// which then has no byte bound at all).
+func (s *stream) newAnswerBudget(maxBytes int, unbounded bool) *answerBudget {
+	b := &answerBudget{maxBytes: maxBytes}
+	b.drainer, _ = s.api.bus.(Drainer)
 	if maxBytes == 0 {
-		maxBytes = defaultBatchBytes
+		if unbounded && b.drainer != nil {
+			b.unlimited = true
+		} else {
+			b.maxBytes = defaultBatchBytes
+		}
 	}
-	return &answerBudget{maxBytes: maxBytes}
+	return b
 }
 
 // spend counts one message sent with header block hdr to reply and
-// reports whether the answer must stop there.
+// reports whether the answer must stop there. Over a Drainer it waits
+// for the requester every drainEvery bytes instead of stopping at
+// answerWireBytes.
 func (b *answerBudget) spend(reply string, m *store.Msg, hdr []byte) bool {
 	b.sent += len(m.Subject) + len(m.Header) + len(m.Data)
 	// "HMSG <reply> <sid> <hdr> <total>\r\n" + block + payload + "\r\n"
-	b.wireBytes += len(reply) + 40 + len(hdr) + len(m.Data)
-	return b.sent >= b.maxBytes || b.wireBytes >= answerWireBytes
+	n := len(reply) + 40 + len(hdr) + len(m.Data)
+	b.wireBytes += n
+	if !b.unlimited && b.sent >= b.maxBytes {
+		return true
+	}
+	if b.drainer == nil {
+		return b.wireBytes >= answerWireBytes
+	}
+	if b.undrained += n; b.undrained >= drainEvery {
+		b.drainer.WaitDrained(reply, drainEvery)
+		b.undrained = 0
+	}
+	return false
 }
 
 // directGet answers $JS.API.DIRECT.GET.<stream> with a JSON request
@@ -204,7 +237,7 @@ func (s *stream) directBatch(reply string, gr *msgGetRequest) {
 	}
 	upTo := s.st.State().LastSeq
 	pending := s.st.NumPending(filter, seq, false)
-	budget := newAnswerBudget(gr.MaxBytes)
+	budget := s.newAnswerBudget(gr.MaxBytes, false)
 	var last uint64
 	for i := 0; i < gr.Batch; i++ {
 		m, err := s.st.GetNext(filter, seq)

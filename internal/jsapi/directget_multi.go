@@ -27,16 +27,19 @@ import (
 // purged) has no answer, as with nats-server.
 //
 // Where Cairn differs: nats-server refuses an answer of more than 1024
-// subjects ("413 Too Many Results"); Cairn answers any number. One
-// answer stops at "batch" messages, at max_bytes (default 64 MiB of
-// stored bytes, as nats-server) or at answerWireBytes on the wire,
-// whichever comes first; its end marker then carries Nats-Num-Pending
-// > 0, and the client continues with the same filters, "up_to_seq" set
-// to the marker's Nats-UpTo-Sequence and "seq" to its
-// Nats-Last-Sequence + 1 (a multi_last request's "seq" skips the
-// results below it, nats-server's rule too). orbit.go's GetLastMsgsFor
-// sends one request and reads to the end marker, so it gets whole
-// buckets up to that bound (hundreds of thousands of small keys).
+// subjects ("413 Too Many Results"); Cairn answers any number, streamed
+// at the pace the requester reads it (the handler waits for the
+// requester's buffer every drainEvery bytes, Drainer), so a request
+// without "batch" or "max_bytes" gets the whole bucket whatever its
+// size: orbit.go's GetLastMsgsFor, which sends one request and reads to
+// the end marker, reads a bucket of any size. One answer stops at
+// "batch" messages or at max_bytes when given (over a bus that cannot
+// pace it: also at 64 MiB of stored bytes and answerWireBytes on the
+// wire); its end marker then carries Nats-Num-Pending > 0, and the
+// client continues with the same filters, "up_to_seq" set to the
+// marker's Nats-UpTo-Sequence and "seq" to its Nats-Last-Sequence + 1
+// (a multi_last request's "seq" skips the results below it, nats-server's
+// rule too).
 //
 // "no_hdr" is ignored: every message carries its headers, as from
 // nats-server.
@@ -110,7 +113,7 @@ func (s *stream) directMulti(reply string, gr *msgGetRequest) {
 // sendMulti sends the messages of sn until the answer's bounds, and
 // returns the sequence of the last one sent.
 func (s *stream) sendMulti(reply string, gr *msgGetRequest, sn store.LastUpToSnapshot) (uint64, error) {
-	budget := newAnswerBudget(gr.MaxBytes)
+	budget := s.newAnswerBudget(gr.MaxBytes, true)
 	var lastSeq uint64
 	for sent := 0; ; {
 		m, err := sn.Next()

@@ -53,3 +53,10 @@ var _ jsapi.CallerBus = (*Bus)(nil)
 func (b *Bus) Publish(subject, reply string, hdr, data []byte) {
 	b.acc.Publish(subject, reply, hdr, data)
 }
+
+var _ jsapi.Drainer = (*Bus)(nil)
+
+// WaitDrained implements jsapi.Drainer.
+func (b *Bus) WaitDrained(subject string, limit int) {
+	b.acc.WaitDrained(subject, limit)
+}
