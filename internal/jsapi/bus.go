@@ -27,8 +27,9 @@ type Bus interface {
 type Drainer interface {
 	// WaitDrained returns once the clients subscribed to subject hold
 	// limit bytes or less of unwritten output, or after the server's
-	// write deadline.
-	WaitDrained(subject string, limit int)
+	// write deadline. It reports whether anyone still listens on
+	// subject (false: the requester is gone, stop answering).
+	WaitDrained(subject string, limit int) bool
 }
 
 // Caller stands for the client that sent a request: where the server

@@ -97,8 +97,10 @@ func (b *answerBudget) spend(reply string, m *store.Msg, hdr []byte) bool {
 		return b.wireBytes >= answerWireBytes
 	}
 	if b.undrained += n; b.undrained >= drainEvery {
-		b.drainer.WaitDrained(reply, drainEvery)
 		b.undrained = 0
+		if !b.drainer.WaitDrained(reply, drainEvery) {
+			return true // the requester is gone
+		}
 	}
 	return false
 }

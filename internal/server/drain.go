@@ -9,24 +9,35 @@ import "time"
 // answer calls it between parts, so that the answer goes out at the
 // pace the client reads it instead of piling up in the client's buffer
 // until the client is cut off as a slow consumer. A client that does
-// not read within the write deadline is left to that rule.
-func (a *Account) WaitDrained(subj string, limit int) {
+// not read within the write deadline is left to that rule. It reports
+// whether anyone still listens on subj: false once every client
+// subscribed to it is closed (cut off as a slow consumer, say) and no
+// in-process subscription matches, so the handler can stop.
+func (a *Account) WaitDrained(subj string, limit int) bool {
+	listening := false
 	for _, sub := range a.subs.Match(subj).Plain {
-		if c := sub.client; c != nil {
-			c.waitDrained(limit, a.srv.opts.WriteDeadline)
+		c := sub.client
+		if c == nil {
+			listening = true
+			continue
+		}
+		if c.waitDrained(limit, a.srv.opts.WriteDeadline) {
+			listening = true
 		}
 	}
+	return listening
 }
 
 // waitDrained waits, at most max, until c's pending output is limit
-// bytes or less, or c is closed.
-func (c *client) waitDrained(limit int, max time.Duration) {
+// bytes or less, or c is closed; it reports whether c is still open.
+func (c *client) waitDrained(limit int, max time.Duration) bool {
 	deadline := time.Now().Add(max)
 	for {
 		c.mu.Lock()
 		if c.mu.closed || len(c.mu.out) <= limit {
+			open := !c.mu.closed
 			c.mu.Unlock()
-			return
+			return open
 		}
 		if c.mu.stall == nil {
 			c.mu.stall = make(chan struct{})
@@ -36,7 +47,7 @@ func (c *client) waitDrained(limit int, max time.Duration) {
 		c.kick()
 		left := time.Until(deadline)
 		if left <= 0 {
-			return
+			return true
 		}
 		t := time.NewTimer(left)
 		select {

@@ -57,6 +57,6 @@ func (b *Bus) Publish(subject, reply string, hdr, data []byte) {
 var _ jsapi.Drainer = (*Bus)(nil)
 
 // WaitDrained implements jsapi.Drainer.
-func (b *Bus) WaitDrained(subject string, limit int) {
-	b.acc.WaitDrained(subject, limit)
+func (b *Bus) WaitDrained(subject string, limit int) bool {
+	return b.acc.WaitDrained(subject, limit)
 }
