@@ -287,11 +287,12 @@ func (s *stream) checkBatchDiscardNew(m *BatchMsg, w *batchSubject, n, totalByte
 func (s *stream) addBatchLocked(msgs []BatchMsg, sizes []uint64) (BatchResult, *writeSet) {
 	ws := s.scratchLocked()
 	pendingFrom := len(s.pending)
-	now := s.now()
 	res := BatchResult{First: s.lastSeq + 1}
 	for i := range msgs {
 		bm := &msgs[i]
-		m := &Msg{Subject: bm.Subject, Seq: s.lastSeq + 1, Time: max(now, s.lastTime)}
+		// Each message its own time, as nats-server stamps each of a
+		// batch's messages when it stores it (never before the last).
+		m := &Msg{Subject: bm.Subject, Seq: s.lastSeq + 1, Time: max(s.now(), s.lastTime)}
 		if len(bm.Header) > 0 {
 			m.Header = slices.Clone(bm.Header)
 		}

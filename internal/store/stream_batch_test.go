@@ -251,3 +251,46 @@ func TestAppendBatchMatchesAppends(t *testing.T) {
 		}
 	})
 }
+
+// tickingClock moves a microsecond every time it is read.
+type tickingClock struct{ *ManualClock }
+
+func (c tickingClock) Now() time.Time {
+	now := c.ManualClock.Now()
+	c.Advance(time.Microsecond)
+	return now
+}
+
+// TestAppendBatchStampsEachMessage: every message of a batch gets the
+// time it was stored at, as nats-server stamps them, not one time for
+// all.
+func TestAppendBatchStampsEachMessage(t *testing.T) {
+	clock := tickingClock{NewManualClock(time.Unix(1_700_000_000, 0))}
+	st, err := Open("", Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.CreateStream(Config{Name: "KV_t", Subjects: []string{"$KV.t.>"}, Storage: MemoryStorage}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := appendBatch(t, s, batchOf("$KV.t.a", "$KV.t.b", "$KV.t.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev int64
+	for seq := res.First; seq <= res.Last; seq++ {
+		m, err := s.Get(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Time <= prev {
+			t.Fatalf("message %d stamped %d, not after the one before (%d)", seq, m.Time, prev)
+		}
+		prev = m.Time
+	}
+	if res.Time != prev {
+		t.Fatalf("result time %d, want the last message's %d", res.Time, prev)
+	}
+}
