@@ -2,6 +2,7 @@ package kvtxn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -46,11 +47,23 @@ func setAtomic(ctx context.Context, js jetstream.JetStream, bucket string, on bo
 	}
 	cfg := info.Config
 	cfg.AllowAtomicPublish = on
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+	updated, err := js.UpdateStream(ctx, cfg)
+	if err != nil {
 		return fmt.Errorf("kvtxn: set allow_atomic=%v on bucket %q: %w", on, bucket, err)
+	}
+	// A server that predates atomic batches (nats-server before 2.12)
+	// accepts the update and drops the field it does not know: a
+	// transaction there would be stored message by message.
+	if ui := updated.CachedInfo(); ui != nil && ui.Config.AllowAtomicPublish != on {
+		return fmt.Errorf("%w: bucket %q still has allow_atomic=%v after the update", ErrAtomicUnsupported, bucket, !on)
 	}
 	return nil
 }
+
+// ErrAtomicUnsupported is returned by EnableTransactions when the server
+// accepted the setting but does not keep it: it does not know atomic
+// batch publish (nats-server 2.12 or later, or cairn-server, do).
+var ErrAtomicUnsupported = errors.New("kvtxn: the server does not support atomic batch publish")
 
 // Key rules of nats.go's jetstream/kv.go.
 var (
