@@ -256,6 +256,14 @@ func (s *stream) ingestAtomicBatch(cfg *StreamConfig, bh *atomicHeaders, subj st
 	}
 	r := &a.batches
 	r.mu.Lock()
+	// Again under the registry's lock: an update turning allow_atomic
+	// off stores the new configuration, then drops the open batches
+	// under this lock, so a message that read the old configuration
+	// cannot open a batch that outlives the drop.
+	if !s.snap.Load().cfg.AllowAtomicPublish {
+		r.mu.Unlock()
+		return nil, errAtomicPublishDisabled
+	}
 	b, e := a.openAtomicBatchLocked(s, bh)
 	if e != nil {
 		r.mu.Unlock()
