@@ -225,45 +225,8 @@ func lastAtOrBelow(seqs []uint64, upTo uint64) uint64 {
 // Limit: it collects, chunk by chunk, the results in log order, then
 // merges the recorded ones.
 func (s *stream) walkUpTo(c *upToCapture) error {
-	for done := false; !done; {
-		if captureBetweenChunks != nil && c.walked > 0 {
-			captureBetweenChunks()
-		}
-		s.mu.RLock()
-		if err := s.usableLocked(); err != nil {
-			s.mu.RUnlock()
-			return err
-		}
-		live := s.ix.entries[s.ix.lowerBound(c.walked):]
-		n := min(len(live), snapshotCaptureChunk)
-		done = n == len(live)
-		for i := range live[:n] {
-			e := &live[i]
-			if e.seq > c.upTo {
-				done = true
-				break
-			}
-			c.walked = e.seq + 1
-			if e.subj == nil || !lastAtLocked(e.subj, e.seq, c.upTo) {
-				continue
-			}
-			if _, ok := c.recorded[e.subj.subject]; ok || !c.match(e.subj.subject) {
-				continue
-			}
-			var m *Msg
-			if c.mem != nil {
-				m = c.mem.msgs[e.seq]
-			}
-			c.take(e.seq, m)
-		}
-		if done {
-			// Detached under the lock: no removal reports to it after.
-			c.walked = c.upTo + 1
-		}
-		s.mu.RUnlock()
-		if err := c.reserve(); err != nil {
-			return err
-		}
+	if err := s.walkChunks(c.capture, c.take); err != nil {
+		return err
 	}
 	return c.mergeRecorded()
 }

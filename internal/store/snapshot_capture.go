@@ -171,45 +171,8 @@ func (sn *snapshot) fill(c *capture) error {
 // matches, chunk by chunk, then adds the recorded ones, reserving them
 // as it goes.
 func (s *stream) walkCapture(c *capture) error {
-	for done := false; !done; {
-		if captureBetweenChunks != nil && c.walked > 0 {
-			captureBetweenChunks()
-		}
-		s.mu.RLock()
-		if err := s.usableLocked(); err != nil {
-			s.mu.RUnlock()
-			return err
-		}
-		live := s.ix.entries[s.ix.lowerBound(c.walked):]
-		n := min(len(live), snapshotCaptureChunk)
-		done = n == len(live)
-		for i := range live[:n] {
-			e := &live[i]
-			if e.seq > c.upTo {
-				done = true
-				break
-			}
-			c.walked = e.seq + 1
-			if e.subj == nil || !lastAtLocked(e.subj, e.seq, c.upTo) {
-				continue
-			}
-			if _, ok := c.recorded[e.subj.subject]; ok || !c.match(e.subj.subject) {
-				continue
-			}
-			var m *Msg
-			if c.mem != nil {
-				m = c.mem.msgs[e.seq]
-			}
-			c.add(e.seq, m)
-		}
-		if done {
-			// Detached under the lock: no removal reports to it after.
-			c.walked = c.upTo + 1
-		}
-		s.mu.RUnlock()
-		if err := c.reserve(); err != nil {
-			return err
-		}
+	if err := s.walkChunks(c, c.add); err != nil {
+		return err
 	}
 	if len(c.recorded) == 0 {
 		return nil
@@ -326,4 +289,53 @@ func snapshotMatcher(filter string) func(string) bool {
 func (s *stream) durableTicketLocked() func() error {
 	t := s.unsettled
 	return func() error { return s.st.durable(t) }
+}
+
+// walkChunks passes to take, in log order, the last sequence at c.upTo
+// of every subject c matches that was not recorded meanwhile, reading
+// the index a chunk at a time under the read lock and reserving what
+// was taken after each chunk. The recorded subjects are left to the
+// caller.
+func (s *stream) walkChunks(c *capture, take func(seq uint64, m *Msg)) error {
+	for done := false; !done; {
+		if captureBetweenChunks != nil && c.walked > 0 {
+			captureBetweenChunks()
+		}
+		s.mu.RLock()
+		if err := s.usableLocked(); err != nil {
+			s.mu.RUnlock()
+			return err
+		}
+		live := s.ix.entries[s.ix.lowerBound(c.walked):]
+		n := min(len(live), snapshotCaptureChunk)
+		done = n == len(live)
+		for i := range live[:n] {
+			e := &live[i]
+			if e.seq > c.upTo {
+				done = true
+				break
+			}
+			c.walked = e.seq + 1
+			if e.subj == nil || !lastAtLocked(e.subj, e.seq, c.upTo) {
+				continue
+			}
+			if _, ok := c.recorded[e.subj.subject]; ok || !c.match(e.subj.subject) {
+				continue
+			}
+			var m *Msg
+			if c.mem != nil {
+				m = c.mem.msgs[e.seq]
+			}
+			take(e.seq, m)
+		}
+		if done {
+			// Detached under the lock: no removal reports to it after.
+			c.walked = c.upTo + 1
+		}
+		s.mu.RUnlock()
+		if err := c.reserve(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
