@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/cairn-db/cairn/internal/subject"
 )
@@ -27,6 +28,8 @@ type Account struct {
 	srv  *Server
 	name string
 	subs *subject.Index[*subscription]
+	// cluster is the cluster hook, nil without a cluster (cluster_hooks.go).
+	cluster atomic.Pointer[clusterHookBox]
 }
 
 // accounts holds the named accounts.
@@ -36,7 +39,9 @@ type accounts struct {
 }
 
 func newAccount(s *Server, name string) *Account {
-	return &Account{srv: s, name: name, subs: subject.NewIndex[*subscription]()}
+	a := &Account{srv: s, name: name, subs: subject.NewIndex[*subscription]()}
+	a.cluster.Store(clusterHookOf(s)) // nil without a cluster (cluster_hooks.go)
+	return a
 }
 
 // Name returns the account's name.

@@ -364,7 +364,7 @@ func (c *client) closeConnection(reason string) {
 	}
 	acc := c.account()
 	for _, sub := range subs {
-		acc.subs.Remove(sub.subject, sub.queue, sub)
+		acc.removeSub(sub.subject, sub.queue, sub)
 	}
 	c.srv.removeClient(c, outMsgs, outBytes, &closed)
 	// Unblock a reader waiting on the socket; the writer still flushes

@@ -98,7 +98,7 @@ func (a *Account) Subscribe(subj, queue string, h Handler) (*Subscription, error
 		return nil, fmt.Errorf("server: nil handler for %q", subj)
 	}
 	sub := &subscription{handler: h, subject: subj, queue: queue}
-	if err := a.subs.Insert(subj, queue, sub); err != nil {
+	if err := a.insertSub(subj, queue, sub); err != nil {
 		return nil, fmt.Errorf("server: subscribe %q: %w", subj, err)
 	}
 	return &Subscription{acc: a, sub: sub}, nil
@@ -107,7 +107,7 @@ func (a *Account) Subscribe(subj, queue string, h Handler) (*Subscription, error
 // Unsubscribe removes the subscription; messages already being delivered
 // may still arrive. It is idempotent.
 func (sub *Subscription) Unsubscribe() {
-	sub.acc.subs.Remove(sub.sub.subject, sub.sub.queue, sub.sub)
+	sub.acc.removeSub(sub.sub.subject, sub.sub.queue, sub.sub)
 }
 
 // Publish delivers a message to every matching subscription of the

@@ -149,7 +149,7 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 	if h := c.srv.hooks.subRecorded; h != nil {
 		h(c)
 	}
-	if err := c.account().subs.Insert(s, sub.queue, sub); err != nil {
+	if err := c.account().insertSub(s, sub.queue, sub); err != nil {
 		c.mu.Lock()
 		if c.mu.subs != nil && c.mu.subs[sub.sid] == sub {
 			delete(c.mu.subs, sub.sid)
@@ -169,7 +169,7 @@ func (c *client) Sub(subj, queue, sid []byte) error {
 	removed := !closed && c.mu.subs[sub.sid] != sub
 	c.mu.Unlock()
 	if closed || removed {
-		c.account().subs.Remove(s, sub.queue, sub)
+		c.account().removeSub(s, sub.queue, sub)
 	}
 	if closed {
 		return errClosed
@@ -271,5 +271,5 @@ func (c *client) removeSub(sub *subscription) {
 		c.ownSubRemoved(sub)
 	}
 	c.mu.Unlock()
-	c.account().subs.Remove(sub.subject, sub.queue, sub)
+	c.account().removeSub(sub.subject, sub.queue, sub)
 }

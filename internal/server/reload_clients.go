@@ -168,7 +168,7 @@ func (c *client) applyReload(authn *auth.Authenticator, st *authState, id auth.I
 	removed := c.setPermsLocked(id.Permissions)
 	c.mu.Unlock()
 	for _, sub := range removed {
-		c.account().subs.Remove(sub.subject, sub.queue, sub)
+		c.account().removeSub(sub.subject, sub.queue, sub)
 		// nats-server's texts (client.go processSubsOnConfigReload).
 		if sub.queue != "" {
 			c.sendErr("Permissions Violation for Subscription to " + strconv.Quote(sub.subject) + " using queue " + strconv.Quote(sub.queue) + " (sid " + strconv.Quote(sub.sid) + ")")
