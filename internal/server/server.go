@@ -65,6 +65,8 @@ type Server struct {
 	handshakes sync.WaitGroup
 
 	hooks testHooks // nil functions outside tests
+
+	disc discovery // cluster and connect_urls in INFO (connect_urls.go)
 }
 
 // testHooks let tests stop a goroutine at the points where races were
@@ -350,6 +352,7 @@ func (s *Server) infoJSONLDM(c *client, ldm bool) []byte {
 		info["nonce"] = string(c.nonce)
 	}
 	s.tlsInfo(info)
+	s.discoveryInfo(info, ldm)
 	b, _ := json.Marshal(info)
 	return b
 }
