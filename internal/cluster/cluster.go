@@ -1,0 +1,291 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+// Options configure a node's routes. Zero durations take the defaults.
+type Options struct {
+	Name       string // the cluster name; peers with another are refused
+	ServerName string // unique in the cluster; "" takes the server's name, else its id
+	Host       string // the cluster listener's host ("" = all interfaces)
+	Port       int    // the cluster listener's port (0 = any free port)
+	Routes     []*url.URL
+	// User and Password are the route credentials: sent to every peer
+	// and required from every peer ("" for none).
+	User, Password string
+	AuthTimeout    time.Duration // the handshake's deadline (default 2 s)
+	TLS            *tls.Config   // TLS for accepted and dialed routes; nil for none
+	// ClientURL is the "host:port" this node advertises to clients;
+	// "" takes the server's listener address.
+	ClientURL string
+	// OnPeersChanged is called, on its own goroutine with no lock held,
+	// after a peer joined or left.
+	OnPeersChanged func()
+
+	PingInterval time.Duration // between PINGs on a route (default 2 s)
+	MaxPingsOut  int           // unanswered PINGs before a route is cut (default 3)
+	MaxPending   int           // a route's outbound buffer limit in bytes (default 64 MiB)
+}
+
+var _ server.ClusterHook = (*Cluster)(nil)
+
+// PeerInfo describes one connected peer.
+type PeerInfo struct {
+	Name      string // server name
+	ID        string // server id
+	ClientURL string // the "host:port" it advertises to clients
+	RouteURL  string // its cluster listener, "host:port"
+}
+
+// Cluster is one node's side of the route mesh. Its methods are safe
+// for concurrent use.
+type Cluster struct {
+	srv      *server.Server
+	opts     Options
+	log      *server.Logger
+	name, id string
+	ln       net.Listener
+	self     string // our own cluster listener, "host:port"
+
+	interest localInterest // interest.go
+
+	// routes is the ready routes, copied on write, read by Forward
+	// without a lock.
+	routes atomic.Pointer[[]*route]
+
+	mu struct {
+		sync.Mutex
+		byID    map[string]*route // ready routes by peer id
+		dialing map[string]bool   // route URLs with a dialer running
+		closed  bool
+	}
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Start listens for routes, dials opts.Routes and installs the cluster
+// in srv, which must have been started. Close undoes it.
+func Start(srv *server.Server, opts Options) (*Cluster, error) {
+	if opts.AuthTimeout <= 0 {
+		opts.AuthTimeout = 2 * time.Second
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 2 * time.Second
+	}
+	if opts.MaxPingsOut <= 0 {
+		opts.MaxPingsOut = 3
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 64 << 20
+	}
+	if opts.Name == "" {
+		return nil, errors.New("cluster: a cluster name is required")
+	}
+	c := &Cluster{srv: srv, opts: opts, log: srv.Logger(), id: srv.ID(), name: opts.ServerName, quit: make(chan struct{})}
+	if c.name == "" {
+		c.name = srv.Name()
+	}
+	if c.name == "" {
+		c.name = c.id
+	}
+	if c.opts.ClientURL == "" {
+		c.opts.ClientURL = srv.Addr().String()
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen: %w", err)
+	}
+	c.ln = ln
+	c.self = advertised(opts.Host, ln.Addr().(*net.TCPAddr).Port)
+	c.interest.init()
+	c.mu.byID = make(map[string]*route)
+	c.mu.dialing = make(map[string]bool)
+	c.routes.Store(&[]*route{})
+	srv.SetClusterHook(c)
+	c.log.Noticef("Cluster %q listening for routes on %s", opts.Name, ln.Addr())
+	c.wg.Add(1)
+	go c.acceptLoop()
+	for _, u := range opts.Routes {
+		c.dial(u.Host, true)
+	}
+	return c, nil
+}
+
+// advertised is the address peers are told to dial.
+func advertised(host string, port int) string {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// Addr is the cluster listener's address.
+func (c *Cluster) Addr() net.Addr { return c.ln.Addr() }
+
+// Peers returns the connected peers, in no particular order.
+func (c *Cluster) Peers() []PeerInfo {
+	rs := *c.routes.Load()
+	out := make([]PeerInfo, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.peer)
+	}
+	return out
+}
+
+// Close stops accepting and dialing, closes every route, removes the
+// cluster from the server and waits for the cluster's goroutines.
+func (c *Cluster) Close() {
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.closed = true
+	close(c.quit)
+	rs := make([]*route, 0, len(c.mu.byID))
+	for _, r := range c.mu.byID {
+		rs = append(rs, r)
+	}
+	c.mu.Unlock()
+	c.srv.SetClusterHook(nil)
+	_ = c.ln.Close()
+	for _, r := range rs {
+		r.close(endClosed)
+	}
+	c.wg.Wait()
+}
+
+func (c *Cluster) closed() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Cluster) acceptLoop() {
+	defer c.wg.Done()
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		if c.opts.TLS != nil {
+			conn = tls.Server(conn, c.opts.TLS)
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.runRoute(conn, false, "")
+		}()
+	}
+}
+
+// dial starts a dialer for addr unless one runs. A configured route is
+// retried until Close; a learned one gives up after maxImplicitTries
+// failed attempts in a row.
+func (c *Cluster) dial(addr string, configured bool) {
+	c.mu.Lock()
+	if c.mu.closed || c.mu.dialing[addr] || addr == c.self {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.dialing[addr] = true
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() {
+			c.mu.Lock()
+			delete(c.mu.dialing, addr)
+			c.mu.Unlock()
+		}()
+		c.dialLoop(addr, configured)
+	}()
+}
+
+const maxImplicitTries = 10
+
+func (c *Cluster) dialLoop(addr string, configured bool) {
+	var b backoff
+	for fails := 0; configured || fails < maxImplicitTries; {
+		if c.closed() {
+			return
+		}
+		if c.connectedTo(addr) {
+			return
+		}
+		d := net.Dialer{Timeout: c.opts.AuthTimeout}
+		conn, err := d.Dial("tcp", addr)
+		if err == nil {
+			if c.opts.TLS != nil {
+				conn = tls.Client(conn, c.opts.TLS)
+			}
+			switch c.runRoute(conn, true, addr) {
+			case endDuplicate, endSelf, endClosed:
+				return
+			case endRan:
+				b.reset()
+				fails = 0
+			}
+		} else {
+			c.log.Debugf("Route to %s: %v", addr, err)
+		}
+		fails++
+		select {
+		case <-c.quit:
+			return
+		case <-time.After(b.next()):
+		}
+	}
+	c.log.Noticef("Giving up on learned route %s after %d attempts", addr, maxImplicitTries)
+}
+
+// connectedTo reports whether a ready route leads to the peer whose
+// cluster listener is addr.
+func (c *Cluster) connectedTo(addr string) bool {
+	for _, r := range *c.routes.Load() {
+		if r.peer.RouteURL == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// knownRouteURLs lists the cluster listeners of the ready peers.
+func (c *Cluster) knownRouteURLs() []string {
+	rs := *c.routes.Load()
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.peer.RouteURL)
+	}
+	return out
+}
+
+// peersChanged calls OnPeersChanged on a goroutine of its own.
+func (c *Cluster) peersChanged() {
+	if f := c.opts.OnPeersChanged; f != nil {
+		go f()
+	}
+}
+
+// publishRoutesLocked copies the ready routes for lock-free readers.
+func (c *Cluster) publishRoutesLocked() {
+	rs := make([]*route, 0, len(c.mu.byID))
+	for _, r := range c.mu.byID {
+		rs = append(rs, r)
+	}
+	c.routes.Store(&rs)
+}

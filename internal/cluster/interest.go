@@ -1,0 +1,107 @@
+package cluster
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+)
+
+// localInterest counts this node's subscriptions per account, subject
+// and queue, so that peers hear only of the first and the last.
+// Lock order: localInterest.mu → Cluster.mu → route.mu.
+type localInterest struct {
+	mu    sync.Mutex
+	count map[string]map[rsub]int // account → interest → subscriptions
+}
+
+func (li *localInterest) init() { li.count = make(map[string]map[rsub]int) }
+
+// appendAllLocked encodes an RS+ for every interest.
+func (li *localInterest) appendAllLocked(out []byte) []byte {
+	for acc, m := range li.count {
+		for k := range m {
+			out = appendSub(out, true, acc, k.subject, k.queue)
+		}
+	}
+	return out
+}
+
+// LocalInterest implements server.ClusterHook.
+func (c *Cluster) LocalInterest(acc, subj, queue string, delta int) {
+	li := &c.interest
+	li.mu.Lock()
+	defer li.mu.Unlock()
+	m := li.count[acc]
+	if m == nil {
+		m = make(map[rsub]int)
+		li.count[acc] = m
+	}
+	k := rsub{subj, queue}
+	before := m[k]
+	after := max(before+delta, 0)
+	if after == 0 {
+		delete(m, k)
+	} else {
+		m[k] = after
+	}
+	if (before == 0) == (after == 0) {
+		return
+	}
+	line := appendSub(nil, after > 0, acc, subj, queue)
+	for _, r := range *c.routes.Load() {
+		r.send(line)
+	}
+}
+
+// Forward implements server.ClusterHook: it sends the message once to
+// each peer with matching plain interest or a queue group of its own
+// choice. A queue group with a local member stays local; one with
+// members on several peers goes to one of them, chosen at random.
+func (c *Cluster) Forward(acc string, subj, reply, header, payload []byte, localGroups []string) bool {
+	rs := *c.routes.Load()
+	if len(rs) == 0 {
+		return false
+	}
+	type want struct {
+		r      *route
+		plain  bool
+		queues []string
+	}
+	var wants []want
+	var groupRoutes map[string][]int // queue → indexes in wants
+	for _, r := range rs {
+		m := r.match(acc, subj)
+		if m == nil || m.Empty() {
+			continue
+		}
+		w := want{r: r, plain: len(m.Plain) > 0}
+		for _, g := range m.Groups {
+			if len(g) == 0 || slices.Contains(localGroups, g[0].queue) {
+				continue
+			}
+			if groupRoutes == nil {
+				groupRoutes = make(map[string][]int)
+			}
+			groupRoutes[g[0].queue] = append(groupRoutes[g[0].queue], len(wants))
+		}
+		wants = append(wants, w)
+	}
+	for q, idx := range groupRoutes {
+		i := idx[rand.IntN(len(idx))]
+		wants[i].queues = append(wants[i].queues, q)
+	}
+	sent := false
+	for _, w := range wants {
+		if !w.plain && len(w.queues) == 0 {
+			continue
+		}
+		w.r.mu.Lock()
+		if !w.r.mu.closed {
+			w.r.mu.out = appendMsg(w.r.mu.out, acc, subj, reply, w.plain, w.queues, header, payload)
+			w.r.kickLocked()
+			sent = true
+		}
+		w.r.mu.Unlock()
+	}
+	return sent
+}

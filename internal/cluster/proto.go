@@ -1,0 +1,229 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// The route protocol: text control lines ending in CRLF, one message
+// payload after RMSG. See docs/CLUSTERING.md, "Route protocol".
+//
+//	INFO <json>
+//	PING / PONG
+//	RS+ <account> <subject> [<queue>]
+//	RS- <account> <subject> [<queue>]
+//	RMSG <account> <subject> <reply|-> <p|-> <header size> <total size> [<queue> ...]
+//	<header+payload>
+//	ERR <text>
+
+// Limits of the parser: a longer control line or a larger message is a
+// protocol error and closes the route.
+const (
+	maxControlLine = 1 << 20
+	maxMessage     = 64 << 20
+)
+
+// ErrProtocol is wrapped by every parse error.
+var ErrProtocol = errors.New("cluster: route protocol error")
+
+// opKind is the kind of one parsed operation.
+type opKind int
+
+const (
+	opInfo opKind = iota + 1
+	opPing
+	opPong
+	opSubAdd
+	opSubDel
+	opMsg
+	opErr
+)
+
+// op is one parsed operation. Its slices point into the parser's buffer
+// and are valid only during the callback.
+type op struct {
+	kind    opKind
+	arg     []byte // INFO's JSON, ERR's text
+	account string
+	subject []byte
+	reply   []byte // nil for none
+	queue   string // RS+/RS-
+	plain   bool   // RMSG: deliver to plain subscriptions
+	queues  []string
+	hdrLen  int
+	data    []byte // RMSG: header followed by payload
+}
+
+// parser splits a route's byte stream into operations. It copes with
+// reads split anywhere: an incomplete operation stays in buf until the
+// rest arrives.
+type parser struct {
+	buf []byte
+}
+
+// feed appends data and calls fn for each complete operation, stopping
+// at the first error (a parse error wraps ErrProtocol).
+func (p *parser) feed(data []byte, fn func(*op) error) error {
+	p.buf = append(p.buf, data...)
+	rest := p.buf
+	var o op
+	for {
+		n, err := parseOne(rest, &o)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		if err := fn(&o); err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	// Keep the incomplete tail at the start of buf.
+	k := copy(p.buf, rest)
+	p.buf = p.buf[:k]
+	if cap(p.buf) > 64<<10 && k < 4<<10 {
+		p.buf = append([]byte(nil), p.buf...)
+	}
+	return nil
+}
+
+// parseOne parses the first operation of b into o and returns the bytes
+// it used, or 0 when b holds no complete operation yet.
+func parseOne(b []byte, o *op) (int, error) {
+	eol := bytes.Index(b, crlf)
+	if eol < 0 {
+		if len(b) > maxControlLine {
+			return 0, fmt.Errorf("%w: control line too long", ErrProtocol)
+		}
+		return 0, nil
+	}
+	line := b[:eol]
+	verb, args, _ := bytes.Cut(line, space)
+	*o = op{}
+	switch string(verb) {
+	case "PING":
+		o.kind = opPing
+	case "PONG":
+		o.kind = opPong
+	case "INFO":
+		o.kind, o.arg = opInfo, args
+	case "ERR":
+		o.kind, o.arg = opErr, args
+	case "RS+", "RS-":
+		o.kind = opSubAdd
+		if verb[2] == '-' {
+			o.kind = opSubDel
+		}
+		f := bytes.Fields(args)
+		if len(f) < 2 || len(f) > 3 {
+			return 0, fmt.Errorf("%w: %s needs account, subject and an optional queue", ErrProtocol, verb)
+		}
+		o.account, o.subject = string(f[0]), f[1]
+		if len(f) == 3 {
+			o.queue = string(f[2])
+		}
+	case "RMSG":
+		return parseMsg(b, eol, args, o)
+	default:
+		return 0, fmt.Errorf("%w: unknown operation %q", ErrProtocol, truncate(verb))
+	}
+	return eol + 2, nil
+}
+
+// parseMsg parses RMSG's arguments and waits for its payload.
+func parseMsg(b []byte, eol int, args []byte, o *op) (int, error) {
+	f := bytes.Fields(args)
+	if len(f) < 6 {
+		return 0, fmt.Errorf("%w: RMSG needs 6 arguments", ErrProtocol)
+	}
+	hdr, err1 := strconv.Atoi(string(f[4]))
+	size, err2 := strconv.Atoi(string(f[5]))
+	if err1 != nil || err2 != nil || hdr < 0 || size < hdr || size > maxMessage {
+		return 0, fmt.Errorf("%w: RMSG bad sizes", ErrProtocol)
+	}
+	if string(f[3]) != "p" && string(f[3]) != "-" {
+		return 0, fmt.Errorf("%w: RMSG bad delivery flag", ErrProtocol)
+	}
+	end := eol + 2 + size
+	if len(b) < end+2 {
+		return 0, nil
+	}
+	if b[end] != '\r' || b[end+1] != '\n' {
+		return 0, fmt.Errorf("%w: RMSG payload not followed by CRLF", ErrProtocol)
+	}
+	o.kind = opMsg
+	o.account, o.subject = string(f[0]), f[1]
+	if string(f[2]) != "-" {
+		o.reply = f[2]
+	}
+	o.plain = f[3][0] == 'p'
+	for _, q := range f[6:] {
+		o.queues = append(o.queues, string(q))
+	}
+	o.hdrLen = hdr
+	o.data = b[eol+2 : end]
+	return end + 2, nil
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 32 {
+		return b[:32]
+	}
+	return b
+}
+
+var (
+	crlf  = []byte("\r\n")
+	space = []byte(" ")
+)
+
+// appendMsg encodes an RMSG.
+func appendMsg(out []byte, acc string, subj, reply []byte, plain bool, queues []string, header, payload []byte) []byte {
+	out = append(out, "RMSG "...)
+	out = append(out, acc...)
+	out = append(out, ' ')
+	out = append(out, subj...)
+	out = append(out, ' ')
+	if len(reply) == 0 {
+		out = append(out, '-')
+	} else {
+		out = append(out, reply...)
+	}
+	if plain {
+		out = append(out, " p "...)
+	} else {
+		out = append(out, " - "...)
+	}
+	out = strconv.AppendInt(out, int64(len(header)), 10)
+	out = append(out, ' ')
+	out = strconv.AppendInt(out, int64(len(header)+len(payload)), 10)
+	for _, q := range queues {
+		out = append(out, ' ')
+		out = append(out, q...)
+	}
+	out = append(out, "\r\n"...)
+	out = append(out, header...)
+	out = append(out, payload...)
+	return append(out, "\r\n"...)
+}
+
+// appendSub encodes RS+ (add) or RS-.
+func appendSub(out []byte, add bool, acc, subj, queue string) []byte {
+	if add {
+		out = append(out, "RS+ "...)
+	} else {
+		out = append(out, "RS- "...)
+	}
+	out = append(out, acc...)
+	out = append(out, ' ')
+	out = append(out, subj...)
+	if queue != "" {
+		out = append(out, ' ')
+		out = append(out, queue...)
+	}
+	return append(out, "\r\n"...)
+}

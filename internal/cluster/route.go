@@ -1,0 +1,399 @@
+package cluster
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/subject"
+)
+
+// endReason tells a dialer why its route ended.
+type endReason int
+
+const (
+	endFailed    endReason = iota // the handshake failed or was refused
+	endRan                        // the route was up, then dropped
+	endDuplicate                  // another route to the same peer won
+	endSelf                       // the address is our own listener
+	endClosed                     // the cluster is closing
+)
+
+// info is the handshake (and, later, the gossip of known peers).
+type info struct {
+	Cluster   string   `json:"cluster"`
+	Name      string   `json:"server_name"`
+	ID        string   `json:"server_id"`
+	ClientURL string   `json:"client_url"`
+	RouteURL  string   `json:"route_url"`
+	Peers     []string `json:"peers,omitempty"`
+	User      string   `json:"user,omitempty"`
+	Pass      string   `json:"pass,omitempty"`
+}
+
+// rsub is one remote interest: a subject and queue group of a peer.
+type rsub struct{ subject, queue string }
+
+// route is one connection to a peer.
+type route struct {
+	c      *Cluster
+	conn   net.Conn
+	dialed bool
+	peer   PeerInfo // set by the handshake, then read-only
+
+	mu struct {
+		sync.Mutex
+		out      []byte
+		closed   bool
+		reason   endReason
+		pingsOut int
+	}
+	wake chan struct{}
+	done chan struct{}
+
+	// interest is the peer's interest by account.
+	interest struct {
+		sync.RWMutex
+		byAccount map[string]*subject.Index[rsub]
+	}
+}
+
+// runRoute runs one route connection to its end on the calling
+// goroutine: handshake, registration, then reading.
+func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) endReason {
+	r := &route{c: c, conn: conn, dialed: dialed, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	r.interest.byAccount = make(map[string]*subject.Index[rsub])
+	r.mu.reason = endFailed
+	defer conn.Close()
+	hello, _ := json.Marshal(c.myInfo())
+	_ = conn.SetDeadline(time.Now().Add(c.opts.AuthTimeout))
+	if _, err := conn.Write(append(append([]byte("INFO "), hello...), "\r\n"...)); err != nil {
+		return endFailed
+	}
+	var p parser
+	buf := make([]byte, 32<<10)
+	ready := false
+	for {
+		n, err := conn.Read(buf)
+		if n > 0 {
+			perr := p.feed(buf[:n], func(o *op) error {
+				if !ready {
+					if o.kind != opInfo {
+						return fmt.Errorf("%w: expected INFO first", ErrProtocol)
+					}
+					if err := c.handshake(r, o.arg); err != nil {
+						return err
+					}
+					ready = true
+					_ = conn.SetReadDeadline(time.Time{})
+					c.wg.Add(1)
+					go r.writeLoop()
+					return nil
+				}
+				return r.handle(o)
+			})
+			if perr != nil {
+				if !errors.Is(perr, errRefused) {
+					c.log.Warnf("Route %s: %v", conn.RemoteAddr(), perr)
+				}
+				if !ready && errors.Is(perr, errSelf) {
+					return endSelf
+				}
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if !ready {
+		return endFailed
+	}
+	r.close(endRan)
+	c.unregister(r)
+	r.mu.Lock()
+	reason := r.mu.reason
+	r.mu.Unlock()
+	if c.closed() {
+		return endClosed
+	}
+	return reason
+}
+
+var (
+	errRefused = errors.New("cluster: route refused")
+	errSelf    = errors.New("cluster: route to self")
+)
+
+func (c *Cluster) myInfo() info {
+	return info{Cluster: c.opts.Name, Name: c.name, ID: c.id, ClientURL: c.opts.ClientURL, RouteURL: c.self,
+		Peers: c.knownRouteURLs(), User: c.opts.User, Pass: c.opts.Password}
+}
+
+// refuse logs why a peer is refused and tells it.
+func (c *Cluster) refuse(r *route, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	c.log.Errorf("Refusing route %s: %s", r.conn.RemoteAddr(), msg)
+	_, _ = r.conn.Write([]byte("ERR " + msg + "\r\n"))
+	return errRefused
+}
+
+// handshake checks the peer's INFO and registers the route.
+func (c *Cluster) handshake(r *route, js []byte) error {
+	var in info
+	if err := json.Unmarshal(js, &in); err != nil {
+		return fmt.Errorf("%w: bad INFO: %v", ErrProtocol, err)
+	}
+	if in.ID == c.id {
+		return errSelf
+	}
+	if subtle.ConstantTimeCompare([]byte(in.User), []byte(c.opts.User)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(in.Pass), []byte(c.opts.Password)) != 1 {
+		return c.refuse(r, "authorization violation (wrong route user or password)")
+	}
+	if in.Cluster != c.opts.Name {
+		return c.refuse(r, "cluster name %q is not ours (%q)", in.Cluster, c.opts.Name)
+	}
+	if in.Name == c.name {
+		return c.refuse(r, "duplicate server name %q (server id %s)", in.Name, in.ID)
+	}
+	r.peer = PeerInfo{Name: in.Name, ID: in.ID, ClientURL: in.ClientURL, RouteURL: in.RouteURL}
+	if err := c.register(r); err != nil {
+		return err
+	}
+	c.learn(in.Peers)
+	return nil
+}
+
+// learn dials the peers we are not connected to.
+func (c *Cluster) learn(peers []string) {
+	for _, addr := range peers {
+		if addr != c.self && !c.connectedTo(addr) {
+			c.dial(addr, false)
+		}
+	}
+}
+
+// register makes r a ready route, or refuses it as a duplicate. Of two
+// routes between the same nodes, both keep the one dialed by the node
+// with the smaller server id.
+func (c *Cluster) register(r *route) error {
+	c.interest.mu.Lock()
+	defer c.interest.mu.Unlock()
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return errRefused
+	}
+	for id, other := range c.mu.byID {
+		if id != r.peer.ID && other.peer.Name == r.peer.Name {
+			c.mu.Unlock()
+			return c.refuse(r, "duplicate server name %q (server ids %s and %s)", r.peer.Name, id, r.peer.ID)
+		}
+	}
+	var loser *route
+	if old := c.mu.byID[r.peer.ID]; old != nil {
+		keepDialedByMe := c.id < r.peer.ID
+		if r.dialed != keepDialedByMe || old.dialed == keepDialedByMe {
+			c.mu.Unlock()
+			r.setReason(endDuplicate)
+			return errRefused
+		}
+		loser = old
+	}
+	c.mu.byID[r.peer.ID] = r
+	c.publishRoutesLocked()
+	others := *c.routes.Load()
+	c.mu.Unlock()
+	if loser != nil {
+		loser.close(endDuplicate)
+	}
+	r.send(c.interest.appendAllLocked(nil))
+	c.log.Noticef("Route to %s (%s, %s) established", r.peer.Name, r.peer.ID, r.conn.RemoteAddr())
+	// Tell the other peers about the new one, so the mesh closes.
+	gossip, _ := json.Marshal(info{Cluster: c.opts.Name, Name: c.name, ID: c.id, Peers: []string{r.peer.RouteURL}})
+	line := append(append([]byte("INFO "), gossip...), "\r\n"...)
+	for _, o := range others {
+		if o != r {
+			o.send(line)
+		}
+	}
+	c.peersChanged()
+	return nil
+}
+
+// unregister drops a route that ended, with its interest.
+func (c *Cluster) unregister(r *route) {
+	c.mu.Lock()
+	if c.mu.byID[r.peer.ID] != r {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.mu.byID, r.peer.ID)
+	c.publishRoutesLocked()
+	closed := c.mu.closed
+	c.mu.Unlock()
+	c.log.Noticef("Route to %s (%s) closed", r.peer.Name, r.peer.ID)
+	if !closed {
+		c.peersChanged()
+	}
+}
+
+// handle processes one operation of a ready route.
+func (r *route) handle(o *op) error {
+	switch o.kind {
+	case opPing:
+		r.send([]byte("PONG\r\n"))
+	case opPong:
+		r.mu.Lock()
+		r.mu.pingsOut = 0
+		r.mu.Unlock()
+	case opInfo:
+		var in info
+		if json.Unmarshal(o.arg, &in) == nil {
+			r.c.learn(in.Peers)
+		}
+	case opErr:
+		r.c.log.Warnf("Route to %s: peer says: %s", r.peer.Name, o.arg)
+	case opSubAdd, opSubDel:
+		r.setInterest(o.account, string(o.subject), o.queue, o.kind == opSubAdd)
+	case opMsg:
+		r.c.srv.DeliverFromRoute(o.account, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues)
+	}
+	return nil
+}
+
+func (r *route) setInterest(acc, subj, queue string, add bool) {
+	r.interest.Lock()
+	defer r.interest.Unlock()
+	idx := r.interest.byAccount[acc]
+	if idx == nil {
+		if !add {
+			return
+		}
+		idx = subject.NewIndex[rsub]()
+		r.interest.byAccount[acc] = idx
+	}
+	v := rsub{subj, queue}
+	if add {
+		_ = idx.Insert(subj, queue, v) // an invalid subject matches nothing
+	} else {
+		idx.Remove(subj, queue, v)
+	}
+}
+
+// match returns the peer's interest in subj, nil for none.
+func (r *route) match(acc string, subj []byte) *subject.Result[rsub] {
+	r.interest.RLock()
+	idx := r.interest.byAccount[acc]
+	r.interest.RUnlock()
+	if idx == nil {
+		return nil
+	}
+	return idx.MatchBytes(subj)
+}
+
+func (r *route) setReason(e endReason) {
+	r.mu.Lock()
+	r.mu.reason = e
+	r.mu.Unlock()
+}
+
+// send queues b (copied) for the peer; it never blocks. A route whose
+// backlog passes MaxPending is cut as a slow consumer.
+func (r *route) send(b []byte) {
+	r.mu.Lock()
+	r.appendLocked(b)
+	r.mu.Unlock()
+}
+
+func (r *route) appendLocked(b []byte) {
+	if r.mu.closed {
+		return
+	}
+	r.mu.out = append(r.mu.out, b...)
+	r.kickLocked()
+}
+
+// kickLocked wakes the writer, or cuts a slow route.
+func (r *route) kickLocked() {
+	if len(r.mu.out) > r.c.opts.MaxPending {
+		r.c.log.Warnf("Slow route to %s: %d bytes pending, closing", r.peer.Name, len(r.mu.out))
+		r.closeLocked(endRan)
+		return
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *route) close(e endReason) {
+	r.mu.Lock()
+	r.closeLocked(e)
+	r.mu.Unlock()
+}
+
+func (r *route) closeLocked(e endReason) {
+	if r.mu.closed {
+		return
+	}
+	r.mu.closed = true
+	if r.mu.reason == endFailed || r.mu.reason == endRan {
+		r.mu.reason = e
+	}
+	r.mu.out = nil
+	close(r.done)
+	_ = r.conn.Close()
+}
+
+// writeLoop writes what is queued and sends PINGs; a peer that leaves
+// MaxPingsOut of them unanswered is cut.
+func (r *route) writeLoop() {
+	defer r.c.wg.Done()
+	tick := time.NewTicker(r.c.opts.PingInterval)
+	defer tick.Stop()
+	var spare []byte
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-tick.C:
+			r.mu.Lock()
+			if r.mu.pingsOut >= r.c.opts.MaxPingsOut {
+				r.c.log.Warnf("Stale route to %s: %d pings unanswered, closing", r.peer.Name, r.mu.pingsOut)
+				r.closeLocked(endRan)
+				r.mu.Unlock()
+				return
+			}
+			r.mu.pingsOut++
+			r.appendLocked([]byte("PING\r\n"))
+			r.mu.Unlock()
+		case <-r.wake:
+			// Swap buffers: the peer's backlog is written while new
+			// messages go to the spare one.
+			r.mu.Lock()
+			out := r.mu.out
+			if len(out) == 0 {
+				r.mu.Unlock()
+				continue
+			}
+			r.mu.out, spare = spare[:0], nil
+			r.mu.Unlock()
+			_ = r.conn.SetWriteDeadline(time.Now().Add(2 * r.c.opts.PingInterval))
+			if _, err := r.conn.Write(out); err != nil {
+				r.close(endRan)
+				return
+			}
+			if cap(out) <= 1<<20 {
+				spare = out
+			} else {
+				spare = nil
+			}
+		}
+	}
+}
