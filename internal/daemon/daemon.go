@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/cluster"
 	"github.com/cairn-db/cairn/internal/jsapi"
 	"github.com/cairn-db/cairn/internal/monitor"
 	"github.com/cairn-db/cairn/internal/server"
@@ -77,6 +78,8 @@ type Config struct {
 	// SystemAccount is the account whose clients may send the system
 	// requests (nats-server's system_account); empty: "$SYS" (sys.go).
 	SystemAccount string
+	// Cluster makes the server a cluster node (cluster.go); nil: alone.
+	Cluster *ClusterConfig
 }
 
 // Daemon is a running server with its storage.
@@ -95,6 +98,9 @@ type Daemon struct {
 	monitor *monitor.Monitor
 	// sys answers the system account's requests (sys.go).
 	sys *sysService
+	// cluster is the route layer, nil when not clustered (cluster.go).
+	cluster   *cluster.Cluster
+	clusterMu sync.Mutex
 
 	stop sync.Once
 }
@@ -141,10 +147,15 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.startSys()
+	d.setDiscovery()
 	if err := srv.Start(); err != nil {
 		d.stopSys()
 		d.monitor.Close()
 		d.closeKV()
+		return nil, err
+	}
+	if err := d.startCluster(); err != nil {
+		d.Shutdown()
 		return nil, err
 	}
 	return d, nil
@@ -160,6 +171,7 @@ func (d *Daemon) ClientURL() string { return d.srv.ClientURL() }
 // storage. It is idempotent.
 func (d *Daemon) Shutdown() {
 	d.stop.Do(func() {
+		d.stopCluster()
 		d.stopSys()
 		if d.monitor != nil {
 			d.monitor.Close()

@@ -48,6 +48,9 @@ func (d *Daemon) Reload(cfg Config) error {
 // reloaded, or nil.
 func (d *Daemon) refuseReload(cfg *Config) error {
 	cur := &d.cfg
+	if err := refuseClusterReload(cur.Cluster, cfg.Cluster); err != nil {
+		return err
+	}
 	if !cur.DisableKV && cfg.StoreDir != cur.StoreDir {
 		return fmt.Errorf("config reload not supported for jetstream storage directory")
 	}

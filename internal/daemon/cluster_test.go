@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+// startClusterNode starts a core-only daemon in cluster c1 with a free
+// route port, dialing routes.
+func startClusterNode(t *testing.T, name string, routes []string, edit func(*ClusterConfig)) *Daemon {
+	t.Helper()
+	cfg := Config{StoreDir: t.TempDir(), DisableKV: true}
+	cfg.Server.Host, cfg.Server.Port, cfg.Server.Name = "127.0.0.1", -1, name
+	cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+	cc := &ClusterConfig{Name: "c1", Host: "127.0.0.1", Port: -1}
+	for _, r := range routes {
+		u, err := url.Parse(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc.Routes = append(cc.Routes, u)
+	}
+	if edit != nil {
+		edit(cc)
+	}
+	cfg.Cluster = cc
+	d, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Shutdown)
+	return d
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestClusterDiscoveryThroughNatsGo(t *testing.T) {
+	n1 := startClusterNode(t, "n1", nil, nil)
+	nc, err := nats.Connect(n1.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if got := nc.ConnectedClusterName(); got != "c1" {
+		t.Fatalf("cluster name %q, want c1", got)
+	}
+	route := "nats://" + n1.Cluster().Addr().String()
+	n2 := startClusterNode(t, "n2", []string{route}, nil)
+	n2URL := strings.TrimPrefix(n2.ClientURL(), "nats://")
+	waitUntil(t, "nats.go discovers n2", func() bool {
+		return slices.Contains(nc.DiscoveredServers(), "nats://"+n2URL)
+	})
+	if got := n1.Server().ConnectURLs(); !slices.Equal(got, []string{strings.TrimPrefix(n1.ClientURL(), "nats://"), n2URL}) {
+		t.Fatalf("n1 connect_urls %v", got)
+	}
+	// n2 leaves: n1 drops its URL.
+	n2.Shutdown()
+	waitUntil(t, "n1 drops n2", func() bool {
+		return !slices.Contains(n1.Server().ConnectURLs(), n2URL)
+	})
+}
+
+func TestClusterNoAdvertise(t *testing.T) {
+	n1 := startClusterNode(t, "n1", nil, func(cc *ClusterConfig) { cc.NoAdvertise = true })
+	route := "nats://" + n1.Cluster().Addr().String()
+	startClusterNode(t, "n2", []string{route}, nil)
+	waitUntil(t, "routes up", func() bool { return len(n1.Cluster().Peers()) == 1 })
+	nc, err := nats.Connect(n1.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if got := nc.DiscoveredServers(); len(got) != 0 {
+		t.Fatalf("no_advertise node told its client of %v", got)
+	}
+}
+
+func TestClusterReloadRefused(t *testing.T) {
+	cur := &ClusterConfig{Name: "c1", Host: "127.0.0.1", Port: 6222}
+	for _, tc := range []struct {
+		next *ClusterConfig
+		want string
+	}{
+		{&ClusterConfig{Name: "c1", Host: "127.0.0.1", Port: 6222}, ""},
+		{&ClusterConfig{Name: "c1", Host: "127.0.0.1", Port: 6223}, "config reload not supported for cluster port: old=6222, new=6223"},
+		{&ClusterConfig{Name: "c1", Host: "0.0.0.0", Port: 6222}, "config reload not supported for cluster host: old=127.0.0.1, new=0.0.0.0"},
+		{&ClusterConfig{Name: "c2", Host: "127.0.0.1", Port: 6222}, "config reload not supported for cluster: "},
+		{nil, "config reload not supported for cluster: "},
+	} {
+		err := refuseClusterReload(cur, tc.next)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)) {
+			t.Errorf("%+v: got %v, want %q", tc.next, err, tc.want)
+		}
+	}
+	if err := refuseClusterReload(nil, nil); err != nil {
+		t.Errorf("no cluster: %v", err)
+	}
+}
