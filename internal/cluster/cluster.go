@@ -122,10 +122,12 @@ func Start(srv *server.Server, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// advertised is the address peers are told to dial.
+// advertised is the address peers are told to dial: ":port" when
+// listening on all interfaces (a peer then uses the address the route
+// comes from).
 func advertised(host string, port int) string {
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
+	if host == "0.0.0.0" || host == "::" {
+		host = ""
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
@@ -188,7 +190,7 @@ func (c *Cluster) acceptLoop() {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.runRoute(conn, false, "")
+			c.runRoute(conn, false)
 		}()
 	}
 }
@@ -220,12 +222,24 @@ const maxImplicitTries = 10
 
 func (c *Cluster) dialLoop(addr string, configured bool) {
 	var b backoff
+	peerID := "" // the peer this address led to last
 	for fails := 0; configured || fails < maxImplicitTries; {
 		if c.closed() {
 			return
 		}
-		if c.connectedTo(addr) {
-			return
+		// A learned route ends when another route leads to its peer;
+		// a configured one waits for that route to end, so that it
+		// redials when the other side does not.
+		if c.connectedTo(addr) || (peerID != "" && c.connectedToID(peerID)) {
+			if !configured {
+				return
+			}
+			select {
+			case <-c.quit:
+				return
+			case <-time.After(backoffMax):
+			}
+			continue
 		}
 		d := net.Dialer{Timeout: c.opts.AuthTimeout}
 		conn, err := d.Dial("tcp", addr)
@@ -233,9 +247,15 @@ func (c *Cluster) dialLoop(addr string, configured bool) {
 			if c.opts.TLS != nil {
 				conn = tls.Client(conn, c.opts.TLS)
 			}
-			switch c.runRoute(conn, true, addr) {
-			case endDuplicate, endSelf, endClosed:
+			end, id := c.runRoute(conn, true)
+			if id != "" {
+				peerID = id
+			}
+			switch end {
+			case endSelf, endClosed:
 				return
+			case endDuplicate:
+				continue
 			case endRan:
 				b.reset()
 				fails = 0
@@ -258,6 +278,16 @@ func (c *Cluster) dialLoop(addr string, configured bool) {
 func (c *Cluster) connectedTo(addr string) bool {
 	for _, r := range *c.routes.Load() {
 		if r.peer.RouteURL == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// connectedToID reports whether a ready route leads to the peer id.
+func (c *Cluster) connectedToID(id string) bool {
+	for _, r := range *c.routes.Load() {
+		if r.peer.ID == id {
 			return true
 		}
 	}

@@ -19,7 +19,10 @@ func (li *localInterest) init() { li.count = make(map[string]map[rsub]int) }
 // appendAllLocked encodes an RS+ for every interest.
 func (li *localInterest) appendAllLocked(out []byte) []byte {
 	for acc, m := range li.count {
-		for k := range m {
+		for k, n := range m {
+			if n <= 0 {
+				continue
+			}
 			out = appendSub(out, true, acc, k.subject, k.queue)
 		}
 	}
@@ -37,14 +40,18 @@ func (c *Cluster) LocalInterest(acc, subj, queue string, delta int) {
 		li.count[acc] = m
 	}
 	k := rsub{subj, queue}
+	// A removal may be reported before its addition (the server
+	// reports after changing its index, from the goroutines that
+	// change it), so a count may dip below zero for a moment; interest
+	// exists while it is positive.
 	before := m[k]
-	after := max(before+delta, 0)
+	after := before + delta
 	if after == 0 {
 		delete(m, k)
 	} else {
 		m[k] = after
 	}
-	if (before == 0) == (after == 0) {
+	if (before > 0) == (after > 0) {
 		return
 	}
 	line := appendSub(nil, after > 0, acc, subj, queue)

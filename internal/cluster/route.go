@@ -63,16 +63,20 @@ type route struct {
 }
 
 // runRoute runs one route connection to its end on the calling
-// goroutine: handshake, registration, then reading.
-func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) endReason {
+// goroutine: handshake, registration, then reading. It returns why it
+// ended and the peer's id ("" if the handshake did not get that far).
+func (c *Cluster) runRoute(conn net.Conn, dialed bool) (endReason, string) {
 	r := &route{c: c, conn: conn, dialed: dialed, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	r.interest.byAccount = make(map[string]*subject.Index[rsub])
 	r.mu.reason = endFailed
 	defer conn.Close()
-	hello, _ := json.Marshal(c.myInfo())
 	_ = conn.SetDeadline(time.Now().Add(c.opts.AuthTimeout))
-	if _, err := conn.Write(append(append([]byte("INFO "), hello...), "\r\n"...)); err != nil {
-		return endFailed
+	// The dialer speaks first, with the route credentials; the
+	// acceptor answers only a peer it accepts, and never sends them.
+	if dialed {
+		if err := c.writeInfo(r, true); err != nil {
+			return endFailed, ""
+		}
 	}
 	var p parser
 	buf := make([]byte, 32<<10)
@@ -82,6 +86,10 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) endReason {
 		if n > 0 {
 			perr := p.feed(buf[:n], func(o *op) error {
 				if !ready {
+					if o.kind == opErr {
+						c.log.Errorf("Route %s refused us: %s", conn.RemoteAddr(), o.arg)
+						return errRefused
+					}
 					if o.kind != opInfo {
 						return fmt.Errorf("%w: expected INFO first", ErrProtocol)
 					}
@@ -101,7 +109,7 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) endReason {
 					c.log.Warnf("Route %s: %v", conn.RemoteAddr(), perr)
 				}
 				if !ready && errors.Is(perr, errSelf) {
-					return endSelf
+					return endSelf, ""
 				}
 				break
 			}
@@ -111,7 +119,10 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) endReason {
 		}
 	}
 	if !ready {
-		return endFailed
+		r.mu.Lock()
+		reason := r.mu.reason
+		r.mu.Unlock()
+		return reason, r.peer.ID
 	}
 	r.close(endRan)
 	c.unregister(r)
@@ -119,9 +130,9 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) endReason {
 	reason := r.mu.reason
 	r.mu.Unlock()
 	if c.closed() {
-		return endClosed
+		return endClosed, r.peer.ID
 	}
-	return reason
+	return reason, r.peer.ID
 }
 
 var (
@@ -129,9 +140,16 @@ var (
 	errSelf    = errors.New("cluster: route to self")
 )
 
-func (c *Cluster) myInfo() info {
-	return info{Cluster: c.opts.Name, Name: c.name, ID: c.id, ClientURL: c.opts.ClientURL, RouteURL: c.self,
-		Peers: c.knownRouteURLs(), User: c.opts.User, Pass: c.opts.Password}
+// writeInfo writes the handshake's INFO, with the credentials when
+// creds is set (the dialer's).
+func (c *Cluster) writeInfo(r *route, creds bool) error {
+	in := info{Cluster: c.opts.Name, Name: c.name, ID: c.id, ClientURL: c.opts.ClientURL, RouteURL: c.self, Peers: c.knownRouteURLs()}
+	if creds {
+		in.User, in.Pass = c.opts.User, c.opts.Password
+	}
+	js, _ := json.Marshal(in)
+	_, err := r.conn.Write(append(append([]byte("INFO "), js...), "\r\n"...))
+	return err
 }
 
 // refuse logs why a peer is refused and tells it.
@@ -151,8 +169,8 @@ func (c *Cluster) handshake(r *route, js []byte) error {
 	if in.ID == c.id {
 		return errSelf
 	}
-	if subtle.ConstantTimeCompare([]byte(in.User), []byte(c.opts.User)) != 1 ||
-		subtle.ConstantTimeCompare([]byte(in.Pass), []byte(c.opts.Password)) != 1 {
+	if !r.dialed && (subtle.ConstantTimeCompare([]byte(in.User), []byte(c.opts.User)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(in.Pass), []byte(c.opts.Password)) != 1) {
 		return c.refuse(r, "authorization violation (wrong route user or password)")
 	}
 	if in.Cluster != c.opts.Name {
@@ -160,6 +178,18 @@ func (c *Cluster) handshake(r *route, js []byte) error {
 	}
 	if in.Name == c.name {
 		return c.refuse(r, "duplicate server name %q (server id %s)", in.Name, in.ID)
+	}
+	if !r.dialed {
+		if err := c.writeInfo(r, false); err != nil {
+			return err
+		}
+	}
+	// A peer listening on all interfaces advertises only its port: it
+	// is reached at the address its route comes from.
+	if host, port, err := net.SplitHostPort(in.RouteURL); err == nil && host == "" {
+		if ra, ok := r.conn.RemoteAddr().(*net.TCPAddr); ok {
+			in.RouteURL = net.JoinHostPort(ra.IP.String(), port)
+		}
 	}
 	r.peer = PeerInfo{Name: in.Name, ID: in.ID, ClientURL: in.ClientURL, RouteURL: in.RouteURL}
 	if err := c.register(r); err != nil {

@@ -41,9 +41,14 @@ func clusterHookOf(s *Server) *clusterHookBox {
 }
 
 // SetClusterHook installs h (nil removes it) and reports every existing
-// client subscription to it. An in-process subscription made before the
-// hook is installed is not reported; the cluster is meant to start
-// before the JetStream API subscribes.
+// client subscription to it. A client subscription made while it is
+// being installed may be reported twice (its interest then outlives it
+// on the peers, which costs only forwards they drop).
+//
+// Only client subscriptions are reported: in-process services (the
+// JetStream API, stream ingestion) stay node-local until JetStream is
+// clustered (issue 14, point 4), so a node's API answers its own
+// clients only.
 func (s *Server) SetClusterHook(h ClusterHook) {
 	var box *clusterHookBox
 	if h != nil {
@@ -84,7 +89,7 @@ func (a *Account) insertSub(subj, queue string, sub *subscription) error {
 	if err := a.subs.Insert(subj, queue, sub); err != nil {
 		return err
 	}
-	if box := a.cluster.Load(); box != nil {
+	if box := a.cluster.Load(); box != nil && sub.client != nil {
 		box.h.LocalInterest(a.name, subj, queue, 1)
 	}
 	return nil
@@ -95,7 +100,7 @@ func (a *Account) insertSub(subj, queue string, sub *subscription) error {
 func (a *Account) removeSub(subj, queue string, sub *subscription) bool {
 	ok := a.subs.Remove(subj, queue, sub)
 	if ok {
-		if box := a.cluster.Load(); box != nil {
+		if box := a.cluster.Load(); box != nil && sub.client != nil {
 			box.h.LocalInterest(a.name, subj, queue, -1)
 		}
 	}
