@@ -23,9 +23,15 @@ type Options struct {
 	Routes     []*url.URL
 	// User and Password are the route credentials: sent to every peer
 	// and required from every peer ("" for none).
+	// A route URL's own user and password (nats://user:pass@host:port)
+	// are sent to that route instead.
 	User, Password string
-	AuthTimeout    time.Duration // the handshake's deadline (default 2 s)
-	TLS            *tls.Config   // TLS for accepted and dialed routes; nil for none
+	// Advertise is the "host:port" peers are told to dial for this
+	// node; "" takes the listener's (its port alone when it listens on
+	// all interfaces: peers then use the address its routes come from).
+	Advertise   string
+	AuthTimeout time.Duration // the handshake's deadline (default 2 s)
+	TLS         *tls.Config   // TLS for accepted and dialed routes; nil for none
 	// ClientURL is the "host:port" this node advertises to clients;
 	// "" takes the server's listener address.
 	ClientURL string
@@ -57,6 +63,9 @@ type Cluster struct {
 	name, id string
 	ln       net.Listener
 	self     string // our own cluster listener, "host:port"
+	// creds are the credentials given in configured route URLs, by
+	// address; read-only after Start.
+	creds map[string]*url.Userinfo
 
 	interest localInterest // interest.go
 
@@ -108,6 +117,15 @@ func Start(srv *server.Server, opts Options) (*Cluster, error) {
 	}
 	c.ln = ln
 	c.self = advertised(opts.Host, ln.Addr().(*net.TCPAddr).Port)
+	if opts.Advertise != "" {
+		c.self = opts.Advertise
+	}
+	c.creds = make(map[string]*url.Userinfo)
+	for _, u := range opts.Routes {
+		if u.User != nil {
+			c.creds[u.Host] = u.User
+		}
+	}
 	c.interest.init()
 	c.mu.byID = make(map[string]*route)
 	c.mu.dialing = make(map[string]bool)
@@ -190,7 +208,7 @@ func (c *Cluster) acceptLoop() {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.runRoute(conn, false)
+			c.runRoute(conn, false, "")
 		}()
 	}
 }
@@ -247,7 +265,7 @@ func (c *Cluster) dialLoop(addr string, configured bool) {
 			if c.opts.TLS != nil {
 				conn = tls.Client(conn, c.opts.TLS)
 			}
-			end, id := c.runRoute(conn, true)
+			end, id := c.runRoute(conn, true, addr)
 			if id != "" {
 				peerID = id
 			}

@@ -62,7 +62,11 @@ func startNode(t *testing.T, opts Options, port int, routes ...string) *node {
 		opts.PingInterval = 200 * time.Millisecond
 	}
 	for _, r := range routes {
-		opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats", Host: r})
+		u, err := url.Parse("nats://" + r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Routes = append(opts.Routes, u)
 	}
 	cl, err := Start(srv, opts)
 	if err != nil {
@@ -171,6 +175,9 @@ func TestRefusedPeers(t *testing.T) {
 	}
 	good := startNode(t, Options{ServerName: "n2", User: "ru", Password: "rp"}, 0, n1.addr())
 	waitFor(t, "good peer", func() bool { return peerNames(n1) == "n2" && peerNames(good) == "n1" })
+	// Credentials in the route URL are used for that route.
+	startNode(t, Options{ServerName: "n3"}, 0, "ru:rp@"+n1.addr())
+	waitFor(t, "peer with URL credentials", func() bool { return peerNames(n1) == "n2,n3" })
 }
 
 func TestCrossNodePubSub(t *testing.T) {

@@ -43,6 +43,7 @@ type route struct {
 	c      *Cluster
 	conn   net.Conn
 	dialed bool
+	addr   string   // the address dialed; "" for an accepted route
 	peer   PeerInfo // set by the handshake, then read-only
 
 	mu struct {
@@ -65,8 +66,8 @@ type route struct {
 // runRoute runs one route connection to its end on the calling
 // goroutine: handshake, registration, then reading. It returns why it
 // ended and the peer's id ("" if the handshake did not get that far).
-func (c *Cluster) runRoute(conn net.Conn, dialed bool) (endReason, string) {
-	r := &route{c: c, conn: conn, dialed: dialed, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, string) {
+	r := &route{c: c, conn: conn, dialed: dialed, addr: addr, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	r.interest.byAccount = make(map[string]*subject.Index[rsub])
 	r.mu.reason = endFailed
 	defer conn.Close()
@@ -146,6 +147,12 @@ func (c *Cluster) writeInfo(r *route, creds bool) error {
 	in := info{Cluster: c.opts.Name, Name: c.name, ID: c.id, ClientURL: c.opts.ClientURL, RouteURL: c.self, Peers: c.knownRouteURLs()}
 	if creds {
 		in.User, in.Pass = c.opts.User, c.opts.Password
+		if u := c.creds[r.addr]; u != nil {
+			in.User, in.Pass = u.Username(), ""
+			if p, ok := u.Password(); ok {
+				in.Pass = p
+			}
+		}
 	}
 	js, _ := json.Marshal(in)
 	_, err := r.conn.Write(append(append([]byte("INFO "), js...), "\r\n"...))
