@@ -34,9 +34,5 @@ func refuseUnenforced(f *config.Config) error {
 // fileWarnings are the file's own warnings and those for keys parsed but
 // not acted upon yet.
 func fileWarnings(f *config.Config) []string {
-	w := append([]string(nil), f.Warnings...)
-	if f.Cluster != nil {
-		w = append(w, f.File+": cluster: clustering is not implemented yet; the block is ignored")
-	}
-	return w
+	return append([]string(nil), f.Warnings...)
 }

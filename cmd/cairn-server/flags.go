@@ -114,6 +114,17 @@ Storage options:
                                8388608; at least 1048576). With the cache,
                                the memory the store holds whatever its size
 
+Cluster options (nats-server's; see docs/CLUSTERING.md):
+  --cluster <url>              Route listener, nats://[user:pass@]host:port
+                               (port -1 picks a free port)
+  --cluster_name <name>        Cluster name (default: generated, with a warning)
+  --routes <url,url,...>       Routes to connect to
+  --cluster_advertise <host:port>
+                               Route address to advertise to other nodes
+  --client_advertise <host:port>
+                               Client address to advertise to clients
+  --no_advertise               Do not advertise client URLs to clients
+
 Configuration:
   -c, --config <file>          Configuration file in nats-server's syntax;
                                flags given on the command line override it
@@ -192,6 +203,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	strVar(fs, &o.configFile, "", "c", "config")
 	boolVar(fs, &o.checkConfig, "t")
 	strVar(fs, &o.signal, "", "sl", "signal")
+	var cf clusterFlags
+	cf.define(fs)
 
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w (see cairn-server --help)", err)
@@ -248,6 +261,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	if err := o.checkLogging(); err != nil {
+		return nil, err
+	}
+	if err := cf.apply(&o.cfg, set); err != nil {
 		return nil, err
 	}
 	if o.cfg.StoreCacheSize < 0 {

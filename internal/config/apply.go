@@ -57,6 +57,7 @@ func (c *Config) Apply(dc *daemon.Config) {
 	setString(&so.Auth.NoAuthUser, c.NoAuthUser)
 	setString(&dc.SystemAccount, c.SystemAccount)
 	c.applyTLS(so)
+	c.applyCluster(dc)
 	if js := c.JetStream; js != nil {
 		dc.DisableKV = !js.Enabled
 		setString(&dc.StoreDir, js.StoreDir)

@@ -70,8 +70,10 @@ type Config struct {
 	TLS           *TLS           // tls {}
 	AllowNonTLS   bool           // allow_non_tls
 
-	// Cluster is parsed only: clustering comes with internal/cluster.
-	Cluster *Cluster
+	// Cluster is the cluster block and ClientAdvertise the top-level
+	// client_advertise (cluster.go).
+	Cluster         *Cluster
+	ClientAdvertise string
 
 	// Warnings name keys Cairn does not support (ignored) and values it
 	// accepted with a caveat, each "file:line: key: text". The caller
@@ -222,6 +224,8 @@ func (c *Config) otherKey(k string, v value) error {
 		c.AllowNonTLS, err = v.boolean(k)
 	case "cluster":
 		c.Cluster, err = parseCluster(k, v, c.warn)
+	case "client_advertise":
+		c.ClientAdvertise, err = v.str(k)
 	default:
 		if securityKeys[k] {
 			return v.errorf(k, "not supported by Cairn; refusing to run with less protection than configured")

@@ -88,7 +88,7 @@ type TLS struct {
 	config *tls.Config // built by parseTLS (tls.go)
 }
 
-// Cluster is the cluster block, parsed only.
+// Cluster is the cluster block (applied by cluster.go).
 type Cluster struct {
 	Name          string
 	Host          string
@@ -550,7 +550,7 @@ func parseCluster(k string, v value, warn func(string)) (*Cluster, error) {
 		case "no_advertise":
 			c.NoAdvertise, err = mv.boolean(key)
 		case "routes":
-			c.Routes, err = mv.strings(key)
+			c.Routes, err = parseRoutes(key, mv, warn) // cluster.go
 		case "authorization":
 			c.Authorization, err = parseAuthorization(key, mv)
 			if err == nil && c.Authorization.Users != nil {

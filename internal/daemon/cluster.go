@@ -22,6 +22,8 @@ type ClusterConfig struct {
 	Name string
 	// Host and Port are the route listener (--cluster nats://HOST:PORT,
 	// cluster.listen or cluster.host/port); Port -1 picks a free port.
+	// An empty Host is the client listener's host (Cairn's default is
+	// loopback; nats-server's cluster default is 0.0.0.0).
 	Host string
 	Port int
 	// Routes are the seed routes to dial (--routes, cluster.routes).
@@ -68,13 +70,17 @@ func (d *Daemon) startCluster() error {
 	if cc == nil {
 		return nil
 	}
+	host := cc.Host
+	if host == "" {
+		host = d.cfg.Server.Host // as the client listener: loopback by default
+	}
 	port := cc.Port
 	if port < 0 {
 		port = 0 // the route layer's "any free port"
 	}
 	c, err := cluster.Start(d.srv, cluster.Options{
 		Name: cc.Name, ServerName: d.srv.Name(),
-		Host: cc.Host, Port: port, Routes: cc.Routes,
+		Host: host, Port: port, Routes: cc.Routes,
 		User: cc.User, Password: cc.Password, AuthTimeout: cc.AuthTimeout,
 		TLS:            cc.TLS,
 		ClientURL:      d.srv.AdvertisedClientURL(),
