@@ -123,9 +123,10 @@ func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, groups [][]
 }
 
 // DeliverFromRoute delivers a message that arrived from a peer to local
-// subscribers only (never back to the cluster): to every plain
-// subscription when plain is set, and to one member of each of the
-// named queue groups. The slices are only valid during the call.
+// client subscriptions only (never back to the cluster, and not to
+// in-process services, which are node-local as SetClusterHook says): to
+// every plain subscription when plain is set, and to one member of each
+// of the named queue groups. The slices are only valid during the call.
 func (s *Server) DeliverFromRoute(accName string, subj, reply, header, payload []byte, plain bool, queues []string) {
 	acc := s.Account(accName)
 	if hasEmptyToken(subj) {
@@ -134,7 +135,9 @@ func (s *Server) DeliverFromRoute(accName string, subj, reply, header, payload [
 	r := acc.subs.MatchBytes(subj)
 	if plain {
 		for _, sub := range r.Plain {
-			s.deliver(nil, sub, subj, reply, header, payload, nil)
+			if sub.client != nil {
+				s.deliver(nil, sub, subj, reply, header, payload, nil)
+			}
 		}
 	}
 	for _, q := range queues {
@@ -144,7 +147,8 @@ func (s *Server) DeliverFromRoute(accName string, subj, reply, header, payload [
 			}
 			start := rand.IntN(len(group))
 			for i := range group {
-				if s.deliver(nil, group[(start+i)%len(group)], subj, reply, header, payload, nil) {
+				sub := group[(start+i)%len(group)]
+				if sub.client != nil && s.deliver(nil, sub, subj, reply, header, payload, nil) {
 					break
 				}
 			}

@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+// fakePeer completes a handshake with n as a peer named name, then
+// sends extra (e.g. interest) and does nothing else: it neither reads
+// nor answers PINGs.
+func fakePeer(t *testing.T, n *node, name, extra string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", n.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	js, _ := json.Marshal(info{Cluster: "c1", Name: name, ID: "FAKE" + name, RouteURL: "127.0.0.1:1"})
+	if _, err := conn.Write([]byte("INFO " + string(js) + "\r\n" + extra)); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "INFO ") {
+		t.Fatalf("handshake answer %q, %v", line, err)
+	}
+	waitFor(t, "fake peer registered", func() bool { return strings.Contains(peerNames(n), name) })
+	return conn
+}
+
+func TestStaleRouteCut(t *testing.T) {
+	n1 := startNode(t, Options{ServerName: "n1", PingInterval: 20 * time.Millisecond}, 0)
+	fakePeer(t, n1, "mute", "")
+	waitFor(t, "stale route cut", func() bool {
+		return peerNames(n1) == "" && strings.Contains(n1.log.String(), "Stale route to mute")
+	})
+}
+
+func TestSlowRouteCutWithoutBlockingClients(t *testing.T) {
+	n1 := startNode(t, Options{ServerName: "n1", MaxPending: 256 << 10, PingInterval: time.Hour}, 0)
+	fakePeer(t, n1, "slow", "RS+ $G >\r\n")
+	waitFor(t, "interest from slow peer", func() bool { return hasRemoteInterest(n1, "slow", "x") })
+	nc := n1.connect(t)
+	payload := make([]byte, 64<<10)
+	// Socket buffers absorb some megabytes; 64 MiB cannot fit.
+	for i := 0; i < 1024 && peerNames(n1) != ""; i++ {
+		if err := nc.Publish("x", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		t.Fatalf("publisher blocked: %v", err)
+	}
+	waitFor(t, "slow route cut", func() bool {
+		return peerNames(n1) == "" && strings.Contains(n1.log.String(), "Slow route to slow")
+	})
+}
+
+func TestRoutedMessagesSkipInProcessServices(t *testing.T) {
+	n1 := startNode(t, Options{ServerName: "n1"}, 0)
+	n2 := startNode(t, Options{ServerName: "n2"}, 0, n1.addr())
+	waitFor(t, "pair", func() bool { return peerNames(n1) == "n2" })
+	var handled atomic.Int32
+	sub, err := n2.srv.Subscribe("svc.>", "", func(*server.Msg) { handled.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	watcher := n2.connect(t)
+	ch := make(chan *nats.Msg, 1)
+	if _, err := watcher.ChanSubscribe(">", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "interest", func() bool { return hasRemoteInterest(n1, "n2", "svc.a") })
+	if err := n1.connect(t).Publish("svc.a", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("client subscription on n2 got nothing")
+	}
+	if handled.Load() != 0 {
+		t.Fatal("a routed message reached an in-process service")
+	}
+}
