@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,4 +95,91 @@ func TestRoutedMessagesSkipInProcessServices(t *testing.T) {
 	if handled.Load() != 0 {
 		t.Fatal("a routed message reached an in-process service")
 	}
+}
+
+// freePorts reserves n loopback ports and frees them for the test.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// TestSameRoutesEverywhere gives every node the same route list, its
+// own address included, as a config file shared by all nodes does:
+// each pair must end with one route, and messages arrive once.
+func TestSameRoutesEverywhere(t *testing.T) {
+	ports := freePorts(t, 3)
+	var all []string
+	for _, p := range ports {
+		all = append(all, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	}
+	var nodes []*node
+	for i, p := range ports {
+		nodes = append(nodes, startNode(t, Options{ServerName: "n" + strconv.Itoa(i+1)}, p, all...))
+	}
+	waitFor(t, "full mesh", func() bool {
+		return peerNames(nodes[0]) == "n2,n3" && peerNames(nodes[1]) == "n1,n3" && peerNames(nodes[2]) == "n1,n2"
+	})
+	established := func() int {
+		n := 0
+		for _, nd := range nodes {
+			n += strings.Count(nd.log.String(), "established")
+		}
+		return n
+	}
+	before := established()
+	sub := nodes[2].connect(t)
+	ch := make(chan *nats.Msg, 100)
+	if _, err := sub.ChanSubscribe("t", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "interest", func() bool { return hasRemoteInterest(nodes[0], "n3", "t") })
+	pub := nodes[0].connect(t)
+	for range 10 {
+		_ = pub.Publish("t", nil)
+	}
+	// A request round trip after the publishes: the subscriber has
+	// everything once the reply arrives (one route, in order).
+	if _, err := sub.Subscribe("ping", func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ping interest", func() bool { return hasRemoteInterest(nodes[0], "n3", "ping") })
+	if _, err := pub.Request("ping", nil, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ten messages", func() bool { return len(ch) >= 10 })
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ch) != 10 {
+		t.Fatalf("got %d messages, want 10", len(ch))
+	}
+	if after := established(); after != before {
+		t.Fatalf("routes churned: %d established before, %d after", before, after)
+	}
+	// Restarting a node re-forms its routes from both sides.
+	nodes[0].close()
+	waitFor(t, "n1 gone", func() bool { return peerNames(nodes[1]) == "n3" })
+	nodes[0] = startNode(t, Options{ServerName: "n1"}, ports[0], all...)
+	waitFor(t, "mesh again", func() bool {
+		return peerNames(nodes[0]) == "n2,n3" && peerNames(nodes[1]) == "n1,n3" && peerNames(nodes[2]) == "n1,n2"
+	})
 }
