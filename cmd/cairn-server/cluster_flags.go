@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cairn-db/cairn/internal/config"
 	"github.com/cairn-db/cairn/internal/daemon"
+	"github.com/cairn-db/cairn/internal/server"
 )
 
 // clusterFlags are nats-server's cluster flags, applied over the
@@ -77,6 +79,11 @@ func (cf *clusterFlags) apply(dc *daemon.Config, set map[string]bool) error {
 	}
 	if set["no_advertise"] {
 		cc.NoAdvertise = cf.noAdvertise
+	}
+	if a := cc.ClientAdvertise; a != "" {
+		if _, _, err := server.ParseClientAdvertise(a, 4222); err != nil {
+			return fmt.Errorf("Error setting server INFO with ClientAdvertise value of %s, err=%v", a, err) // nats-server's start-up text
+		}
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ func TestClusterFlags(t *testing.T) {
 		{[]string{"--cluster", "nats://127.0.0.1"}, "address 127.0.0.1: missing port in address"},
 		{[]string{"--cluster", "nats://u@127.0.0.1:6222"}, "expected cluster password to be set"},
 		{[]string{"--cluster", "nats://127.0.0.1:6222", "--routes", "nats://x"}, `error parsing route url ["nats://x"]`},
+		{[]string{"--cluster", "nats://127.0.0.1:6222", "--client_advertise", "h:x"}, `Error setting server INFO with ClientAdvertise value of h:x, err=strconv.Atoi: parsing "x": invalid syntax`},
 	} {
 		_, err := parseFlags(c.args, &bytes.Buffer{})
 		if err == nil || err.Error() != c.want {

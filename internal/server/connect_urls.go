@@ -1,9 +1,11 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/cairn-db/cairn/internal/wire"
@@ -58,18 +60,42 @@ func (s *Server) AdvertisedClientURL() string {
 
 // ownClientURL is AdvertisedClientURL without the no_advertise check.
 func (s *Server) ownClientURL(conf Discovery) string {
-	port := strconv.Itoa(s.Addr().Port)
-	if a := conf.ClientAdvertise; a != "" {
-		if _, _, err := net.SplitHostPort(a); err == nil {
-			return a
+	port := s.Addr().Port
+	if conf.ClientAdvertise != "" {
+		if h, p, err := ParseClientAdvertise(conf.ClientAdvertise, port); err == nil {
+			return net.JoinHostPort(h, strconv.Itoa(p))
 		}
-		return net.JoinHostPort(a, port)
 	}
 	host := s.opts.Host
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = s.Addr().IP.String()
 	}
-	return net.JoinHostPort(host, port)
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// ParseClientAdvertise splits a client_advertise value into host and
+// port as nats-server reads it: a host alone, or a port of 0 or -1,
+// takes port (the listener's).
+func ParseClientAdvertise(s string, port int) (string, int, error) {
+	if s == "" {
+		return "", -1, errors.New("no hostport specified")
+	}
+	host, sPort, err := net.SplitHostPort(s)
+	var ae *net.AddrError
+	if errors.As(err, &ae) && strings.Contains(ae.Err, "missing port") {
+		host, sPort, err = net.SplitHostPort(s + ":" + strconv.Itoa(port))
+	}
+	if err != nil {
+		return "", -1, err
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(sPort))
+	if err != nil {
+		return "", -1, err
+	}
+	if p == 0 || p == -1 {
+		p = port
+	}
+	return strings.TrimSpace(host), p, nil
 }
 
 // SetConnectURLs replaces the connect_urls announced in INFO: every
@@ -132,6 +158,12 @@ func (s *Server) discoveryInfo(info map[string]any, ldm bool) {
 	s.disc.mu.Unlock()
 	if conf.Cluster != "" {
 		info["cluster"] = conf.Cluster
+	}
+	if conf.ClientAdvertise != "" {
+		// As nats-server: INFO host and port are the advertised ones.
+		if h, p, err := ParseClientAdvertise(conf.ClientAdvertise, s.Addr().Port); err == nil {
+			info["host"], info["port"] = h, p
+		}
 	}
 	if conf.NoAdvertise || len(urls) == 0 {
 		return

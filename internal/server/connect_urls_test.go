@@ -159,6 +159,10 @@ func TestConnectURLsClientAdvertise(t *testing.T) {
 	if u := s.AdvertisedClientURL(); u != "10.1.1.1:4222" {
 		t.Fatalf("AdvertisedClientURL %q", u)
 	}
+	// nats-server also announces it as INFO host and port.
+	if info, _ := discoInfo(t, s); info["host"] != "10.1.1.1" || info["port"] != float64(4222) {
+		t.Fatalf("INFO host %v port %v, want the advertised ones", info["host"], info["port"])
+	}
 	s2 := startDiscoveryServer(t, server.Discovery{ClientAdvertise: "example.net"})
 	if u, want := s2.AdvertisedClientURL(), net.JoinHostPort("example.net", portOf(s2)); u != want {
 		t.Fatalf("AdvertisedClientURL %q, want %q", u, want)
