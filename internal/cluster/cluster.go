@@ -263,7 +263,7 @@ func (c *Cluster) dialLoop(addr string, configured bool) {
 		conn, err := d.Dial("tcp", addr)
 		if err == nil {
 			if c.opts.TLS != nil {
-				conn = tls.Client(conn, c.opts.TLS)
+				conn = tls.Client(conn, c.clientTLS(addr))
 			}
 			end, id := c.runRoute(conn, true, addr)
 			if id != "" {
@@ -300,6 +300,23 @@ func (c *Cluster) connectedTo(addr string) bool {
 		}
 	}
 	return false
+}
+
+// clientTLS is the TLS configuration for dialing addr: the cluster's,
+// verifying the peer's certificate for addr's host unless it names a
+// server itself.
+func (c *Cluster) clientTLS(addr string) *tls.Config {
+	conf := c.opts.TLS
+	if conf.ServerName != "" || conf.InsecureSkipVerify {
+		return conf
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return conf
+	}
+	conf = conf.Clone()
+	conf.ServerName = host
+	return conf
 }
 
 // connectedToID reports whether a ready route leads to the peer id.

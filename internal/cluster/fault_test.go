@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net"
 	"strconv"
@@ -13,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/testcert"
 )
 
 // fakePeer completes a handshake with n as a peer named name, then
@@ -182,4 +186,34 @@ func TestSameRoutesEverywhere(t *testing.T) {
 	waitFor(t, "mesh again", func() bool {
 		return peerNames(nodes[0]) == "n2,n3" && peerNames(nodes[1]) == "n1,n3" && peerNames(nodes[2]) == "n1,n2"
 	})
+}
+
+// tlsConfig is one configuration for both sides of a route: a leaf for
+// 127.0.0.1 signed by ca, which both sides verify.
+func tlsConfig(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) *tls.Config {
+	leaf, key := testcert.New(t, "route", ca, caKey, false)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}},
+		RootCAs:      pool,
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+func TestTLSRoutes(t *testing.T) {
+	ca, caKey := testcert.New(t, "ca", nil, nil, true)
+	conf := tlsConfig(t, ca, caKey)
+	n1 := startNode(t, Options{ServerName: "n1", TLS: conf}, 0)
+	n2 := startNode(t, Options{ServerName: "n2", TLS: conf}, 0, n1.addr())
+	waitFor(t, "TLS route", func() bool { return peerNames(n1) == "n2" && peerNames(n2) == "n1" })
+	// A node whose certificate another CA signed is not accepted.
+	other, otherKey := testcert.New(t, "other-ca", nil, nil, true)
+	startNode(t, Options{ServerName: "n3", TLS: tlsConfig(t, other, otherKey)}, 0, n1.addr())
+	waitFor(t, "n1 log of the refused handshake", func() bool { return strings.Contains(n1.log.String(), "certificate") })
+	if got := peerNames(n1); got != "n2" {
+		t.Fatalf("n1 peers %q", got)
+	}
 }

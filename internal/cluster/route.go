@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -76,6 +77,7 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, 
 	// acceptor answers only a peer it accepts, and never sends them.
 	if dialed {
 		if err := c.writeInfo(r, true); err != nil {
+			c.log.Warnf("Route to %s: handshake: %v", conn.RemoteAddr(), err)
 			return endFailed, ""
 		}
 	}
@@ -106,7 +108,7 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, 
 				return r.handle(o)
 			})
 			if perr != nil {
-				if !errors.Is(perr, errRefused) {
+				if !errors.Is(perr, errRefused) && !errors.Is(perr, errSelf) {
 					c.log.Warnf("Route %s: %v", conn.RemoteAddr(), perr)
 				}
 				if !ready && errors.Is(perr, errSelf) {
@@ -116,6 +118,9 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, 
 			}
 		}
 		if err != nil {
+			if !ready && !errors.Is(err, io.EOF) && !c.closed() {
+				c.log.Warnf("Route %s: handshake: %v", conn.RemoteAddr(), err)
+			}
 			break
 		}
 	}
