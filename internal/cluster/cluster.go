@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -77,10 +78,14 @@ type Cluster struct {
 		sync.Mutex
 		byID    map[string]*route // ready routes by peer id
 		dialing map[string]bool   // route URLs with a dialer running
+		conns   map[net.Conn]bool // every route connection, ready or not
 		closed  bool
 	}
 	quit chan struct{}
-	wg   sync.WaitGroup
+	// ctx is cancelled by Close, ending dials in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // Start listens for routes, dials opts.Routes and installs the cluster
@@ -128,7 +133,9 @@ func Start(srv *server.Server, opts Options) (*Cluster, error) {
 	}
 	c.interest.init()
 	c.mu.byID = make(map[string]*route)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mu.dialing = make(map[string]bool)
+	c.mu.conns = make(map[net.Conn]bool)
 	c.routes.Store(&[]*route{})
 	srv.SetClusterHook(c)
 	c.log.Noticef("Cluster %q listening for routes on %s", opts.Name, ln.Addr())
@@ -173,9 +180,13 @@ func (c *Cluster) Close() {
 	}
 	c.mu.closed = true
 	close(c.quit)
+	c.cancel()
 	rs := make([]*route, 0, len(c.mu.byID))
 	for _, r := range c.mu.byID {
 		rs = append(rs, r)
+	}
+	for conn := range c.mu.conns {
+		_ = conn.Close() // routes still in their handshake
 	}
 	c.mu.Unlock()
 	c.srv.SetClusterHook(nil)
@@ -259,8 +270,10 @@ func (c *Cluster) dialLoop(addr string, configured bool) {
 			}
 			continue
 		}
-		d := net.Dialer{Timeout: c.opts.AuthTimeout}
-		conn, err := d.Dial("tcp", addr)
+		ctx, cancel := context.WithTimeout(c.ctx, c.opts.AuthTimeout)
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		cancel()
 		if err == nil {
 			if c.opts.TLS != nil {
 				conn = tls.Client(conn, c.clientTLS(addr))

@@ -71,7 +71,10 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, 
 	r := &route{c: c, conn: conn, dialed: dialed, addr: addr, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	r.interest.byAccount = make(map[string]*subject.Index[rsub])
 	r.mu.reason = endFailed
-	defer conn.Close()
+	if !c.track(conn) {
+		return endClosed, ""
+	}
+	defer c.untrack(conn)
 	_ = conn.SetDeadline(time.Now().Add(c.opts.AuthTimeout))
 	// The dialer speaks first, with the route credentials; the
 	// acceptor answers only a peer it accepts, and never sends them.
@@ -145,6 +148,27 @@ var (
 	errRefused = errors.New("cluster: route refused")
 	errSelf    = errors.New("cluster: route to self")
 )
+
+// track records a route connection so that Close can close it; it
+// reports false (and closes conn) once the cluster is closing.
+func (c *Cluster) track(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.closed {
+		_ = conn.Close()
+		return false
+	}
+	c.mu.conns[conn] = true
+	return true
+}
+
+// untrack closes conn and forgets it.
+func (c *Cluster) untrack(conn net.Conn) {
+	_ = conn.Close()
+	c.mu.Lock()
+	delete(c.mu.conns, conn)
+	c.mu.Unlock()
+}
 
 // writeInfo writes the handshake's INFO, with the credentials when
 // creds is set (the dialer's).
