@@ -97,11 +97,13 @@ func (d *Daemon) startCluster() error {
 }
 
 // updateConnectURLs gives the server this node's client URL and those
-// of the connected peers.
+// of the connected peers. clusterMu is held throughout so that two
+// calls cannot apply their snapshots of the peers out of order; the
+// route layer calls it with none of its locks held.
 func (d *Daemon) updateConnectURLs() {
 	d.clusterMu.Lock()
+	defer d.clusterMu.Unlock()
 	c := d.cluster
-	d.clusterMu.Unlock()
 	urls := []string{d.srv.AdvertisedClientURL()}
 	if c != nil {
 		for _, p := range c.Peers() {
