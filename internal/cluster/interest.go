@@ -60,6 +60,9 @@ func (c *Cluster) LocalInterest(acc, subj, queue string, delta int) {
 	}
 }
 
+// HasPeers implements server.ClusterHook.
+func (c *Cluster) HasPeers() bool { return len(*c.routes.Load()) > 0 }
+
 // Forward implements server.ClusterHook: it sends the message once to
 // each peer with matching plain interest or a queue group of its own
 // choice. A queue group with a local member stays local; one with

@@ -25,6 +25,9 @@ type ClusterHook interface {
 	// whether any peer took the message; the slices are only valid
 	// during the call.
 	Forward(acc string, subj, reply, header, payload []byte, localGroups []string) bool
+	// HasPeers reports whether any route is up; without one a publish
+	// costs the cluster nothing more.
+	HasPeers() bool
 }
 
 // clusterHooks holds each server's hook, read when an account is
@@ -110,7 +113,7 @@ func (a *Account) removeSub(subj, queue string, sub *subscription) bool {
 // forwardToCluster is route's cluster step, taken only with a hook.
 // PublishAs messages (routeSubj != subj) stay local for now.
 func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, groups [][]*subscription, routeSubj, subj, reply, header, payload []byte) bool {
-	if string(routeSubj) != string(subj) || hasEmptyToken(subj) {
+	if !box.h.HasPeers() || string(routeSubj) != string(subj) || hasEmptyToken(subj) {
 		return false
 	}
 	var local []string
