@@ -44,7 +44,7 @@ type node struct {
 
 // startNode starts a server and its cluster on loopback; port 0 picks
 // a free cluster port. Both stop when the test ends (or at close).
-func startNode(t *testing.T, opts Options, port int, routes ...string) *node {
+func startNode(t testing.TB, opts Options, port int, routes ...string) *node {
 	t.Helper()
 	lb := &logBuf{}
 	srv, err := server.New(server.Options{Host: "127.0.0.1", Port: -1, Name: opts.ServerName, Logger: server.NewLogger(lb, false, false)})
@@ -85,7 +85,7 @@ func (n *node) close() {
 
 func (n *node) addr() string { return n.cl.Addr().String() }
 
-func (n *node) connect(t *testing.T) *nats.Conn {
+func (n *node) connect(t testing.TB) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(n.srv.ClientURL(), nats.MaxReconnects(0))
 	if err != nil {
@@ -96,7 +96,7 @@ func (n *node) connect(t *testing.T) *nats.Conn {
 }
 
 // waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
