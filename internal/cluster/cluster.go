@@ -186,7 +186,7 @@ func (c *Cluster) Close() {
 		rs = append(rs, r)
 	}
 	for conn := range c.mu.conns {
-		_ = conn.Close() // routes still in their handshake
+		closeNow(conn) // routes still in their handshake
 	}
 	c.mu.Unlock()
 	c.srv.SetClusterHook(nil)

@@ -175,6 +175,12 @@ func TestRefusedPeers(t *testing.T) {
 	}
 	good := startNode(t, Options{ServerName: "n2", User: "ru", Password: "rp"}, 0, n1.addr())
 	waitFor(t, "good peer", func() bool { return peerNames(n1) == "n2" && peerNames(good) == "n1" })
+	// A second node named as a connected peer is refused too.
+	startNode(t, Options{ServerName: "n2", User: "ru", Password: "rp"}, 0, n1.addr())
+	waitFor(t, "second n2 refused", func() bool { return strings.Contains(n1.log.String(), `duplicate server name "n2" (server ids`) })
+	if got := peerNames(n1); got != "n2" {
+		t.Fatalf("n1 peers %q", got)
+	}
 	// Credentials in the route URL are used for that route.
 	startNode(t, Options{ServerName: "n3"}, 0, "ru:rp@"+n1.addr())
 	waitFor(t, "peer with URL credentials", func() bool { return peerNames(n1) == "n2,n3" })

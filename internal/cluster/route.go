@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,11 +230,23 @@ func (c *Cluster) handshake(r *route, js []byte) error {
 	}
 	r.peer = PeerInfo{Name: in.Name, ID: in.ID, ClientURL: in.ClientURL, RouteURL: in.RouteURL}
 	if err := c.register(r); err != nil {
+		var dup *dupNameError
+		if errors.As(err, &dup) {
+			return c.refuse(r, "duplicate server name %q (server ids %s and %s)", dup.name, dup.ids[0], dup.ids[1])
+		}
 		return err
 	}
 	c.learn(in.Peers)
 	return nil
 }
+
+// dupNameError is register's refusal of a second peer with a name.
+type dupNameError struct {
+	name string
+	ids  [2]string
+}
+
+func (e *dupNameError) Error() string { return "cluster: duplicate server name " + e.name }
 
 // learn dials the peers we are not connected to.
 func (c *Cluster) learn(peers []string) {
@@ -258,7 +271,9 @@ func (c *Cluster) register(r *route) error {
 	for id, other := range c.mu.byID {
 		if id != r.peer.ID && other.peer.Name == r.peer.Name {
 			c.mu.Unlock()
-			return c.refuse(r, "duplicate server name %q (server ids %s and %s)", r.peer.Name, id, r.peer.ID)
+			// Refused by the caller, which writes to the peer with no
+			// lock held.
+			return &dupNameError{name: r.peer.Name, ids: [2]string{id, r.peer.ID}}
 		}
 	}
 	var loser *route
@@ -414,7 +429,20 @@ func (r *route) closeLocked(e endReason) {
 	}
 	r.mu.out = nil
 	close(r.done)
-	_ = r.conn.Close()
+	closeNow(r.conn)
+}
+
+// closeNow closes conn at once. A TLS connection's own Close first
+// sends a close_notify alert, which waits (up to 5 s) behind a write
+// stuck on a slow peer; callers hold locks publishers need, so the
+// socket underneath is closed instead (runRoute's final Close then
+// fails fast).
+func closeNow(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		_ = tc.NetConn().Close()
+		return
+	}
+	_ = conn.Close()
 }
 
 // writeLoop writes what is queued and sends PINGs; a peer that leaves
