@@ -5,9 +5,12 @@
 //
 // API (for internal/daemon): fill an Options (Name is the cluster name,
 // ServerName must be unique in the cluster, Host/Port is the cluster
-// listener, Routes are the seed routes to dial, User/Password the route
-// credentials every node uses and checks, AuthTimeout bounds the
-// handshake, TLS is used for both sides of a route when set,
+// listener, Advertise the route address given to peers, Routes are the
+// seed routes to dial (a URL's own user:password wins for it),
+// User/Password the route credentials every node sends when dialing
+// and checks when accepting, AuthTimeout bounds the handshake, TLS is
+// used for both sides of a route when set (a dialer verifies the
+// peer's certificate for the route's host unless ServerName is set),
 // ClientURL is the "host:port" this node advertises to clients, and
 // OnPeersChanged is called, on a goroutine of the cluster and with no
 // lock held, after a peer joined or left), then call
@@ -17,7 +20,9 @@
 // address (useful with Port 0). Peers returns a copy of the connected
 // peers (server name, server id, advertised client URL), safe to call
 // from any goroutine. A server started without a Cluster behaves exactly
-// as a single node.
+// as a single node. Only client subscriptions cross routes: in-process
+// services (the JetStream API) stay node-local until JetStream is
+// clustered.
 //
 // Data model: every route keeps the remote node's interest as a
 // subscription index per account (subject, queue). A message published
