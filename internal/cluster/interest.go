@@ -77,7 +77,8 @@ func (c *Cluster) Forward(acc string, subj, reply, header, payload []byte, local
 		plain  bool
 		queues []string
 	}
-	var wants []want
+	var buf [8]want // on the stack for clusters of up to 9 nodes
+	wants := buf[:0]
 	var groupRoutes map[string][]int // queue → indexes in wants
 	for _, r := range rs {
 		m := r.match(acc, subj)
