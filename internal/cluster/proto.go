@@ -46,7 +46,7 @@ const (
 type op struct {
 	kind    opKind
 	arg     []byte // INFO's JSON, ERR's text
-	account string
+	account []byte
 	subject []byte
 	reply   []byte // nil for none
 	queue   string // RS+/RS-
@@ -54,6 +54,26 @@ type op struct {
 	queues  []string
 	hdrLen  int
 	data    []byte // RMSG: header followed by payload
+
+	fields [10][]byte // room for the arguments, so parsing does not allocate
+}
+
+// fields splits args at spaces and tabs into dst, as bytes.Fields does,
+// without allocating for up to cap(dst) fields.
+func fields(args []byte, dst [][]byte) [][]byte {
+	for i := 0; i < len(args); {
+		for i < len(args) && (args[i] == ' ' || args[i] == '\t') {
+			i++
+		}
+		start := i
+		for i < len(args) && args[i] != ' ' && args[i] != '\t' {
+			i++
+		}
+		if i > start {
+			dst = append(dst, args[start:i])
+		}
+	}
+	return dst
 }
 
 // parser splits a route's byte stream into operations. It copes with
@@ -118,11 +138,11 @@ func parseOne(b []byte, o *op) (int, error) {
 		if verb[2] == '-' {
 			o.kind = opSubDel
 		}
-		f := bytes.Fields(args)
+		f := fields(args, o.fields[:0])
 		if len(f) < 2 || len(f) > 3 {
 			return 0, fmt.Errorf("%w: %s needs account, subject and an optional queue", ErrProtocol, verb)
 		}
-		o.account, o.subject = string(f[0]), f[1]
+		o.account, o.subject = f[0], f[1]
 		if len(f) == 3 {
 			o.queue = string(f[2])
 		}
@@ -136,7 +156,7 @@ func parseOne(b []byte, o *op) (int, error) {
 
 // parseMsg parses RMSG's arguments and waits for its payload.
 func parseMsg(b []byte, eol int, args []byte, o *op) (int, error) {
-	f := bytes.Fields(args)
+	f := fields(args, o.fields[:0])
 	if len(f) < 6 {
 		return 0, fmt.Errorf("%w: RMSG needs 6 arguments", ErrProtocol)
 	}
@@ -156,7 +176,7 @@ func parseMsg(b []byte, eol int, args []byte, o *op) (int, error) {
 		return 0, fmt.Errorf("%w: RMSG payload not followed by CRLF", ErrProtocol)
 	}
 	o.kind = opMsg
-	o.account, o.subject = string(f[0]), f[1]
+	o.account, o.subject = f[0], f[1]
 	if string(f[2]) != "-" {
 		o.reply = f[2]
 	}

@@ -58,6 +58,8 @@ type route struct {
 	wake chan struct{}
 	done chan struct{}
 
+	lastAccount string // used by the reader only (handle)
+
 	// interest is the peer's interest by account.
 	interest struct {
 		sync.RWMutex
@@ -341,9 +343,15 @@ func (r *route) handle(o *op) error {
 	case opErr:
 		r.c.log.Warnf("Route to %s: peer says: %s", r.peer.Name, o.arg)
 	case opSubAdd, opSubDel:
-		r.setInterest(o.account, string(o.subject), o.queue, o.kind == opSubAdd)
+		r.setInterest(string(o.account), string(o.subject), o.queue, o.kind == opSubAdd)
 	case opMsg:
-		r.c.srv.DeliverFromRoute(o.account, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues)
+		// The account's name is kept from the last message: routed
+		// messages mostly come from one account, and the comparison
+		// does not allocate.
+		if string(o.account) != r.lastAccount {
+			r.lastAccount = string(o.account)
+		}
+		r.c.srv.DeliverFromRoute(r.lastAccount, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues)
 	}
 	return nil
 }
