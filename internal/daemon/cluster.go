@@ -83,6 +83,7 @@ func (d *Daemon) startCluster() error {
 		Host: host, Port: port, Routes: cc.Routes,
 		User: cc.User, Password: cc.Password, AuthTimeout: cc.AuthTimeout,
 		TLS:            cc.TLS,
+		Advertise:      cc.Advertise,
 		ClientURL:      d.srv.AdvertisedClientURL(),
 		OnPeersChanged: d.updateConnectURLs,
 	})

@@ -113,3 +113,21 @@ func TestClusterReloadRefused(t *testing.T) {
 		t.Errorf("no cluster: %v", err)
 	}
 }
+
+// TestClusterAdvertise: --cluster_advertise is the route address a node
+// gives its peers (what they would dial to reach it again).
+func TestClusterAdvertise(t *testing.T) {
+	n1 := startClusterNode(t, "n1", nil, nil)
+	const advertised = "127.0.0.1:1" // reachable or not, it is what peers record
+	startClusterNode(t, "n2", []string{"nats://" + n1.Cluster().Addr().String()}, func(cc *ClusterConfig) {
+		cc.Advertise = advertised
+	})
+	waitUntil(t, "n1 records n2's advertised route address", func() bool {
+		for _, p := range n1.Cluster().Peers() {
+			if p.Name == "n2" {
+				return p.RouteURL == advertised
+			}
+		}
+		return false
+	})
+}
