@@ -1,0 +1,255 @@
+// Package cluster tests core messaging across the nodes of a cluster
+// (issue 14): three cairn-server processes on loopback ports, started
+// with nats-server's cluster flags, and the same scenarios against a
+// three-node nats-server cluster started with the same flags
+// (differential). A node is killed with SIGKILL and restarted on the
+// same ports, and a fault-injecting TCP proxy on a route cuts it.
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/testserver"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testserver.RemoveBinaries()
+	os.Exit(code)
+}
+
+// kind names a server implementation and finds its binary.
+type kind struct {
+	name string
+	bin  func(t *testing.T) string
+}
+
+var kinds = []kind{
+	{"cairn", func(t *testing.T) string { return testserver.CairnBinary(t) }},
+	{"nats-server", func(t *testing.T) string {
+		// As testserver.StartPeer: a missing peer fails the test (a
+		// skipped comparison would hide a missing install step).
+		bin := testserver.PeerPath()
+		if bin == "" {
+			t.Fatal("nats-server is not installed: run scripts/install-tools (or set CAIRN_PEER_SERVER)")
+		}
+		return bin
+	}},
+}
+
+// onBoth runs f as a subtest against each kind of cluster.
+func onBoth(t *testing.T, f func(t *testing.T, k kind)) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) { f(t, k) })
+	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// node is one server process with fixed client and route ports, so that
+// it can be restarted where it was.
+type node struct {
+	name       string
+	bin        string
+	clientPort int
+	routePort  int
+	routes     []string // seed route URLs
+	dir        string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// URL is the node's client URL.
+func (n *node) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.clientPort) }
+
+// routeURL is the node's route listener URL.
+func (n *node) routeURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.routePort) }
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs the node's process and waits (bounded) until its client
+// port accepts connections.
+func (n *node) start(t *testing.T) {
+	t.Helper()
+	args := []string{"-a", "127.0.0.1", "-p", fmt.Sprint(n.clientPort),
+		"--cluster", n.routeURL(), "--cluster_name", "c1",
+		"--server_name", n.name}
+	if len(n.routes) > 0 {
+		args = append(args, "--routes", strings.Join(n.routes, ","))
+	}
+	if strings.Contains(n.bin, "cairn") {
+		args = append(args, "-sd", n.dir)
+	}
+	cmd := exec.Command(n.bin, args...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", n.name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	n.mu.Lock()
+	n.cmd, n.done = cmd, done
+	n.mu.Unlock()
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			t.Logf("%s (pid %d) log:\n%s", n.name, cmd.Process.Pid, tail(logs.String(), 20))
+		}
+	})
+	waitFor(t, 15*time.Second, n.name+" listening", func() bool {
+		select {
+		case <-done:
+			t.Fatalf("%s exited:\n%s", n.name, logs.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.clientPort), time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+// kill sends SIGKILL to the node's process by its PID and reaps it.
+func (n *node) kill() {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// waitFor polls cond every 10 ms until it holds, failing t after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startCluster starts three nodes n1..n3 of kind k, each given every
+// node's route URL as --routes (as examples/cluster.sh does), and
+// returns once each node's INFO lists all three client URLs.
+func startCluster(t *testing.T, k kind) []*node {
+	t.Helper()
+	bin := k.bin(t)
+	nodes := make([]*node, 3)
+	var routes []string
+	for i := range nodes {
+		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), bin: bin, clientPort: freePort(t), routePort: freePort(t), dir: t.TempDir()}
+		routes = append(routes, nodes[i].routeURL())
+	}
+	for _, n := range nodes {
+		n.routes = routes
+		n.start(t)
+	}
+	for _, n := range nodes {
+		waitFormed(t, n, nodes)
+	}
+	return nodes
+}
+
+// clientInfo dials a node's client port and returns the connect_urls of
+// the INFO it sends first.
+func clientInfo(addr string) ([]string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	var info struct {
+		ConnectURLs []string `json:"connect_urls"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(line), "INFO ")), &info); err != nil {
+		return nil, fmt.Errorf("INFO %q: %v", line, err)
+	}
+	return info.ConnectURLs, nil
+}
+
+// waitFormed waits until n's INFO lists the client URLs of all nodes.
+func waitFormed(t *testing.T, n *node, nodes []*node) {
+	t.Helper()
+	var want []string
+	for _, o := range nodes {
+		want = append(want, fmt.Sprintf("127.0.0.1:%d", o.clientPort))
+	}
+	sort.Strings(want)
+	var got []string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		urls, err := clientInfo(fmt.Sprintf("127.0.0.1:%d", n.clientPort))
+		if err == nil {
+			got = append([]string(nil), urls...)
+			sort.Strings(got)
+			if slices.Equal(got, want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: connect_urls %v, want %v (err %v)", n.name, got, want, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
