@@ -11,11 +11,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,15 +58,49 @@ func onBoth(t *testing.T, f func(t *testing.T, k kind)) {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// handedOut holds the ports freePort returned, so that two parallel
+// tests never pick the same one before either listens on it.
+var handedOut struct {
+	mu    sync.Mutex
+	ports map[int]bool
+}
+
+// freePort returns a loopback TCP port that was free a moment ago. It
+// picks below the kernel's ephemeral range (read from
+// /proc/sys/net/ipv4/ip_local_port_range, 32768 if unknown): a port from
+// that range could meanwhile become the source port of a node's route
+// dial, and the node owning it would then fail to listen ("address
+// already in use"), which made formation flaky.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.mu.Lock()
+	defer handedOut.mu.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				low = n
+			}
+		}
+	}
+	for range 1000 {
+		port := 10000 + rand.IntN(low-10000)
+		if handedOut.ports[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		handedOut.ports[port] = true
+		return port
+	}
+	t.Fatal("no free loopback port below the ephemeral range")
+	return 0
 }
 
 // node is one server process with fixed client and route ports, so that
