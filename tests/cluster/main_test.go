@@ -232,6 +232,7 @@ func startCluster(t *testing.T, k kind) []*node {
 		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), bin: bin, clientPort: freePort(t), routePort: freePort(t), dir: t.TempDir()}
 		routes = append(routes, nodes[i].routeURL())
 	}
+	start := time.Now()
 	for _, n := range nodes {
 		n.routes = routes
 		n.start(t)
@@ -239,6 +240,7 @@ func startCluster(t *testing.T, k kind) []*node {
 	for _, n := range nodes {
 		waitFormed(t, n, nodes)
 	}
+	t.Logf("%s cluster formed in %v", k.name, time.Since(start).Round(time.Millisecond))
 	return nodes
 }
 
