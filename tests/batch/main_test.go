@@ -8,7 +8,6 @@
 package batch
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -16,29 +15,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/goleak"
 
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/testserver"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testserver.RemoveBinaries()
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).flusher"),
-			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).readLoop"),
-			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*asyncCallbacksHandler).asyncCBDispatcher"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testserver.RunMain(m) }
 
 // target is one server of a differential test.
 type target struct {

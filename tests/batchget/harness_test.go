@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -21,28 +20,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
-	"go.uber.org/goleak"
 
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/testserver"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).flusher"),
-			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).readLoop"),
-			goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*asyncCallbacksHandler).asyncCBDispatcher"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testserver.RunMain(m) }
 
 // side is one server under test with a client connected to it.
 type side struct {

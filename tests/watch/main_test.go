@@ -11,20 +11,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/goleak"
 
 	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/server"
+	"github.com/cairn-db/cairn/internal/testserver"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).flusher"),
-		goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*Conn).readLoop"),
-		goleak.IgnoreTopFunction("github.com/nats-io/nats.go.(*asyncCallbacksHandler).asyncCBDispatcher"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
-}
+func TestMain(m *testing.M) { testserver.RunMain(m) }
 
 // startDaemon runs cairn on a free loopback port with its store in dir.
 func startDaemon(t *testing.T, dir string, port int) *daemon.Daemon {
