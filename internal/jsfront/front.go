@@ -1,0 +1,373 @@
+package jsfront
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/jsapi"
+)
+
+// Meta is what the front needs of the metadata group. Lookups read the
+// node's applied state; the others are Raft proposals, which fail with
+// an error when the group has no quorum before ctx ends.
+type Meta interface {
+	// Holder returns the node holding stream in account.
+	Holder(account, stream string) (node string, ok bool)
+	// Place proposes node as stream's holder and returns the holder the
+	// group committed (another node's when the name was taken first).
+	Place(ctx context.Context, account, stream, node string, cfg json.RawMessage) (holder string, err error)
+	// Release removes the placement if it is still node's.
+	Release(ctx context.Context, account, stream, node string) error
+	// Define records stream's configuration if node still holds it.
+	Define(ctx context.Context, account, stream, node string, cfg json.RawMessage) error
+	// Load returns how many streams each node holds (all accounts).
+	Load() map[string]int
+	// Streams returns the holder of each stream of account, by name.
+	Streams(account string) map[string]string
+}
+
+// Net is what the front needs of the route layer.
+type Net interface {
+	// SendTo hands a request to the named peer's JetStream API; false
+	// when there is no route to it or its buffer is full.
+	SendTo(peer, account string, subject, reply, hdr, data []byte) bool
+	// Peers returns the server names of the connected peers.
+	Peers() []string
+}
+
+// Local is this node's JetStream, by account.
+type Local interface {
+	// Publish publishes in account, as an in-process publisher.
+	Publish(account, subject, reply string, hdr, data []byte)
+	// StreamConfig returns the configuration of a stream this node
+	// holds, or false.
+	StreamConfig(account, stream string) (json.RawMessage, bool)
+}
+
+// Options configure a Front.
+type Options struct {
+	Name  string // this node's server name
+	Meta  Meta
+	Net   Net
+	Local Local
+	Logf  func(format string, args ...any)
+	// Timeout bounds a placement and a gathering; default 4 s (nats.go
+	// waits 5 s for an API answer).
+	Timeout time.Duration
+	// MaxPending bounds the placements and gatherings in progress;
+	// default 256. Past it, requests are answered "temporarily
+	// unavailable".
+	MaxPending int
+}
+
+// Front routes one node's JetStream API requests. Its methods are safe
+// for concurrent use.
+type Front struct {
+	opts  Options
+	slots chan struct{}
+	inbox string // "$CRN.JSR.<name>."
+
+	mu struct {
+		sync.Mutex
+		next    uint64
+		waiting map[string]chan []byte
+		closed  bool
+	}
+	wg sync.WaitGroup
+}
+
+// New returns a Front; Close stops it.
+func New(opts Options) *Front {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 4 * time.Second
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 256
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	f := &Front{opts: opts, slots: make(chan struct{}, opts.MaxPending), inbox: "$CRN.JSR." + opts.Name + "."}
+	f.mu.waiting = make(map[string]chan []byte)
+	return f
+}
+
+// Close waits for the requests in progress to end (each is bounded by
+// Timeout); later requests are answered locally.
+func (f *Front) Close() {
+	f.mu.Lock()
+	f.mu.closed = true
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// InboxPrefix is the subject prefix of the front's answers ("<prefix>>"
+// must be subscribed cluster-visible in every account, delivering to
+// Answer).
+func (f *Front) InboxPrefix() string { return f.inbox }
+
+// Answer delivers an answer published to the front's inbox.
+func (f *Front) Answer(subject string, data []byte) {
+	f.mu.Lock()
+	ch := f.mu.waiting[subject]
+	f.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- append([]byte(nil), data...):
+	default: // a second answer to one request: dropped
+	}
+}
+
+// request is one API request being routed; its slices are copies when
+// it outlives the handler's call.
+type request struct {
+	account, subject, reply string
+	hdr, data               []byte
+	caller                  jsapi.Caller
+	local                   func(c jsapi.Caller, hdr []byte) // runs the local API handler
+}
+
+func (r *request) own() {
+	r.hdr = append([]byte(nil), r.hdr...)
+	r.data = append([]byte(nil), r.data...)
+}
+
+// kind of API request, by how the front routes it.
+type kind int
+
+const (
+	kindLocal  kind = iota // answered here, as on a server alone
+	kindStream             // answered by the stream's holder
+	kindPlace              // creates a stream: place it, then its holder
+	kindGather             // answered from every node's answer
+)
+
+// classify returns how subject is routed and the stream it names.
+func classify(subject string) (kind, string) {
+	rest, ok := strings.CutPrefix(subject, "$JS.API.")
+	if !ok {
+		return kindLocal, ""
+	}
+	switch rest {
+	case "INFO", "STREAM.NAMES", "STREAM.LIST":
+		return kindGather, ""
+	}
+	toks := strings.Split(rest, ".")
+	switch {
+	case len(toks) == 3 && toks[0] == "STREAM" && (toks[1] == "CREATE" || toks[1] == "RESTORE"):
+		return kindPlace, toks[2]
+	case len(toks) == 3 && toks[0] == "STREAM":
+		switch toks[1] {
+		case "INFO", "UPDATE", "DELETE", "PURGE", "SNAPSHOT":
+			return kindStream, toks[2]
+		}
+	case len(toks) == 4 && toks[0] == "STREAM" && toks[1] == "MSG" && (toks[2] == "GET" || toks[2] == "DELETE"):
+		return kindStream, toks[3]
+	case len(toks) >= 4 && toks[0] == "CONSUMER" && toks[1] == "DURABLE" && toks[2] == "CREATE":
+		return kindStream, toks[3]
+	case len(toks) >= 3 && toks[0] == "CONSUMER":
+		switch toks[1] {
+		case "CREATE", "INFO", "DELETE", "NAMES", "LIST":
+			return kindStream, toks[2]
+		}
+	}
+	return kindLocal, ""
+}
+
+// Route handles one request from a client of this node: it calls
+// r.local itself, now or later, or sends the request elsewhere.
+func (f *Front) route(r *request) {
+	k, stream := classify(r.subject)
+	if k == kindLocal || r.reply == "" || strings.HasPrefix(r.reply, f.inbox) || f.isClosed() {
+		r.local(r.caller, r.hdr)
+		f.served(r.account, r.subject, stream)
+		return
+	}
+	switch k {
+	case kindStream:
+		node, ok := f.opts.Meta.Holder(r.account, stream)
+		if !ok || node == f.opts.Name {
+			r.local(r.caller, r.hdr)
+			f.served(r.account, r.subject, stream)
+			return
+		}
+		f.forward(r, node)
+	case kindPlace:
+		if node, ok := f.opts.Meta.Holder(r.account, stream); ok {
+			f.sendOrRun(r, node, stream)
+			return
+		}
+		// The requester may only be asked during the handler's call:
+		// its answers are recorded for the placement's goroutine.
+		r.caller = recorded(r.caller, r.subject, r.data)
+		f.async(r, func() { f.place(r, stream) })
+	case kindGather:
+		f.async(r, func() { f.gather(r) })
+	}
+}
+
+// sendOrRun answers r here when node is this one, else forwards it.
+func (f *Front) sendOrRun(r *request, node, stream string) {
+	if node == f.opts.Name {
+		r.local(r.caller, r.hdr)
+		f.served(r.account, r.subject, stream)
+		return
+	}
+	f.forward(r, node)
+}
+
+// forward sends r to node with the requester's recorded permissions,
+// or answers that the stream is offline.
+func (f *Front) forward(r *request, node string) {
+	hdr := withCaller(r.hdr, jsapi.RecordCaller(r.caller, r.subject, r.data))
+	if !f.opts.Net.SendTo(node, r.account, []byte(r.subject), []byte(r.reply), hdr, r.data) {
+		e := jsapi.ErrClusterUnavailable
+		if strings.HasPrefix(r.subject, "$JS.API.STREAM.INFO.") {
+			e = jsapi.ErrStreamOffline
+		}
+		f.fail(r, e)
+	}
+}
+
+// fail answers r with e.
+func (f *Front) fail(r *request, e *jsapi.APIError) {
+	typ := jsapi.ResponseType(r.subject)
+	f.opts.Local.Publish(r.account, r.reply, "", nil, jsapi.EncodeError(typ, e))
+}
+
+// async runs fn on its own goroutine, within the bound of requests in
+// progress; past it, r is answered "temporarily unavailable".
+func (f *Front) async(r *request, fn func()) {
+	select {
+	case f.slots <- struct{}{}:
+	default:
+		f.fail(r, jsapi.ErrClusterUnavailable)
+		return
+	}
+	r.own()
+	f.wg.Add(1)
+	go func() {
+		defer func() { <-f.slots; f.wg.Done() }()
+		fn()
+	}()
+}
+
+func (f *Front) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.closed
+}
+
+// place chooses a node for stream, has the metadata group commit it,
+// and sends r to the node that won.
+func (f *Front) place(r *request, stream string) {
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+	defer cancel()
+	cfg := json.RawMessage(nil)
+	if json.Valid(r.data) && len(r.data) > 0 {
+		cfg = r.data
+	}
+	holder, err := f.opts.Meta.Place(ctx, r.account, stream, f.choose(), cfg)
+	if err != nil {
+		f.opts.Logf("JetStream: placing stream %q of account %q: %v", stream, r.account, err)
+		f.fail(r, jsapi.ErrClusterUnavailable)
+		return
+	}
+	f.sendOrRun(r, holder, stream)
+}
+
+// choose returns the connected node (this one included) holding the
+// fewest streams; ties are broken at random so that buckets spread.
+func (f *Front) choose() string {
+	load := f.opts.Meta.Load()
+	nodes := append([]string{f.opts.Name}, f.opts.Net.Peers()...)
+	best, bestLoad, ties := "", 0, 0
+	for _, n := range nodes {
+		l := load[n]
+		switch {
+		case best == "" || l < bestLoad:
+			best, bestLoad, ties = n, l, 1
+		case l == bestLoad:
+			ties++
+			if rand.IntN(ties) == 0 {
+				best = n
+			}
+		}
+	}
+	return best
+}
+
+// served keeps the metadata group's record in step after this node's
+// API answered a request about stream: a created or updated stream's
+// configuration, a deleted stream's placement. Best effort, off the
+// caller's goroutine; a record left behind only reserves the name for
+// this node.
+func (f *Front) served(account, subject, stream string) {
+	if stream == "" || f.isClosed() {
+		return
+	}
+	var op func(ctx context.Context) error
+	switch {
+	case strings.HasPrefix(subject, "$JS.API.STREAM.CREATE."), strings.HasPrefix(subject, "$JS.API.STREAM.UPDATE."):
+		cfg, ok := f.opts.Local.StreamConfig(account, stream)
+		if !ok {
+			return
+		}
+		op = func(ctx context.Context) error { return f.opts.Meta.Define(ctx, account, stream, f.opts.Name, cfg) }
+	case strings.HasPrefix(subject, "$JS.API.STREAM.DELETE."):
+		if _, ok := f.opts.Local.StreamConfig(account, stream); ok {
+			return
+		}
+		op = func(ctx context.Context) error { return f.opts.Meta.Release(ctx, account, stream, f.opts.Name) }
+	default:
+		return
+	}
+	select {
+	case f.slots <- struct{}{}:
+	default:
+		return
+	}
+	f.wg.Add(1)
+	go func() {
+		defer func() { <-f.slots; f.wg.Done() }()
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+		defer cancel()
+		if err := op(ctx); err != nil {
+			f.opts.Logf("JetStream: recording stream %q of account %q in the metadata group: %v", stream, account, err)
+		}
+	}()
+}
+
+// Reconcile records the streams this node already holds (from before it
+// joined a cluster, or before the group had a leader) as placed here.
+// A stream placed on another node is reported as a conflict: the
+// cluster then reaches the other node's stream, and this one is left
+// untouched on disk.
+func (f *Front) Reconcile(ctx context.Context, account string, streams []string) error {
+	var errs []error
+	for _, s := range streams {
+		if node, ok := f.opts.Meta.Holder(account, s); ok {
+			if node != f.opts.Name {
+				errs = append(errs, fmt.Errorf("jsfront: stream %q of account %q is held here and placed on %s", s, account, node))
+			}
+			continue
+		}
+		cfg, _ := f.opts.Local.StreamConfig(account, s)
+		holder, err := f.opts.Meta.Place(ctx, account, s, f.opts.Name, cfg)
+		if err != nil {
+			return err
+		}
+		if holder != f.opts.Name {
+			errs = append(errs, fmt.Errorf("jsfront: stream %q of account %q is held here and placed on %s", s, account, holder))
+		}
+	}
+	return errors.Join(errs...)
+}

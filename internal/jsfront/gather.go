@@ -1,0 +1,141 @@
+package jsfront
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/jsapi"
+)
+
+// gather answers $JS.API.INFO, STREAM.NAMES or STREAM.LIST from every
+// connected node's own answer. A node that does not answer within the
+// timeout is left out (its streams are listed as missing by
+// STREAM.LIST, as nats-server lists offline streams).
+func (f *Front) gather(r *request) {
+	deadline := time.Now().Add(f.opts.Timeout)
+	nodes := append([]string{f.opts.Name}, f.opts.Net.Peers()...)
+	if r.subject == "$JS.API.INFO" {
+		parts := f.askAll(r, nodes, r.data, deadline)
+		var got [][]byte
+		for _, p := range parts {
+			if p != nil {
+				got = append(got, p)
+			}
+		}
+		if len(got) == 0 || parts[0] == nil {
+			f.fail(r, jsapi.ErrClusterUnavailable)
+			return
+		}
+		f.opts.Local.Publish(r.account, r.reply, "", nil, jsapi.MergeAccountInfo(got))
+		return
+	}
+	var body map[string]any
+	if len(r.data) > 0 && json.Unmarshal(r.data, &body) != nil {
+		r.local(r.caller, r.hdr) // the API words the error
+		return
+	}
+	if body == nil {
+		body = map[string]any{}
+	}
+	offset := 0
+	if o, ok := body["offset"].(float64); ok && o > 0 {
+		offset = int(o)
+	}
+	var items []json.RawMessage
+	answered := map[string]bool{}
+	for _, n := range nodes {
+		its, ok := f.allPages(r, n, body, deadline)
+		if !ok {
+			continue
+		}
+		answered[n] = true
+		items = append(items, its...)
+	}
+	if !answered[f.opts.Name] {
+		f.fail(r, jsapi.ErrClusterUnavailable)
+		return
+	}
+	var missing []string
+	for name, node := range f.opts.Meta.Streams(r.account) {
+		if !answered[node] {
+			missing = append(missing, name)
+		}
+	}
+	slices.Sort(missing)
+	if r.subject == "$JS.API.STREAM.NAMES" {
+		if _, filtered := body["subject"]; !filtered {
+			for _, name := range missing {
+				b, _ := json.Marshal(name)
+				items = append(items, b)
+			}
+		}
+		missing = nil
+	}
+	f.opts.Local.Publish(r.account, r.reply, "", nil, jsapi.EncodeStreamPage(r.subject, items, offset, missing))
+}
+
+// allPages asks node for every page of a STREAM.NAMES or STREAM.LIST
+// answer; false when it did not answer or answered with an error.
+func (f *Front) allPages(r *request, node string, body map[string]any, deadline time.Time) ([]json.RawMessage, bool) {
+	var items []json.RawMessage
+	for {
+		body["offset"] = len(items)
+		data, _ := json.Marshal(body)
+		ans := f.askAll(r, []string{node}, data, deadline)[0]
+		if ans == nil {
+			return nil, false
+		}
+		p, err := jsapi.DecodePage(ans)
+		if err != nil || p.Error != nil {
+			return nil, false
+		}
+		items = append(items, p.Items...)
+		if len(p.Items) == 0 || len(items) >= p.Total {
+			return items, true
+		}
+	}
+}
+
+// askAll sends r's subject with data to each node (this one through the
+// local API) and returns their answers in order, nil for a node that
+// did not answer by deadline.
+func (f *Front) askAll(r *request, nodes []string, data []byte, deadline time.Time) [][]byte {
+	chans := make([]chan []byte, len(nodes))
+	inboxes := make([]string, len(nodes))
+	f.mu.Lock()
+	for i := range nodes {
+		f.mu.next++
+		inboxes[i] = f.inbox + strconv.FormatUint(f.mu.next, 10)
+		chans[i] = make(chan []byte, 1)
+		f.mu.waiting[inboxes[i]] = chans[i]
+	}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		for _, in := range inboxes {
+			delete(f.mu.waiting, in)
+		}
+		f.mu.Unlock()
+	}()
+	hdr := stripCaller(r.hdr)
+	for i, n := range nodes {
+		if n == f.opts.Name {
+			f.opts.Local.Publish(r.account, r.subject, inboxes[i], hdr, data)
+			continue
+		}
+		f.opts.Net.SendTo(n, r.account, []byte(r.subject), []byte(inboxes[i]), hdr, data)
+	}
+	out := make([][]byte, len(nodes))
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for i, ch := range chans {
+		select {
+		case out[i] = <-ch:
+		case <-timer.C:
+			return out
+		}
+	}
+	return out
+}
