@@ -39,10 +39,20 @@ type Options struct {
 	// OnPeersChanged is called, on its own goroutine with no lock held,
 	// after a peer joined or left.
 	OnPeersChanged func()
+	// OnRaft receives each Raft frame a peer sent with SendRaft: from is
+	// the peer's server name. It is called on the route's reader
+	// goroutine, so it must hand the frame over without waiting; data
+	// is only valid during the call (copy to keep).
+	OnRaft func(from string, data []byte)
 
 	PingInterval time.Duration // between PINGs on a route (default 2 s)
 	MaxPingsOut  int           // unanswered PINGs before a route is cut (default 3)
 	MaxPending   int           // a route's outbound buffer limit in bytes (default 64 MiB)
+	// MaxInProcessMsgs and MaxInProcessBytes bound a route's queue of
+	// deliveries to in-process handlers (worker.go; defaults 65536
+	// messages, 64 MiB); a peer that fills it is cut as a slow route.
+	MaxInProcessMsgs  int
+	MaxInProcessBytes int
 }
 
 var _ server.ClusterHook = (*Cluster)(nil)
@@ -102,6 +112,12 @@ func Start(srv *server.Server, opts Options) (*Cluster, error) {
 	}
 	if opts.MaxPending <= 0 {
 		opts.MaxPending = 64 << 20
+	}
+	if opts.MaxInProcessMsgs <= 0 {
+		opts.MaxInProcessMsgs = 1 << 16
+	}
+	if opts.MaxInProcessBytes <= 0 {
+		opts.MaxInProcessBytes = 64 << 20
 	}
 	if opts.Name == "" {
 		return nil, errors.New("cluster: a cluster name is required")

@@ -46,13 +46,25 @@ type node struct {
 // a free cluster port. Both stop when the test ends (or at close).
 func startNode(t testing.TB, opts Options, port int, routes ...string) *node {
 	t.Helper()
+	return startNodeWith(t, server.Options{}, nil, opts, port, routes...)
+}
+
+// startNodeWith is startNode with server options (host, port, name and
+// logger are set here) and a function run between the server's start
+// and the cluster's (nil for none).
+func startNodeWith(t testing.TB, sopts server.Options, before func(*server.Server), opts Options, port int, routes ...string) *node {
+	t.Helper()
 	lb := &logBuf{}
-	srv, err := server.New(server.Options{Host: "127.0.0.1", Port: -1, Name: opts.ServerName, Logger: server.NewLogger(lb, false, false)})
+	sopts.Host, sopts.Port, sopts.Name, sopts.Logger = "127.0.0.1", -1, opts.ServerName, server.NewLogger(lb, false, false)
+	srv, err := server.New(sopts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(srv)
 	}
 	opts.Host, opts.Port = "127.0.0.1", port
 	if opts.Name == "" {

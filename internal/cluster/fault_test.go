@@ -69,12 +69,15 @@ func TestSlowRouteCutWithoutBlockingClients(t *testing.T) {
 	})
 }
 
-func TestRoutedMessagesSkipInProcessServices(t *testing.T) {
+// TestRoutedMessagesSkipNodeLocalServices: a routed message reaches
+// the clients of the peer, never its node-local in-process services
+// (SubscribeLocal).
+func TestRoutedMessagesSkipNodeLocalServices(t *testing.T) {
 	n1 := startNode(t, Options{ServerName: "n1"}, 0)
 	n2 := startNode(t, Options{ServerName: "n2"}, 0, n1.addr())
 	waitFor(t, "pair", func() bool { return peerNames(n1) == "n2" })
 	var handled atomic.Int32
-	sub, err := n2.srv.Subscribe("svc.>", "", func(*server.Msg) { handled.Add(1) })
+	sub, err := n2.srv.Account(server.GlobalAccount).SubscribeLocal("svc.>", "", func(*server.Msg) { handled.Add(1) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,11 +63,22 @@ func (c *Cluster) LocalInterest(acc, subj, queue string, delta int) {
 // HasPeers implements server.ClusterHook.
 func (c *Cluster) HasPeers() bool { return len(*c.routes.Load()) > 0 }
 
+// RemoteInterest implements server.ClusterHook.
+func (c *Cluster) RemoteInterest(acc string, subj []byte) bool {
+	for _, r := range *c.routes.Load() {
+		if m := r.match(acc, subj); m != nil && !m.Empty() {
+			return true
+		}
+	}
+	return false
+}
+
 // Forward implements server.ClusterHook: it sends the message once to
 // each peer with matching plain interest or a queue group of its own
-// choice. A queue group with a local member stays local; one with
-// members on several peers goes to one of them, chosen at random.
-func (c *Cluster) Forward(acc string, subj, reply, header, payload []byte, localGroups []string) bool {
+// choice (interest in routeSubj; the peer shows it as subj). A queue
+// group with a local member stays local; one with members on several
+// peers goes to one of them, chosen at random.
+func (c *Cluster) Forward(acc string, routeSubj, subj, reply, header, payload []byte, localGroups []string) bool {
 	rs := *c.routes.Load()
 	if len(rs) == 0 {
 		return false
@@ -81,7 +92,7 @@ func (c *Cluster) Forward(acc string, subj, reply, header, payload []byte, local
 	wants := buf[:0]
 	var groupRoutes map[string][]int // queue → indexes in wants
 	for _, r := range rs {
-		m := r.match(acc, subj)
+		m := r.match(acc, routeSubj)
 		if m == nil || m.Empty() {
 			continue
 		}
@@ -108,7 +119,7 @@ func (c *Cluster) Forward(acc string, subj, reply, header, payload []byte, local
 		}
 		w.r.mu.Lock()
 		if !w.r.mu.closed {
-			w.r.mu.out = appendMsg(w.r.mu.out, acc, subj, reply, w.plain, w.queues, header, payload)
+			w.r.mu.out = appendMsg(w.r.mu.out, acc, routeSubj, subj, reply, w.plain, w.queues, header, payload)
 			w.r.kickLocked()
 			sent = true
 		}

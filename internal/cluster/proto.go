@@ -16,6 +16,12 @@ import (
 //	RS- <account> <subject> [<queue>]
 //	RMSG <account> <subject> <reply|-> <p|-> <header size> <total size> [<queue> ...]
 //	<header+payload>
+//	RMSGAS <account> <route subject> <subject> <reply|-> <p|-> <header size> <total size> [<queue> ...]
+//	<header+payload>
+//	RFWD <account> <subject> <reply|-> <header size> <total size>
+//	<header+payload>
+//	RAFT <size>
+//	<payload>
 //	ERR <text>
 
 // Limits of the parser: a longer control line or a larger message is a
@@ -39,6 +45,8 @@ const (
 	opSubDel
 	opMsg
 	opErr
+	opFwd
+	opRaft
 )
 
 // op is one parsed operation. Its slices point into the parser's buffer
@@ -47,15 +55,18 @@ type op struct {
 	kind    opKind
 	arg     []byte // INFO's JSON, ERR's text
 	account []byte
-	subject []byte
-	reply   []byte // nil for none
-	queue   string // RS+/RS-
-	plain   bool   // RMSG: deliver to plain subscriptions
-	queues  []string
-	hdrLen  int
-	data    []byte // RMSG: header followed by payload
+	// routeSubject is what RMSGAS routes on (subject is what it shows);
+	// for RMSG it is subject.
+	routeSubject []byte
+	subject      []byte
+	reply        []byte // nil for none
+	queue        string // RS+/RS-
+	plain        bool   // RMSG: deliver to plain subscriptions
+	queues       []string
+	hdrLen       int
+	data         []byte // RMSG, RMSGAS, RFWD: header followed by payload; RAFT: payload
 
-	fields [10][]byte // room for the arguments, so parsing does not allocate
+	fields [12][]byte // room for the arguments, so parsing does not allocate
 }
 
 // fields splits args at spaces and tabs into dst, as bytes.Fields does,
@@ -147,36 +158,46 @@ func parseOne(b []byte, o *op) (int, error) {
 			o.queue = string(f[2])
 		}
 	case "RMSG":
-		return parseMsg(b, eol, args, o)
+		return parseMsg(b, eol, args, o, false)
+	case "RMSGAS":
+		return parseMsg(b, eol, args, o, true)
+	case "RFWD":
+		return parseFwd(b, eol, args, o)
+	case "RAFT":
+		return parseRaft(b, eol, args, o)
 	default:
 		return 0, fmt.Errorf("%w: unknown operation %q", ErrProtocol, truncate(verb))
 	}
 	return eol + 2, nil
 }
 
-// parseMsg parses RMSG's arguments and waits for its payload.
-func parseMsg(b []byte, eol int, args []byte, o *op) (int, error) {
+// parseMsg parses RMSG's (or, with as, RMSGAS's) arguments and waits
+// for its payload.
+func parseMsg(b []byte, eol int, args []byte, o *op, as bool) (int, error) {
 	f := fields(args, o.fields[:0])
-	if len(f) < 6 {
+	verb := "RMSG"
+	if as {
+		verb = "RMSGAS"
+		if len(f) < 7 {
+			return 0, fmt.Errorf("%w: RMSGAS needs 7 arguments", ErrProtocol)
+		}
+		o.routeSubject = f[1]
+		f = append(f[:1], f[2:]...)
+	} else if len(f) < 6 {
 		return 0, fmt.Errorf("%w: RMSG needs 6 arguments", ErrProtocol)
 	}
-	hdr, err1 := strconv.Atoi(string(f[4]))
-	size, err2 := strconv.Atoi(string(f[5]))
-	if err1 != nil || err2 != nil || hdr < 0 || size < hdr || size > maxMessage {
-		return 0, fmt.Errorf("%w: RMSG bad sizes", ErrProtocol)
-	}
 	if string(f[3]) != "p" && string(f[3]) != "-" {
-		return 0, fmt.Errorf("%w: RMSG bad delivery flag", ErrProtocol)
+		return 0, fmt.Errorf("%w: %s bad delivery flag", ErrProtocol, verb)
 	}
-	end := eol + 2 + size
-	if len(b) < end+2 {
-		return 0, nil
-	}
-	if b[end] != '\r' || b[end+1] != '\n' {
-		return 0, fmt.Errorf("%w: RMSG payload not followed by CRLF", ErrProtocol)
+	n, err := payload(b, eol, f[4], f[5], o)
+	if n == 0 || err != nil {
+		return 0, err
 	}
 	o.kind = opMsg
 	o.account, o.subject = f[0], f[1]
+	if !as {
+		o.routeSubject = f[1]
+	}
 	if string(f[2]) != "-" {
 		o.reply = f[2]
 	}
@@ -184,10 +205,63 @@ func parseMsg(b []byte, eol int, args []byte, o *op) (int, error) {
 	for _, q := range f[6:] {
 		o.queues = append(o.queues, string(q))
 	}
+	return n, nil
+}
+
+// parseFwd parses RFWD's arguments and waits for its payload.
+func parseFwd(b []byte, eol int, args []byte, o *op) (int, error) {
+	f := fields(args, o.fields[:0])
+	if len(f) != 5 {
+		return 0, fmt.Errorf("%w: RFWD needs 5 arguments", ErrProtocol)
+	}
+	n, err := payload(b, eol, f[3], f[4], o)
+	if n == 0 || err != nil {
+		return 0, err
+	}
+	o.kind = opFwd
+	o.account, o.subject, o.routeSubject = f[0], f[1], f[1]
+	if string(f[2]) != "-" {
+		o.reply = f[2]
+	}
+	return n, nil
+}
+
+// parseRaft parses RAFT's size and waits for its payload.
+func parseRaft(b []byte, eol int, args []byte, o *op) (int, error) {
+	f := fields(args, o.fields[:0])
+	if len(f) != 1 {
+		return 0, fmt.Errorf("%w: RAFT needs a size", ErrProtocol)
+	}
+	n, err := payload(b, eol, zero, f[0], o)
+	if n == 0 || err != nil {
+		return 0, err
+	}
+	o.kind = opRaft
+	return n, nil
+}
+
+// payload checks a message's header and total sizes and, once the
+// payload and its CRLF are in b, sets o.hdrLen and o.data and returns
+// the bytes the operation used (0: wait for more).
+func payload(b []byte, eol int, hdrArg, sizeArg []byte, o *op) (int, error) {
+	hdr, err1 := strconv.Atoi(string(hdrArg))
+	size, err2 := strconv.Atoi(string(sizeArg))
+	if err1 != nil || err2 != nil || hdr < 0 || size < hdr || size > maxMessage {
+		return 0, fmt.Errorf("%w: bad sizes", ErrProtocol)
+	}
+	end := eol + 2 + size
+	if len(b) < end+2 {
+		return 0, nil
+	}
+	if b[end] != '\r' || b[end+1] != '\n' {
+		return 0, fmt.Errorf("%w: payload not followed by CRLF", ErrProtocol)
+	}
 	o.hdrLen = hdr
 	o.data = b[eol+2 : end]
 	return end + 2, nil
 }
+
+var zero = []byte("0")
 
 func truncate(b []byte) []byte {
 	if len(b) > 32 {
@@ -201,30 +275,71 @@ var (
 	space = []byte(" ")
 )
 
-// appendMsg encodes an RMSG.
-func appendMsg(out []byte, acc string, subj, reply []byte, plain bool, queues []string, header, payload []byte) []byte {
-	out = append(out, "RMSG "...)
-	out = append(out, acc...)
+// appendMsg encodes an RMSG, or an RMSGAS when routeSubj is not subj.
+func appendMsg(out []byte, acc string, routeSubj, subj, reply []byte, plain bool, queues []string, header, payload []byte) []byte {
+	if string(routeSubj) == string(subj) {
+		out = append(out, "RMSG "...)
+		out = append(out, acc...)
+	} else {
+		out = append(out, "RMSGAS "...)
+		out = append(out, acc...)
+		out = append(out, ' ')
+		out = append(out, routeSubj...)
+	}
 	out = append(out, ' ')
 	out = append(out, subj...)
-	out = append(out, ' ')
-	if len(reply) == 0 {
-		out = append(out, '-')
-	} else {
-		out = append(out, reply...)
-	}
+	out = appendReply(out, reply)
 	if plain {
 		out = append(out, " p "...)
 	} else {
 		out = append(out, " - "...)
 	}
-	out = strconv.AppendInt(out, int64(len(header)), 10)
-	out = append(out, ' ')
-	out = strconv.AppendInt(out, int64(len(header)+len(payload)), 10)
+	out = appendSizes(out, header, payload)
 	for _, q := range queues {
 		out = append(out, ' ')
 		out = append(out, q...)
 	}
+	return appendPayload(out, header, payload)
+}
+
+// appendFwd encodes an RFWD.
+func appendFwd(out []byte, acc string, subj, reply, header, payload []byte) []byte {
+	out = append(out, "RFWD "...)
+	out = append(out, acc...)
+	out = append(out, ' ')
+	out = append(out, subj...)
+	out = appendReply(out, reply)
+	out = append(out, ' ')
+	out = appendSizes(out, header, payload)
+	return appendPayload(out, header, payload)
+}
+
+// appendRaft encodes a RAFT frame.
+func appendRaft(out []byte, data []byte) []byte {
+	out = append(out, "RAFT "...)
+	out = strconv.AppendInt(out, int64(len(data)), 10)
+	return appendPayload(out, nil, data)
+}
+
+// appendReply appends " <reply>", or " -" for none.
+func appendReply(out, reply []byte) []byte {
+	out = append(out, ' ')
+	if len(reply) == 0 {
+		return append(out, '-')
+	}
+	return append(out, reply...)
+}
+
+// appendSizes appends "<header size> <total size>".
+func appendSizes(out, header, payload []byte) []byte {
+	out = strconv.AppendInt(out, int64(len(header)), 10)
+	out = append(out, ' ')
+	return strconv.AppendInt(out, int64(len(header)+len(payload)), 10)
+}
+
+// appendPayload ends the control line and appends the header, the
+// payload and their CRLF.
+func appendPayload(out, header, payload []byte) []byte {
 	out = append(out, "\r\n"...)
 	out = append(out, header...)
 	out = append(out, payload...)

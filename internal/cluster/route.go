@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/subject"
 )
 
@@ -51,14 +52,21 @@ type route struct {
 	mu struct {
 		sync.Mutex
 		out      []byte
+		inFlight int // bytes the writer is writing now
 		closed   bool
 		reason   endReason
 		pingsOut int
+		// drained, when not nil, is closed (and cleared) by the
+		// writer after each write, for waitDrained.
+		drained chan struct{}
 	}
 	wake chan struct{}
 	done chan struct{}
 
-	lastAccount string // used by the reader only (handle)
+	lastAccount string           // used by the reader only (handle)
+	handlers    []server.Handler // the reader's scratch list (handle)
+
+	work workQueue // in-process deliveries, run by workLoop (worker.go)
 
 	// interest is the peer's interest by account.
 	interest struct {
@@ -72,6 +80,7 @@ type route struct {
 // ended and the peer's id ("" if the handshake did not get that far).
 func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, string) {
 	r := &route{c: c, conn: conn, dialed: dialed, addr: addr, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	r.work.wake = make(chan struct{}, 1)
 	r.interest.byAccount = make(map[string]*subject.Index[rsub])
 	r.mu.reason = endFailed
 	if !c.track(conn) {
@@ -107,8 +116,9 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, 
 					}
 					ready = true
 					_ = conn.SetReadDeadline(time.Time{})
-					c.wg.Add(1)
+					c.wg.Add(2)
 					go r.writeLoop()
+					go r.workLoop()
 					return nil
 				}
 				return r.handle(o)
@@ -351,7 +361,20 @@ func (r *route) handle(o *op) error {
 		if string(o.account) != r.lastAccount {
 			r.lastAccount = string(o.account)
 		}
-		r.c.srv.DeliverFromRoute(r.lastAccount, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues)
+		r.handlers = r.c.srv.DeliverFromRoute(r.lastAccount, o.routeSubject, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues, r.handlers[:0])
+		if len(r.handlers) > 0 {
+			err := r.queueDelivery(o, r.handlers)
+			clear(r.handlers)
+			return err
+		}
+	case opFwd:
+		return r.queueDelivery(o, nil)
+	case opRaft:
+		// Handed over on the reader, without waiting: the callee
+		// copies what it keeps.
+		if f := r.c.opts.OnRaft; f != nil {
+			f(r.peer.Name, o.data)
+		}
 	}
 	return nil
 }
@@ -485,9 +508,18 @@ func (r *route) writeLoop() {
 				continue
 			}
 			r.mu.out, spare = spare[:0], nil
+			r.mu.inFlight = len(out)
 			r.mu.Unlock()
 			_ = r.conn.SetWriteDeadline(time.Now().Add(2 * r.c.opts.PingInterval))
-			if _, err := r.conn.Write(out); err != nil {
+			_, err := r.conn.Write(out)
+			r.mu.Lock()
+			r.mu.inFlight = 0
+			if r.mu.drained != nil {
+				close(r.mu.drained)
+				r.mu.drained = nil
+			}
+			r.mu.Unlock()
+			if err != nil {
 				r.close(endRan)
 				return
 			}

@@ -30,6 +30,13 @@ type Account struct {
 	subs *subject.Index[*subscription]
 	// cluster is the cluster hook, nil without a cluster (cluster_hooks.go).
 	cluster atomic.Pointer[clusterHookBox]
+	// inproc holds the cluster-visible in-process subscriptions, so a
+	// cluster hook installed later hears of them; its lock also makes
+	// reporting them to the hook exact (cluster_hooks.go).
+	inproc struct {
+		sync.Mutex
+		subs map[*subscription]struct{}
+	}
 }
 
 // accounts holds the named accounts.

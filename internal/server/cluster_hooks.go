@@ -3,31 +3,49 @@ package server
 import (
 	"math/rand/v2"
 	"sync"
+	"time"
 )
 
 // Hooks for internal/cluster. A server without a cluster never sets a
 // hook: every account's cluster pointer stays nil, and the publish path
 // pays one nil check (route.go). With a cluster, the server reports
-// each local subscription added or removed, hands every locally
-// published message to the cluster after local delivery, and accepts
-// messages arriving from routes for local delivery only.
+// each cluster-visible subscription added or removed (a client's, or an
+// in-process one made with Subscribe; not one made with SubscribeLocal),
+// hands every locally published message to the cluster after local
+// delivery, and accepts messages arriving from routes: a routed message
+// (DeliverFromRoute) for the cluster-visible subscriptions, a forwarded
+// one (DeliverForwarded) for the node-local in-process ones.
 
 // ClusterHook is implemented by internal/cluster. Its methods are called
-// from any goroutine with no server lock held.
+// from any goroutine with no server lock held, except LocalInterest for
+// an in-process subscription, which is called with the account's
+// in-process subscription lock held (it must not call back into the
+// server).
 type ClusterHook interface {
-	// LocalInterest reports that a local subscription (client or
-	// in-process) on subj in queue group queue ("" for none) was added
-	// (delta +1) or removed (delta -1) in the account named acc.
+	// LocalInterest reports that a cluster-visible local subscription
+	// (client or in-process) on subj in queue group queue ("" for none)
+	// was added (delta +1) or removed (delta -1) in the account named
+	// acc.
 	LocalInterest(acc, subj, queue string, delta int)
 	// Forward offers a message published on this node in account acc
-	// to the peers that have interest. localGroups are the queue groups
-	// that matched locally (they are not offered to peers). It reports
-	// whether any peer took the message; the slices are only valid
-	// during the call.
-	Forward(acc string, subj, reply, header, payload []byte, localGroups []string) bool
+	// to the peers that have interest in routeSubj; they present it to
+	// their subscribers as published on subj (the same subject but for
+	// a JetStream consumer's deliveries, PublishAs). localGroups are the
+	// queue groups that matched locally (they are not offered to
+	// peers). It reports whether any peer took the message; the slices
+	// are only valid during the call.
+	Forward(acc string, routeSubj, subj, reply, header, payload []byte, localGroups []string) bool
 	// HasPeers reports whether any route is up; without one a publish
 	// costs the cluster nothing more.
 	HasPeers() bool
+	// RemoteInterest reports whether a peer announced interest matching
+	// subj in account acc. subj is only valid during the call.
+	RemoteInterest(acc string, subj []byte) bool
+	// WaitDrained waits, until max has passed at the latest, for every
+	// route whose peer has interest in subj (account acc) to hold limit
+	// bytes or less of unsent output, and reports whether a peer still
+	// has interest in subj. subj is only valid during the call.
+	WaitDrained(acc string, subj []byte, limit int, max time.Duration) bool
 }
 
 // clusterHooks holds each server's hook, read when an account is
@@ -44,14 +62,11 @@ func clusterHookOf(s *Server) *clusterHookBox {
 }
 
 // SetClusterHook installs h (nil removes it) and reports every existing
-// client subscription to it. A client subscription made while it is
-// being installed may be reported twice (its interest then outlives it
-// on the peers, which costs only forwards they drop).
-//
-// Only client subscriptions are reported: in-process services (the
-// JetStream API, stream ingestion) stay node-local until JetStream is
-// clustered (issue 14, point 4), so a node's API answers its own
-// clients only.
+// cluster-visible subscription to it: client subscriptions and the
+// in-process ones made with Subscribe. A client subscription made while
+// it is being installed may be reported twice (its interest then
+// outlives it on the peers, which costs only forwards they drop); an
+// in-process one is reported exactly once.
 func (s *Server) SetClusterHook(h ClusterHook) {
 	var box *clusterHookBox
 	if h != nil {
@@ -61,7 +76,14 @@ func (s *Server) SetClusterHook(h ClusterHook) {
 		clusterHooks.Delete(s)
 	}
 	for _, a := range s.allAccounts() {
+		a.inproc.Lock()
 		a.cluster.Store(box)
+		if h != nil {
+			for sub := range a.inproc.subs {
+				h.LocalInterest(a.name, sub.subject, sub.queue, 1)
+			}
+		}
+		a.inproc.Unlock()
 	}
 	if h == nil {
 		return
@@ -86,24 +108,45 @@ func (s *Server) SetClusterHook(h ClusterHook) {
 	}
 }
 
-// insertSub adds sub to the account's index and reports it to the
-// cluster.
+// insertSub adds sub to the account's index and, unless it is
+// node-local, reports it to the cluster.
 func (a *Account) insertSub(subj, queue string, sub *subscription) error {
-	if err := a.subs.Insert(subj, queue, sub); err != nil {
-		return err
+	switch {
+	case sub.local:
+		return a.subs.Insert(subj, queue, sub)
+	case sub.client == nil:
+		// Under inproc's lock, so SetClusterHook reports it exactly once.
+		a.inproc.Lock()
+		defer a.inproc.Unlock()
+		if err := a.subs.Insert(subj, queue, sub); err != nil {
+			return err
+		}
+		if a.inproc.subs == nil {
+			a.inproc.subs = make(map[*subscription]struct{})
+		}
+		a.inproc.subs[sub] = struct{}{}
+	default:
+		if err := a.subs.Insert(subj, queue, sub); err != nil {
+			return err
+		}
 	}
-	if box := a.cluster.Load(); box != nil && sub.client != nil {
+	if box := a.cluster.Load(); box != nil {
 		box.h.LocalInterest(a.name, subj, queue, 1)
 	}
 	return nil
 }
 
-// removeSub removes sub from the account's index and, if it was there,
-// reports it to the cluster.
+// removeSub removes sub from the account's index and, if it was there
+// and is not node-local, reports it to the cluster.
 func (a *Account) removeSub(subj, queue string, sub *subscription) bool {
+	if sub.client == nil && !sub.local {
+		a.inproc.Lock()
+		defer a.inproc.Unlock()
+		delete(a.inproc.subs, sub)
+	}
 	ok := a.subs.Remove(subj, queue, sub)
-	if ok {
-		if box := a.cluster.Load(); box != nil && sub.client != nil {
+	if ok && !sub.local {
+		if box := a.cluster.Load(); box != nil {
 			box.h.LocalInterest(a.name, subj, queue, -1)
 		}
 	}
@@ -111,9 +154,8 @@ func (a *Account) removeSub(subj, queue string, sub *subscription) bool {
 }
 
 // forwardToCluster is route's cluster step, taken only with a hook.
-// PublishAs messages (routeSubj != subj) stay local for now.
 func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, groups [][]*subscription, routeSubj, subj, reply, header, payload []byte) bool {
-	if !box.h.HasPeers() || string(routeSubj) != string(subj) || hasEmptyToken(subj) {
+	if !box.h.HasPeers() || hasEmptyToken(routeSubj) || hasEmptyToken(subj) {
 		return false
 	}
 	var local []string
@@ -122,24 +164,34 @@ func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, groups [][]
 			local = append(local, g[0].queue)
 		}
 	}
-	return box.h.Forward(acc.name, subj, reply, header, payload, local)
+	return box.h.Forward(acc.name, routeSubj, subj, reply, header, payload, local)
 }
 
-// DeliverFromRoute delivers a message that arrived from a peer to local
-// client subscriptions only (never back to the cluster, and not to
-// in-process services, which are node-local as SetClusterHook says): to
-// every plain subscription when plain is set, and to one member of each
-// of the named queue groups. The slices are only valid during the call.
-func (s *Server) DeliverFromRoute(accName string, subj, reply, header, payload []byte, plain bool, queues []string) {
+// DeliverFromRoute delivers a message that arrived from a peer (a
+// routed message, RMSG) to this node's cluster-visible subscriptions,
+// never back to the cluster and never to node-local in-process ones
+// (SubscribeLocal): to every plain subscription when plain is set, and
+// to one member of each of the named queue groups. Subscriptions are
+// matched on routeSubj and shown subj (they differ for a JetStream
+// consumer's deliveries, PublishAs).
+//
+// Client subscriptions get the message at once. The handlers of the
+// in-process subscriptions it is for are appended to handlers and
+// returned: the caller runs them with RunRouted, off its reader
+// goroutine. The slices are only valid during the call.
+func (s *Server) DeliverFromRoute(accName string, routeSubj, subj, reply, header, payload []byte, plain bool, queues []string, handlers []Handler) []Handler {
 	acc := s.Account(accName)
-	if hasEmptyToken(subj) {
-		return
+	if hasEmptyToken(routeSubj) {
+		return handlers
 	}
-	r := acc.subs.MatchBytes(subj)
+	r := acc.subs.MatchBytes(routeSubj)
 	if plain {
 		for _, sub := range r.Plain {
-			if sub.client != nil {
+			switch {
+			case sub.client != nil:
 				s.deliver(nil, sub, subj, reply, header, payload, nil)
+			case !sub.local:
+				handlers = append(handlers, sub.handler)
 			}
 		}
 	}
@@ -151,10 +203,56 @@ func (s *Server) DeliverFromRoute(accName string, subj, reply, header, payload [
 			start := rand.IntN(len(group))
 			for i := range group {
 				sub := group[(start+i)%len(group)]
-				if sub.client != nil && s.deliver(nil, sub, subj, reply, header, payload, nil) {
+				if sub.client != nil {
+					if s.deliver(nil, sub, subj, reply, header, payload, nil) {
+						break
+					}
+				} else if !sub.local {
+					handlers = append(handlers, sub.handler)
 					break
 				}
 			}
 		}
 	}
+	return handlers
+}
+
+// RunRouted calls each handler with a message that arrived from a peer
+// (Msg.FromRoute set, no Requester). It runs on the caller's goroutine;
+// the slices are not retained after it returns.
+func RunRouted(handlers []Handler, subj, reply string, header, payload []byte) {
+	for _, h := range handlers {
+		h(&Msg{Subject: subj, Reply: reply, Header: header, Data: payload, FromRoute: true})
+	}
+}
+
+// DeliverForwarded delivers a message a peer forwarded to this node
+// alone (RFWD: a request for a service only this node runs) to the
+// node-local in-process subscriptions (SubscribeLocal) matching subj:
+// every plain one and one member of each queue group, with
+// Msg.FromRoute set. Client and cluster-visible subscriptions do not
+// get it. The handlers run on the caller's goroutine; it reports
+// whether any did. The slices are only valid during the call.
+func (s *Server) DeliverForwarded(accName string, subj, reply, header, payload []byte) bool {
+	if hasEmptyToken(subj) {
+		return false
+	}
+	r := s.Account(accName).subs.MatchBytes(subj)
+	var hs []Handler
+	for _, sub := range r.Plain {
+		if sub.local {
+			hs = append(hs, sub.handler)
+		}
+	}
+	for _, group := range r.Groups {
+		start := rand.IntN(len(group))
+		for i := range group {
+			if sub := group[(start+i)%len(group)]; sub.local {
+				hs = append(hs, sub.handler)
+				break
+			}
+		}
+	}
+	RunRouted(hs, string(subj), string(reply), header, payload)
+	return len(hs) > 0
 }

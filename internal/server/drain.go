@@ -13,6 +13,11 @@ import "time"
 // whether anyone still listens on subj: false once every client
 // subscribed to it is closed (cut off as a slow consumer, say) and no
 // in-process subscription matches, so the handler can stop.
+//
+// On a cluster node a listener may be remote: the routes to peers with
+// interest in subj are waited for in the same way (until each holds
+// limit bytes or less of unsent output, or the write deadline passes),
+// and subj counts as listened to while a peer has interest.
 func (a *Account) WaitDrained(subj string, limit int) bool {
 	listening := false
 	for _, sub := range a.subs.Match(subj).Plain {
@@ -24,6 +29,9 @@ func (a *Account) WaitDrained(subj string, limit int) bool {
 		if c.waitDrained(limit, a.srv.opts.WriteDeadline) {
 			listening = true
 		}
+	}
+	if box := a.cluster.Load(); box != nil && box.h.WaitDrained(a.name, []byte(subj), limit, a.srv.opts.WriteDeadline) {
+		listening = true
 	}
 	return listening
 }

@@ -13,8 +13,12 @@ type Msg struct {
 	Reply   string
 	Header  []byte // raw header block, nil when the message has none
 	Data    []byte
+	// FromRoute is set when the message arrived from a peer (a routed
+	// or forwarded message, see DeliverFromRoute and DeliverForwarded);
+	// Requester is then nil.
+	FromRoute bool
 
-	from *client // the publishing client; nil in-process
+	from *client // the publishing client; nil in-process or from a route
 }
 
 // Requester is the client that published a message, as far as an
@@ -59,9 +63,11 @@ func (r *Requester) MaySubscribeAll(pattern string) bool {
 }
 
 // Handler receives messages for an in-process subscription. It runs
-// synchronously on the publisher's goroutine, so it must not block for
-// long; m and its slices are only valid during the call (copy to keep).
-// A handler may call Publish and Subscribe.
+// synchronously on the publisher's goroutine (for a message from a
+// peer, on the route's worker goroutine: one per route, in arrival
+// order), so it must not block for long; m and its slices are only
+// valid during the call (copy to keep). A handler may call Publish and
+// Subscribe.
 type Handler func(m *Msg)
 
 // Subscription is an in-process subscription returned by Subscribe.
@@ -93,11 +99,31 @@ func (s *Server) HasInterest(subj string) bool { return s.global.HasInterest(sub
 // account, in queue group queue ("" for none). In-process subscriptions
 // count as interest, so requests to them never get a no-responders
 // answer.
+//
+// The subscription is cluster-visible, as a client's is: on a cluster
+// node it is announced to the peers, and messages published on other
+// nodes reach it (Msg.FromRoute set, run on the route's worker
+// goroutine). A service that must answer only this node's clients
+// uses SubscribeLocal.
 func (a *Account) Subscribe(subj, queue string, h Handler) (*Subscription, error) {
+	return a.subscribe(subj, queue, h, false)
+}
+
+// SubscribeLocal is Subscribe for a node-local subscription: it is
+// never announced to the cluster and gets messages published on this
+// node, plus those a peer forwards to this node by name
+// (DeliverForwarded, on the route's worker goroutine), never a
+// message routed by interest. Per-node services use it: the JetStream
+// API endpoints, the system account's requests.
+func (a *Account) SubscribeLocal(subj, queue string, h Handler) (*Subscription, error) {
+	return a.subscribe(subj, queue, h, true)
+}
+
+func (a *Account) subscribe(subj, queue string, h Handler, local bool) (*Subscription, error) {
 	if h == nil {
 		return nil, fmt.Errorf("server: nil handler for %q", subj)
 	}
-	sub := &subscription{handler: h, subject: subj, queue: queue}
+	sub := &subscription{handler: h, subject: subj, queue: queue, local: local}
 	if err := a.insertSub(subj, queue, sub); err != nil {
 		return nil, fmt.Errorf("server: subscribe %q: %w", subj, err)
 	}
@@ -127,14 +153,20 @@ func (a *Account) Publish(subj, reply string, header, data []byte) {
 // PublishAs delivers a message to the subscriptions matching
 // routeSubj, presenting it to them as published on subj (a JetStream
 // consumer delivers a stream message this way: routed by the deliver
-// subject, shown with the message's own subject). reply may be empty.
+// subject, shown with the message's own subject), on this node and on
+// the peers with interest in routeSubj. reply may be empty.
 // The slices are not retained after PublishAs returns.
 func (a *Account) PublishAs(routeSubj, subj, reply, header, data []byte) {
 	a.srv.routeAs(a, nil, routeSubj, subj, reply, header, data)
 }
 
 // HasInterest reports whether any subscription of the account matches
-// subj.
+// subj: a local one (client or in-process) or, on a cluster node, one
+// a peer announced.
 func (a *Account) HasInterest(subj string) bool {
-	return !a.subs.Match(subj).Empty()
+	if !a.subs.Match(subj).Empty() {
+		return true
+	}
+	box := a.cluster.Load()
+	return box != nil && box.h.RemoteInterest(a.name, unsafe.Slice(unsafe.StringData(subj), len(subj)))
 }

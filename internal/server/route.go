@@ -13,6 +13,9 @@ import (
 type subscription struct {
 	client  *client // nil for in-process subscriptions
 	handler Handler
+	// local marks a node-local in-process subscription (SubscribeLocal):
+	// never reported to the cluster, never given routed messages.
+	local   bool
 	subject string
 	queue   string
 	sid     string
