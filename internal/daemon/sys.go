@@ -15,7 +15,9 @@ import (
 // (monitor.Sys) in the system account's subject space, so only clients
 // of that account reach them; a client of another account asking
 // $SYS.REQ.SERVER.PING finds no subscriber and gets no-responders, as
-// with nats-server.
+// with nats-server. The subscriptions are node-local
+// (server.Account.SubscribeLocal): on a cluster node they answer this
+// node's clients only and are not announced to the peers.
 
 // DefaultSystemAccount is the system account when Config.SystemAccount
 // is empty, as nats-server's: an account named "$SYS" in the accounts
@@ -137,7 +139,7 @@ func (d *Daemon) startSys() {
 // request without a reply subject is answered on the statistics event
 // subject (STATSZ).
 func (s *sysService) subscribe(d *Daemon, acc *server.Account, subj string, answer sysAnswer, broadcast bool) {
-	sub, err := acc.Subscribe(subj, "", s.handler(acc, answer, broadcast))
+	sub, err := acc.SubscribeLocal(subj, "", s.handler(acc, answer, broadcast))
 	if err != nil {
 		d.srv.Logger().Errorf("System requests of account %q: %v", acc.Name(), err)
 		return
