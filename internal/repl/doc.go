@@ -1,0 +1,49 @@
+// Package repl is Cairn's Raft glue, shared by every Raft group of a
+// node: the cluster's metadata group (internal/meta) now, one group per
+// replicated stream later (issue 15). Consensus itself is
+// go.etcd.io/raft/v3; this package only does what that library leaves
+// to its user:
+//
+//   - DB and Log (log.go): the durable log. One Pebble database per node
+//     holds every group's HardState, entries, last snapshot and a few
+//     application values, keys prefixed by group id. A Ready's entries
+//     and HardState are written in one synced batch before its messages
+//     are sent. An empty directory keeps nothing (memory-only servers).
+//     What does not decode is an error matching ErrCorrupt, never a
+//     panic.
+//   - Node (node.go): one member's loop (tick, step, persist, send,
+//     apply, advance: the raft README's contract), a raft.MemoryStorage
+//     loaded from the Log at start, periodic snapshots of the FSM that
+//     compact the log, and Propose, which waits until this node applied
+//     the proposal and returns the FSM's result for it.
+//   - Frame (envelope.go): the transport envelope. Every frame names its
+//     kind, the metadata group's cluster id and a group id, so one route
+//     between two nodes multiplexes all groups, and frames of another
+//     cluster are dropped before they reach Raft.
+//
+// Why a package of its own rather than a type inside internal/meta: the
+// stream groups of issue 15 will live next to the store and jsapi, and
+// must reuse the log, the loop and the envelope without importing the
+// metadata group's state machine or bootstrap rules; docs/STYLE.md
+// names internal/repl as the home of the Raft glue. The package knows
+// nothing of streams, names or bootstrap: an FSM and a Send function
+// are all it is given.
+//
+// # Proposals
+//
+// Propose prefixes the data with a proposal id (the proposer's Raft id
+// and a sequence seeded from the clock, so ids never repeat across
+// restarts). Followers' proposals reach the leader as MsgProp (raft's
+// forwarding). When a committed entry carries an id this node is waiting
+// for, FSM.Apply's result is handed to that caller. A proposal is made
+// once: should the leader lose it before it commits, the caller's
+// context ends the wait (ErrUnavailable) and the caller decides.
+//
+// # Example
+//
+//	db, _ := repl.OpenDB(dir)
+//	n, _ := repl.StartNode(repl.Config{ID: 1, Log: db.Log(repl.MetaGroup),
+//		FSM: fsm, Send: send, Bootstrap: []raft.Peer{{ID: 1}}})
+//	res, err := n.Propose(ctx, []byte(`{"op":"…"}`)) // res: fsm.Apply's result
+//	n.Stop(); db.Close()
+package repl

@@ -1,0 +1,421 @@
+package repl
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// FSM is the state machine a Node drives. All methods are called on the
+// Node's goroutine, one at a time, in log order; they must not call back
+// into the Node's Propose (it would wait for itself).
+type FSM interface {
+	// Apply applies the data of a committed normal entry (as given to
+	// Propose) at index. Its result goes to the proposer, when the
+	// proposal came from this node and is still waiting.
+	Apply(index uint64, data []byte) any
+	// ApplyConfChange is told of a committed configuration change after
+	// Raft applied it; cs is the configuration that results.
+	ApplyConfChange(index uint64, cc *raftpb.ConfChange, cs *raftpb.ConfState)
+	// Snapshot encodes the whole state (everything applied so far).
+	Snapshot() ([]byte, error)
+	// Restore replaces the whole state with a snapshot's data.
+	Restore(data []byte) error
+}
+
+// Config configures a Node.
+type Config struct {
+	ID    uint64 // this node's Raft id, never 0
+	Group uint64 // for log lines
+	Log   *Log
+	FSM   FSM
+	// Send hands one outgoing message to the transport. Called on the
+	// Node's goroutine after the state the message depends on is
+	// durable; it must not block (drop instead: Raft retries). It
+	// returns false when the message was dropped.
+	Send func(m *raftpb.Message) bool
+	// Bootstrap, on an empty log, starts a new group with these members.
+	// Nil on an empty log starts a node that waits to be added by the
+	// group's leader; a non-empty log always resumes.
+	Bootstrap []raft.Peer
+	// Tick is the Raft tick; ElectionTicks and HeartbeatTicks count it.
+	Tick                          time.Duration
+	ElectionTicks, HeartbeatTicks int
+	// SnapshotEvery: entries applied between two snapshots (which then
+	// compact the log).
+	SnapshotEvery uint64
+	// OnApplied is called on the Node's goroutine after each batch of
+	// committed entries (or a snapshot) was applied.
+	OnApplied func()
+	Logf      func(format string, args ...any)
+}
+
+// Node runs one Raft group member: a goroutine that ticks, steps
+// incoming messages, persists, sends and applies (the loop of the
+// raft package's README), and matches committed proposals to the
+// callers waiting in Propose.
+type Node struct {
+	cfg     Config
+	storage *raft.MemoryStorage
+	rn      raft.Node
+	inbox   chan *raftpb.Message
+	stop    chan struct{}
+	done    chan struct{}
+
+	leader atomic.Uint64
+	failed atomic.Pointer[error] // a storage error stopped the node
+
+	proposer uint64        // proposal ids: proposer(8) seq(8)
+	seq      atomic.Uint64 // seeded from the clock: unique across restarts
+
+	wmu     sync.Mutex
+	waiters map[uint64]chan any
+
+	// loop goroutine only
+	confState   *raftpb.ConfState
+	applied     uint64
+	snapshotted uint64
+}
+
+// ErrUnavailable: no leader accepted the proposal, or it was not applied
+// before the context ended.
+var ErrUnavailable = errors.New("repl: no quorum")
+
+// StartNode loads cfg.Log and starts the node's goroutine. A log that
+// does not load is an error (matching ErrCorrupt when damaged).
+func StartNode(cfg Config) (*Node, error) {
+	if cfg.ID == 0 {
+		return nil, errors.New("repl: node id 0")
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = 1
+	}
+	if cfg.ElectionTicks <= cfg.HeartbeatTicks {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 1024
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	st, err := cfg.Log.Load()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:       cfg,
+		storage:   raft.NewMemoryStorage(),
+		inbox:     make(chan *raftpb.Message, 1024),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		proposer:  cfg.ID,
+		waiters:   make(map[uint64]chan any),
+		confState: &raftpb.ConfState{},
+	}
+	n.seq.Store(uint64(time.Now().UnixNano()))
+	if st.Snapshot != nil && st.Snapshot.GetMetadata().GetIndex() > 0 {
+		if err := n.storage.ApplySnapshot(st.Snapshot); err != nil {
+			return nil, fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
+		}
+		if err := cfg.FSM.Restore(st.Snapshot.GetData()); err != nil {
+			return nil, fmt.Errorf("%w: snapshot data: %v", ErrCorrupt, err)
+		}
+		n.confState = st.Snapshot.GetMetadata().GetConfState()
+		n.applied = st.Snapshot.GetMetadata().GetIndex()
+		n.snapshotted = n.applied
+	}
+	if st.HardState != nil {
+		if err := n.storage.SetHardState(st.HardState); err != nil {
+			return nil, fmt.Errorf("%w: hard state: %v", ErrCorrupt, err)
+		}
+	}
+	if err := n.storage.Append(st.Entries); err != nil {
+		return nil, fmt.Errorf("%w: entries: %v", ErrCorrupt, err)
+	}
+	rc := &raft.Config{
+		ID:              cfg.ID,
+		ElectionTick:    cfg.ElectionTicks,
+		HeartbeatTick:   cfg.HeartbeatTicks,
+		Storage:         n.storage,
+		Applied:         n.applied,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 256,
+		CheckQuorum:     true,
+		PreVote:         true,
+		Logger:          discardLogger(),
+	}
+	if st.Empty() && len(cfg.Bootstrap) > 0 {
+		n.rn = raft.StartNode(rc, cfg.Bootstrap)
+	} else {
+		n.rn = raft.RestartNode(rc)
+	}
+	go n.run()
+	return n, nil
+}
+
+// Step queues a message received from a peer. It never blocks: when the
+// queue is full the message is dropped (Raft retries).
+func (n *Node) Step(m *raftpb.Message) {
+	select {
+	case n.inbox <- m:
+	default:
+	}
+}
+
+// Leader returns the current leader's id, 0 when none is known.
+func (n *Node) Leader() uint64 { return n.leader.Load() }
+
+// Err returns the storage error that stopped the node, if any.
+func (n *Node) Err() error {
+	if p := n.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Stop stops the goroutine and waits for it. Waiting proposers get
+// ErrClosed. Stop is idempotent.
+func (n *Node) Stop() {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	<-n.done
+}
+
+// ProposeConfChange proposes a configuration change; it returns once
+// the local Raft accepted it (not when it commits).
+func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error {
+	return n.rn.ProposeConfChange(ctx, cc)
+}
+
+// Propose proposes data and waits until this node applied it, returning
+// FSM.Apply's result. Without a leader it retries each tick; it returns
+// ErrUnavailable (wrapping the context's error) when ctx ends first, in
+// which case the entry may still commit later. A proposal accepted by
+// Raft is not proposed again: should the leader lose it, the caller's
+// context decides.
+func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
+	id := n.seq.Add(1)
+	buf := make([]byte, 16, 16+len(data))
+	binary.BigEndian.PutUint64(buf, n.proposer)
+	binary.BigEndian.PutUint64(buf[8:], id)
+	buf = append(buf, data...)
+	ch := make(chan any, 1)
+	n.wmu.Lock()
+	n.waiters[id] = ch
+	n.wmu.Unlock()
+	defer func() {
+		n.wmu.Lock()
+		delete(n.waiters, id)
+		n.wmu.Unlock()
+	}()
+	tick := time.NewTicker(n.cfg.Tick)
+	defer tick.Stop()
+	for {
+		if n.leader.Load() != 0 {
+			err := n.rn.Propose(ctx, buf)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, raft.ErrProposalDropped) {
+				return nil, n.proposeErr(ctx, err)
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil, n.proposeErr(ctx, ctx.Err())
+		case <-n.done:
+			return nil, ErrClosed
+		}
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-ctx.Done():
+		return nil, n.proposeErr(ctx, ctx.Err())
+	case <-n.done:
+		return nil, ErrClosed
+	}
+}
+
+func (n *Node) proposeErr(ctx context.Context, err error) error {
+	select {
+	case <-n.done:
+		return ErrClosed
+	default:
+	}
+	if errors.Is(err, raft.ErrStopped) {
+		return ErrClosed
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+func (n *Node) run() {
+	defer close(n.done)
+	defer n.rn.Stop()
+	ticker := time.NewTicker(n.cfg.Tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			n.rn.Tick()
+		case m := <-n.inbox:
+			// Errors are for messages of removed nodes and the like.
+			_ = n.rn.Step(context.Background(), m)
+		case rd := <-n.rn.Ready():
+			if err := n.handleReady(rd); err != nil {
+				n.cfg.Logf("repl: group %d: node %x stops: %v", n.cfg.Group, n.cfg.ID, err)
+				n.leader.Store(0)
+				n.failed.Store(&err)
+				return
+			}
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.leader.Store(rd.SoftState.Lead)
+	}
+	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
+		return err
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
+			return err
+		}
+		if err := n.cfg.FSM.Restore(rd.Snapshot.GetData()); err != nil {
+			return fmt.Errorf("restoring snapshot: %w", err)
+		}
+		n.confState = rd.Snapshot.GetMetadata().GetConfState()
+		n.applied = rd.Snapshot.GetMetadata().GetIndex()
+		n.snapshotted = n.applied
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := n.storage.SetHardState(rd.HardState); err != nil {
+			return err
+		}
+	}
+	if err := n.storage.Append(rd.Entries); err != nil {
+		return err
+	}
+	for _, m := range rd.Messages {
+		ok := n.cfg.Send(m)
+		if m.GetType() == raftpb.MsgSnap {
+			status := raft.SnapshotFinish
+			if !ok {
+				status = raft.SnapshotFailure
+			}
+			n.rn.ReportSnapshot(m.GetTo(), status)
+		}
+	}
+	if err := n.apply(rd.CommittedEntries); err != nil {
+		return err
+	}
+	if len(rd.CommittedEntries) > 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		if n.cfg.OnApplied != nil {
+			n.cfg.OnApplied()
+		}
+	}
+	if err := n.maybeSnapshot(); err != nil {
+		return err
+	}
+	n.rn.Advance()
+	return nil
+}
+
+func (n *Node) apply(ents []*raftpb.Entry) error {
+	for _, e := range ents {
+		if e.GetIndex() <= n.applied {
+			continue
+		}
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			n.applyNormal(e)
+		case raftpb.EntryConfChange:
+			cc := new(raftpb.ConfChange)
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+				return fmt.Errorf("%w: conf change at %d: %v", ErrCorrupt, e.GetIndex(), err)
+			}
+			n.confState = n.rn.ApplyConfChange(cc)
+			n.cfg.FSM.ApplyConfChange(e.GetIndex(), cc, n.confState)
+		default:
+			return fmt.Errorf("%w: entry type %v at %d", ErrCorrupt, e.GetType(), e.GetIndex())
+		}
+		n.applied = e.GetIndex()
+	}
+	return nil
+}
+
+func (n *Node) applyNormal(e *raftpb.Entry) {
+	data := e.GetData()
+	if len(data) == 0 {
+		return // a new leader's empty entry
+	}
+	if len(data) < 16 {
+		n.cfg.Logf("repl: group %d: entry %d of %d bytes ignored", n.cfg.Group, e.GetIndex(), len(data))
+		return
+	}
+	r := n.cfg.FSM.Apply(e.GetIndex(), data[16:])
+	if binary.BigEndian.Uint64(data) != n.proposer {
+		return
+	}
+	id := binary.BigEndian.Uint64(data[8:])
+	n.wmu.Lock()
+	ch := n.waiters[id]
+	delete(n.waiters, id)
+	n.wmu.Unlock()
+	if ch != nil {
+		ch <- r
+	}
+}
+
+func (n *Node) maybeSnapshot() error {
+	if n.applied-n.snapshotted < n.cfg.SnapshotEvery {
+		return nil
+	}
+	data, err := n.cfg.FSM.Snapshot()
+	if err != nil {
+		return fmt.Errorf("taking snapshot: %w", err)
+	}
+	snap, err := n.storage.CreateSnapshot(n.applied, n.confState, data)
+	if err != nil {
+		return fmt.Errorf("taking snapshot: %w", err)
+	}
+	if err := n.cfg.Log.Compact(snap); err != nil {
+		return err
+	}
+	if err := n.storage.Compact(n.applied); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		return err
+	}
+	n.snapshotted = n.applied
+	return nil
+}
+
+// discardLogger silences the raft package (it logs every election at
+// info level); Cairn logs what matters itself.
+func discardLogger() raft.Logger {
+	return &raft.DefaultLogger{Logger: log.New(io.Discard, "", 0)}
+}
