@@ -16,10 +16,11 @@ import (
 
 // Timing of the control goroutine, in ticks.
 const (
-	helloTicksForming = 3  // hellos before the node has a group
-	helloTicksMember  = 10 // hellos once it has one
-	stableTicks       = 15 // a view must hold this long before bootstrap
-	joinRetryTicks    = 20 // a leader proposes one joiner at most this often
+	helloTicksForming = 3                     // hellos before the node has a group
+	helloTicksMember  = 10                    // hellos once it has one
+	stableTicks       = 15                    // a view must hold this long before bootstrap
+	freshTicks        = 3 * helloTicksForming // a peer's hello counts this long
+	joinRetryTicks    = 20                    // a leader proposes one joiner at most this often
 	conflictLogTicks  = 600
 )
 
@@ -206,8 +207,11 @@ func (g *Group) maybeBootstrap(now time.Time) {
 		if p == g.opts.Name {
 			continue
 		}
+		// The peer's latest hello must be recent, heard since the view
+		// settled, from a node without a group, and give the same view.
 		h, ok := g.hellos[p]
-		if !ok || h.cluster != 0 || h.at.Before(g.viewSince) || !slices.Equal(h.hello.View, view) {
+		recent := now.Sub(h.at) <= freshTicks*g.opts.TickInterval
+		if !ok || !recent || h.cluster != 0 || h.at.Before(g.viewSince) || !slices.Equal(h.hello.View, view) {
 			return
 		}
 	}

@@ -235,4 +235,3 @@ func names(prefix string, count int) []string {
 	}
 	return out
 }
-
