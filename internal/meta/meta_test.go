@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cairn-db/cairn/internal/repl"
 )
 
 func assignment(stream, node string) Assignment {
@@ -358,5 +360,22 @@ func TestTwoGroupsNotMerged(t *testing.T) {
 		if _, ok := n.group(name).Lookup("A", "Z"); ok {
 			t.Fatalf("%s sees group a's assignment", name)
 		}
+	}
+}
+
+func TestOpenCorrupt(t *testing.T) {
+	n := newNetwork(t)
+	dir := t.TempDir()
+	db, err := repl.OpenDB(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Log(repl.MetaGroup).SetMeta("cluster", []byte("bad")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = Open(Options{Name: "n1", Dir: dir, Transport: endpoint{n, "n1"}})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open: %v, want ErrCorrupt", err)
 	}
 }
