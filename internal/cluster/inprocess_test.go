@@ -353,10 +353,11 @@ func TestSendTo(t *testing.T) {
 // buffer, is dropped without cutting the route.
 func TestSendRaft(t *testing.T) {
 	type frame struct{ from, data string }
-	frames := make(chan frame, 100)
-	onRaft := func(from string, data []byte) { frames <- frame{from, string(data)} }
-	n1 := startNode(t, Options{ServerName: "n1", OnRaft: onRaft, MaxPending: 1 << 20}, 0)
-	n2 := startNode(t, Options{ServerName: "n2", OnRaft: onRaft}, 0, n1.addr())
+	frames, back := make(chan frame, 100), make(chan frame, 1)
+	n1 := startNode(t, Options{ServerName: "n1", MaxPending: 1 << 20,
+		OnRaft: func(from string, data []byte) { back <- frame{from, string(data)} }}, 0)
+	n2 := startNode(t, Options{ServerName: "n2",
+		OnRaft: func(from string, data []byte) { frames <- frame{from, string(data)} }}, 0, n1.addr())
 	waitFor(t, "pair", func() bool { return peerNames(n1) == "n2" })
 	if got := n1.cl.PeerNames(); len(got) != 1 || got[0] != "n2" {
 		t.Fatalf("PeerNames %v", got)
@@ -374,7 +375,7 @@ func TestSendRaft(t *testing.T) {
 			t.Fatalf("frame %d: %+v", i, f)
 		}
 	}
-	if f := <-frames; f.from != "n2" || f.data != "" {
+	if f := <-back; f.from != "n2" || f.data != "" {
 		t.Fatalf("empty frame: %+v", f)
 	}
 	if n1.cl.SendRaft("n3", []byte("x")) {
