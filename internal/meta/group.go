@@ -373,7 +373,10 @@ func (g *Group) propose(ctx context.Context, o op) (Assignment, error) {
 	case errors.Is(err, repl.ErrClosed):
 		return Assignment{}, ErrClosed
 	case errors.Is(err, repl.ErrUnavailable):
-		return Assignment{}, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx))
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		return Assignment{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case err != nil:
 		return Assignment{}, err
 	}

@@ -180,7 +180,9 @@ func (l *Log) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snap
 	b := l.d.db.NewBatch()
 	defer b.Close()
 	if snap != nil && snap.GetMetadata().GetIndex() > 0 {
-		if err := l.putSnapshot(b, snap); err != nil {
+		// A snapshot from the leader replaces the whole log, as in
+		// raft.MemoryStorage.ApplySnapshot.
+		if err := l.putSnapshot(b, snap, math.MaxUint64); err != nil {
 			return err
 		}
 	}
@@ -217,7 +219,8 @@ func (l *Log) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snap
 	return nil
 }
 
-func (l *Log) putSnapshot(b *pebble.Batch, snap *raftpb.Snapshot) error {
+// putSnapshot saves snap and deletes the entries before index upTo.
+func (l *Log) putSnapshot(b *pebble.Batch, snap *raftpb.Snapshot, upTo uint64) error {
 	v, err := proto.Marshal(snap)
 	if err != nil {
 		return fmt.Errorf("repl: encoding snapshot: %w", err)
@@ -225,7 +228,7 @@ func (l *Log) putSnapshot(b *pebble.Batch, snap *raftpb.Snapshot) error {
 	if err := b.Set(l.key('s', 0), v, nil); err != nil {
 		return err
 	}
-	return b.DeleteRange(l.entryKey(0), l.entryKey(snap.GetMetadata().GetIndex()+1), nil)
+	return b.DeleteRange(l.entryKey(0), l.entryKey(upTo), nil)
 }
 
 // Compact saves snap (taken by this node of its own state) and deletes
@@ -236,7 +239,7 @@ func (l *Log) Compact(snap *raftpb.Snapshot) error {
 	}
 	b := l.d.db.NewBatch()
 	defer b.Close()
-	if err := l.putSnapshot(b, snap); err != nil {
+	if err := l.putSnapshot(b, snap, snap.GetMetadata().GetIndex()+1); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {

@@ -128,3 +128,29 @@ func mustMarshal(t *testing.T, e *raftpb.Entry) []byte {
 	}
 	return b
 }
+
+// A snapshot received from the leader replaces every entry, those after
+// its index included (raft discards the whole log for it).
+func TestLogSnapshotReplacesLog(t *testing.T) {
+	db, err := OpenDB(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l := db.Log(0)
+	if err := l.Save(hardState(1, 1, 1), []*raftpb.Entry{entry(1, 1, "a"), entry(1, 2, "b"), entry(1, 3, "c")}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	idx, term := uint64(2), uint64(3)
+	snap := &raftpb.Snapshot{Data: []byte("s"), Metadata: &raftpb.SnapshotMetadata{Index: &idx, Term: &term, ConfState: &raftpb.ConfState{}}}
+	if err := l.Save(hardState(3, 0, 2), nil, snap, true); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Entries) != 0 || st.Snapshot.GetMetadata().GetIndex() != 2 {
+		t.Fatalf("after a received snapshot: %v", st)
+	}
+}

@@ -323,6 +323,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	for _, m := range rd.Messages {
 		ok := n.cfg.Send(m)
+		if !ok {
+			n.rn.ReportUnreachable(m.GetTo())
+		}
 		if m.GetType() == raftpb.MsgSnap {
 			status := raft.SnapshotFinish
 			if !ok {
@@ -407,8 +410,13 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.cfg.Log.Compact(snap); err != nil {
 		return err
 	}
-	if err := n.storage.Compact(n.applied); err != nil && !errors.Is(err, raft.ErrCompacted) {
-		return err
+	// Keep a tail of entries in memory, so that a follower a little
+	// behind gets entries rather than the whole snapshot (the durable
+	// log keeps only what follows the snapshot).
+	if n.applied > n.cfg.SnapshotEvery {
+		if err := n.storage.Compact(n.applied - n.cfg.SnapshotEvery); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return err
+		}
 	}
 	n.snapshotted = n.applied
 	return nil
