@@ -19,10 +19,17 @@
 // waits for the cluster's goroutines. Addr is the cluster listener's
 // address (useful with Port 0). Peers returns a copy of the connected
 // peers (server name, server id, advertised client URL), safe to call
-// from any goroutine. A server started without a Cluster behaves exactly
-// as a single node. Only client subscriptions cross routes: in-process
-// services (the JetStream API) stay node-local until JetStream is
-// clustered.
+// from any goroutine, and PeerNames their server names. A server
+// started without a Cluster behaves exactly as a single node.
+//
+// What crosses routes: client subscriptions and in-process ones made
+// with server.Account.Subscribe (cluster-visible); those made with
+// SubscribeLocal (the JetStream API endpoints, the system requests)
+// never do, but get what a peer sends this node by name with SendTo
+// (op RFWD). Deliveries to in-process handlers run on one worker
+// goroutine per route, in arrival order, with a bounded queue
+// (worker.go); client deliveries run on the route's reader. SendRaft
+// carries Raft frames (op RAFT) to Options.OnRaft on the peer.
 //
 // Data model: every route keeps the remote node's interest as a
 // subscription index per account (subject, queue). A message published
