@@ -85,9 +85,10 @@
 // and joins as the member it was; Raft assumes a member keeps its vote,
 // so such a node could in rare elections vote twice in one term. The
 // remedy (remove and re-add under a new id) is for a later issue. A
-// proposal whose leader is lost before it commits is not proposed
-// again: the caller's context ends the wait with ErrUnavailable, and
-// the entry may still commit (Lookup tells).
+// write whose context ends returns ErrUnavailable, and its entry may
+// still commit (Lookup tells); until then it is proposed again when the
+// leader changes or after an election timeout, and applied once
+// (internal/repl, "Proposals").
 //
 // # Example
 //

@@ -15,7 +15,7 @@
 //     apply, advance: the raft README's contract), a raft.MemoryStorage
 //     loaded from the Log at start, periodic snapshots of the FSM that
 //     compact the log, and Propose, which waits until this node applied
-//     the proposal and returns the FSM's result for it.
+//     the proposal and returns the FSM's result for it (see Proposals).
 //   - Frame (envelope.go): the transport envelope. Every frame names its
 //     kind, the metadata group's cluster id and a group id, so one route
 //     between two nodes multiplexes all groups, and frames of another
@@ -31,13 +31,16 @@
 //
 // # Proposals
 //
-// Propose prefixes the data with a proposal id (the proposer's Raft id
-// and a sequence seeded from the clock, so ids never repeat across
-// restarts). Followers' proposals reach the leader as MsgProp (raft's
-// forwarding). When a committed entry carries an id this node is waiting
-// for, FSM.Apply's result is handed to that caller. A proposal is made
-// once: should the leader lose it before it commits, the caller's
-// context ends the wait (ErrUnavailable) and the caller decides.
+// Propose prefixes the data with a proposal id: the proposer (a random
+// 64-bit incarnation of this Node instance) and a sequence from 1.
+// Followers' proposals reach the leader as MsgProp (raft's forwarding).
+// A proposal not applied within an election timeout, or when the leader
+// changes, is made again, so one proposal may commit more than once;
+// the dedup table (dedup.go), part of the replicated state and of every
+// snapshot, makes each replica apply it once. When a committed entry
+// carries an id this node is waiting for, FSM.Apply's result is handed
+// to that caller. When the caller's context ends first, Propose returns
+// ErrUnavailable and the entry may still commit.
 //
 // # Example
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,13 +76,14 @@ type Node struct {
 	leader atomic.Uint64
 	failed atomic.Pointer[error] // a storage error stopped the node
 
-	proposer uint64        // proposal ids: proposer(8) seq(8)
-	seq      atomic.Uint64 // seeded from the clock: unique across restarts
+	proposer uint64        // this instance's random incarnation
+	seq      atomic.Uint64 // proposal ids: proposer(8) seq(8)
 
 	wmu     sync.Mutex
 	waiters map[uint64]chan any
 
 	// loop goroutine only
+	dedup       *dedup
 	confState   *raftpb.ConfState
 	applied     uint64
 	snapshotted uint64
@@ -122,16 +124,16 @@ func StartNode(cfg Config) (*Node, error) {
 		inbox:     make(chan *raftpb.Message, 1024),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
-		proposer:  cfg.ID,
+		proposer:  rand.Uint64(),
+		dedup:     newDedup(),
 		waiters:   make(map[uint64]chan any),
 		confState: &raftpb.ConfState{},
 	}
-	n.seq.Store(uint64(time.Now().UnixNano()))
 	if st.Snapshot != nil && st.Snapshot.GetMetadata().GetIndex() > 0 {
 		if err := n.storage.ApplySnapshot(st.Snapshot); err != nil {
 			return nil, fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
 		}
-		if err := cfg.FSM.Restore(st.Snapshot.GetData()); err != nil {
+		if err := n.restore(st.Snapshot.GetData()); err != nil {
 			return nil, fmt.Errorf("%w: snapshot data: %v", ErrCorrupt, err)
 		}
 		n.confState = st.Snapshot.GetMetadata().GetConfState()
@@ -205,11 +207,11 @@ func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) err
 }
 
 // Propose proposes data and waits until this node applied it, returning
-// FSM.Apply's result. Without a leader it retries each tick; it returns
-// ErrUnavailable (wrapping the context's error) when ctx ends first, in
-// which case the entry may still commit later. A proposal accepted by
-// Raft is not proposed again: should the leader lose it, the caller's
-// context decides.
+// FSM.Apply's result. Without a leader it tries again each tick; a
+// proposal not applied after an election timeout, or when the leader
+// changed, is made again (the dedup table applies it once). It returns
+// ErrUnavailable (wrapping the context's error) when ctx ends first; the
+// entry may still commit later.
 func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 	id := n.seq.Add(1)
 	buf := make([]byte, 16, 16+len(data))
@@ -227,31 +229,31 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 	}()
 	tick := time.NewTicker(n.cfg.Tick)
 	defer tick.Stop()
+	retry := time.Duration(n.cfg.ElectionTicks) * n.cfg.Tick
+	var proposedAt time.Time
+	var proposedTo uint64 // the leader when last proposed
 	for {
-		if n.leader.Load() != 0 {
+		leader := n.leader.Load()
+		if leader != 0 && (proposedAt.IsZero() || leader != proposedTo || time.Since(proposedAt) >= retry) {
 			err := n.rn.Propose(ctx, buf)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, raft.ErrProposalDropped) {
+			switch {
+			case err == nil:
+				proposedAt, proposedTo = time.Now(), leader
+			case errors.Is(err, raft.ErrProposalDropped):
+				// no leader after all, or a leader transfer: next tick
+			default:
 				return nil, n.proposeErr(ctx, err)
 			}
 		}
 		select {
+		case r := <-ch:
+			return r, nil
 		case <-tick.C:
 		case <-ctx.Done():
 			return nil, n.proposeErr(ctx, ctx.Err())
 		case <-n.done:
 			return nil, ErrClosed
 		}
-	}
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-ctx.Done():
-		return nil, n.proposeErr(ctx, ctx.Err())
-	case <-n.done:
-		return nil, ErrClosed
 	}
 }
 
@@ -306,7 +308,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 			return err
 		}
-		if err := n.cfg.FSM.Restore(rd.Snapshot.GetData()); err != nil {
+		if err := n.restore(rd.Snapshot.GetData()); err != nil {
 			return fmt.Errorf("restoring snapshot: %w", err)
 		}
 		n.confState = rd.Snapshot.GetMetadata().GetConfState()
@@ -381,11 +383,14 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 		n.cfg.Logf("repl: group %d: entry %d of %d bytes ignored", n.cfg.Group, e.GetIndex(), len(data))
 		return
 	}
+	proposer, id := binary.BigEndian.Uint64(data), binary.BigEndian.Uint64(data[8:])
+	if !n.dedup.apply(proposer, id, e.GetIndex()) {
+		return // a proposal made again, applied already
+	}
 	r := n.cfg.FSM.Apply(e.GetIndex(), data[16:])
-	if binary.BigEndian.Uint64(data) != n.proposer {
+	if proposer != n.proposer {
 		return
 	}
-	id := binary.BigEndian.Uint64(data[8:])
 	n.wmu.Lock()
 	ch := n.waiters[id]
 	delete(n.waiters, id)
@@ -395,11 +400,29 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 	}
 }
 
+// restore replaces the dedup table and the FSM's state with a
+// snapshot's.
+func (n *Node) restore(data []byte) error {
+	d, fsmData, err := unwrapSnapshot(data)
+	if err != nil {
+		return err
+	}
+	if err := n.cfg.FSM.Restore(fsmData); err != nil {
+		return err
+	}
+	n.dedup = d
+	return nil
+}
+
 func (n *Node) maybeSnapshot() error {
 	if n.applied-n.snapshotted < n.cfg.SnapshotEvery {
 		return nil
 	}
-	data, err := n.cfg.FSM.Snapshot()
+	fsmData, err := n.cfg.FSM.Snapshot()
+	if err != nil {
+		return fmt.Errorf("taking snapshot: %w", err)
+	}
+	data, err := n.dedup.wrap(fsmData)
 	if err != nil {
 		return fmt.Errorf("taking snapshot: %w", err)
 	}
