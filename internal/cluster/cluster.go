@@ -88,8 +88,12 @@ type Cluster struct {
 		sync.Mutex
 		byID    map[string]*route // ready routes by peer id
 		dialing map[string]bool   // route URLs with a dialer running
-		conns   map[net.Conn]bool // every route connection, ready or not
-		closed  bool
+		// ledTo is the peer id each dialed address last led to (our
+		// own id for an address that is our listener), for
+		// SeedsConnected.
+		ledTo  map[string]string
+		conns  map[net.Conn]bool // every route connection, ready or not
+		closed bool
 	}
 	quit chan struct{}
 	// ctx is cancelled by Close, ending dials in progress.
@@ -151,6 +155,7 @@ func Start(srv *server.Server, opts Options) (*Cluster, error) {
 	c.mu.byID = make(map[string]*route)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mu.dialing = make(map[string]bool)
+	c.mu.ledTo = make(map[string]string)
 	c.mu.conns = make(map[net.Conn]bool)
 	c.routes.Store(&[]*route{})
 	srv.SetClusterHook(c)
@@ -184,6 +189,33 @@ func (c *Cluster) Peers() []PeerInfo {
 		out = append(out, r.peer)
 	}
 	return out
+}
+
+// SeedsConnected reports whether a route is up to every configured
+// route (Options.Routes): to the peer the address led to, whichever
+// node's connection between the two was kept. An address that is this
+// node's own listener counts as connected once a dial found it so.
+func (c *Cluster) SeedsConnected() bool {
+	c.mu.Lock()
+	ledTo := make(map[string]string, len(c.opts.Routes))
+	for _, u := range c.opts.Routes {
+		if id, ok := c.mu.ledTo[u.Host]; ok {
+			ledTo[u.Host] = id
+		}
+	}
+	c.mu.Unlock()
+	for _, u := range c.opts.Routes {
+		addr := u.Host
+		id, ok := ledTo[addr]
+		switch {
+		case addr == c.self || (ok && id == c.id):
+		case c.connectedTo(addr):
+		case ok && c.connectedToID(id):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Close stops accepting and dialing, closes every route, removes the
@@ -299,7 +331,12 @@ func (c *Cluster) dialLoop(addr string, configured bool) {
 				peerID = id
 			}
 			switch end {
-			case endSelf, endClosed:
+			case endSelf:
+				c.mu.Lock()
+				c.mu.ledTo[addr] = c.id
+				c.mu.Unlock()
+				return
+			case endClosed:
 				return
 			case endDuplicate:
 				continue

@@ -3,6 +3,8 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/server"
 )
 
@@ -449,4 +452,80 @@ func pendingTo(n *node, peer string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.mu.out) + r.mu.inFlight
+}
+
+// TestReplyRuleAcrossRoutes: a request whose publisher may not be
+// answered on its reply subject by an in-process service (the reply
+// rule) reaches a peer's client subscribers, not its in-process ones.
+func TestReplyRuleAcrossRoutes(t *testing.T) {
+	perms, err := auth.NewPermissions(&auth.Rules{Allow: []string{"svc.>"}}, &auth.Rules{Allow: []string{"_INBOX.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1 := startNodeWith(t, server.Options{Auth: auth.Config{Users: []auth.User{{Name: "limited", Password: "p", Permissions: perms}}}}, nil, Options{ServerName: "n1"}, 0)
+	n2 := startNode(t, Options{ServerName: "n2"}, 0, n1.addr())
+	waitFor(t, "pair", func() bool { return peerNames(n1) == "n2" })
+	var service recorder
+	if _, err := global(n2).Subscribe("svc.>", "", service.handle); err != nil {
+		t.Fatal(err)
+	}
+	watcher := n2.connect(t)
+	ch := make(chan *nats.Msg, 2)
+	if _, err := watcher.ChanSubscribe("svc.>", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "interest", func() bool { return hasRemoteInterest(n1, "n2", "svc.a") })
+	nc, err := nats.Connect(n1.srv.ClientURL(), nats.UserInfo("limited", "p"), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.SubscribeSync("_INBOX.mine"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("svc.a", "$KV.cfg.evil", []byte("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("svc.b", "_INBOX.mine", []byte("allowed")); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"refused", "allowed"} {
+		select {
+		case m := <-ch:
+			if string(m.Data) != want {
+				t.Fatalf("client got %q, want %q", m.Data, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("client did not get %q", want)
+		}
+	}
+	waitFor(t, "the allowed request", func() bool { return len(service.got()) > 0 })
+	if got := service.got(); len(got) != 1 || string(got[0].Data) != "allowed" {
+		t.Fatalf("in-process service got %+v", got)
+	}
+}
+
+// TestSeedsConnected: true once a route is up to every configured
+// route (the peer's advertised address may differ from the one dialed,
+// and a node's own address counts), false while one is down.
+func TestSeedsConnected(t *testing.T) {
+	n1 := startNode(t, Options{ServerName: "n1"}, 0)
+	port := n1.cl.Addr().(*net.TCPAddr).Port
+	n1.close()
+	n1 = startNode(t, Options{ServerName: "n1", Advertise: "localhost:" + strconv.Itoa(port)}, port)
+	self := freePorts(t, 1)[0]
+	selfAddr := "127.0.0.1:" + strconv.Itoa(self)
+	n2 := startNode(t, Options{ServerName: "n2"}, self, n1.addr(), selfAddr)
+	waitFor(t, "seeds connected", n2.cl.SeedsConnected)
+	if p := n2.cl.Peers(); len(p) != 1 || p[0].RouteURL == n1.addr() {
+		t.Fatalf("peers %+v: the advertised address should differ from the dialed one", p)
+	}
+	if !n1.cl.SeedsConnected() {
+		t.Fatal("a node without configured routes is not connected to them")
+	}
+	n1.close()
+	waitFor(t, "seed lost", func() bool { return !n2.cl.SeedsConnected() })
 }

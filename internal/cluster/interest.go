@@ -77,8 +77,9 @@ func (c *Cluster) RemoteInterest(acc string, subj []byte) bool {
 // each peer with matching plain interest or a queue group of its own
 // choice (interest in routeSubj; the peer shows it as subj). A queue
 // group with a local member stays local; one with members on several
-// peers goes to one of them, chosen at random.
-func (c *Cluster) Forward(acc string, routeSubj, subj, reply, header, payload []byte, localGroups []string) bool {
+// peers goes to one of them, chosen at random. clientsOnly is passed
+// on in the message's flags.
+func (c *Cluster) Forward(acc string, routeSubj, subj, reply, header, payload []byte, localGroups []string, clientsOnly bool) bool {
 	rs := *c.routes.Load()
 	if len(rs) == 0 {
 		return false
@@ -119,7 +120,7 @@ func (c *Cluster) Forward(acc string, routeSubj, subj, reply, header, payload []
 		}
 		w.r.mu.Lock()
 		if !w.r.mu.closed {
-			w.r.mu.out = appendMsg(w.r.mu.out, acc, routeSubj, subj, reply, w.plain, w.queues, header, payload)
+			w.r.mu.out = appendMsg(w.r.mu.out, acc, routeSubj, subj, reply, w.plain, clientsOnly, w.queues, header, payload)
 			w.r.kickLocked()
 			sent = true
 		}

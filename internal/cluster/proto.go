@@ -14,15 +14,19 @@ import (
 //	PING / PONG
 //	RS+ <account> <subject> [<queue>]
 //	RS- <account> <subject> [<queue>]
-//	RMSG <account> <subject> <reply|-> <p|-> <header size> <total size> [<queue> ...]
+//	RMSG <account> <subject> <reply|-> <flags> <header size> <total size> [<queue> ...]
 //	<header+payload>
-//	RMSGAS <account> <route subject> <subject> <reply|-> <p|-> <header size> <total size> [<queue> ...]
+//	RMSGAS <account> <route subject> <subject> <reply|-> <flags> <header size> <total size> [<queue> ...]
 //	<header+payload>
 //	RFWD <account> <subject> <reply|-> <header size> <total size>
 //	<header+payload>
 //	RAFT <size>
 //	<payload>
 //	ERR <text>
+//
+// A routed message's flags are "-" for none, else letters: "p" (deliver
+// to plain subscriptions), "c" (to client subscriptions only: the reply
+// rule refused in-process services), each at most once.
 
 // Limits of the parser: a longer control line or a larger message is a
 // protocol error and closes the route.
@@ -62,6 +66,7 @@ type op struct {
 	reply        []byte // nil for none
 	queue        string // RS+/RS-
 	plain        bool   // RMSG: deliver to plain subscriptions
+	clientsOnly  bool   // RMSG: to client subscriptions only
 	queues       []string
 	hdrLen       int
 	data         []byte // RMSG, RMSGAS, RFWD: header followed by payload; RAFT: payload
@@ -186,8 +191,9 @@ func parseMsg(b []byte, eol int, args []byte, o *op, as bool) (int, error) {
 	} else if len(f) < 6 {
 		return 0, fmt.Errorf("%w: RMSG needs 6 arguments", ErrProtocol)
 	}
-	if string(f[3]) != "p" && string(f[3]) != "-" {
-		return 0, fmt.Errorf("%w: %s bad delivery flag", ErrProtocol, verb)
+	plain, clientsOnly, ok := msgFlags(f[3])
+	if !ok {
+		return 0, fmt.Errorf("%w: %s bad delivery flags", ErrProtocol, verb)
 	}
 	n, err := payload(b, eol, f[4], f[5], o)
 	if n == 0 || err != nil {
@@ -201,11 +207,30 @@ func parseMsg(b []byte, eol int, args []byte, o *op, as bool) (int, error) {
 	if string(f[2]) != "-" {
 		o.reply = f[2]
 	}
-	o.plain = f[3][0] == 'p'
+	o.plain, o.clientsOnly = plain, clientsOnly
 	for _, q := range f[6:] {
 		o.queues = append(o.queues, string(q))
 	}
 	return n, nil
+}
+
+// msgFlags parses a routed message's flags: "-", or "p" and "c" at
+// most once each.
+func msgFlags(b []byte) (plain, clientsOnly, ok bool) {
+	if string(b) == "-" {
+		return false, false, true
+	}
+	for _, c := range b {
+		switch {
+		case c == 'p' && !plain:
+			plain = true
+		case c == 'c' && !clientsOnly:
+			clientsOnly = true
+		default:
+			return false, false, false
+		}
+	}
+	return plain, clientsOnly, len(b) > 0
 }
 
 // parseFwd parses RFWD's arguments and waits for its payload.
@@ -276,7 +301,7 @@ var (
 )
 
 // appendMsg encodes an RMSG, or an RMSGAS when routeSubj is not subj.
-func appendMsg(out []byte, acc string, routeSubj, subj, reply []byte, plain bool, queues []string, header, payload []byte) []byte {
+func appendMsg(out []byte, acc string, routeSubj, subj, reply []byte, plain, clientsOnly bool, queues []string, header, payload []byte) []byte {
 	if string(routeSubj) == string(subj) {
 		out = append(out, "RMSG "...)
 		out = append(out, acc...)
@@ -289,9 +314,14 @@ func appendMsg(out []byte, acc string, routeSubj, subj, reply []byte, plain bool
 	out = append(out, ' ')
 	out = append(out, subj...)
 	out = appendReply(out, reply)
-	if plain {
+	switch {
+	case plain && clientsOnly:
+		out = append(out, " pc "...)
+	case plain:
 		out = append(out, " p "...)
-	} else {
+	case clientsOnly:
+		out = append(out, " c "...)
+	default:
 		out = append(out, " - "...)
 	}
 	out = appendSizes(out, header, payload)

@@ -13,7 +13,7 @@ func collect(input []byte, pieces []int) (string, error) {
 	var p parser
 	var out bytes.Buffer
 	fn := func(o *op) error {
-		fmt.Fprintf(&out, "%d %q %q %q %q %q %q %v %q %d %q\n", o.kind, o.arg, o.account, o.routeSubject, o.subject, o.reply, o.queue, o.plain, o.queues, o.hdrLen, o.data)
+		fmt.Fprintf(&out, "%d %q %q %q %q %q %q %v %v %q %d %q\n", o.kind, o.arg, o.account, o.routeSubject, o.subject, o.reply, o.queue, o.plain, o.clientsOnly, o.queues, o.hdrLen, o.data)
 		return nil
 	}
 	for i := 0; len(input) > 0; i++ {
@@ -34,10 +34,11 @@ func TestParseOps(t *testing.T) {
 	in = append(in, "INFO {\"cluster\":\"c1\"}\r\nPING\r\nPONG\r\n"...)
 	in = appendSub(in, true, "$G", "orders.>", "")
 	in = appendSub(in, false, "A", "work", "q1")
-	in = appendMsg(in, "$G", []byte("orders.1"), []byte("orders.1"), []byte("_INBOX.x"), true, []string{"q1", "q2"}, []byte("NATS/1.0\r\n\r\n"), []byte("hello"))
-	in = appendMsg(in, "$G", []byte("a"), []byte("a"), nil, false, []string{"q"}, nil, nil)
+	in = appendMsg(in, "$G", []byte("orders.1"), []byte("orders.1"), []byte("_INBOX.x"), true, false, []string{"q1", "q2"}, []byte("NATS/1.0\r\n\r\n"), []byte("hello"))
+	in = appendMsg(in, "$G", []byte("a"), []byte("a"), nil, false, true, []string{"q"}, nil, nil)
 	in = append(in, "ERR go away\r\n"...)
-	in = appendMsg(in, "A", []byte("_INBOX.deliver"), []byte("$KV.b.k"), []byte("$JS.ACK.x"), true, nil, []byte("NATS/1.0\r\n\r\n"), []byte("v"))
+	in = append(in, "RMSG $G b - cp 0 0\r\n\r\n"...)
+	in = appendMsg(in, "A", []byte("_INBOX.deliver"), []byte("$KV.b.k"), []byte("$JS.ACK.x"), true, true, nil, []byte("NATS/1.0\r\n\r\n"), []byte("v"))
 	in = appendFwd(in, "$G", []byte("$JS.API.STREAM.INFO.KV_b"), []byte("_INBOX.r"), nil, []byte("{}"))
 	in = appendFwd(in, "B", []byte("x"), nil, []byte("NATS/1.0\r\n\r\n"), nil)
 	in = appendRaft(in, []byte("raft\r\nframe"))
@@ -46,13 +47,13 @@ func TestParseOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := bytes.Count([]byte(whole), []byte("\n")); n != 13 {
+	if n := bytes.Count([]byte(whole), []byte("\n")); n != 14 {
 		t.Fatalf("parsed %d operations:\n%s", n, whole)
 	}
 	for _, want := range []string{
-		`"A" "_INBOX.deliver" "$KV.b.k" "$JS.ACK.x" "" true [] 12 "NATS/1.0\r\n\r\nv"`,
-		`"$G" "$JS.API.STREAM.INFO.KV_b" "$JS.API.STREAM.INFO.KV_b" "_INBOX.r" "" false [] 0 "{}"`,
-		`"" "" "" "" "" false [] 0 "raft\r\nframe"`,
+		`"A" "_INBOX.deliver" "$KV.b.k" "$JS.ACK.x" "" true true [] 12 "NATS/1.0\r\n\r\nv"`,
+		`"$G" "$JS.API.STREAM.INFO.KV_b" "$JS.API.STREAM.INFO.KV_b" "_INBOX.r" "" false false [] 0 "{}"`,
+		`"" "" "" "" "" false false [] 0 "raft\r\nframe"`,
 	} {
 		if !bytes.Contains([]byte(whole), []byte(want)) {
 			t.Fatalf("missing %s in\n%s", want, whole)
@@ -78,6 +79,9 @@ func TestParseErrors(t *testing.T) {
 		"RMSG $G s - p 0 999999999999\r\n",
 		"RMSGAS $G r s - p 0\r\n",
 		"RMSGAS $G r s - z 0 0\r\n\r\n",
+		"RMSG $G s - pp 0 0\r\n\r\n",
+		"RMSG $G s - cpc 0 0\r\n\r\n",
+		"RMSG $G s - p- 0 0\r\n\r\n",
 		"RFWD $G s - 0\r\n",
 		"RFWD $G s - 0 2 q\r\nab\r\n",
 		"RFWD $G s - 3 2\r\nab\r\n",

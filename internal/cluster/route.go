@@ -241,6 +241,11 @@ func (c *Cluster) handshake(r *route, js []byte) error {
 		}
 	}
 	r.peer = PeerInfo{Name: in.Name, ID: in.ID, ClientURL: in.ClientURL, RouteURL: in.RouteURL}
+	if r.dialed {
+		c.mu.Lock()
+		c.mu.ledTo[r.addr] = r.peer.ID
+		c.mu.Unlock()
+	}
 	if err := c.register(r); err != nil {
 		var dup *dupNameError
 		if errors.As(err, &dup) {
@@ -361,7 +366,7 @@ func (r *route) handle(o *op) error {
 		if string(o.account) != r.lastAccount {
 			r.lastAccount = string(o.account)
 		}
-		r.handlers = r.c.srv.DeliverFromRoute(r.lastAccount, o.routeSubject, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues, r.handlers[:0])
+		r.handlers = r.c.srv.DeliverFromRoute(r.lastAccount, o.routeSubject, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues, o.clientsOnly, r.handlers[:0])
 		if len(r.handlers) > 0 {
 			err := r.queueDelivery(o, r.handlers)
 			clear(r.handlers)

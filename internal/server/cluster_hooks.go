@@ -32,9 +32,12 @@ type ClusterHook interface {
 	// their subscribers as published on subj (the same subject but for
 	// a JetStream consumer's deliveries, PublishAs). localGroups are the
 	// queue groups that matched locally (they are not offered to
-	// peers). It reports whether any peer took the message; the slices
-	// are only valid during the call.
-	Forward(acc string, routeSubj, subj, reply, header, payload []byte, localGroups []string) bool
+	// peers). With clientsOnly the peers give it to client
+	// subscriptions only (the publisher may not be answered on reply
+	// by an in-process service: the reply rule, reply_rule.go). It
+	// reports whether any peer took the message; the slices are only
+	// valid during the call.
+	Forward(acc string, routeSubj, subj, reply, header, payload []byte, localGroups []string, clientsOnly bool) bool
 	// HasPeers reports whether any route is up; without one a publish
 	// costs the cluster nothing more.
 	HasPeers() bool
@@ -154,7 +157,9 @@ func (a *Account) removeSub(subj, queue string, sub *subscription) bool {
 }
 
 // forwardToCluster is route's cluster step, taken only with a hook.
-func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, groups [][]*subscription, routeSubj, subj, reply, header, payload []byte) bool {
+// from is the publishing client (nil in-process) and rc the reply
+// rule's decision for the message so far.
+func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, from *client, rc *replyCheck, groups [][]*subscription, routeSubj, subj, reply, header, payload []byte) bool {
 	if !box.h.HasPeers() || hasEmptyToken(routeSubj) || hasEmptyToken(subj) {
 		return false
 	}
@@ -164,7 +169,24 @@ func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, groups [][]
 			local = append(local, g[0].queue)
 		}
 	}
-	return box.h.Forward(acc.name, routeSubj, subj, reply, header, payload, local)
+	return box.h.Forward(acc.name, routeSubj, subj, reply, header, payload, local, clientsOnly(from, rc, reply))
+}
+
+// clientsOnly reports whether a message is for the peers' client
+// subscriptions only: its publisher has permissions and may not be
+// answered on reply by an in-process service (the reply rule,
+// reply_rule.go). The rule is decided here, quietly, when no local
+// in-process subscription decided it: whether a peer has one is not
+// known, so the publisher is not told of a violation.
+func clientsOnly(from *client, rc *replyCheck, reply []byte) bool {
+	switch {
+	case *rc == replyRefused:
+		return true
+	case *rc == replyAllowed || from == nil || len(reply) == 0 || from.perm.p.Load() == nil:
+		return false
+	default:
+		return !from.mayBeAnsweredOn(reply)
+	}
 }
 
 // DeliverFromRoute delivers a message that arrived from a peer (a
@@ -178,19 +200,27 @@ func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, groups [][]
 // Client subscriptions get the message at once. The handlers of the
 // in-process subscriptions it is for are appended to handlers and
 // returned: the caller runs them with RunRouted, off its reader
-// goroutine. The slices are only valid during the call.
-func (s *Server) DeliverFromRoute(accName string, routeSubj, subj, reply, header, payload []byte, plain bool, queues []string, handlers []Handler) []Handler {
+// goroutine. With clientsOnly (the publisher's node decided by the
+// reply rule that no in-process service may answer it) no in-process
+// subscription gets it, and a client with allow_responses gets no
+// right to answer it. The slices are only valid during the call.
+func (s *Server) DeliverFromRoute(accName string, routeSubj, subj, reply, header, payload []byte, plain bool, queues []string, clientsOnly bool, handlers []Handler) []Handler {
 	acc := s.Account(accName)
 	if hasEmptyToken(routeSubj) {
 		return handlers
+	}
+	var rc *replyCheck // nil: the reply is open to clients with allow_responses
+	if clientsOnly {
+		refused := replyRefused
+		rc = &refused
 	}
 	r := acc.subs.MatchBytes(routeSubj)
 	if plain {
 		for _, sub := range r.Plain {
 			switch {
 			case sub.client != nil:
-				s.deliver(nil, sub, subj, reply, header, payload, nil)
-			case !sub.local:
+				s.deliver(nil, sub, subj, reply, header, payload, rc)
+			case !sub.local && !clientsOnly:
 				handlers = append(handlers, sub.handler)
 			}
 		}
@@ -204,10 +234,10 @@ func (s *Server) DeliverFromRoute(accName string, routeSubj, subj, reply, header
 			for i := range group {
 				sub := group[(start+i)%len(group)]
 				if sub.client != nil {
-					if s.deliver(nil, sub, subj, reply, header, payload, nil) {
+					if s.deliver(nil, sub, subj, reply, header, payload, rc) {
 						break
 					}
-				} else if !sub.local {
+				} else if !sub.local && !clientsOnly {
 					handlers = append(handlers, sub.handler)
 					break
 				}

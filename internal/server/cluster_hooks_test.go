@@ -28,10 +28,10 @@ func (h *fakeHook) LocalInterest(acc, subj, queue string, delta int) {
 	h.interest[acc+" "+subj+" "+queue] += delta
 }
 
-func (h *fakeHook) Forward(acc string, routeSubj, subj, reply, header, payload []byte, _ []string) bool {
+func (h *fakeHook) Forward(acc string, routeSubj, subj, reply, header, payload []byte, _ []string, clientsOnly bool) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.forwards = append(h.forwards, fmt.Sprintf("%s %s %s %s %s", acc, routeSubj, subj, reply, payload))
+	h.forwards = append(h.forwards, fmt.Sprintf("%s %s %s %s %s %v", acc, routeSubj, subj, reply, payload, clientsOnly))
 	return h.remote[string(routeSubj)]
 }
 
@@ -93,7 +93,10 @@ func TestClusterHookInProcess(t *testing.T) {
 		t.Fatalf("reported interest %v", h.interest)
 	}
 
-	hs := s.DeliverFromRoute("A", []byte("svc.x"), []byte("svc.x"), nil, nil, []byte("routed"), true, []string{"q", "lq"}, nil)
+	if hs := s.DeliverFromRoute("A", []byte("svc.x"), []byte("svc.x"), nil, nil, []byte("routed"), true, []string{"q", "lq"}, true, nil); len(hs) != 0 {
+		t.Fatalf("a clients-only message went to %d in-process handlers", len(hs))
+	}
+	hs := s.DeliverFromRoute("A", []byte("svc.x"), []byte("svc.x"), nil, nil, []byte("routed"), true, []string{"q", "lq"}, false, nil)
 	if len(hs) != 2 {
 		t.Fatalf("DeliverFromRoute returned %d handlers, want early and queued", len(hs))
 	}
@@ -115,7 +118,7 @@ func TestClusterHookInProcess(t *testing.T) {
 
 	// A PublishAs goes to the hook with both subjects.
 	acc.PublishAs([]byte("deliver.1"), []byte("$KV.b.k"), nil, nil, []byte("v"))
-	if len(h.forwards) != 1 || h.forwards[0] != "A deliver.1 $KV.b.k  v" {
+	if len(h.forwards) != 1 || h.forwards[0] != "A deliver.1 $KV.b.k  v false" {
 		t.Fatalf("forwards %q", h.forwards)
 	}
 	if acc.HasInterest("deliver.1") || acc.WaitDrained("deliver.1", 0) {

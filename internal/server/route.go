@@ -69,7 +69,7 @@ func (s *Server) routeAs(acc *Account, from *client, routeSubj, subj, reply, hea
 	}
 	// With a cluster, offer the message to peers with interest
 	// (cluster_hooks.go); nil without one.
-	if box := acc.cluster.Load(); box != nil && s.forwardToCluster(box, acc, r.Groups, routeSubj, subj, reply, header, payload) {
+	if box := acc.cluster.Load(); box != nil && s.forwardToCluster(box, acc, from, &rc, r.Groups, routeSubj, subj, reply, header, payload) {
 		delivered = true
 	}
 	if !delivered && len(reply) > 0 && from != nil && r.Empty() && from.opts.Headers && from.opts.NoResponders {
