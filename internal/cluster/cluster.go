@@ -50,7 +50,8 @@ type Options struct {
 	MaxPending   int           // a route's outbound buffer limit in bytes (default 64 MiB)
 	// MaxInProcessMsgs and MaxInProcessBytes bound a route's queue of
 	// deliveries to in-process handlers (worker.go; defaults 65536
-	// messages, 64 MiB); a peer that fills it is cut as a slow route.
+	// messages, 64 MiB); a peer that keeps it full for a ping interval
+	// is cut as a slow route.
 	MaxInProcessMsgs  int
 	MaxInProcessBytes int
 }

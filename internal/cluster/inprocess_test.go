@@ -189,12 +189,31 @@ func TestInProcessOffReaderInOrder(t *testing.T) {
 	}
 }
 
-// TestSlowInProcessWorkerCutsRoute: a peer that fills a route's
-// in-process queue is cut as a slow route, and the route comes back.
+// TestSlowInProcessWorkerCutsRoute: a burst past a route's in-process
+// queue bound that the worker works off within a ping interval only
+// slows the route's reader down; a peer that keeps the queue full is
+// cut as a slow route, and the route comes back.
 func TestSlowInProcessWorkerCutsRoute(t *testing.T) {
 	n1 := startNode(t, Options{ServerName: "n1"}, 0)
 	n2 := startNode(t, Options{ServerName: "n2", MaxInProcessMsgs: 8}, 0, n1.addr())
 	waitFor(t, "pair", func() bool { return peerNames(n1) == "n2" })
+
+	var burst atomic.Int32
+	if _, err := global(n2).Subscribe("burst", "", func(*server.Msg) {
+		time.Sleep(time.Millisecond) // a handler slower than the route
+		burst.Add(1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "burst interest", func() bool { return hasRemoteInterest(n1, "n2", "burst") })
+	for range 40 {
+		global(n1).Publish("burst", "", nil, nil)
+	}
+	waitFor(t, "the burst", func() bool { return burst.Load() == 40 })
+	if strings.Contains(n2.log.String(), "Slow route") || peerNames(n2) != "n1" {
+		t.Fatalf("a short burst cut the route:\n%s", n2.log.String())
+	}
+
 	release := make(chan struct{})
 	var once sync.Once
 	defer once.Do(func() { close(release) })

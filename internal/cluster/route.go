@@ -80,7 +80,7 @@ type route struct {
 // ended and the peer's id ("" if the handshake did not get that far).
 func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, string) {
 	r := &route{c: c, conn: conn, dialed: dialed, addr: addr, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	r.work.wake = make(chan struct{}, 1)
+	r.work.wake, r.work.space = make(chan struct{}, 1), make(chan struct{}, 1)
 	r.interest.byAccount = make(map[string]*subject.Index[rsub])
 	r.mu.reason = endFailed
 	if !c.track(conn) {

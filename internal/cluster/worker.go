@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/server"
 )
@@ -13,8 +14,12 @@ import (
 // write waits for its group commit), so the reader queues those
 // deliveries for the route's worker goroutine, which runs them one by
 // one in arrival order: a client's put, then its get, reach the stream
-// in that order. The queue is bounded in messages and bytes; a peer
-// that fills it is cut as a slow route, and its dialer reconnects.
+// in that order. The queue is bounded in messages and bytes. A reader
+// that finds it full waits for the worker, at most one ping interval
+// (so the peer's PINGs are answered in time), which slows the peer's
+// sending down through TCP rather than cutting a route that is merely
+// behind for a moment; a peer that keeps it full is cut as a slow
+// route, and its dialer reconnects.
 
 // work is one queued delivery.
 type work struct {
@@ -34,29 +39,48 @@ func (w *work) size() int { return len(w.data) + len(w.subject) + len(w.reply) +
 type workQueue struct {
 	mu struct {
 		sync.Mutex
-		items []work
-		bytes int
+		items []work // not yet taken by the worker
+		count int    // queued and not yet run, taken or not
+		bytes int    // the size of those
 	}
-	wake chan struct{}
+	wake  chan struct{} // the worker's: work was queued
+	space chan struct{} // the reader's: the worker took some
 }
 
 // errSlowWorker cuts a route whose in-process backlog passed its bound.
 var errSlowWorker = fmt.Errorf("cluster: in-process delivery backlog over its bound")
 
-// enqueue queues w (whose slices it now owns), or reports an error
-// when the backlog would pass the bounds.
+// enqueue queues w (whose slices it now owns). While the backlog
+// would pass the bounds it waits for the worker, up to a ping
+// interval, then reports an error (the route is to be cut).
 func (r *route) enqueue(w work) error {
 	q := &r.work
-	q.mu.Lock()
-	if len(q.mu.items) >= r.c.opts.MaxInProcessMsgs || q.mu.bytes+w.size() > r.c.opts.MaxInProcessBytes {
-		n, b := len(q.mu.items), q.mu.bytes
+	var timer *time.Timer
+	for {
+		q.mu.Lock()
+		n, b := q.mu.count, q.mu.bytes
+		if n == 0 || (n < r.c.opts.MaxInProcessMsgs && b+w.size() <= r.c.opts.MaxInProcessBytes) {
+			q.mu.items = append(q.mu.items, w)
+			q.mu.count++
+			q.mu.bytes += w.size()
+			q.mu.Unlock()
+			break
+		}
 		q.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(r.c.opts.PingInterval)
+			defer timer.Stop()
+		}
+		select {
+		case <-q.space:
+			continue
+		case <-r.done:
+			return errSlowWorker
+		case <-timer.C:
+		}
 		r.c.log.Warnf("Slow route from %s: %d in-process deliveries (%d bytes) pending, closing", r.peer.Name, n, b)
 		return errSlowWorker
 	}
-	q.mu.items = append(q.mu.items, w)
-	q.mu.bytes += w.size()
-	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -93,9 +117,14 @@ func (r *route) workLoop() {
 				server.RunRouted(w.handlers, w.subject, w.reply, hdr, payload)
 			}
 			q.mu.Lock()
+			q.mu.count--
 			q.mu.bytes -= w.size()
 			q.mu.Unlock()
 			*w = work{}
+			select {
+			case q.space <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
