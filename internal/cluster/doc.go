@@ -19,8 +19,9 @@
 // waits for the cluster's goroutines. Addr is the cluster listener's
 // address (useful with Port 0). Peers returns a copy of the connected
 // peers (server name, server id, advertised client URL), safe to call
-// from any goroutine, and PeerNames their server names. A server
-// started without a Cluster behaves exactly as a single node.
+// from any goroutine, PeerNames their server names, and
+// SeedsConnected whether a route is up to every configured route. A
+// server started without a Cluster behaves exactly as a single node.
 //
 // What crosses routes: client subscriptions and in-process ones made
 // with server.Account.Subscribe (cluster-visible); those made with
