@@ -221,6 +221,7 @@ func TestJetStreamDataPathAcrossNodes(t *testing.T) {
 	if m, err := nc2.Request("$JS.API.CONSUMER.CREATE.KV_b", []byte(create), 5*time.Second); err != nil || strings.Contains(string(m.Data), `"error"`) {
 		t.Fatalf("consumer create on n2: %v %v", m, err)
 	}
+	flowControls := 0
 	next := func() *nats.Msg {
 		t.Helper()
 		for {
@@ -230,6 +231,7 @@ func TestJetStreamDataPathAcrossNodes(t *testing.T) {
 			}
 			if len(m.Data) == 0 && m.Header.Get("Status") == "100" {
 				if m.Reply != "" {
+					flowControls++
 					_ = m.Respond(nil) // flow control, answered across the route
 				}
 				continue
@@ -245,5 +247,21 @@ func TestJetStreamDataPathAcrossNodes(t *testing.T) {
 	}
 	if m := next(); m.Subject != "$KV.b.k2" || string(m.Data) != "v3" {
 		t.Fatalf("watch's update %s %q", m.Subject, m.Data)
+	}
+	// 7 MiB more: the consumer asks for flow control every 2 MiB and
+	// stops while two requests are unanswered, so it gets through only
+	// if the answers come back over the route.
+	big := make([]byte, 64<<10)
+	for i := range 112 {
+		subj := fmt.Sprintf("$KV.b.big%d", i)
+		if _, err := nc1.Request(subj, big, 5*time.Second); err != nil {
+			t.Fatalf("put %s: %v", subj, err)
+		}
+		if m := next(); m.Subject != subj || len(m.Data) != len(big) {
+			t.Fatalf("watch got %s (%d bytes), want %s", m.Subject, len(m.Data), subj)
+		}
+	}
+	if flowControls < 3 {
+		t.Fatalf("%d flow control requests reached n1's client, want 3", flowControls)
 	}
 }
