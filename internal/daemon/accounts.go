@@ -94,12 +94,16 @@ func (d *Daemon) startKV() error {
 			return err
 		}
 	}
+	if err := d.startJSCluster(); err != nil {
+		d.closeKV()
+		return err
+	}
 	if err := d.startAPIs(); err != nil {
 		d.closeKV()
 		return err
 	}
 	for _, name := range off {
-		stop, err := jsapi.ServeDisabled(serverbus.New(d.srv.Account(name)))
+		stop, err := jsapi.ServeDisabled(serverbus.NewLocal(d.srv.Account(name)))
 		if err != nil {
 			d.closeKV()
 			return err
@@ -154,8 +158,17 @@ func (d *Daemon) startAPIs() error {
 		acc := d.srv.Account(a.name)
 		a.consumers = consumer.NewManager(consumerBus{acc}, slog.New(&logHandler{log: log}))
 		a.consumers.SetSnapshotInterestWait(d.cfg.SnapshotInterestWait)
-		api, err := jsapi.New(serverbus.New(acc), a.st, jsapi.Options{
+		var bus jsapi.Bus = serverbus.New(acc)
+		if d.jsc != nil {
+			fb, err := d.frontBus(acc)
+			if err != nil {
+				return err
+			}
+			bus = fb
+		}
+		api, err := jsapi.New(bus, a.st, jsapi.Options{
 			ServerName:    d.srv.Name(),
+			ClusterName:   d.clusterName(),
 			ServerVersion: server.CompatVersion,
 			Consumers:     a.consumers,
 			Logf:          log.Warnf,
@@ -192,6 +205,11 @@ func (d *Daemon) warnGlobalData() {
 
 // closeKV stops every account's JetStream and closes its storage.
 func (d *Daemon) closeKV() {
+	d.stopJSCluster()
+	for _, u := range d.jscUnsubs {
+		u()
+	}
+	d.jscUnsubs = nil
 	for _, stop := range d.disabled {
 		stop()
 	}

@@ -46,18 +46,27 @@ type ClusterConfig struct {
 	ClientAdvertise string
 }
 
-// setDiscovery tells the server what INFO announces about the cluster,
-// before it accepts its first client. Nothing without a cluster.
-func (d *Daemon) setDiscovery() {
+// nameCluster gives the cluster a generated name when it has none (a
+// copy of the settings: the name is this node's), before JetStream and
+// discovery read it.
+func (d *Daemon) nameCluster() {
 	if d.cfg.Cluster == nil {
 		return
 	}
-	copied := *d.cfg.Cluster // the name generated below is this node's
-	cc := &copied
-	d.cfg.Cluster = cc
-	if cc.Name == "" {
-		cc.Name = generatedClusterName()
+	copied := *d.cfg.Cluster
+	d.cfg.Cluster = &copied
+	if copied.Name == "" {
+		copied.Name = generatedClusterName()
 		d.srv.Logger().Warnf("Cluster name was dynamically generated, consider setting one")
+	}
+}
+
+// setDiscovery tells the server what INFO announces about the cluster,
+// before it accepts its first client. Nothing without a cluster.
+func (d *Daemon) setDiscovery() {
+	cc := d.cfg.Cluster
+	if cc == nil {
+		return
 	}
 	d.srv.SetDiscovery(server.Discovery{Cluster: cc.Name, ClientAdvertise: cc.ClientAdvertise, NoAdvertise: cc.NoAdvertise})
 }
@@ -85,7 +94,8 @@ func (d *Daemon) startCluster() error {
 		TLS:            cc.TLS,
 		Advertise:      cc.Advertise,
 		ClientURL:      d.srv.AdvertisedClientURL(),
-		OnPeersChanged: d.updateConnectURLs,
+		OnPeersChanged: d.peersChanged,
+		OnRaft:         d.raftFrame,
 	})
 	if err != nil {
 		return err
@@ -95,6 +105,21 @@ func (d *Daemon) startCluster() error {
 	d.clusterMu.Unlock()
 	d.updateConnectURLs()
 	return nil
+}
+
+// peersChanged updates what depends on the connected peers.
+func (d *Daemon) peersChanged() {
+	d.updateConnectURLs()
+	if jc := d.jsc; jc != nil {
+		jc.meta.PeersChanged()
+	}
+}
+
+// raftFrame hands a Raft frame from a peer to the metadata group.
+func (d *Daemon) raftFrame(from string, data []byte) {
+	if jc := d.jsc; jc != nil {
+		jc.meta.Receive(from, data)
+	}
 }
 
 // updateConnectURLs gives the server this node's client URL and those

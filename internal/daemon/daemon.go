@@ -101,6 +101,11 @@ type Daemon struct {
 	// cluster is the route layer, nil when not clustered (cluster.go).
 	cluster   *cluster.Cluster
 	clusterMu sync.Mutex
+	// jsc is JetStream's cluster state (jscluster.go), nil when not
+	// clustered or without JetStream; jscUnsubs remove the front's
+	// inboxes.
+	jsc       *jsCluster
+	jscUnsubs []func()
 
 	stop sync.Once
 }
@@ -122,6 +127,9 @@ func Start(cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("account %q is reserved for the global account", a.Name)
 		}
 	}
+	if !cfg.DisableKV && cfg.Cluster != nil && cfg.Server.Name == "" {
+		return nil, errClusterNeedsName
+	}
 	if !cfg.DisableKV {
 		if err := checkWritableDir(cfg.StoreDir); err != nil {
 			return nil, err
@@ -133,6 +141,7 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, srv: srv}
+	d.nameCluster()
 	if !cfg.DisableKV {
 		if err := d.startKV(); err != nil {
 			return nil, err
@@ -158,6 +167,7 @@ func Start(cfg Config) (*Daemon, error) {
 		d.Shutdown()
 		return nil, err
 	}
+	d.reconcileWhenReady()
 	return d, nil
 }
 

@@ -44,6 +44,9 @@ const DefaultAPILevel = 2
 type Options struct {
 	// ServerName is reported as the stream leader in stream info.
 	ServerName string
+	// ClusterName is reported as the cluster of streams and consumers
+	// ("" for a server alone, which reports none, as nats-server).
+	ClusterName string
 	// ServerVersion is reported in stream metadata ("_nats.ver").
 	ServerVersion string
 	// APILevel is the JetStream API level reported; default

@@ -528,7 +528,7 @@ func (a *API) consumerInfoOf(c *consumer.Consumer, cfg *ConsumerConfig) *Consume
 		Delivered:  SequenceInfo{Consumer: in.Delivered.Consumer, Stream: in.Delivered.Stream},
 		AckFloor:   SequenceInfo{Consumer: in.Delivered.Consumer, Stream: in.Delivered.Stream},
 		NumPending: in.NumPending,
-		Cluster:    &ClusterInfo{Leader: a.opts.ServerName},
+		Cluster:    &ClusterInfo{Name: a.opts.ClusterName, Leader: a.opts.ServerName},
 		PushBound:  in.PushBound,
 		TimeStamp:  now(),
 	}

@@ -164,7 +164,7 @@ func (a *API) streamInfo(req *request) {
 		return
 	}
 	resp.StreamInfo = s.info(true)
-	resp.StreamInfo.Cluster = &ClusterInfo{Leader: a.opts.ServerName}
+	resp.StreamInfo.Cluster = &ClusterInfo{Name: a.opts.ClusterName, Leader: a.opts.ServerName}
 	if ir.DeletedDetails {
 		resp.StreamInfo.State.Deleted = s.deleted()
 	}

@@ -28,7 +28,7 @@ func (a *API) StreamDetails(withConsumers bool) []StreamDetail {
 	for _, s := range streams {
 		info := s.info(false)
 		d := StreamDetail{
-			Name: s.name, Created: info.Created, Cluster: &ClusterInfo{Leader: a.opts.ServerName},
+			Name: s.name, Created: info.Created, Cluster: &ClusterInfo{Name: a.opts.ClusterName, Leader: a.opts.ServerName},
 			Config: info.Config, State: info.State,
 		}
 		if withConsumers && a.consumers != nil {
@@ -55,7 +55,7 @@ func (a *API) monitorConsumerInfo(c *consumer.Consumer) *ConsumerInfo {
 		Delivered:  SequenceInfo{Consumer: in.Delivered.Consumer, Stream: in.Delivered.Stream},
 		AckFloor:   SequenceInfo{Consumer: in.Delivered.Consumer, Stream: in.Delivered.Stream},
 		NumPending: in.NumPending,
-		Cluster:    &ClusterInfo{Leader: a.opts.ServerName},
+		Cluster:    &ClusterInfo{Name: a.opts.ClusterName, Leader: a.opts.ServerName},
 		PushBound:  in.PushBound,
 		TimeStamp:  now(),
 	}

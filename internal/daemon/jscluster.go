@@ -1,0 +1,240 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/jsfront"
+	"github.com/cairn-db/cairn/internal/meta"
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+// JetStream on a cluster (docs/CLUSTERING.md, "JetStream on a
+// cluster"): the metadata group (internal/meta) agrees on which node
+// holds each stream, and the front (internal/jsfront) sends each API
+// request to that node. Both exist only on a cluster node with
+// JetStream; they start with the stores, before the route layer, and
+// reach it through the adapters below, which find no route until it is
+// up.
+
+// errClusterNeedsName is nats-server's refusal of a JetStream cluster
+// node without a name: the metadata group identifies nodes by name
+// across restarts.
+var errClusterNeedsName = errors.New("jetstream cluster requires `server_name` to be set")
+
+// jsCluster is the daemon's JetStream cluster state.
+type jsCluster struct {
+	meta  *meta.Group
+	front *jsfront.Front
+	stop  chan struct{}
+	done  chan struct{} // closed when the reconciler ends; nil if never started
+	once  sync.Once
+}
+
+// MetaDir is the directory of the metadata group's log under the store
+// directory.
+func MetaDir(storeDir string) string { return filepath.Join(storeDir, "cluster", "meta") }
+
+// startJSCluster opens the metadata group and the front; nothing
+// without a cluster.
+func (d *Daemon) startJSCluster() error {
+	if d.cfg.Cluster == nil {
+		return nil
+	}
+	dir := MetaDir(d.cfg.StoreDir)
+	if d.cfg.StoreDir == "" {
+		dir = ""
+	}
+	log := d.srv.Logger()
+	g, err := meta.Open(meta.Options{
+		Name:       d.srv.Name(),
+		Dir:        dir,
+		Transport:  raftTransport{d},
+		Logf:       log.Noticef,
+		SeedsReady: d.seedsReady,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot open the cluster's metadata in %q: %w", dir, err)
+	}
+	jc := &jsCluster{meta: g, stop: make(chan struct{})}
+	jc.front = jsfront.New(jsfront.Options{
+		Name:  d.srv.Name(),
+		Meta:  metaView{g: g, d: d},
+		Net:   frontNet{d},
+		Local: frontLocal{d},
+		Logf:  log.Warnf,
+	})
+	d.jsc = jc
+	return nil
+}
+
+// reconcileWhenReady records the streams this node holds in the
+// metadata group once it has a leader (streams from before the node
+// joined a cluster, or created while the group had none).
+func (d *Daemon) reconcileWhenReady() {
+	jc := d.jsc
+	if jc == nil {
+		return
+	}
+	jc.done = make(chan struct{})
+	go func() {
+		defer close(jc.done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-jc.stop:
+				return
+			case <-tick.C:
+			}
+			if !jc.meta.Ready() {
+				continue
+			}
+			ok := true
+			for _, a := range d.js {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := jc.front.Reconcile(ctx, d.srv.Account(a.name).Name(), a.api.StreamNames())
+				cancel()
+				if err != nil {
+					d.srv.Logger().Errorf("JetStream cluster: %v", err)
+					ok = ok && !isUnavailable(err)
+				}
+			}
+			if ok {
+				return
+			}
+		}
+	}()
+}
+
+func isUnavailable(err error) bool { return err != nil && errors.Is(err, meta.ErrUnavailable) }
+
+// stopJSCluster stops the front, then the metadata group.
+func (d *Daemon) stopJSCluster() {
+	jc := d.jsc
+	if jc == nil {
+		return
+	}
+	jc.once.Do(func() {
+		close(jc.stop)
+		if jc.done != nil {
+			<-jc.done
+		}
+		jc.front.Close()
+		if err := jc.meta.Close(); err != nil {
+			d.srv.Logger().Errorf("Closing the cluster's metadata: %v", err)
+		}
+	})
+}
+
+// seedsReady reports whether every configured route is connected.
+func (d *Daemon) seedsReady() bool {
+	c := d.Cluster()
+	return c != nil && c.SeedsConnected()
+}
+
+// raftTransport carries the metadata group's frames over the routes.
+type raftTransport struct{ d *Daemon }
+
+func (t raftTransport) Send(to string, data []byte) bool {
+	c := t.d.Cluster()
+	return c != nil && c.SendRaft(to, data)
+}
+
+func (t raftTransport) Peers() []string {
+	if c := t.d.Cluster(); c != nil {
+		return c.PeerNames()
+	}
+	return nil
+}
+
+// frontNet is the route layer as the front sees it.
+type frontNet struct{ d *Daemon }
+
+func (n frontNet) SendTo(peer, account string, subject, reply, hdr, data []byte) bool {
+	c := n.d.Cluster()
+	return c != nil && c.SendTo(peer, account, subject, reply, hdr, data)
+}
+
+func (n frontNet) Peers() []string { return raftTransport(n).Peers() }
+
+// frontLocal is this node's JetStream as the front sees it.
+type frontLocal struct{ d *Daemon }
+
+func (l frontLocal) Publish(account, subject, reply string, hdr, data []byte) {
+	l.d.srv.Account(account).Publish(subject, reply, hdr, data)
+}
+
+func (l frontLocal) StreamConfig(account, stream string) (json.RawMessage, bool) {
+	for _, a := range l.d.js {
+		if a.api != nil && l.d.srv.Account(a.name).Name() == account {
+			return a.api.StreamConfigJSON(stream)
+		}
+	}
+	return nil, false
+}
+
+// metaView adapts the metadata group to the front.
+type metaView struct {
+	g *meta.Group
+	d *Daemon
+}
+
+func (m metaView) Holder(account, stream string) (string, bool) {
+	a, ok := m.g.Lookup(account, stream)
+	return a.Node, ok
+}
+
+func (m metaView) Place(ctx context.Context, account, stream, node string, cfg json.RawMessage) (string, error) {
+	a, err := m.g.Assign(ctx, meta.Assignment{Account: account, Stream: stream, Node: node, Config: cfg, Created: time.Now().UTC()})
+	return a.Node, err
+}
+
+func (m metaView) Release(ctx context.Context, account, stream, node string) error {
+	return m.g.Unassign(ctx, account, stream, node)
+}
+
+func (m metaView) Define(ctx context.Context, account, stream, node string, cfg json.RawMessage) error {
+	return m.g.SetConfig(ctx, account, stream, node, cfg)
+}
+
+func (m metaView) Load() map[string]int {
+	load := map[string]int{}
+	for _, a := range m.d.js {
+		for _, as := range m.g.Streams(m.d.srv.Account(a.name).Name()) {
+			load[as.Node]++
+		}
+	}
+	return load
+}
+
+func (m metaView) Streams(account string) map[string]string {
+	out := map[string]string{}
+	for _, as := range m.g.Streams(account) {
+		out[as.Stream] = as.Node
+	}
+	return out
+}
+
+// frontBus returns the front's bus for an account's JetStream API.
+func (d *Daemon) frontBus(acc *server.Account) (*jsfront.Bus, error) {
+	b, unsub, err := d.jsc.front.Bus(acc)
+	if err != nil {
+		return nil, err
+	}
+	d.jscUnsubs = append(d.jscUnsubs, unsub)
+	return b, nil
+}
+
+// clusterName is the cluster's name, "" for a server alone.
+func (d *Daemon) clusterName() string {
+	if d.cfg.Cluster == nil {
+		return ""
+	}
+	return d.cfg.Cluster.Name
+}
