@@ -137,9 +137,12 @@ func (d *Daemon) startSys() {
 
 // subscribe subscribes answer to subj in acc; with broadcast, a
 // request without a reply subject is answered on the statistics event
-// subject (STATSZ).
+// subject (STATSZ). The subscription is cluster-visible: as with
+// nats-server, every node of a cluster answers a ping sent to any of
+// them (`nats server list` lists them all), and a request naming a
+// server id reaches that server wherever the client is connected.
 func (s *sysService) subscribe(d *Daemon, acc *server.Account, subj string, answer sysAnswer, broadcast bool) {
-	sub, err := acc.SubscribeLocal(subj, "", s.handler(acc, answer, broadcast))
+	sub, err := acc.Subscribe(subj, "", s.handler(acc, answer, broadcast))
 	if err != nil {
 		d.srv.Logger().Errorf("System requests of account %q: %v", acc.Name(), err)
 		return
