@@ -87,6 +87,7 @@ func (g *Group) control() {
 			g.routes.Lock()
 			g.refreshRoutesLocked()
 			g.routes.Unlock()
+			g.forgetDisconnected()
 			g.sendHellos()
 		case <-ticker.C:
 			g.ticks++
@@ -101,6 +102,17 @@ func (g *Group) control() {
 			if g.cluster.Load() == 0 {
 				g.maybeBootstrap(time.Now())
 			}
+		}
+	}
+}
+
+// forgetDisconnected drops what peers no longer connected said: a node
+// that comes back may have lost its group (a wiped directory).
+func (g *Group) forgetDisconnected() {
+	connected := g.opts.Transport.Peers()
+	for p := range g.hellos {
+		if !slices.Contains(connected, p) {
+			delete(g.hellos, p)
 		}
 	}
 }
@@ -179,9 +191,10 @@ func (g *Group) maybeBootstrap(now time.Time) {
 	if !slices.Equal(view, g.view) {
 		g.view, g.viewSince = view, now
 	}
+	fresh := freshTicks * g.opts.TickInterval
 	clusters := map[uint64]string{}
 	for _, p := range view {
-		if h, ok := g.hellos[p]; ok && p != g.opts.Name && h.cluster != 0 {
+		if h, ok := g.hellos[p]; ok && p != g.opts.Name && h.cluster != 0 && now.Sub(h.at) <= fresh {
 			clusters[h.cluster] = p
 		}
 	}
@@ -210,7 +223,7 @@ func (g *Group) maybeBootstrap(now time.Time) {
 		// The peer's latest hello must be recent, heard since the view
 		// settled, from a node without a group, and give the same view.
 		h, ok := g.hellos[p]
-		recent := now.Sub(h.at) <= freshTicks*g.opts.TickInterval
+		recent := now.Sub(h.at) <= fresh
 		if !ok || !recent || h.cluster != 0 || h.at.Before(g.viewSince) || !slices.Equal(h.hello.View, view) {
 			return
 		}

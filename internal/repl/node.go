@@ -235,11 +235,15 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 	for {
 		leader := n.leader.Load()
 		if leader != 0 && (proposedAt.IsZero() || leader != proposedTo || time.Since(proposedAt) >= retry) {
-			err := n.rn.Propose(ctx, buf)
+			// Raft blocks a proposal while it knows no leader: wait a
+			// tick at most, then look again.
+			pctx, cancel := context.WithTimeout(ctx, n.cfg.Tick)
+			err := n.rn.Propose(pctx, buf)
+			cancel()
 			switch {
 			case err == nil:
 				proposedAt, proposedTo = time.Now(), leader
-			case errors.Is(err, raft.ErrProposalDropped):
+			case errors.Is(err, raft.ErrProposalDropped), ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 				// no leader after all, or a leader transfer: next tick
 			default:
 				return nil, n.proposeErr(ctx, err)
@@ -282,8 +286,7 @@ func (n *Node) run() {
 		case <-ticker.C:
 			n.rn.Tick()
 		case m := <-n.inbox:
-			// Errors are for messages of removed nodes and the like.
-			_ = n.rn.Step(context.Background(), m)
+			n.step(m)
 		case rd := <-n.rn.Ready():
 			if err := n.handleReady(rd); err != nil {
 				n.cfg.Logf("repl: group %d: node %x stops: %v", n.cfg.Group, n.cfg.ID, err)
@@ -295,6 +298,21 @@ func (n *Node) run() {
 			return
 		}
 	}
+}
+
+// step hands a peer's message to Raft. Raft takes a forwarded proposal
+// (MsgProp) only while it knows a leader and would otherwise block, so
+// that one waits a tick at most and is dropped (its proposer proposes
+// again). Errors are for messages Raft refuses (of removed nodes and
+// the like).
+func (n *Node) step(m *raftpb.Message) {
+	if m.GetType() != raftpb.MsgProp {
+		_ = n.rn.Step(context.Background(), m)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
+	_ = n.rn.Step(ctx, m)
+	cancel()
 }
 
 func (n *Node) handleReady(rd raft.Ready) error {
