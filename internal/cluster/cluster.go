@@ -36,6 +36,10 @@ type Options struct {
 	// ClientURL is the "host:port" this node advertises to clients;
 	// "" takes the server's listener address.
 	ClientURL string
+	// NoAdvertise keeps this node's client URL from its peers (they
+	// learn an empty one and leave it out of their clients'
+	// connect_urls), as nats-server's no_advertise does.
+	NoAdvertise bool
 	// OnPeersChanged is called, on its own goroutine with no lock held,
 	// after a peer joined or left.
 	OnPeersChanged func()
@@ -136,6 +140,9 @@ func Start(srv *server.Server, opts Options) (*Cluster, error) {
 	}
 	if c.opts.ClientURL == "" {
 		c.opts.ClientURL = srv.Addr().String()
+	}
+	if c.opts.NoAdvertise {
+		c.opts.ClientURL = ""
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port)))
 	if err != nil {

@@ -94,6 +94,7 @@ func (d *Daemon) startCluster() error {
 		TLS:            cc.TLS,
 		Advertise:      cc.Advertise,
 		ClientURL:      d.srv.AdvertisedClientURL(),
+		NoAdvertise:    cc.NoAdvertise,
 		OnPeersChanged: d.peersChanged,
 		OnRaft:         d.raftFrame,
 	})
@@ -133,7 +134,9 @@ func (d *Daemon) updateConnectURLs() {
 	urls := []string{d.srv.AdvertisedClientURL()}
 	if c != nil {
 		for _, p := range c.Peers() {
-			urls = append(urls, p.ClientURL)
+			if p.ClientURL != "" { // "": the peer does not advertise (no_advertise)
+				urls = append(urls, p.ClientURL)
+			}
 		}
 	}
 	d.srv.SetConnectURLs(urls)

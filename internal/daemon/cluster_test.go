@@ -80,8 +80,9 @@ func TestClusterDiscoveryThroughNatsGo(t *testing.T) {
 func TestClusterNoAdvertise(t *testing.T) {
 	n1 := startClusterNode(t, "n1", nil, func(cc *ClusterConfig) { cc.NoAdvertise = true })
 	route := "nats://" + n1.Cluster().Addr().String()
-	startClusterNode(t, "n2", []string{route}, nil)
-	waitUntil(t, "routes up", func() bool { return len(n1.Cluster().Peers()) == 1 })
+	n2 := startClusterNode(t, "n2", []string{route}, nil)
+	n3 := startClusterNode(t, "n3", []string{route}, nil)
+	waitUntil(t, "routes up", func() bool { return len(n1.Cluster().Peers()) == 2 && len(n2.Cluster().Peers()) == 2 })
 	nc, err := nats.Connect(n1.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +90,19 @@ func TestClusterNoAdvertise(t *testing.T) {
 	defer nc.Close()
 	if got := nc.DiscoveredServers(); len(got) != 0 {
 		t.Fatalf("no_advertise node told its client of %v", got)
+	}
+	// As nats-server: the peers do not advertise the node either.
+	nc2, err := nats.Connect(n2.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	hostOf := func(u string) string { return strings.TrimPrefix(u, "nats://") }
+	waitUntil(t, "n2 advertises n3", func() bool { return slices.Contains(nc2.DiscoveredServers(), n3.ClientURL()) })
+	for _, u := range nc2.DiscoveredServers() {
+		if hostOf(u) == hostOf(n1.ClientURL()) {
+			t.Fatalf("n2 advertised the no_advertise node n1: %v", nc2.DiscoveredServers())
+		}
 	}
 }
 
