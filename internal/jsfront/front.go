@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,7 +73,7 @@ type Options struct {
 type Front struct {
 	opts  Options
 	slots chan struct{}
-	inbox string // "$CRN.JSR.<name>."
+	inbox string // "$CRN.JSR.<hash of name>."
 
 	mu struct {
 		sync.Mutex
@@ -93,7 +95,12 @@ func New(opts Options) *Front {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	f := &Front{opts: opts, slots: make(chan struct{}, opts.MaxPending), inbox: "$CRN.JSR." + opts.Name + "."}
+	// The inbox names the node by a hash: a server name may hold
+	// characters a subject token may not.
+	h := fnv.New64a()
+	h.Write([]byte(opts.Name))
+	inbox := "$CRN.JSR." + strconv.FormatUint(h.Sum64(), 36) + "."
+	f := &Front{opts: opts, slots: make(chan struct{}, opts.MaxPending), inbox: inbox}
 	f.mu.waiting = make(map[string]chan []byte)
 	return f
 }
@@ -315,15 +322,17 @@ func (f *Front) served(account, subject, stream string) {
 		return
 	}
 	var op func(ctx context.Context) error
+	cfg, held := f.opts.Local.StreamConfig(account, stream)
 	switch {
-	case strings.HasPrefix(subject, "$JS.API.STREAM.CREATE."), strings.HasPrefix(subject, "$JS.API.STREAM.UPDATE."):
-		cfg, ok := f.opts.Local.StreamConfig(account, stream)
-		if !ok {
-			return
-		}
-		op = func(ctx context.Context) error { return f.opts.Meta.Define(ctx, account, stream, f.opts.Name, cfg) }
-	case strings.HasPrefix(subject, "$JS.API.STREAM.DELETE."):
-		if _, ok := f.opts.Local.StreamConfig(account, stream); ok {
+	case held && (strings.HasPrefix(subject, "$JS.API.STREAM.CREATE.") || strings.HasPrefix(subject, "$JS.API.STREAM.UPDATE.")):
+		op = func(ctx context.Context) error { return f.define(ctx, account, stream, cfg) }
+	case !held && (strings.HasPrefix(subject, "$JS.API.STREAM.DELETE.") || strings.HasPrefix(subject, "$JS.API.STREAM.CREATE.")):
+		// Deleted, or a creation this node refused (a bad
+		// configuration, a limit): the placement would only reserve
+		// the name, and a client could fill the group with them. Only
+		// a placement of this node's is released: a request for a
+		// stream nobody holds proposes nothing.
+		if node, ok := f.opts.Meta.Holder(account, stream); !ok || node != f.opts.Name {
 			return
 		}
 		op = func(ctx context.Context) error { return f.opts.Meta.Release(ctx, account, stream, f.opts.Name) }
@@ -344,6 +353,22 @@ func (f *Front) served(account, subject, stream string) {
 			f.opts.Logf("JetStream: recording stream %q of account %q in the metadata group: %v", stream, account, err)
 		}
 	}()
+}
+
+// define records the configuration of a stream this node holds; a
+// stream whose placement went (a creation racing with the release of a
+// refused one) is placed here again first.
+func (f *Front) define(ctx context.Context, account, stream string, cfg json.RawMessage) error {
+	if _, ok := f.opts.Meta.Holder(account, stream); !ok {
+		holder, err := f.opts.Meta.Place(ctx, account, stream, f.opts.Name, cfg)
+		if err != nil {
+			return err
+		}
+		if holder != f.opts.Name {
+			return fmt.Errorf("jsfront: stream %q of account %q is held here and placed on %s", stream, account, holder)
+		}
+	}
+	return f.opts.Meta.Define(ctx, account, stream, f.opts.Name, cfg)
 }
 
 // Reconcile records the streams this node already holds (from before it
