@@ -274,10 +274,10 @@ func (g *Group) askToJoin() {
 		return
 	}
 	payload, _ := json.Marshal(joinRequest{Name: g.opts.Name})
-	frame := repl.AppendFrame(nil, repl.Frame{Kind: repl.KindJoin, Cluster: cluster, Group: repl.MetaGroup, Payload: payload})
 	for _, p := range g.opts.Transport.Peers() {
 		if h, ok := g.hellos[p]; ok && h.cluster == cluster {
-			g.opts.Transport.Send(p, frame)
+			// A frame each: the transport owns what it is given.
+			g.opts.Transport.Send(p, repl.AppendFrame(nil, repl.Frame{Kind: repl.KindJoin, Cluster: cluster, Group: repl.MetaGroup, Payload: payload}))
 		}
 	}
 }

@@ -172,6 +172,7 @@ func (g *Group) startNode(cluster uint64, peers []raft.Peer) error {
 	if err := g.log.SetMeta("cluster", binary.BigEndian.AppendUint64(nil, cluster)); err != nil {
 		return err
 	}
+	g.cluster.Store(cluster) // before the node sends its first frame
 	n, err := repl.StartNode(repl.Config{
 		ID:             g.id,
 		Group:          repl.MetaGroup,
@@ -187,9 +188,9 @@ func (g *Group) startNode(cluster uint64, peers []raft.Peer) error {
 		Logf:           g.opts.Logf,
 	})
 	if err != nil {
+		g.cluster.Store(0)
 		return err
 	}
-	g.cluster.Store(cluster)
 	g.node.Store(n)
 	return nil
 }
