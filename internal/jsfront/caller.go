@@ -26,7 +26,16 @@ func withCaller(hdr []byte, rc *jsapi.RecordedCaller) []byte {
 	if len(hdr) == 0 {
 		b.WriteString("NATS/1.0\r\n")
 	} else {
-		b.Write(bytes.TrimSuffix(hdr, []byte("\r\n"))) // keep the status line and fields
+		// Keep the status line and fields, and end the last one: a
+		// client's header block need not end with an empty line (the
+		// server passes it as sent), and a Cairn-Caller glued to its
+		// last line would not be found by the holder, which would then
+		// take the client for an unrestricted one.
+		h := bytes.TrimSuffix(hdr, []byte("\r\n"))
+		b.Write(h)
+		if !bytes.HasSuffix(h, []byte("\r\n")) {
+			b.WriteString("\r\n")
+		}
 	}
 	b.WriteString(callerHeader + ": ")
 	b.Write(value)
