@@ -30,7 +30,8 @@ type network struct {
 	mu    sync.Mutex
 	nodes map[string]*Group
 	part  map[string]int
-	snaps atomic.Int64 // MsgSnap frames delivered
+	links map[[2]string]bool // nil: every pair may connect
+	snaps atomic.Int64       // MsgSnap frames delivered
 	logMu sync.Mutex
 	logs  []string
 }
@@ -86,7 +87,33 @@ func (e endpoint) Peers() []string {
 func (n *network) connectedLocked(a, b string) bool {
 	_, upA := n.nodes[a]
 	_, upB := n.nodes[b]
-	return upA && upB && n.part[a] == n.part[b]
+	if !upA || !upB || n.part[a] != n.part[b] {
+		return false
+	}
+	return n.links == nil || n.links[pairOf(a, b)]
+}
+
+func pairOf(a, b string) [2]string {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]string{a, b}
+}
+
+// restrictLinks makes only the pairs given to link connect (from now on).
+func (n *network) restrictLinks() {
+	n.mu.Lock()
+	n.links = map[[2]string]bool{}
+	n.mu.Unlock()
+	n.peersChanged()
+}
+
+// link connects a and b (after restrictLinks).
+func (n *network) link(a, b string) {
+	n.mu.Lock()
+	n.links[pairOf(a, b)] = true
+	n.mu.Unlock()
+	n.peersChanged()
 }
 
 func (n *network) logf(name string) func(string, ...any) {
