@@ -178,7 +178,7 @@ func (g *Group) logConflict(peer string, cluster uint64, h hello) {
 		return
 	}
 	g.conflicts[key] = g.ticks
-	g.opts.Logf("meta: ERROR: peer %s belongs to another metadata group (cluster %016x, members %s); "+
+	g.opts.Errorf("meta: peer %s belongs to another metadata group (cluster %016x, members %s); "+
 		"this node %s is in cluster %016x (members %s); the groups are not merged: "+
 		"wipe the data of one side's nodes and restart them to join the other",
 		peer, cluster, strings.Join(h.Members, ","), g.opts.Name, g.cluster.Load(), strings.Join(g.Members(), ","))
@@ -205,7 +205,7 @@ func (g *Group) maybeBootstrap(now time.Time) {
 	for cluster, peer := range clusters {
 		g.opts.Logf("meta: %s joins metadata group %016x (seen at %s)", g.opts.Name, cluster, peer)
 		if err := g.startNode(cluster, nil); err != nil {
-			g.opts.Logf("meta: ERROR: starting the metadata group: %v", err)
+			g.opts.Errorf("meta: starting the metadata group: %v", err)
 		}
 		g.askToJoin()
 		return
@@ -237,7 +237,7 @@ func (g *Group) refuse(format string, args ...any) {
 		return
 	}
 	g.refusals[msg] = g.ticks
-	g.opts.Logf("meta: ERROR: %s", msg)
+	g.opts.Errorf("meta: %s", msg)
 }
 
 // bootstrap starts a new group whose members are view. Every member
@@ -260,7 +260,7 @@ func (g *Group) bootstrap(view []string) {
 	}
 	g.opts.Logf("meta: %s bootstraps metadata group %016x with members %s", g.opts.Name, cluster, strings.Join(view, ","))
 	if err := g.startNode(cluster, peers); err != nil {
-		g.opts.Logf("meta: ERROR: starting the metadata group: %v", err)
+		g.opts.Errorf("meta: starting the metadata group: %v", err)
 		return
 	}
 	g.sendHellos()
@@ -308,6 +308,6 @@ func (g *Group) handleJoin(name string, cluster uint64) {
 	defer cancel()
 	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: &id, Context: []byte(name)}
 	if err := n.ProposeConfChange(ctx, cc); err != nil {
-		g.opts.Logf("meta: proposing to add %s: %v", name, err)
+		g.opts.Errorf("meta: proposing to add %s: %v", name, err)
 	}
 }

@@ -94,7 +94,7 @@ func TestJoinRefusedBetweenTwoGroups(t *testing.T) {
 	c := n.start("c1", "", nil)
 	n.link("c1", "a1")
 	n.link("c1", "b1")
-	waitFor(t, 10*time.Second, "the refusal", func() bool { return n.logged("c1: meta: ERROR: peers of several metadata groups") > 0 })
+	waitFor(t, 10*time.Second, "the refusal", func() bool { return n.logged("c1: ERROR: meta: peers of several metadata groups") > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*testTick)
 	defer cancel()
 	if _, err := c.Assign(ctx, assignment("S", "c1")); !errors.Is(err, ErrUnavailable) || c.Cluster() != 0 {

@@ -52,7 +52,11 @@ type Options struct {
 	// Dir holds the durable log (Pebble); "" keeps it in memory.
 	Dir       string
 	Transport Transport
-	Logf      func(format string, args ...any)
+	// Logf logs what an operator may want to know (bootstrap, joins).
+	Logf func(format string, args ...any)
+	// Errorf logs what needs an operator (two groups that met, a node
+	// that cannot join, a failed disk write); nil uses Logf.
+	Errorf func(format string, args ...any)
 	// SeedsReady reports whether the node has routes to all its
 	// configured seed routes; bootstrap waits for it. Nil: always.
 	SeedsReady func() bool
@@ -115,6 +119,9 @@ func Open(opts Options) (*Group, error) {
 	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
+	}
+	if opts.Errorf == nil {
+		opts.Errorf = opts.Logf
 	}
 	g := &Group{
 		opts:  opts,
@@ -185,7 +192,7 @@ func (g *Group) startNode(cluster uint64, peers []raft.Peer) error {
 		HeartbeatTicks: 1,
 		SnapshotEvery:  g.opts.SnapshotEvery,
 		OnApplied:      g.applied,
-		Logf:           g.opts.Logf,
+		Logf:           g.opts.Errorf, // repl logs only what stops or loses data
 	})
 	if err != nil {
 		g.cluster.Store(0)
@@ -209,7 +216,7 @@ func (g *Group) send(m *raftpb.Message) bool {
 	}
 	payload, err := proto.Marshal(m)
 	if err != nil {
-		g.opts.Logf("meta: encoding raft message: %v", err)
+		g.opts.Errorf("meta: encoding raft message: %v", err)
 		return false
 	}
 	return g.opts.Transport.Send(to, repl.AppendFrame(nil, repl.Frame{
@@ -371,6 +378,8 @@ func (g *Group) propose(ctx context.Context, o op) (Assignment, error) {
 	}
 	r, err := n.Propose(ctx, data)
 	switch {
+	case errors.Is(err, repl.ErrClosed) && n.Err() != nil:
+		return Assignment{}, fmt.Errorf("%w: %w", ErrUnavailable, n.Err())
 	case errors.Is(err, repl.ErrClosed):
 		return Assignment{}, ErrClosed
 	case errors.Is(err, repl.ErrUnavailable):

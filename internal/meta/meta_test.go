@@ -347,7 +347,7 @@ func TestTwoGroupsNotMerged(t *testing.T) {
 	assign(t, n.group("b1"), assignment("Y", "b1"))
 	n.heal()
 	waitFor(t, 10*time.Second, "the conflict logged on both sides", func() bool {
-		return n.logged("a1: meta: ERROR: peer b") > 0 && n.logged("b1: meta: ERROR: peer a") > 0
+		return n.logged("a1: ERROR: meta: peer b") > 0 && n.logged("b1: ERROR: meta: peer a") > 0
 	})
 	assign(t, n.group("a2"), assignment("Z", "a2"))
 	waitAssigned(t, n, a, "Z", "a2")

@@ -144,6 +144,7 @@ func (n *network) start(name, dir string, tweak func(*Options)) *Group {
 		Dir:          dir,
 		Transport:    endpoint{n, name},
 		Logf:         n.logf(name),
+		Errorf:       n.logf(name + ": ERROR"),
 		TickInterval: testTick,
 	}
 	if tweak != nil {
