@@ -35,7 +35,11 @@ var (
 
 // Transport carries opaque frames between nodes, by server name; the
 // daemon implements it over the route layer (Cluster.SendRaft /
-// Options.OnRaft).
+// Options.OnRaft), delivering each frame to the peer's Group.Receive.
+// Frames between two nodes should arrive in order (one route does
+// that); the bootstrap rule relies on it (doc.go). Its methods are
+// called from the Group's goroutines and from Leader, with no Group
+// lock held, and must not call back into the Group.
 type Transport interface {
 	// Send hands data to the route to peer to. It never blocks and may
 	// drop (Raft retries); false means dropped. The callee owns data.
