@@ -149,16 +149,19 @@ func StartNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: entries: %v", ErrCorrupt, err)
 	}
 	rc := &raft.Config{
-		ID:              cfg.ID,
-		ElectionTick:    cfg.ElectionTicks,
-		HeartbeatTick:   cfg.HeartbeatTicks,
-		Storage:         n.storage,
-		Applied:         n.applied,
-		MaxSizePerMsg:   1 << 20,
-		MaxInflightMsgs: 256,
-		CheckQuorum:     true,
-		PreVote:         true,
-		Logger:          discardLogger(),
+		ID:            cfg.ID,
+		ElectionTick:  cfg.ElectionTicks,
+		HeartbeatTick: cfg.HeartbeatTicks,
+		Storage:       n.storage,
+		Applied:       n.applied,
+		// Bounded well below a route's output buffer (64 MiB), so
+		// replication never gets a route cut as slow.
+		MaxSizePerMsg:    1 << 20,
+		MaxInflightMsgs:  64,
+		MaxInflightBytes: 16 << 20,
+		CheckQuorum:      true,
+		PreVote:          true,
+		Logger:           discardLogger(),
 	}
 	if st.Empty() && len(cfg.Bootstrap) > 0 {
 		n.rn = raft.StartNode(rc, cfg.Bootstrap)
