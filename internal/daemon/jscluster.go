@@ -56,6 +56,7 @@ func (d *Daemon) startJSCluster() error {
 		Dir:        dir,
 		Transport:  raftTransport{d},
 		Logf:       log.Noticef,
+		Errorf:     log.Errorf,
 		SeedsReady: d.seedsReady,
 	})
 	if err != nil {
