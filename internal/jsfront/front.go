@@ -217,6 +217,9 @@ func (f *Front) route(r *request) {
 		r.caller = recorded(r.caller, r.subject, r.data)
 		f.async(r, func() { f.place(r, stream) })
 	case kindGather:
+		// As for a placement: the gathering may hand the request to the
+		// local handler (a body it cannot read), after this call.
+		r.caller = recorded(r.caller, r.subject, r.data)
 		f.async(r, func() { f.gather(r) })
 	}
 }

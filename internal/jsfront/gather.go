@@ -125,12 +125,17 @@ func (f *Front) askAll(r *request, nodes []string, data []byte, deadline time.Ti
 			f.opts.Local.Publish(r.account, r.subject, inboxes[i], hdr, data)
 			continue
 		}
-		f.opts.Net.SendTo(n, r.account, []byte(r.subject), []byte(inboxes[i]), hdr, data)
+		if !f.opts.Net.SendTo(n, r.account, []byte(r.subject), []byte(inboxes[i]), hdr, data) {
+			chans[i] = nil // no route to it: no answer to wait for
+		}
 	}
 	out := make([][]byte, len(nodes))
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for i, ch := range chans {
+		if ch == nil {
+			continue
+		}
 		select {
 		case out[i] = <-ch:
 		case <-timer.C:

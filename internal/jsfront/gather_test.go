@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-db/cairn/internal/jsapi"
 )
 
 // cluster is what each node holds, for the fake answers.
@@ -276,5 +278,51 @@ func TestAnswerUnknownInbox(t *testing.T) {
 	r.f.Answer("in", []byte("second"))
 	if got := string(<-ch); got != "first" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestGatherSkipsUnreachablePeer: a peer the request could not be sent
+// to is not waited for; the answer comes at once, without it.
+func TestGatherSkipsUnreachablePeer(t *testing.T) {
+	held := nodeStreams{"n1": {"a"}, "n2": {"b"}, "n3": {"c"}}
+	for _, subject := range []string{"$JS.API.INFO", "$JS.API.STREAM.NAMES"} {
+		r := newRig(t, func(o *Options) { o.Timeout = 3 * time.Second })
+		answer := pageAnswer(held, 2)
+		if subject == "$JS.API.INFO" {
+			answer = infoAnswer
+		}
+		r.net.answer, r.local.answer = answer, answer
+		r.net.down["n3"] = true
+		start := time.Now()
+		q, _ := req(subject, "_INBOX.r", nil, nil, nil)
+		r.f.route(q)
+		a := r.answerTo(t)
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("%s: answered after %v, waiting for a peer it could not ask", subject, took)
+		}
+		if _, e := apiErr(t, a.data); e != nil {
+			t.Errorf("%s: %s", subject, a.data)
+		}
+	}
+}
+
+// TestGatherLocalFallbackCaller: a gathering whose body the front cannot
+// read hands it to the local API from its own goroutine, after the
+// request's call: with the requester's recorded answers, never the
+// requester itself (which may only be asked during the call).
+func TestGatherLocalFallbackCaller(t *testing.T) {
+	r := newRig(t, nil)
+	live := &fakeCaller{}
+	q, ch := req("$JS.API.STREAM.LIST", "_INBOX.r", nil, []byte(`{x`), live)
+	r.f.route(q)
+	got := waitLocal(t, ch)
+	if got.caller == jsapi.Caller(live) || !isRecorded(got.caller) {
+		t.Fatalf("local handler got caller %#v", got.caller)
+	}
+	// An unrestricted requester stays so.
+	q, ch = req("$JS.API.STREAM.LIST", "_INBOX.r", nil, []byte(`{x`), nil)
+	r.f.route(q)
+	if got := waitLocal(t, ch); got.caller != nil {
+		t.Fatalf("local handler got caller %#v", got.caller)
 	}
 }
