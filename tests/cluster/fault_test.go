@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ func TestKillRestart(t *testing.T) {
 	t.Parallel()
 	onBoth(t, func(t *testing.T, k kind) {
 		t.Parallel()
-		nodes := startCluster(t, k)
+		nodes := startCluster(t, k, 3, false)
 		n1, n3 := nodes[0], nodes[2]
 		fast := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.ReconnectJitter(0, 0)}
 
@@ -73,10 +74,12 @@ func TestKillRestart(t *testing.T) {
 }
 
 // proxy forwards TCP connections from a loopback listener to target;
-// cut closes every connection it carries (new ones are still accepted).
+// cut closes every connection it carries (new ones are still accepted);
+// while refusing, it closes each new connection at once.
 type proxy struct {
-	ln     net.Listener
-	target string
+	ln       net.Listener
+	target   string
+	refusing atomic.Bool
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -102,6 +105,10 @@ func startProxy(t *testing.T, target string) *proxy {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if p.refusing.Load() {
+				c.Close()
+				continue
 			}
 			u, err := net.DialTimeout("tcp", target, time.Second)
 			if err != nil {

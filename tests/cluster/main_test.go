@@ -112,10 +112,14 @@ type node struct {
 	routePort  int
 	routes     []string // seed route URLs
 	dir        string
+	// js turns JetStream on for nats-server ("-js"); cairn-server has
+	// it whenever it has a store directory.
+	js bool
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
+	logs *syncBuffer // the current process's output
 }
 
 // URL is the node's client URL.
@@ -153,8 +157,11 @@ func (n *node) start(t *testing.T) {
 	if len(n.routes) > 0 {
 		args = append(args, "--routes", strings.Join(n.routes, ","))
 	}
-	if strings.Contains(n.bin, "cairn") {
+	switch {
+	case strings.Contains(n.bin, "cairn"):
 		args = append(args, "-sd", n.dir)
+	case n.js:
+		args = append(args, "-js", "-sd", n.dir)
 	}
 	cmd := exec.Command(n.bin, args...)
 	logs := &syncBuffer{}
@@ -165,7 +172,7 @@ func (n *node) start(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	n.mu.Lock()
-	n.cmd, n.done = cmd, done
+	n.cmd, n.done, n.logs = cmd, done, logs
 	n.mu.Unlock()
 	t.Cleanup(func() {
 		n.kill()
@@ -186,6 +193,16 @@ func (n *node) start(t *testing.T) {
 		c.Close()
 		return true
 	})
+}
+
+// log returns what the node's current process has written so far.
+func (n *node) log() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.logs == nil {
+		return ""
+	}
+	return n.logs.String()
 }
 
 // kill sends SIGKILL to the node's process by its PID and reaps it.
@@ -220,16 +237,17 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// startCluster starts three nodes n1..n3 of kind k, each given every
+// startCluster starts n nodes n1..n<n> of kind k, each given every
 // node's route URL as --routes (as examples/cluster.sh does), and
-// returns once each node's INFO lists all three client URLs.
-func startCluster(t *testing.T, k kind) []*node {
+// returns once each node's INFO lists every node's client URL. With js,
+// nats-server runs with JetStream ("-js"); cairn-server always has it.
+func startCluster(t *testing.T, k kind, n int, js bool) []*node {
 	t.Helper()
 	bin := k.bin(t)
-	nodes := make([]*node, 3)
+	nodes := make([]*node, n)
 	var routes []string
 	for i := range nodes {
-		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), bin: bin, clientPort: freePort(t), routePort: freePort(t), dir: t.TempDir()}
+		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), bin: bin, clientPort: freePort(t), routePort: freePort(t), dir: t.TempDir(), js: js}
 		routes = append(routes, nodes[i].routeURL())
 	}
 	start := time.Now()
@@ -290,4 +308,11 @@ func waitFormed(t *testing.T, n *node, nodes []*node) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// pid returns the process id of the node's current process.
+func (n *node) pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd.Process.Pid
 }

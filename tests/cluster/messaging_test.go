@@ -72,7 +72,7 @@ func TestCluster(t *testing.T) {
 	t.Parallel()
 	onBoth(t, func(t *testing.T, k kind) {
 		t.Parallel()
-		nodes := startCluster(t, k)
+		nodes := startCluster(t, k, 3, false)
 		for _, sc := range []struct {
 			name string
 			run  func(t *testing.T, nodes []*node)
