@@ -68,6 +68,8 @@ type route struct {
 
 	work workQueue // in-process deliveries, run by workLoop (worker.go)
 
+	counters routeCounters // for monitoring (stats.go)
+
 	// interest is the peer's interest by account.
 	interest struct {
 		sync.RWMutex
@@ -83,6 +85,7 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, 
 	r.work.wake, r.work.space = make(chan struct{}, 1), make(chan struct{}, 1)
 	r.interest.byAccount = make(map[string]*subject.Index[rsub])
 	r.mu.reason = endFailed
+	r.counters.init(time.Now())
 	if !c.track(conn) {
 		return endClosed, ""
 	}
@@ -102,6 +105,7 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, 
 	for {
 		n, err := conn.Read(buf)
 		if n > 0 {
+			r.counters.read()
 			perr := p.feed(buf[:n], func(o *op) error {
 				if !ready {
 					if o.kind == opErr {
@@ -350,6 +354,7 @@ func (r *route) handle(o *op) error {
 		r.mu.Lock()
 		r.mu.pingsOut = 0
 		r.mu.Unlock()
+		r.counters.ponged(time.Now())
 	case opInfo:
 		var in info
 		if json.Unmarshal(o.arg, &in) == nil {
@@ -360,6 +365,7 @@ func (r *route) handle(o *op) error {
 	case opSubAdd, opSubDel:
 		r.setInterest(string(o.account), string(o.subject), o.queue, o.kind == opSubAdd)
 	case opMsg:
+		r.counters.received(len(o.data))
 		// The account's name is kept from the last message: routed
 		// messages mostly come from one account, and the comparison
 		// does not allocate.
@@ -373,8 +379,10 @@ func (r *route) handle(o *op) error {
 			return err
 		}
 	case opFwd:
+		r.counters.received(len(o.data))
 		return r.queueDelivery(o, nil)
 	case opRaft:
+		r.counters.received(len(o.data))
 		// Handed over on the reader, without waiting: the callee
 		// copies what it keeps.
 		if f := r.c.opts.OnRaft; f != nil {
@@ -502,6 +510,7 @@ func (r *route) writeLoop() {
 			}
 			r.mu.pingsOut++
 			r.appendLocked([]byte("PING\r\n"))
+			r.counters.pinged(time.Now())
 			r.mu.Unlock()
 		case <-r.wake:
 			// Swap buffers: the peer's backlog is written while new
@@ -516,7 +525,8 @@ func (r *route) writeLoop() {
 			r.mu.inFlight = len(out)
 			r.mu.Unlock()
 			_ = r.conn.SetWriteDeadline(time.Now().Add(2 * r.c.opts.PingInterval))
-			_, err := r.conn.Write(out)
+			n, err := r.conn.Write(out)
+			r.counters.wrote(n)
 			r.mu.Lock()
 			r.mu.inFlight = 0
 			if r.mu.drained != nil {

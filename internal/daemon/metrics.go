@@ -24,6 +24,9 @@ func (d *Daemon) metricsHandler() http.Handler {
 	if !d.cfg.DisableKV {
 		opts.JetStream = metricsJetStream{d}
 	}
+	if d.cfg.Cluster != nil {
+		opts.Cluster = clusterMonitor{d}
+	}
 	return metrics.New(opts).Handler()
 }
 

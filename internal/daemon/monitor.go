@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/cairn-db/cairn/internal/metrics"
 	"github.com/cairn-db/cairn/internal/monitor"
 	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/store"
@@ -43,6 +46,9 @@ func (d *Daemon) startMonitor() error {
 	}
 	if !d.cfg.DisableKV {
 		opts.JetStream = jetStreamMonitor{d}
+	}
+	if d.cfg.Cluster != nil {
+		opts.Cluster = clusterMonitor{d}
 	}
 	m, err := monitor.New(opts)
 	if err != nil {
@@ -159,4 +165,119 @@ func (j jetStreamMonitor) JszAccounts(withConsumers bool) []monitor.JszAccount {
 	}
 	slices.SortFunc(out, func(x, y monitor.JszAccount) int { return strings.Compare(x.Name, y.Name) })
 	return out
+}
+
+// clusterMonitor is what the monitor and the metrics read of the
+// node's cluster: the settings, the route layer (nil before it starts
+// and after it stops: no routes) and the metadata group (jsc, nil
+// without JetStream).
+type clusterMonitor struct{ d *Daemon }
+
+var (
+	_ monitor.Cluster = clusterMonitor{}
+	_ metrics.Cluster = clusterMonitor{}
+)
+
+// Name is the cluster's name (generated at start when not configured).
+func (c clusterMonitor) Name() string { return c.d.clusterName() }
+
+// Varz reports the route listener (the bound one once the route layer
+// runs, else the configured one), the configured routes by address
+// (never their credentials) and the handshake's deadline, which TLS
+// shares.
+func (c clusterMonitor) Varz() monitor.ClusterOptsVarz {
+	cc := c.d.cfg.Cluster
+	v := monitor.ClusterOptsVarz{Name: cc.Name, Host: cc.Host, Port: cc.Port}
+	if v.Host == "" {
+		v.Host = c.d.cfg.Server.Host
+	}
+	timeout := cc.AuthTimeout
+	if cl := c.d.Cluster(); cl != nil {
+		if a, ok := cl.Addr().(*net.TCPAddr); ok {
+			v.Port = a.Port
+		}
+		timeout = cl.AuthTimeout()
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Second // the route layer's default
+	}
+	v.AuthTimeout = timeout.Seconds()
+	for _, u := range cc.Routes {
+		v.URLs = append(v.URLs, u.Host)
+	}
+	if cc.TLS != nil {
+		v.TLSRequired, v.TLSVerify, v.TLSTimeout = true, true, timeout.Seconds()
+	}
+	return v
+}
+
+// Routes reports the route layer's ready routes.
+func (c clusterMonitor) Routes() []monitor.RouteInfo {
+	cl := c.d.Cluster()
+	if cl == nil {
+		return nil
+	}
+	stats := cl.RouteStats()
+	out := make([]monitor.RouteInfo, 0, len(stats))
+	for _, s := range stats {
+		ri := monitor.RouteInfo{
+			Rid: s.ID, RemoteID: s.RemoteID, RemoteName: s.RemoteName,
+			DidSolicit: s.Dialed, IsConfigured: s.Configured, IP: s.IP, Port: s.Port,
+			Start: s.Start, LastActivity: s.LastActivity, Pending: s.Pending,
+			InMsgs: s.InMsgs, OutMsgs: s.OutMsgs, InBytes: s.InBytes, OutBytes: s.OutBytes,
+			NumSubs: uint32(s.Subscriptions),
+		}
+		if s.RTT > 0 {
+			ri.RTT = s.RTT.String()
+		}
+		out = append(out, ri)
+	}
+	return out
+}
+
+// Meta reports the metadata group as applied on this node: the other
+// members as replicas, each current when its route is up and the group
+// has a leader, active since its route's last activity.
+func (c clusterMonitor) Meta() *monitor.MetaClusterInfo {
+	jc := c.d.jsc
+	if jc == nil {
+		return nil
+	}
+	leader, members := jc.meta.Leader(), jc.meta.Members()
+	mi := &monitor.MetaClusterInfo{
+		Name: c.d.clusterName(), Leader: leader, Peer: leader,
+		Size: len(members), QuorumNeeded: len(members)/2 + 1,
+	}
+	routes := map[string]monitor.RouteInfo{}
+	for _, r := range c.Routes() {
+		routes[r.RemoteName] = r
+	}
+	now, self := time.Now(), c.d.srv.Name()
+	for _, name := range members {
+		if name == self {
+			continue
+		}
+		p := &monitor.PeerInfo{Name: name, Peer: name, Offline: true}
+		if r, ok := routes[name]; ok {
+			p.Offline, p.Current = false, leader != ""
+			p.Active = max(now.Sub(r.LastActivity), 0)
+		}
+		mi.Replicas = append(mi.Replicas, p)
+	}
+	return mi
+}
+
+// ClusterStats reads the routes and the metadata group for the
+// metrics.
+func (c clusterMonitor) ClusterStats() metrics.ClusterStats {
+	var st metrics.ClusterStats
+	if cl := c.d.Cluster(); cl != nil {
+		st.Routes = len(cl.PeerNames())
+	}
+	if jc := c.d.jsc; jc != nil {
+		leader := jc.meta.Leader()
+		st.Meta, st.MetaMembers = true, len(jc.meta.Members())
+		st.MetaLeaderKnown, st.MetaLeader = leader != "", leader != "" && leader == c.d.srv.Name()
+	}
+	return st
 }

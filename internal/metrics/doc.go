@@ -3,9 +3,10 @@
 // format at the monitoring port's /metrics.
 //
 // Data model. Almost everything is read when Prometheus scrapes, from
-// narrow interfaces (Core, JetStream) that the daemon implements over
-// the server's counters (server.Stats), each account's API (usage,
-// buckets) and store (store.Metrics): nothing is counted twice and the
+// narrow interfaces (Core, JetStream, Cluster) that the daemon
+// implements over the server's counters (server.Stats), each account's
+// API (usage, buckets) and store (store.Metrics), and on a cluster node
+// the routes and the metadata group: nothing is counted twice and the
 // hot paths pay nothing for those. Two families are recorded as they
 // happen instead, because nothing else knows them: the KV operation
 // latencies by operation and result, and the JetStream error answers

@@ -44,8 +44,10 @@ type Account struct {
 type Options struct {
 	// Core is the server; required.
 	Core Core
-	// JetStream is nil when KV is off.
+	// JetStream is nil when KV is off, Cluster for a server alone
+	// (cluster.go: the routes and the metadata group's gauges).
 	JetStream JetStream
+	Cluster   Cluster
 	// Accounts adds the "account" label to the per-account and
 	// per-bucket series (set when accounts are configured).
 	Accounts bool
@@ -56,7 +58,7 @@ type Registry struct {
 	reg *prometheus.Registry
 }
 
-// New builds a registry with the server, JetStream, KV operation, Go
+// New builds a registry with the server, JetStream, cluster, KV operation, Go
 // runtime and process metrics. It does not install KVObserver in jsapi;
 // the caller does (jsapi.SetObserver).
 func New(opts Options) *Registry {
@@ -70,6 +72,9 @@ func New(opts Options) *Registry {
 	)
 	if opts.JetStream != nil {
 		reg.MustRegister(newJetStreamCollector(opts.JetStream, opts.Accounts))
+	}
+	if opts.Cluster != nil {
+		reg.MustRegister(newClusterCollector(opts.Cluster))
 	}
 	return &Registry{reg: reg}
 }

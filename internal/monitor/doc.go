@@ -27,6 +27,8 @@
 //	          consumer details: acc, accounts, streams, consumers,
 //	          config, offset, limit (jsz.go)
 //	/accountz the accounts, or with acc=NAME one account's detail
+//	/routez   a cluster node's routes (routez.go); the cluster also
+//	          shows in /varz, STATSZ and /jsz (cluster.go)
 //
 // HTTP or, with Options.Secure (https_port), HTTPS with the server's
 // TLS configuration.

@@ -19,8 +19,10 @@ const DefaultJszLimit = 1024
 // the server's JetStream configuration and usage, the totals over every
 // account, and with accounts=true a page of account details.
 //
-// Not reported: meta_cluster (no cluster: nats-server leaves it out on
-// a single server too), limits, streams_leader and consumers_leader.
+// meta_cluster is the metadata group on a cluster node (cluster.go),
+// left out on a server alone as by nats-server.
+//
+// Not reported: limits, streams_leader and consumers_leader.
 type JSInfo struct {
 	JetStreamStats
 	ID        string          `json:"server_id"`
@@ -31,6 +33,8 @@ type JSInfo struct {
 	Consumers int             `json:"consumers"`
 	Messages  uint64          `json:"messages"`
 	Bytes     uint64          `json:"bytes"`
+	// Meta is the metadata group, nil for a server alone.
+	Meta *MetaClusterInfo `json:"meta_cluster,omitempty"`
 	// AccountDetails are the accounts asked for, by name.
 	AccountDetails []*AccountDetail `json:"account_details,omitempty"`
 	// Total is the number of accounts with JetStream.
@@ -163,6 +167,7 @@ func (m *Monitor) Jsz(opts *JszOptions) *JSInfo {
 	if v.Stats != nil {
 		info.JetStreamStats = *v.Stats
 	}
+	info.Meta = m.metaCluster()
 	accounts := js.JszAccounts(o.Consumer)
 	info.Total = len(accounts)
 	var picked []JszAccount

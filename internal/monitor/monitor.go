@@ -63,9 +63,11 @@ type Options struct {
 	// returns nil.
 	Secure    bool
 	TLSConfig func() *tls.Config
-	// Core is required. JetStream is nil when JetStream is off.
+	// Core is required. JetStream is nil when JetStream is off,
+	// Cluster for a server alone (cluster.go).
 	Core      Core
 	JetStream JetStream
+	Cluster   Cluster
 	Logger    *server.Logger
 	// HealthTimeout bounds the store check of /healthz; default
 	// DefaultHealthTimeout.
@@ -123,6 +125,7 @@ func New(opts Options) (*Monitor, error) {
 		SubszPath:    m.handleSubsz,
 		JszPath:      m.handleJsz,
 		AccountzPath: m.handleAccountz,
+		RoutezPath:   m.handleRoutez,
 		// nats-server answers both paths.
 		SubscriptionsPath: m.handleSubsz,
 	}

@@ -44,6 +44,7 @@ const (
 	SysSubsz    = "SUBSZ"
 	SysJsz      = "JSZ"
 	SysAccountz = "ACCOUNTZ"
+	SysRoutez   = "ROUTEZ"
 )
 
 // ServerInfo identifies the answering server in every reply
@@ -52,6 +53,7 @@ type ServerInfo struct {
 	Name      string `json:"name"`
 	Host      string `json:"host"`
 	ID        string `json:"id"`
+	Cluster   string `json:"cluster,omitempty"`
 	Version   string `json:"ver"`
 	JetStream bool   `json:"jetstream"`
 	// Flags are capability bits, nats-server's values: FlagJetStream.
@@ -78,9 +80,9 @@ type SysResponse struct {
 
 // EventFilterOptions select the servers that answer a request sent to
 // all of them; every request body may carry them. Without ExactMatch a
-// name, host or cluster matches when it contains the given text. Cairn
-// has no cluster name, tags or JetStream domain, so a request naming
-// any gets no answer.
+// name, host or cluster matches when it contains the given text. A
+// server alone has no cluster name, and Cairn no tags or JetStream
+// domain, so a request naming any of those gets no answer.
 type EventFilterOptions struct {
 	Name       string   `json:"server_name,omitempty"`
 	Cluster    string   `json:"cluster,omitempty"`
@@ -163,6 +165,10 @@ func NewSys(m *Monitor) *Sys {
 		SysAccountz: func(body []byte) answer {
 			var o AccountzEventOptions
 			return s.zReq(body, &o, func() (any, error) { return m.Accountz(&o.AccountzOptions) })
+		},
+		SysRoutez: func(body []byte) answer {
+			var o RoutezEventOptions
+			return s.zReq(body, &o, func() (any, error) { return m.Routez(&o.RoutezOptions), nil })
 		},
 		SysHealthz: func(body []byte) answer {
 			var o HealthzEventOptions
@@ -272,6 +278,7 @@ func (s *Sys) reply(si **ServerInfo, v any) []byte {
 		Name:      core.Name(),
 		Host:      set.Host,
 		ID:        core.ID(),
+		Cluster:   s.m.clusterName(),
 		Version:   server.CompatVersion,
 		JetStream: set.JetStream,
 		Seq:       s.seq.Add(1),
@@ -303,8 +310,8 @@ func (s *Sys) selected(f *EventFilterOptions) bool {
 		}
 		return strings.Contains(have, want)
 	}
-	// No cluster name, tags or domain: any asked for excludes Cairn.
-	return match(name, f.Name) && match(host, f.Host) && match("", f.Cluster) &&
+	// No tags or domain: any asked for excludes Cairn.
+	return match(name, f.Name) && match(host, f.Host) && match(s.m.clusterName(), f.Cluster) &&
 		len(f.Tags) == 0 && f.Domain == ""
 }
 

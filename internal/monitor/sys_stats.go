@@ -21,7 +21,10 @@ type ServerStatsMsg struct {
 // Messages are those of client connections (server.Stats), so sent
 // and sent_to_clients are equal, as are received and
 // received_from_clients. ActiveAccounts counts the accounts with a
-// connection open; ActiveServers is 1 (no cluster).
+// connection open; ActiveServers is 1 plus the connected routes, and
+// Routes are those routes (cluster.go), left out for a server alone.
+// On a cluster node, jetstream.meta is the metadata group, without its
+// replicas unless this node leads it, as nats-server.
 type ServerStats struct {
 	Start                time.Time             `json:"start"`
 	Mem                  int64                 `json:"mem"`
@@ -39,6 +42,7 @@ type ServerStats struct {
 	SlowConsumersStats   *SlowConsumersStats   `json:"slow_consumer_stats,omitempty"`
 	StaleConnections     int64                 `json:"stale_connections,omitempty"`
 	StaleConnectionStats *StaleConnectionStats `json:"stale_connection_stats,omitempty"`
+	Routes               []*RouteStat          `json:"routes,omitempty"`
 	ActiveServers        int                   `json:"active_servers,omitempty"`
 	JetStream            *JetStreamVarz        `json:"jetstream,omitempty"`
 	MaxProcs             int                   `json:"gomaxprocs,omitempty"`
@@ -71,9 +75,10 @@ func (m *Monitor) Statsz() *ServerStats {
 		ReceivedFromClients: DataStats{Msgs: st.InMsgs, Bytes: st.InBytes},
 		SlowConsumers:       st.SlowConsumers,
 		StaleConnections:    st.StaleConnections,
-		ActiveServers:       1,
+		Routes:              m.routeStats(),
 		MaxProcs:            runtime.GOMAXPROCS(0),
 	}
+	out.ActiveServers = 1 + len(out.Routes)
 	if st.SlowConsumers > 0 {
 		out.SlowConsumersStats = &SlowConsumersStats{Clients: uint64(st.SlowConsumers)}
 	}
@@ -88,6 +93,12 @@ func (m *Monitor) Statsz() *ServerStats {
 			cfg := *v.Config
 			cfg.StoreDir = ""
 			v.Config = &cfg
+		}
+		if meta := m.metaCluster(); meta != nil {
+			if meta.Leader != core.Name() {
+				meta.Replicas = nil
+			}
+			v.Meta = meta
 		}
 		out.JetStream = &v
 	}

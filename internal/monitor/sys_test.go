@@ -42,7 +42,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 
 func TestSysEndpoints(t *testing.T) {
 	s, _ := newSys(t)
-	want := []string{"ACCOUNTZ", "CONNZ", "HEALTHZ", "IDZ", "JSZ", "STATSZ", "SUBSZ", "VARZ"}
+	want := []string{"ACCOUNTZ", "CONNZ", "HEALTHZ", "IDZ", "JSZ", "ROUTEZ", "STATSZ", "SUBSZ", "VARZ"}
 	if got := s.Endpoints(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("endpoints %v, want %v", got, want)
 	}

@@ -15,12 +15,15 @@ import (
 // ping_interval and write_deadline as integer nanoseconds (Go's
 // time.Duration), auth_timeout and tls_timeout as float seconds.
 //
+// cluster is the cluster object (ClusterOptsVarz; empty for a server
+// alone, as nats-server's) and routes the connected routes.
+//
 // Not reported (nats-server's fields that have no meaning in Cairn yet):
-// cluster, gateway, leaf, mqtt, websocket, connect_urls, ip, git_commit,
+// gateway, leaf, mqtt, websocket, connect_urls, ip, git_commit,
 // http_base_path, system_account, trusted operators, tags, metadata,
 // ocsp_peer_cache, tls_cert_not_after, disk_io_wait_stats, proxies,
 // pinned_account_fails, gomemlimit, write_timeout, stalled_clients, and
-// in jetstream meta and limits.
+// in jetstream limits.
 type Varz struct {
 	ID               string                `json:"server_id"`
 	Name             string                `json:"server_name"`
@@ -44,6 +47,7 @@ type Varz struct {
 	MaxControlLine   int32                 `json:"max_control_line"`
 	MaxPayload       int                   `json:"max_payload"`
 	MaxPending       int64                 `json:"max_pending"`
+	Cluster          ClusterOptsVarz       `json:"cluster"`
 	JetStream        JetStreamVarz         `json:"jetstream"`
 	TLSTimeout       float64               `json:"tls_timeout"`
 	WriteDeadline    time.Duration         `json:"write_deadline"`
@@ -94,10 +98,12 @@ type StaleConnectionStats struct {
 }
 
 // JetStreamVarz is the jetstream object of /varz; both parts are nil
-// (and left out) when JetStream is off.
+// (and left out) when JetStream is off. Meta is the metadata group on
+// a cluster node (set by the monitor, not by JetStream.Varz).
 type JetStreamVarz struct {
 	Config *JetStreamConfig `json:"config,omitempty"`
 	Stats  *JetStreamStats  `json:"stats,omitempty"`
+	Meta   *MetaClusterInfo `json:"meta,omitempty"`
 }
 
 // JetStreamConfig is the server's JetStream configuration.
@@ -196,6 +202,11 @@ func (m *Monitor) Varz() *Varz {
 	v.Mem, v.CPU = m.proc.sample(now)
 	if js := m.opts.JetStream; js != nil {
 		v.JetStream = js.Varz()
+		v.JetStream.Meta = m.metaCluster()
+	}
+	if c := m.opts.Cluster; c != nil {
+		v.Cluster = c.Varz()
+		v.Routes = len(c.Routes())
 	}
 	return v
 }
