@@ -23,7 +23,8 @@ var (
 // Bus returns the account's bus, and subscribes the front's inbox in
 // the account; the returned function removes that subscription.
 func (f *Front) Bus(acc *server.Account) (*Bus, func(), error) {
-	sub, err := acc.Subscribe(f.inbox+">", "", func(m *server.Msg) { f.Answer(m.Subject, m.Data) })
+	account := acc.Name()
+	sub, err := acc.Subscribe(f.inbox+">", "", func(m *server.Msg) { f.Answer(account, m.Subject, m.Data) })
 	if err != nil {
 		return nil, nil, err
 	}

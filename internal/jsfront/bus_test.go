@@ -135,3 +135,73 @@ func isRecorded(c jsapi.Caller) bool {
 	_, ok := c.(*jsapi.RecordedCaller)
 	return ok
 }
+
+// srvLocal is a server's accounts as the front's Local.
+type srvLocal struct{ srv *server.Server }
+
+func (l srvLocal) Publish(account, subject, reply string, hdr, data []byte) {
+	l.srv.Account(account).Publish(subject, reply, hdr, data)
+}
+
+func (l srvLocal) StreamConfig(string, string) (json.RawMessage, bool) { return nil, false }
+
+// TestGatherAnswerFromAnotherAccount: the front's inbox is subscribed in
+// every account, and its subjects are predictable; a client of another
+// account publishing there must not answer a gathering of this one.
+func TestGatherAnswerFromAnotherAccount(t *testing.T) {
+	srv, err := server.New(server.Options{Host: "127.0.0.1", Port: -1, Name: "n1", Logger: server.NewLogger(io.Discard, false, false),
+		Auth: auth.Config{Users: []auth.User{{Name: "a", Password: "p", Account: "A"}, {Name: "b", Password: "p", Account: "B"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	r := newRig(t, func(o *Options) { o.Local = srvLocal{srv}; o.Timeout = 500 * time.Millisecond })
+	r.net.peers = []string{"n2"}
+	for _, name := range []string{"A", "B"} {
+		acc := srv.Account(name)
+		bus, unsub, err := r.f.Bus(acc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(unsub)
+		page := []byte(`{"type":"io.nats.jetstream.api.v1.stream_names_response","total":1,"offset":0,"limit":1024,"streams":["` + name + `-real"]}`)
+		stop, err := bus.SubscribeCaller("$JS.API.STREAM.NAMES", func(_ jsapi.Caller, _, reply string, _, _ []byte) {
+			bus.Publish(reply, "", nil, page)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+	}
+	ncA, err := nats.Connect(srv.ClientURL(), nats.UserInfo("a", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncA.Close()
+	ncB, err := nats.Connect(srv.ClientURL(), nats.UserInfo("b", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncB.Close()
+	// n2 never answers; B's client answers in its place as soon as the
+	// request is sent to n2.
+	r.net.mu.Lock()
+	r.net.onSend = func(s sent) {
+		_ = ncB.Publish(s.reply, []byte(`{"type":"io.nats.jetstream.api.v1.stream_names_response","total":1,"offset":0,"limit":1024,"streams":["spoofed"]}`))
+		_ = ncB.Flush()
+	}
+	r.net.mu.Unlock()
+	resp, err := ncA.Request("$JS.API.STREAM.NAMES", []byte(`{}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Streams []string `json:"streams"`
+	}
+	if err := json.Unmarshal(resp.Data, &got); err != nil || len(got.Streams) != 1 || got.Streams[0] != "A-real" {
+		t.Fatalf("A's client got %s", resp.Data)
+	}
+}

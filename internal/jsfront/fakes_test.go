@@ -133,6 +133,7 @@ type fakeNet struct {
 	peers  []string
 	down   map[string]bool
 	answer func(node, subject string, data []byte) []byte
+	onSend func(s sent) // called with each message sent
 	front  *Front
 	sends  []sent
 }
@@ -143,12 +144,16 @@ func (n *fakeNet) SendTo(peer, account string, subject, reply, hdr, data []byte)
 		n.mu.Unlock()
 		return false
 	}
-	n.sends = append(n.sends, sent{peer, account, string(subject), string(reply), clone(hdr), clone(data)})
-	answer, f := n.answer, n.front
+	s := sent{peer, account, string(subject), string(reply), clone(hdr), clone(data)}
+	n.sends = append(n.sends, s)
+	answer, f, onSend := n.answer, n.front, n.onSend
 	n.mu.Unlock()
+	if onSend != nil {
+		onSend(s)
+	}
 	if answer != nil && f != nil && len(reply) > 0 {
 		if a := answer(peer, string(subject), data); a != nil {
-			go f.Answer(string(reply), a) // as a route's worker would
+			go f.Answer(account, string(reply), a) // as a route's worker would
 		}
 	}
 	return true
@@ -185,7 +190,7 @@ func (l *fakeLocal) Publish(account, subject, reply string, hdr, data []byte) {
 	if len(subject) > 8 && subject[:8] == "$JS.API." {
 		if answer != nil && f != nil {
 			if a := answer(l.name, subject, data); a != nil {
-				f.Answer(reply, a)
+				f.Answer(account, reply, a)
 			}
 		}
 		return

@@ -78,7 +78,7 @@ type Front struct {
 	mu struct {
 		sync.Mutex
 		next    uint64
-		waiting map[string]chan []byte
+		waiting map[inboxKey]chan []byte
 		closed  bool
 	}
 	wg sync.WaitGroup
@@ -101,7 +101,7 @@ func New(opts Options) *Front {
 	h.Write([]byte(opts.Name))
 	inbox := "$CRN.JSR." + strconv.FormatUint(h.Sum64(), 36) + "."
 	f := &Front{opts: opts, slots: make(chan struct{}, opts.MaxPending), inbox: inbox}
-	f.mu.waiting = make(map[string]chan []byte)
+	f.mu.waiting = make(map[inboxKey]chan []byte)
 	return f
 }
 
@@ -119,10 +119,16 @@ func (f *Front) Close() {
 // Answer).
 func (f *Front) InboxPrefix() string { return f.inbox }
 
-// Answer delivers an answer published to the front's inbox.
-func (f *Front) Answer(subject string, data []byte) {
+// inboxKey is where one node's answer to a gathering is awaited: the
+// front's inbox subjects are subscribed in every account, so an answer
+// counts only in the account the request was sent in (another
+// account's client could publish to the same subject).
+type inboxKey struct{ account, subject string }
+
+// Answer delivers an answer published to the front's inbox in account.
+func (f *Front) Answer(account, subject string, data []byte) {
 	f.mu.Lock()
-	ch := f.mu.waiting[subject]
+	ch := f.mu.waiting[inboxKey{account, subject}]
 	f.mu.Unlock()
 	if ch == nil {
 		return

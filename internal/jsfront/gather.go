@@ -109,13 +109,13 @@ func (f *Front) askAll(r *request, nodes []string, data []byte, deadline time.Ti
 		f.mu.next++
 		inboxes[i] = f.inbox + strconv.FormatUint(f.mu.next, 10)
 		chans[i] = make(chan []byte, 1)
-		f.mu.waiting[inboxes[i]] = chans[i]
+		f.mu.waiting[inboxKey{r.account, inboxes[i]}] = chans[i]
 	}
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		for _, in := range inboxes {
-			delete(f.mu.waiting, in)
+			delete(f.mu.waiting, inboxKey{r.account, in})
 		}
 		f.mu.Unlock()
 	}()

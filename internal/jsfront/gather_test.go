@@ -267,15 +267,16 @@ func TestGatherStreamPages(t *testing.T) {
 // answer to one request, are dropped.
 func TestAnswerUnknownInbox(t *testing.T) {
 	r := newRig(t, nil)
-	r.f.Answer(r.f.InboxPrefix()+"99", []byte("x"))
+	r.f.Answer("A", r.f.InboxPrefix()+"99", []byte("x"))
 	r.f.mu.Lock()
-	r.f.mu.waiting["in"] = make(chan []byte, 1)
-	ch := r.f.mu.waiting["in"]
+	ch := make(chan []byte, 1)
+	r.f.mu.waiting[inboxKey{"A", "in"}] = ch
 	r.f.mu.Unlock()
+	r.f.Answer("B", "in", []byte("another account's"))
 	buf := []byte("first")
-	r.f.Answer("in", buf)
+	r.f.Answer("A", "in", buf)
 	buf[0] = 'X' // Answer copies
-	r.f.Answer("in", []byte("second"))
+	r.f.Answer("A", "in", []byte("second"))
 	if got := string(<-ch); got != "first" {
 		t.Fatalf("got %q", got)
 	}
