@@ -187,7 +187,7 @@ func (c clusterMonitor) Name() string { return c.d.clusterName() }
 // shares.
 func (c clusterMonitor) Varz() monitor.ClusterOptsVarz {
 	cc := c.d.cfg.Cluster
-	v := monitor.ClusterOptsVarz{Name: cc.Name, Host: cc.Host, Port: cc.Port}
+	v := monitor.ClusterOptsVarz{Name: cc.Name, Host: cc.Host, Port: max(cc.Port, 0)} // -1: not bound yet
 	if v.Host == "" {
 		v.Host = c.d.cfg.Server.Host
 	}
