@@ -65,7 +65,8 @@ func startMonNode(t *testing.T, name string, alone bool, routes ...string) *Daem
 }
 
 // startMonCluster starts n1, then n2… dialing n1, and waits until
-// every node has a route to every other and knows the metadata
+// every node has a route to every other, which has carried a message
+// (the metadata group's hellos and heartbeats), and knows the metadata
 // group's leader, with all the members applied.
 func startMonCluster(t *testing.T, n int) []*Daemon {
 	t.Helper()
@@ -79,6 +80,11 @@ func startMonCluster(t *testing.T, n int) []*Daemon {
 		for _, d := range nodes {
 			if len(d.Cluster().PeerNames()) != n-1 || d.jsc.meta.Leader() == "" || len(d.jsc.meta.Members()) != n {
 				return false
+			}
+			for _, r := range d.Cluster().RouteStats() {
+				if r.InMsgs == 0 {
+					return false
+				}
 			}
 		}
 		return true
@@ -269,6 +275,7 @@ func TestClusterMonitoring(t *testing.T) {
 	nodes := startMonCluster(t, 3)
 	leader := nodes[0].jsc.meta.Leader()
 	seed := nodes[0].Cluster().Addr().String()
+	solicited := map[string]bool{} // "a>b": a dialed its route to b
 	for _, d := range nodes {
 		name := d.srv.Name()
 		var v monVarz
@@ -300,11 +307,13 @@ func TestClusterMonitoring(t *testing.T) {
 				r.InMsgs == 0 || r.InBytes == 0 || r.OutMsgs == 0 || r.OutBytes == 0 {
 				t.Errorf("%s: route %+v", name, r)
 			}
-			// n2 and n3 dialed the seed n1, a configured route; the
-			// route between n2 and n3 was learned from n1.
-			if r.IsConfigured != (name != "n1" && r.RemoteName == "n1") || (r.IsConfigured && !r.DidSolicit) {
+			// n2 and n3 dial the seed n1, a configured route, and
+			// learn the others' addresses; of two routes between a
+			// pair one is kept, dialed by either side.
+			if r.IsConfigured != (name != "n1" && r.RemoteName == "n1" && r.DidSolicit) {
 				t.Errorf("%s: route to %s did_solicit %v is_configured %v", name, r.RemoteName, r.DidSolicit, r.IsConfigured)
 			}
+			solicited[name+">"+r.RemoteName] = r.DidSolicit
 		}
 		sort.Strings(remotes)
 		if rz.NumRoutes != 2 || rz.Name != name || rz.ID != d.srv.ID() || len(remotes) != 2 || slices.Contains(remotes, name) {
@@ -330,6 +339,12 @@ func TestClusterMonitoring(t *testing.T) {
 		members, _ := sample(fams, "cairn_cluster_meta_members", nil)
 		if routes != 2 || (lead == 1) != (name == leader) || has != 1 || members != 3 {
 			t.Errorf("%s: metrics routes %v leader %v has_leader %v members %v", name, routes, lead, has, members)
+		}
+	}
+
+	for _, pair := range [][2]string{{"n1", "n2"}, {"n1", "n3"}, {"n2", "n3"}} {
+		if solicited[pair[0]+">"+pair[1]] == solicited[pair[1]+">"+pair[0]] {
+			t.Errorf("route %s–%s: did_solicit %v on both sides", pair[0], pair[1], solicited[pair[0]+">"+pair[1]])
 		}
 	}
 
