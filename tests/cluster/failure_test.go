@@ -32,6 +32,7 @@ func spread(t *testing.T, nodes []*node, js []jetstream.JetStream, prefix string
 		if _, err := js[i].CreateKeyValue(ctxT(t, 5*time.Second), jetstream.KeyValueConfig{Bucket: bucket, History: 5}); err != nil {
 			t.Fatalf("create %s on %s: %v", bucket, nodes[i].name, err)
 		}
+		visible(t, js, bucket)
 		h := holderOf(t, js[i], bucket)
 		if held[h] != "" {
 			t.Fatalf("placement: %s holds both %s and %s on an otherwise empty cluster", h, held[h], bucket)
@@ -175,6 +176,7 @@ func TestKVHolderKilled(t *testing.T) {
 	if _, err := js[b].CreateKeyValue(ctxT(t, 5*time.Second), jetstream.KeyValueConfig{Bucket: "created-while-down"}); err != nil {
 		t.Fatalf("create a bucket with 2 of 3 nodes: %v", err)
 	}
+	visible(t, survivors, "created-while-down")
 	if h := holderOf(t, js[a], "created-while-down"); h == victim.name {
 		t.Fatalf("a new bucket was placed on the dead node %s", h)
 	}

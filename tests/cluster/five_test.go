@@ -30,6 +30,7 @@ func TestKVFiveNodes(t *testing.T) {
 		if _, err := js[i%5].CreateKeyValue(ctxT(t, 5*time.Second), jetstream.KeyValueConfig{Bucket: bucket}); err != nil {
 			t.Fatalf("create %s on %s: %v", bucket, nodes[i%5].name, err)
 		}
+		visible(t, js, bucket)
 		h := holderOf(t, js[(i+2)%5], bucket)
 		held[h] = append(held[h], bucket)
 	}
@@ -74,6 +75,7 @@ func TestKVFiveNodes(t *testing.T) {
 		if _, err := js[i].CreateKeyValue(ctxT(t, 5*time.Second), jetstream.KeyValueConfig{Bucket: bucket}); err != nil {
 			t.Fatalf("create %s with 4 of 5 nodes: %v", bucket, err)
 		}
+		visible(t, ajs, bucket)
 		checkWorks(t, ajs, anames, bucket, "new")
 	}
 }

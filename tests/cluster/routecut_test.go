@@ -48,6 +48,7 @@ func TestKVRouteCut(t *testing.T) {
 			if _, err := js[i].CreateKeyValue(ctxT(t, 5*time.Second), jetstream.KeyValueConfig{Bucket: b}); err != nil {
 				t.Fatalf("create %s: %v", b, err)
 			}
+			visible(t, js, b)
 			t.Logf("%s: %s held by %s", k.name, b, holderOf(t, js[i], b))
 		}
 		wl := startWorkload(t, js[1], js[0], buckets)

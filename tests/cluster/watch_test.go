@@ -132,6 +132,7 @@ func testKVWatch(t *testing.T, nodes []*node, js []jetstream.JetStream, tr *tran
 	if _, err := js[1].CreateKeyValue(ctxT(t, 5*time.Second), jetstream.KeyValueConfig{Bucket: bucket, History: 10}); err != nil {
 		t.Fatal(err)
 	}
+	visible(t, js, bucket)
 	watcher, writers := watchPlan(t, nodes, js, bucket)
 	w, err := kvOn(t, js[watcher], bucket).WatchAll(ctxT(t, time.Minute))
 	if err != nil {
@@ -175,6 +176,7 @@ func testKVLateWatch(t *testing.T, nodes []*node, js []jetstream.JetStream, tr *
 	if _, err := js[2].CreateKeyValue(ctxT(t, 5*time.Second), jetstream.KeyValueConfig{Bucket: bucket, History: 3}); err != nil {
 		t.Fatal(err)
 	}
+	visible(t, js, bucket)
 	watcher, writers := watchPlan(t, nodes, js, bucket)
 	all := write(t, js, bucket, writeSeq(writers, 14, "x"))
 	// The latest entry of each key, in revision order.
