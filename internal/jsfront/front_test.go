@@ -93,7 +93,7 @@ func TestRouteLocal(t *testing.T) {
 		{"no reply", "$JS.API.STREAM.INFO.S", "", func(r *rig) { r.meta.set("A", "S", "n2") }},
 		{"no reply, create", "$JS.API.STREAM.CREATE.S", "", nil},
 		{"no reply, gather", "$JS.API.STREAM.NAMES", "", nil},
-		{"front's own inbox", "$JS.API.STREAM.INFO.S", "", func(r *rig) { r.meta.set("A", "S", "n2") }}, // reply set below
+		{"front's own inbox", "$JS.API.STREAM.NAMES", "", nil}, // a gathering's question to this node; reply set below
 		{"create, placed here", "$JS.API.STREAM.CREATE.S", "_INBOX.1", func(r *rig) { r.meta.set("A", "S", "n1") }},
 		{"closed", "$JS.API.STREAM.INFO.S", "_INBOX.1", func(r *rig) { r.meta.set("A", "S", "n2"); r.f.Close() }},
 	} {
