@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -47,18 +49,40 @@ func TestKVFiveNodes(t *testing.T) {
 	for _, bucket := range buckets {
 		checkWorks(t, js, names, bucket, "five")
 	}
-	checkIdle(t, nodes)
+	leader := checkIdle(t, nodes)
 
-	victim := nodes[3]
+	// Kill the metadata group's leader: the four others elect another
+	// and keep serving.
+	var victim *node
+	var alive []int
+	for i, n := range nodes {
+		if n.name == leader {
+			victim = n
+		} else {
+			alive = append(alive, i)
+		}
+	}
 	victim.kill()
-	alive := []int{0, 1, 2, 4}
+	killed := time.Now()
+	waitFor(t, 10*time.Second, "a new metadata leader", func() bool {
+		var first string
+		for _, i := range alive {
+			l, err := metaLeader(nodes[i])
+			if err != nil || l == "" || l == victim.name || (first != "" && l != first) {
+				return false
+			}
+			first = l
+		}
+		return true
+	})
+	t.Logf("new metadata leader %v after the kill of %s", time.Since(killed).Round(time.Millisecond), victim.name)
 	var ajs []jetstream.JetStream
 	var anames []string
 	for _, i := range alive {
 		ajs, anames = append(ajs, js[i]), append(anames, names[i])
 	}
 	for _, bucket := range held[victim.name] {
-		nc := connect(t, nodes[0].URL(), nats.IgnoreDiscoveredServers())
+		nc := connect(t, nodes[alive[0]].URL(), nats.IgnoreDiscoveredServers())
 		d := waitAPIError(t, nc, "$JS.API.STREAM.INFO.KV_"+bucket, 10118, 5*time.Second)
 		t.Logf("%s offline %v after the kill of %s", bucket, d.Round(time.Millisecond), victim.name)
 	}
@@ -98,13 +122,34 @@ func cpuTicks(t *testing.T, pid int) int {
 	return u + s
 }
 
-// checkIdle watches an idle cluster for a while: no node logs anything
-// (no election, rejoin or route change is reported) and each uses
-// little CPU (heartbeats only). The wait is the observation window, not
-// a synchronisation. Raft elections themselves are not visible from
-// outside (cairn discards the raft package's log), so a churning group
-// shows up here as CPU and, when it loses its leader, log lines.
-func checkIdle(t *testing.T, nodes []*node) {
+// metaLeader returns the metadata leader n's /jsz reports.
+func metaLeader(n *node) (string, error) {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/jsz", n.monitorPort))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var jsz struct {
+		Meta *struct {
+			Leader string `json:"leader"`
+		} `json:"meta_cluster"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&jsz); err != nil {
+		return "", err
+	}
+	if jsz.Meta == nil {
+		return "", fmt.Errorf("%s: /jsz has no meta_cluster", n.name)
+	}
+	return jsz.Meta.Leader, nil
+}
+
+// checkIdle watches an idle cluster for a while and returns the
+// metadata leader: every node names the same leader all along (polled
+// every 100 ms), no node logs anything (no rejoin or route change) and
+// each uses little CPU (heartbeats only). The wait is the observation
+// window, not a synchronisation.
+func checkIdle(t *testing.T, nodes []*node) string {
 	t.Helper()
 	const window = 2 * time.Second
 	logs := make([]string, len(nodes))
@@ -112,16 +157,32 @@ func checkIdle(t *testing.T, nodes []*node) {
 	for i, n := range nodes {
 		logs[i], ticks[i] = n.log(), cpuTicks(t, n.pid())
 	}
-	time.Sleep(window)
+	var leader string
+	for end := time.Now().Add(window); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for _, n := range nodes {
+			l, err := metaLeader(n)
+			if err != nil || l == "" {
+				t.Fatalf("%s: metadata leader %q %v while idle", n.name, l, err)
+			}
+			if leader == "" {
+				leader = l
+			}
+			if l != leader {
+				t.Fatalf("metadata leader changed while idle: %s says %s, earlier %s", n.name, l, leader)
+			}
+		}
+	}
 	for i, n := range nodes {
 		if l := n.log(); l != logs[i] {
 			t.Errorf("%s logged while idle:\n%s", n.name, strings.TrimPrefix(l, logs[i]))
 		}
 		// Clock ticks are 1/100 s on Linux: 20 ticks in 2 s is 10% of a core.
 		used := cpuTicks(t, n.pid()) - ticks[i]
-		t.Logf("%s idle: %d CPU ticks in %v", n.name, used, window)
+		t.Logf("%s idle: %d CPU ticks in %v (the /jsz polls included)", n.name, used, window)
 		if used > 20 {
 			t.Errorf("%s used %d clock ticks of CPU in %v idle", n.name, used, window)
 		}
 	}
+	t.Logf("metadata leader %s all along", leader)
+	return leader
 }

@@ -115,6 +115,8 @@ type node struct {
 	// js turns JetStream on for nats-server ("-js"); cairn-server has
 	// it whenever it has a store directory.
 	js bool
+	// monitorPort, when not 0, is the HTTP monitoring port ("-m").
+	monitorPort int
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -156,6 +158,9 @@ func (n *node) start(t *testing.T) {
 		"--server_name", n.name}
 	if len(n.routes) > 0 {
 		args = append(args, "--routes", strings.Join(n.routes, ","))
+	}
+	if n.monitorPort != 0 {
+		args = append(args, "-m", fmt.Sprint(n.monitorPort))
 	}
 	switch {
 	case strings.Contains(n.bin, "cairn"):
@@ -248,6 +253,9 @@ func startCluster(t *testing.T, k kind, n int, js bool) []*node {
 	var routes []string
 	for i := range nodes {
 		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), bin: bin, clientPort: freePort(t), routePort: freePort(t), dir: t.TempDir(), js: js}
+		if js {
+			nodes[i].monitorPort = freePort(t)
+		}
 		routes = append(routes, nodes[i].routeURL())
 	}
 	start := time.Now()
