@@ -1,9 +1,18 @@
-// Package cluster tests core messaging across the nodes of a cluster
-// (issue 14): three cairn-server processes on loopback ports, started
-// with nats-server's cluster flags, and the same scenarios against a
+// Package cluster tests a cluster of processes (issue 14): three (or
+// five) cairn-server processes on loopback ports, started with
+// nats-server's cluster flags, and the same scenarios against a
 // three-node nats-server cluster started with the same flags
-// (differential). A node is killed with SIGKILL and restarted on the
-// same ports, and a fault-injecting TCP proxy on a route cuts it.
+// (differential, onBoth and compareOnBoth). A node is killed with
+// SIGKILL and restarted on the same ports and store, and a
+// fault-injecting TCP proxy on a route cuts it.
+//
+// Core messaging: messaging_test.go, fault_test.go. JetStream KV on R1
+// buckets placed by the metadata group (nats-server with -js): kv_test.go
+// and watch_test.go (every operation from every node, compared with
+// nats-server), failure_test.go (the holder killed), five_test.go (five
+// nodes, the metadata leader killed), routecut_test.go (a KV workload
+// across a cut route), natscli_test.go (the seed walkthrough with the
+// nats binary, each command on another node).
 package cluster
 
 import (
