@@ -82,6 +82,12 @@ type Node struct {
 	wmu     sync.Mutex
 	waiters map[uint64]chan any
 
+	// Read index requests (readindex.go); appliedIndex is applied, for
+	// readers.
+	rmu          sync.Mutex
+	reads        readState
+	appliedIndex atomic.Uint64
+
 	// loop goroutine only
 	dedup       *dedup
 	confState   *raftpb.ConfState
@@ -129,6 +135,7 @@ func StartNode(cfg Config) (*Node, error) {
 		waiters:   make(map[uint64]chan any),
 		confState: &raftpb.ConfState{},
 	}
+	n.reads.byCtx = make(map[uint64]chan uint64)
 	if st.Snapshot != nil && st.Snapshot.GetMetadata().GetIndex() > 0 {
 		if err := n.storage.ApplySnapshot(st.Snapshot); err != nil {
 			return nil, fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
@@ -139,6 +146,7 @@ func StartNode(cfg Config) (*Node, error) {
 		n.confState = st.Snapshot.GetMetadata().GetConfState()
 		n.applied = st.Snapshot.GetMetadata().GetIndex()
 		n.snapshotted = n.applied
+		n.appliedIndex.Store(n.applied)
 	}
 	if st.HardState != nil {
 		if err := n.storage.SetHardState(st.HardState); err != nil {
@@ -360,6 +368,8 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if err := n.apply(rd.CommittedEntries); err != nil {
 		return err
 	}
+	n.noteApplied()
+	n.resolveReads(rd.ReadStates)
 	if len(rd.CommittedEntries) > 0 || !raft.IsEmptySnap(rd.Snapshot) {
 		if n.cfg.OnApplied != nil {
 			n.cfg.OnApplied()
