@@ -204,6 +204,9 @@ func TestKVHolderKilled(t *testing.T) {
 	}
 	waitFor(t, 15*time.Second, "the client of "+victim.name+" reconnects", js[1].Conn().IsConnected)
 	checkWorks(t, js, []string{"n1", "n2", "n3"}, x, "restarted")
+	// The restarted node learned of the bucket created while it was down.
+	visible(t, js, "created-while-down")
+	checkWorks(t, js, []string{"n1", "n2", "n3"}, "created-while-down", "restarted")
 
 	// The watcher started before the kill resumes: every revision after
 	// the last it saw, in order, once, up to the "after" put and beyond.

@@ -165,7 +165,7 @@ func compareOnBoth(t *testing.T, f func(t *testing.T, k kind, tr *transcript)) {
 // visible waits (bounded) until bucket can be opened through every js.
 // Tests that are about something else call it after a create: a cairn
 // node may answer "stream not found" for a moment after another node's
-// create was acknowledged, which testKVCreateThenUse checks on its own.
+// create was acknowledged, which TestKVCreateThenUse checks on its own.
 func visible(t *testing.T, js []jetstream.JetStream, bucket string) {
 	t.Helper()
 	waitFor(t, 5*time.Second, bucket+" visible from every node", func() bool {
