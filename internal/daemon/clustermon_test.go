@@ -436,7 +436,7 @@ func natsCLI(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("natscli not found at %s", p)
+		t.Fatalf("natscli not found at %s (scripts/install-tools builds it): %v", p, err)
 	}
 	return p
 }

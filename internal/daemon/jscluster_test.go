@@ -287,9 +287,6 @@ func TestJSClusterGathered(t *testing.T) {
 		if err := json.Unmarshal(resp.Data, &info); err != nil {
 			t.Fatal(err)
 		}
-		if info.Streams == 1 {
-			t.Skipf("known bug: jsapi.MergeAccountInfo keeps only the first node's part: %s", resp.Data)
-		}
 		if info.Streams != 2 {
 			t.Fatalf("info through %s: %s", d.Server().Name(), resp.Data)
 		}

@@ -32,6 +32,11 @@ func CallerQueries(subject string, data []byte) (subscribeAll, publishAll, answe
 			return nil, nil, nil
 		}
 		subscribeAll = cfg.Subjects
+		if len(subscribeAll) == 0 {
+			// A stream without subjects gets its name as its one
+			// subject (normalize), which the handler then asks about.
+			subscribeAll = []string{subject[strings.LastIndexByte(subject, '.')+1:]}
+		}
 		if cfg.RePublish != nil {
 			publishAll = []string{destPattern(cfg.RePublish.Destination)}
 		}

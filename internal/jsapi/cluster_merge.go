@@ -68,18 +68,20 @@ var responseTypes = []struct{ prefix, typ string }{
 func MergeAccountInfo(parts [][]byte) []byte {
 	var sum *accountStats
 	for i, p := range parts {
-		var r accountInfoResponse
-		if json.Unmarshal(p, &r) != nil || r.Error != nil || r.accountStats == nil {
+		// Decoded in two steps: encoding/json cannot fill the response's
+		// embedded pointer to an unexported type.
+		var head apiResponse
+		s := new(accountStats)
+		if json.Unmarshal(p, &head) != nil || head.Error != nil || json.Unmarshal(p, s) != nil {
 			if i == 0 {
 				return p
 			}
 			continue
 		}
 		if sum == nil {
-			sum = r.accountStats
+			sum = s
 			continue
 		}
-		s := r.accountStats
 		sum.Memory += s.Memory
 		sum.Storage += s.Storage
 		sum.ReservedMemory += s.ReservedMemory
