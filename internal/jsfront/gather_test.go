@@ -91,13 +91,6 @@ func TestGatherAccountInfo(t *testing.T) {
 	if err := json.Unmarshal(a.data, &got); err != nil || a.subject != "_INBOX.r" {
 		t.Fatalf("%+v %v", a, err)
 	}
-	if got.Streams == 1 {
-		// jsapi.MergeAccountInfo cannot decode any part (json refuses
-		// to set accountInfoResponse's embedded pointer to the
-		// unexported accountStats) and returns this node's answer
-		// alone. Reported; remove this skip with the fix in jsapi.
-		t.Skip("known bug: jsapi.MergeAccountInfo keeps only the first part")
-	}
 	// n1+n2+n3; n1's limits.
 	if got.Type != "io.nats.jetstream.api.v1.account_info_response" || got.Memory != 60 || got.Storage != 600 || got.Streams != 6 || got.Consumers != 12 ||
 		got.Limits.MaxMemory != 1000 || got.API.Level != 1 || got.API.Total != 42 || got.API.Errors != 6 {
