@@ -176,6 +176,9 @@ func classify(subject string) (kind, string) {
 	toks := strings.Split(rest, ".")
 	switch {
 	case len(toks) == 3 && toks[0] == "STREAM" && (toks[1] == "CREATE" || toks[1] == "RESTORE"):
+		if toks[2] == "" {
+			return kindLocal, "" // names no stream: nothing to place
+		}
 		return kindPlace, toks[2]
 	case len(toks) == 3 && toks[0] == "STREAM":
 		switch toks[1] {
@@ -199,7 +202,19 @@ func classify(subject string) (kind, string) {
 // r.local itself, now or later, or sends the request elsewhere.
 func (f *Front) route(r *request) {
 	k, stream := classify(r.subject)
-	if k == kindLocal || r.reply == "" || strings.HasPrefix(r.reply, f.inbox) || f.isClosed() {
+	if r.reply == "" {
+		// The API ignores a request it cannot answer; nothing to
+		// record either (a flood of them must not make proposals).
+		r.local(r.caller, r.hdr)
+		return
+	}
+	// The front's own requests (a gathering's question to this node)
+	// come back here with its inbox as reply and are answered locally.
+	// Only gatherings: a client may name the inbox too (its prefix is
+	// derived from the server name), and must not reach the local API
+	// unrouted with a request about a stream (a create would then make
+	// a second stream of a name placed on another node).
+	if k == kindLocal || (k == kindGather && strings.HasPrefix(r.reply, f.inbox)) || f.isClosed() {
 		r.local(r.caller, r.hdr)
 		f.served(r.account, r.subject, stream)
 		return
@@ -341,10 +356,19 @@ func (f *Front) served(account, subject, stream string) {
 		// the name, and a client could fill the group with them. Only
 		// a placement of this node's is released: a request for a
 		// stream nobody holds proposes nothing.
-		if node, ok := f.opts.Meta.Holder(account, stream); !ok || node != f.opts.Name {
+		node, ok := f.opts.Meta.Holder(account, stream)
+		if ok && node != f.opts.Name {
 			return
 		}
-		op = func(ctx context.Context) error { return f.opts.Meta.Release(ctx, account, stream, f.opts.Name) }
+		isCreate := !strings.HasPrefix(subject, "$JS.API.STREAM.DELETE.")
+		if !ok && !isCreate {
+			return
+		}
+		// A creation forwarded by the node that placed the stream here
+		// can arrive before this node applied the placement (the
+		// placing node waits for its own apply only): wait for it,
+		// within the timeout, rather than leave the name reserved.
+		op = func(ctx context.Context) error { return f.releaseRefused(ctx, account, stream) }
 	default:
 		return
 	}
@@ -362,6 +386,31 @@ func (f *Front) served(account, subject, stream string) {
 			f.opts.Logf("JetStream: recording stream %q of account %q in the metadata group: %v", stream, account, err)
 		}
 	}()
+}
+
+// releaseRefused releases the placement of a stream this node refused
+// to create once the placement is applied here, unless the stream was
+// created meanwhile.
+func (f *Front) releaseRefused(ctx context.Context, account, stream string) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !f.isClosed() {
+		if node, ok := f.opts.Meta.Holder(account, stream); ok {
+			if node != f.opts.Name {
+				return nil
+			}
+			if _, held := f.opts.Local.StreamConfig(account, stream); held {
+				return nil
+			}
+			return f.opts.Meta.Release(ctx, account, stream, f.opts.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil // never placed here (or released meanwhile)
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // define records the configuration of a stream this node holds; a

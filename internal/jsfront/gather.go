@@ -2,6 +2,7 @@ package jsfront
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -107,7 +108,9 @@ func (f *Front) askAll(r *request, nodes []string, data []byte, deadline time.Ti
 	f.mu.Lock()
 	for i := range nodes {
 		f.mu.next++
-		inboxes[i] = f.inbox + strconv.FormatUint(f.mu.next, 10)
+		// Unguessable: any client of the account may publish to the
+		// inbox, and must not answer for a node.
+		inboxes[i] = f.inbox + strconv.FormatUint(f.mu.next, 36) + strconv.FormatUint(rand.Uint64(), 36)
 		chans[i] = make(chan []byte, 1)
 		f.mu.waiting[inboxKey{r.account, inboxes[i]}] = chans[i]
 	}
