@@ -65,7 +65,7 @@ func (d *Daemon) startJSCluster() error {
 	jc := &jsCluster{meta: g, stop: make(chan struct{})}
 	jc.front = jsfront.New(jsfront.Options{
 		Name:  d.srv.Name(),
-		Meta:  metaView{g: g, d: d},
+		Meta:  metaView{g: g, d: d}, // a jsfront.ConfigMeta
 		Net:   frontNet{d},
 		Local: frontLocal{d},
 		Logf:  log.Warnf,
@@ -189,6 +189,11 @@ type metaView struct {
 func (m metaView) Holder(account, stream string) (string, bool) {
 	a, ok := m.g.Lookup(account, stream)
 	return a.Node, ok
+}
+
+func (m metaView) Config(account, stream string) (json.RawMessage, bool) {
+	a, ok := m.g.Lookup(account, stream)
+	return a.Config, ok
 }
 
 func (m metaView) Place(ctx context.Context, account, stream, node string, cfg json.RawMessage) (string, error) {

@@ -1,6 +1,7 @@
 package jsfront
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -283,12 +284,30 @@ func (f *Front) async(r *request, fn func()) {
 		f.fail(r, jsapi.ErrClusterUnavailable)
 		return
 	}
+	if !f.enter() {
+		<-f.slots
+		f.fail(r, jsapi.ErrClusterUnavailable) // closed since route looked
+		return
+	}
 	r.own()
-	f.wg.Add(1)
 	go func() {
 		defer func() { <-f.slots; f.wg.Done() }()
 		fn()
 	}()
+}
+
+// enter counts a goroutine about to start in f.wg, unless the front is
+// closed: Close's Wait then covers every goroutine that starts (a
+// wg.Add after Wait returned would run it after Close, on a metadata
+// group the daemon has closed).
+func (f *Front) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mu.closed {
+		return false
+	}
+	f.wg.Add(1)
+	return true
 }
 
 func (f *Front) isClosed() bool {
@@ -377,7 +396,10 @@ func (f *Front) served(account, subject, stream string) {
 	default:
 		return
 	}
-	f.wg.Add(1)
+	if !f.enter() {
+		<-f.slots
+		return
+	}
 	go func() {
 		defer func() { <-f.slots; f.wg.Done() }()
 		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
@@ -426,7 +448,24 @@ func (f *Front) define(ctx context.Context, account, stream string, cfg json.Raw
 			return fmt.Errorf("jsfront: stream %q of account %q is held here and placed on %s", stream, account, holder)
 		}
 	}
+	if cm, ok := f.opts.Meta.(ConfigMeta); ok {
+		if rec, ok := cm.Config(account, stream); ok && bytes.Equal(rec, cfg) {
+			// Already recorded: an update that changed nothing (or that
+			// the API refused) proposes nothing, or any client could
+			// make a Raft write per request.
+			return nil
+		}
+	}
 	return f.opts.Meta.Define(ctx, account, stream, f.opts.Name, cfg)
+}
+
+// ConfigMeta is a Meta that also tells the configuration recorded for a
+// stream; the front then records a configuration only when it changed.
+type ConfigMeta interface {
+	Meta
+	// Config returns the configuration recorded for stream, as applied
+	// on this node.
+	Config(account, stream string) (json.RawMessage, bool)
 }
 
 // Reconcile records the streams this node already holds (from before it

@@ -138,3 +138,43 @@ func TestHostileRefusedForwardedCreateReleased(t *testing.T) {
 		t.Fatalf("releases %+v", r.meta.releases)
 	}
 }
+
+// configMeta is fakeMeta that also tells the recorded configuration.
+type configMeta struct {
+	*fakeMeta
+	cfg json.RawMessage
+}
+
+func (m *configMeta) Config(string, string) (json.RawMessage, bool) { return m.cfg, m.cfg != nil }
+
+// TestHostileUpdateFloodProposesNothing: a client repeating a
+// STREAM.UPDATE that changes nothing (or that the API refuses: the
+// front records what the stream holds after any update) must not make
+// a Raft proposal per request.
+func TestHostileUpdateFloodProposesNothing(t *testing.T) {
+	cm := &configMeta{fakeMeta: newFakeMeta(), cfg: json.RawMessage(`{"name":"S"}`)}
+	r := newRig(t, func(o *Options) { o.Meta = cm })
+	r.meta = cm.fakeMeta
+	cm.set("A", "S", "n1")
+	r.local.setConfig("A", "S", json.RawMessage(`{"name":"S"}`))
+	for range 10 {
+		q, ch := req("$JS.API.STREAM.UPDATE.S", "_INBOX.r", nil, []byte(`{"name":"S"}`), nil)
+		r.f.route(q)
+		waitLocal(t, ch)
+	}
+	r.local.setConfig("A", "S", json.RawMessage(`{"name":"S","max_msgs":5}`))
+	q, ch := req("$JS.API.STREAM.UPDATE.S", "_INBOX.r", nil, []byte(`{"name":"S","max_msgs":5}`), nil)
+	r.f.route(q)
+	waitLocal(t, ch)
+	select {
+	case <-cm.changed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("a changed configuration was not recorded")
+	}
+	time.Sleep(100 * time.Millisecond)
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	if len(cm.defines) != 1 || string(cm.defines[0].cfg) != `{"name":"S","max_msgs":5}` {
+		t.Fatalf("defines %+v, want the one change", cm.defines)
+	}
+}
