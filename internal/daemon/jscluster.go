@@ -180,6 +180,11 @@ func (l frontLocal) StreamConfig(account, stream string) (json.RawMessage, bool)
 	return nil, false
 }
 
+var (
+	_ jsfront.SyncMeta   = metaView{}
+	_ jsfront.ConfigMeta = metaView{}
+)
+
 // metaView adapts the metadata group to the front.
 type metaView struct {
 	g *meta.Group
@@ -200,6 +205,8 @@ func (m metaView) Place(ctx context.Context, account, stream, node string, cfg j
 	a, err := m.g.Assign(ctx, meta.Assignment{Account: account, Stream: stream, Node: node, Config: cfg, Created: time.Now().UTC()})
 	return a.Node, err
 }
+
+func (m metaView) Sync(ctx context.Context) error { return m.g.Sync(ctx) }
 
 func (m metaView) Release(ctx context.Context, account, stream, node string) error {
 	return m.g.Unassign(ctx, account, stream, node)

@@ -223,12 +223,28 @@ func (f *Front) route(r *request) {
 	switch k {
 	case kindStream:
 		node, ok := f.opts.Meta.Holder(r.account, stream)
-		if !ok || node == f.opts.Name {
+		if ok && node != f.opts.Name {
+			f.forward(r, node)
+			return
+		}
+		sm, canSync := f.opts.Meta.(SyncMeta)
+		if ok || !canSync {
 			r.local(r.caller, r.hdr)
 			f.served(r.account, r.subject, stream)
 			return
 		}
-		f.forward(r, node)
+		if _, held := f.opts.Local.StreamConfig(r.account, stream); held {
+			// Not placed yet (the group had no leader when it was
+			// made): this node has it, and answers.
+			r.local(r.caller, r.hdr)
+			f.served(r.account, r.subject, stream)
+			return
+		}
+		// No holder known here: this node's copy of the placements may
+		// lag behind a creation already acknowledged elsewhere. Catch up
+		// with everything committed before answering "not found".
+		r.caller = recorded(r.caller, r.subject, r.data)
+		f.async(r, func() { f.syncThenRoute(r, sm, stream) })
 	case kindPlace:
 		if node, ok := f.opts.Meta.Holder(r.account, stream); ok {
 			f.sendOrRun(r, node, stream)
@@ -244,6 +260,36 @@ func (f *Front) route(r *request) {
 		r.caller = recorded(r.caller, r.subject, r.data)
 		f.async(r, func() { f.gather(r) })
 	}
+}
+
+// SyncMeta is a Meta that can bring this node's applied state up to
+// everything committed (Raft's read index). With it, a request naming
+// a stream this node knows no holder of is answered only after that
+// catch-up, so a stream whose creation was acknowledged on any node is
+// found from every node.
+type SyncMeta interface {
+	Meta
+	// Sync returns once the state holds everything committed before
+	// the call, or an error when that cannot be confirmed before ctx
+	// ends.
+	Sync(ctx context.Context) error
+}
+
+// syncThenRoute routes r once this node's placements are up to date; a
+// group that cannot confirm that answers "temporarily unavailable", as
+// nats-server does while it has no metadata leader.
+func (f *Front) syncThenRoute(r *request, sm SyncMeta, stream string) {
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+	defer cancel()
+	if err := sm.Sync(ctx); err != nil {
+		f.fail(r, jsapi.ErrClusterUnavailable)
+		return
+	}
+	node, ok := f.opts.Meta.Holder(r.account, stream)
+	if !ok {
+		node = f.opts.Name
+	}
+	f.sendOrRun(r, node, stream)
 }
 
 // sendOrRun answers r here when node is this one, else forwards it.
