@@ -21,6 +21,7 @@ const (
 	stableTicks       = 15                    // a view must hold this long before bootstrap
 	freshTicks        = 3 * helloTicksForming // a peer's hello counts this long
 	joinRetryTicks    = 20                    // a leader proposes one joiner at most this often
+	rejoinLogTicks    = 600                   // a member rejoining with no log is logged at most this often
 	conflictLogTicks  = 600
 )
 
@@ -204,6 +205,10 @@ func (g *Group) maybeBootstrap(now time.Time) {
 	}
 	for cluster, peer := range clusters {
 		g.opts.Logf("meta: %s joins metadata group %016x (seen at %s)", g.opts.Name, cluster, peer)
+		if err := g.startJoiner(); err != nil {
+			g.opts.Errorf("meta: starting the metadata group: %v", err)
+			return
+		}
 		if err := g.startNode(cluster, nil); err != nil {
 			g.opts.Errorf("meta: starting the metadata group: %v", err)
 		}
@@ -292,6 +297,12 @@ func (g *Group) handleJoin(name string, cluster uint64) {
 	if cur, ok := g.fsm.memberName(id); ok {
 		if cur != name {
 			g.refuse("server name %q gives the Raft id of member %q; not adding it", name, cur)
+			return
+		}
+		if last, ok := g.joins[name]; !ok || g.ticks-last >= rejoinLogTicks {
+			g.joins[name] = g.ticks
+			g.opts.Errorf("meta: member %s asks to join again: it lost its metadata log (a wiped or memory-only store directory); "+
+				"it rejoins under its old id and does not vote until it has caught up with the leader", name)
 		}
 		return
 	}

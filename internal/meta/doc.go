@@ -82,9 +82,13 @@
 //
 // Known limits: a node that lost its log (a wiped directory, a restart
 // of a memory-only server) comes back as an empty node under its old id
-// and joins as the member it was; Raft assumes a member keeps its vote,
-// so such a node could in rare elections vote twice in one term. The
-// remedy (remove and re-add under a new id) is for a later issue. A
+// and joins as the member it was; Raft assumes a member keeps its log
+// and its vote. So a joiner grants no vote until it has applied what a
+// leader's log held when it first reached it (catchup.go), and the
+// leader logs an error naming the member that asked to join again;
+// without a leader that reaches it, the group may stay without one
+// (unavailable rather than losing a committed entry). The remedy
+// (remove and re-add under a new id) is for a later issue. A
 // write whose context ends returns ErrUnavailable, and its entry may
 // still commit (Lookup tells); until then it is proposed again when the
 // leader changes or after an election timeout, and applied once

@@ -92,6 +92,7 @@ type Group struct {
 
 	node    atomic.Pointer[repl.Node] // nil until bootstrapped or joining
 	cluster atomic.Uint64             // 0 until then
+	catchUp catchUp                   // a joiner's vote withheld until it caught up
 
 	routes struct { // Raft id → server name of connected peers
 		sync.Mutex
@@ -173,6 +174,11 @@ func (g *Group) resume() error {
 	if len(v) != 8 || binary.BigEndian.Uint64(v) == 0 {
 		return fmt.Errorf("%w: cluster id in %s: %x", ErrCorrupt, g.opts.Dir, v)
 	}
+	if f, ok, err := g.log.Meta("fresh"); err != nil {
+		return err
+	} else if ok && len(f) == 1 && f[0] == 1 {
+		g.catchUp.fresh.Store(true) // joined, and not caught up before it stopped
+	}
 	return g.startNode(binary.BigEndian.Uint64(v), nil)
 }
 
@@ -214,6 +220,9 @@ func (g *Group) applied() {
 
 // send is the Raft node's Config.Send.
 func (g *Group) send(m *raftpb.Message) bool {
+	if g.withholdVote(m) {
+		return false
+	}
 	to := g.nameOf(m.GetTo())
 	if to == "" {
 		return false
@@ -267,6 +276,7 @@ func (g *Group) Receive(from string, data []byte) {
 		if proto.Unmarshal(f.Payload, m) != nil {
 			return
 		}
+		g.noteLeaderMsg(m)
 		n.Step(m)
 	case repl.KindHello, repl.KindJoin:
 		in := inbound{from: from, kind: f.Kind, cluster: f.Cluster, payload: append([]byte(nil), f.Payload...)}

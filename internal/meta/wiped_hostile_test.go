@@ -1,0 +1,44 @@
+package meta
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestHostileWipedMemberLosesCommitted: in a group of three, S is
+// committed by the leader and one follower W while the third, Z, is cut
+// off. W then loses its log (a wiped store directory) and comes back
+// under its old id; the leader goes away. Z and the empty W must not
+// form a majority that lacks S: a committed placement would be lost,
+// and S could then be created a second time on another node.
+func TestHostileWipedMemberLosesCommitted(t *testing.T) {
+	n := newNetwork(t)
+	all := names("n", 3)
+	dirs := map[string]string{}
+	for _, name := range all {
+		dirs[name] = filepath.Join(t.TempDir(), name)
+		n.start(name, dirs[name], nil)
+	}
+	waitFormed(t, n, all)
+	leader := n.group("n1").Leader()
+	others := slices.DeleteFunc(slices.Clone(all), func(s string) bool { return s == leader })
+	w, z := others[0], others[1]
+	n.partition([]string{z})
+	assign(t, n.group(leader), assignment("S", leader))
+	waitAssigned(t, n, []string{leader, w}, "S", leader)
+
+	n.stop(w)
+	n.start(w, filepath.Join(t.TempDir(), w+"-wiped"), nil) // the same name, an empty directory
+	n.stop(leader)
+	n.heal()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	a, err := n.group(z).Assign(ctx, assignment("S", z))
+	if err == nil && a.Node != leader {
+		t.Fatalf("S, committed on %s, was placed again on %s by %s and the wiped %s", leader, a.Node, z, w)
+	}
+}
