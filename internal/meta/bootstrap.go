@@ -303,6 +303,7 @@ func (g *Group) handleJoin(name string, cluster uint64) {
 			g.joins[name] = g.ticks
 			g.opts.Errorf("meta: member %s asks to join again: it lost its metadata log (a wiped or memory-only store directory); "+
 				"it rejoins under its old id and does not vote until it has caught up with the leader", name)
+			g.handOver(n, name)
 		}
 		return
 	}
@@ -321,4 +322,24 @@ func (g *Group) handleJoin(name string, cluster uint64) {
 	if err := n.ProposeConfChange(ctx, cc); err != nil {
 		g.opts.Errorf("meta: proposing to add %s: %v", name, err)
 	}
+}
+
+// handOver passes the leadership to another connected member than
+// joiner: this leader believes joiner holds the entries it acknowledged
+// before it lost its log and would never send them again (Raft does not
+// reset a follower's progress before an election), so joiner could not
+// catch up while this node leads.
+func (g *Group) handOver(n *repl.Node, joiner string) {
+	up := map[string]bool{}
+	for _, p := range g.opts.Transport.Peers() {
+		up[p] = true
+	}
+	for _, m := range g.fsm.memberNames() {
+		if m != joiner && m != g.opts.Name && up[m] {
+			g.opts.Logf("meta: %s hands the metadata group's leadership to %s so that %s can catch up", g.opts.Name, m, joiner)
+			n.TransferLeadership(raftID(m))
+			return
+		}
+	}
+	g.opts.Errorf("meta: no member but %s to hand the leadership to: %s cannot catch up until another leader is elected", g.opts.Name, joiner)
 }

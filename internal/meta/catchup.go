@@ -25,11 +25,10 @@ import (
 // the only other one up. The state is kept in the log's metadata ("fresh"), so a
 // joiner restarted before it caught up still abstains.
 type catchUp struct {
-	fresh    atomic.Bool   // joined, not caught up yet
-	target   atomic.Uint64 // the leader's last index at its first entries; 0 unknown
-	snapshot atomic.Uint64 // index of the latest snapshot the leader sent
-	logged   atomic.Bool
-	asked    sync.Map // candidate's Raft id → the last term in its log when it asked for a vote
+	fresh  atomic.Bool   // joined, not caught up yet
+	target atomic.Uint64 // the leader's last index at its first entries; 0 unknown
+	logged atomic.Bool
+	asked  sync.Map // candidate's Raft id → the last term in its log when it asked for a vote
 }
 
 // startJoiner records that this node joins with an empty log.
@@ -53,9 +52,6 @@ func (g *Group) noteLeaderMsg(m *raftpb.Message) {
 	case raftpb.MsgSnap:
 		idx := m.GetSnapshot().GetMetadata().GetIndex()
 		c.target.CompareAndSwap(0, max(idx, 1))
-		if idx > c.snapshot.Load() {
-			c.snapshot.Store(idx)
-		}
 	}
 }
 
@@ -66,8 +62,8 @@ func (g *Group) caughtUp() bool {
 	if t == 0 {
 		return false
 	}
-	applied, restored := g.fsm.progress()
-	return applied >= t || (restored && c.snapshot.Load() >= t)
+	n := g.node.Load()
+	return n != nil && n.Applied() >= t
 }
 
 // withholdVote reports whether m, a vote granted by a joiner that has

@@ -39,12 +39,10 @@ type result struct {
 // fsm is the replicated state: the members' names and the assignments.
 // Apply runs on the Raft node's goroutine; readers take mu shared.
 type fsm struct {
-	mu       sync.RWMutex
-	members  map[uint64]string                // Raft id → server name
-	streams  map[string]map[string]Assignment // account → stream → assignment
-	changed  bool                             // assignments changed since takeChanged
-	applied  uint64                           // index of the last entry applied, 0 before any
-	restored bool                             // a snapshot was restored
+	mu      sync.RWMutex
+	members map[uint64]string                // Raft id → server name
+	streams map[string]map[string]Assignment // account → stream → assignment
+	changed bool                             // assignments changed since takeChanged
 }
 
 func newFSM() *fsm {
@@ -65,7 +63,6 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 	a := o.Assignment
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.applied = max(f.applied, index)
 	cur, ok := f.streams[a.Account][a.Stream]
 	switch o.Op {
 	case "assign":
@@ -102,10 +99,9 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 	return result{err: fmt.Errorf("meta: entry %d: unknown operation %q", index, o.Op)}
 }
 
-func (f *fsm) ApplyConfChange(index uint64, cc *raftpb.ConfChange, _ *raftpb.ConfState) {
+func (f *fsm) ApplyConfChange(_ uint64, cc *raftpb.ConfChange, _ *raftpb.ConfState) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.applied = max(f.applied, index)
 	switch cc.GetType() {
 	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
 		if name := string(cc.GetContext()); name != "" {
@@ -146,17 +142,9 @@ func (f *fsm) Restore(data []byte) error {
 		streams[a.Account][a.Stream] = a
 	}
 	f.mu.Lock()
-	f.members, f.streams, f.changed, f.restored = members, streams, true, true
+	f.members, f.streams, f.changed = members, streams, true
 	f.mu.Unlock()
 	return nil
-}
-
-// progress returns the index of the last entry applied and whether a
-// snapshot was restored.
-func (f *fsm) progress() (uint64, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.applied, f.restored
 }
 
 // takeChanged reports and clears whether assignments changed.

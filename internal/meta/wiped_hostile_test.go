@@ -42,3 +42,35 @@ func TestHostileWipedMemberLosesCommitted(t *testing.T) {
 		t.Fatalf("S, committed on %s, was placed again on %s by %s and the wiped %s", leader, a.Node, z, w)
 	}
 }
+
+// TestHostileWipedMemberCatchesUp: a member that lost its log and came
+// back while the others ran catches up and votes again, so the group
+// survives the loss of another node afterwards.
+func TestHostileWipedMemberCatchesUp(t *testing.T) {
+	n := newNetwork(t)
+	all := names("n", 3)
+	for _, name := range all {
+		n.start(name, filepath.Join(t.TempDir(), name), nil)
+	}
+	waitFormed(t, n, all)
+	leader := n.group("n1").Leader()
+	others := slices.DeleteFunc(slices.Clone(all), func(s string) bool { return s == leader })
+	w, z := others[0], others[1]
+	assign(t, n.group(leader), assignment("S", leader))
+	n.stop(w)
+	n.start(w, filepath.Join(t.TempDir(), w+"-wiped"), nil)
+	waitAssigned(t, n, all, "S", leader)
+	if n.logged("asks to join again") == 0 {
+		t.Error("the leader did not log the member that lost its log")
+	}
+	n.stop(leader)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := n.group(z).Assign(ctx, assignment("T", z))
+	if err != nil || a.Node != z {
+		t.Fatalf("Assign after the leader went: %+v, %v", a, err)
+	}
+	if got, ok := n.group(w).Lookup("A", "S"); !ok || got.Node != leader {
+		t.Fatalf("S on the rejoined member: %+v %v", got, ok)
+	}
+}

@@ -75,6 +75,7 @@ type Node struct {
 
 	leader atomic.Uint64
 	failed atomic.Pointer[error] // a storage error stopped the node
+	lost   bool                  // a heartbeat showed the log was lost (loop goroutine only)
 
 	proposer uint64        // this instance's random incarnation
 	seq      atomic.Uint64 // proposal ids: proposer(8) seq(8)
@@ -187,6 +188,19 @@ func (n *Node) Step(m *raftpb.Message) {
 	case n.inbox <- m:
 	default:
 	}
+}
+
+// Applied returns the index of the last entry applied (or restored from
+// a snapshot), empty entries included.
+func (n *Node) Applied() uint64 { return n.appliedIndex.Load() }
+
+// TransferLeadership asks this node, when it leads, to hand the
+// leadership to the node with id to (the new leader starts its view of
+// every follower afresh).
+func (n *Node) TransferLeadership(to uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
+	defer cancel()
+	n.rn.TransferLeadership(ctx, n.cfg.ID, to)
 }
 
 // Leader returns the current leader's id, 0 when none is known.
@@ -317,6 +331,9 @@ func (n *Node) run() {
 // again). Errors are for messages Raft refuses (of removed nodes and
 // the like).
 func (n *Node) step(m *raftpb.Message) {
+	if m.GetType() == raftpb.MsgHeartbeat {
+		n.clampCommit(m)
+	}
 	if m.GetType() != raftpb.MsgProp {
 		_ = n.rn.Step(context.Background(), m)
 		return
@@ -324,6 +341,27 @@ func (n *Node) step(m *raftpb.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
 	_ = n.rn.Step(ctx, m)
 	cancel()
+}
+
+// clampCommit keeps a heartbeat's commit index within this node's log.
+// The leader sends the lesser of what it committed and what it believes
+// this node holds, so a larger one means this node lost entries it had
+// acknowledged (a wiped store directory, a memory-only node restarted
+// under its old id); Raft would panic on it ("tocommit(…) is out of
+// range") and take the process down. The leader keeps believing it
+// (its progress for this node is not reset) until the next election.
+func (n *Node) clampCommit(m *raftpb.Message) {
+	last, err := n.storage.LastIndex()
+	if err != nil || m.GetCommit() <= last {
+		return
+	}
+	if !n.lost {
+		n.lost = true
+		n.cfg.Logf("repl: group %d: node %x: the leader %x counts entries up to %d as held here, the log ends at %d: "+
+			"this node lost its log and restarted under its old id; it catches up only after the next election",
+			n.cfg.Group, n.cfg.ID, m.GetFrom(), m.GetCommit(), last)
+	}
+	m.Commit = &last
 }
 
 func (n *Node) handleReady(rd raft.Ready) error {
