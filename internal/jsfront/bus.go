@@ -39,6 +39,9 @@ func (b *Bus) SubscribeCaller(subject string, h jsapi.CallerHandler) (func(), er
 	account := b.acc.Name()
 	sub, err := b.acc.SubscribeLocal(subject, "", func(m *server.Msg) {
 		if m.FromRoute {
+			if b.f.placedElsewhere(account, m.Subject, m.Reply) {
+				return
+			}
 			h(callerFrom(m.Header), m.Subject, m.Reply, m.Header, m.Data)
 			_, stream := classify(m.Subject)
 			b.f.served(account, m.Subject, stream)

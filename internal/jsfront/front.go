@@ -315,6 +315,25 @@ func (f *Front) forward(r *request, node string) {
 	}
 }
 
+// placedElsewhere answers a creation forwarded by a peer, and reports
+// true, when this node's applied state places the stream on another
+// node: the peer's view was behind (the name was released here and
+// placed again elsewhere), and creating it here would make a second
+// stream of one name. A stream placed nowhere yet is created (this
+// node may not have applied its placement yet).
+func (f *Front) placedElsewhere(account, subject, reply string) bool {
+	k, stream := classify(subject)
+	if k != kindPlace || reply == "" {
+		return false
+	}
+	node, ok := f.opts.Meta.Holder(account, stream)
+	if !ok || node == f.opts.Name {
+		return false
+	}
+	f.fail(&request{account: account, subject: subject, reply: reply}, jsapi.ErrClusterUnavailable)
+	return true
+}
+
 // fail answers r with e.
 func (f *Front) fail(r *request, e *jsapi.APIError) {
 	typ := jsapi.ResponseType(r.subject)
