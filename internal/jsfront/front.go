@@ -387,7 +387,11 @@ func (f *Front) place(r *request, stream string) {
 	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 	defer cancel()
 	cfg := json.RawMessage(nil)
-	if json.Valid(r.data) && len(r.data) > 0 {
+	// The client's body is only a first record (the holder's answer
+	// records the stream's own configuration): a large one is not
+	// copied into every node's metadata log before the holder even
+	// looked at it.
+	if len(r.data) > 0 && len(r.data) <= maxPlacedConfig && json.Valid(r.data) {
 		cfg = r.data
 	}
 	holder, err := f.opts.Meta.Place(ctx, r.account, stream, f.choose(), cfg)
@@ -398,6 +402,9 @@ func (f *Front) place(r *request, stream string) {
 	}
 	f.sendOrRun(r, holder, stream)
 }
+
+// maxPlacedConfig bounds the configuration a placement records.
+const maxPlacedConfig = 64 << 10
 
 // choose returns the connected node (this one included) holding the
 // fewest streams; ties are broken at random so that buckets spread.

@@ -178,3 +178,20 @@ func TestHostileUpdateFloodProposesNothing(t *testing.T) {
 		t.Fatalf("defines %+v, want the one change", cm.defines)
 	}
 }
+
+// TestHostileHugeCreateBody: a STREAM.CREATE whose body is as large as a
+// client may send does not put that body into the metadata log with
+// the placement (before the holder looked at it).
+func TestHostileHugeCreateBody(t *testing.T) {
+	r := newRig(t, nil)
+	r.net.peers = nil
+	body := []byte(`{"name":"S","description":"` + strings.Repeat("x", 1<<20) + `"}`)
+	q, ch := req("$JS.API.STREAM.CREATE.S", "_INBOX.r", nil, body, nil)
+	r.f.route(q)
+	waitLocal(t, ch)
+	r.meta.mu.Lock()
+	defer r.meta.mu.Unlock()
+	if len(r.meta.places) != 1 || len(r.meta.places[0].cfg) > 64<<10 {
+		t.Fatalf("placement recorded a configuration of %d bytes", len(r.meta.places[0].cfg))
+	}
+}
