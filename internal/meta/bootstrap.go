@@ -92,6 +92,7 @@ func (g *Group) control() {
 			g.sendHellos()
 		case <-ticker.C:
 			g.ticks++
+			g.checkCaughtUp()
 			every := uint64(helloTicksMember)
 			if g.cluster.Load() == 0 {
 				every = helloTicksForming

@@ -88,18 +88,34 @@ func (g *Group) withholdVote(m *raftpb.Message) bool {
 	if lt, ok := c.asked.Load(m.GetTo()); ok && lt.(uint64) <= 1 {
 		return false
 	}
-	if g.caughtUp() {
-		if c.fresh.CompareAndSwap(true, false) {
-			if err := g.log.SetMeta("fresh", []byte{0}); err != nil {
-				g.opts.Errorf("meta: recording that %s caught up: %v", g.opts.Name, err)
-			}
-			g.opts.Logf("meta: %s caught up with the metadata group and votes again", g.opts.Name)
-		}
+	if g.checkCaughtUp() {
 		return false
 	}
 	if c.logged.CompareAndSwap(false, true) {
 		g.opts.Errorf("meta: %s joined with an empty log and has not caught up with a leader: it grants no vote "+
 			"(a member whose log was lost could otherwise make a majority that loses committed entries)", g.opts.Name)
+	}
+	return true
+}
+
+// checkCaughtUp ends a joiner's abstention once it caught up, and
+// reports whether it did (or never abstained). The control goroutine
+// calls it every tick, so that a joiner that never had to vote does not
+// keep abstaining across a restart (two such joiners left without
+// their leader could otherwise elect nobody).
+func (g *Group) checkCaughtUp() bool {
+	c := &g.catchUp
+	if !c.fresh.Load() {
+		return true
+	}
+	if !g.caughtUp() {
+		return false
+	}
+	if c.fresh.CompareAndSwap(true, false) {
+		if err := g.log.SetMeta("fresh", []byte{0}); err != nil {
+			g.opts.Errorf("meta: recording that %s caught up: %v", g.opts.Name, err)
+		}
+		g.opts.Logf("meta: %s caught up with the metadata group and votes again", g.opts.Name)
 	}
 	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,5 +73,97 @@ func TestHostileWipedMemberCatchesUp(t *testing.T) {
 	}
 	if got, ok := n.group(w).Lookup("A", "S"); !ok || got.Node != leader {
 		t.Fatalf("S on the rejoined member: %+v %v", got, ok)
+	}
+}
+
+// TestHostileJoinersRestartTogether: n2 and n3 joined n1's group (seed
+// topology) and caught up; the whole cluster then restarts from its
+// directories. The joiners must vote again, or no leader is ever
+// elected.
+func TestHostileJoinersRestartTogether(t *testing.T) {
+	n := newNetwork(t)
+	all := names("n", 3)
+	dirs := map[string]string{}
+	for _, name := range all {
+		dirs[name] = filepath.Join(t.TempDir(), name)
+	}
+	n.start("n1", dirs["n1"], nil)
+	waitFormed(t, n, []string{"n1"})
+	seedReady := func(o *Options) {
+		o.SeedsReady = func() bool { return slices.Contains(o.Transport.Peers(), "n1") }
+	}
+	n.start("n2", dirs["n2"], seedReady)
+	n.start("n3", dirs["n3"], seedReady)
+	waitFormed(t, n, all)
+	assign(t, n.group("n1"), assignment("S", "n1"))
+	waitAssigned(t, n, all, "S", "n1")
+	for _, name := range all {
+		n.stop(name)
+	}
+	for _, name := range all {
+		n.start(name, dirs[name], seedReady)
+	}
+	waitFormed(t, n, all)
+	assign(t, n.group("n2"), assignment("T", "n2"))
+	// Again, with n1 gone for good: n2 and n3, caught up before they
+	// stopped, elect one of them.
+	time.Sleep(300 * time.Millisecond)
+	for _, name := range all {
+		n.stop(name)
+	}
+	n.start("n2", dirs["n2"], nil)
+	n.start("n3", dirs["n3"], nil)
+	assign(t, n.group("n3"), assignment("U", "n3"))
+}
+
+// TestHostileJoinersOutliveSeed: n2 and n3 joined n1's group and never
+// had to vote; n1 goes away. They elect one of them.
+func TestHostileJoinersOutliveSeed(t *testing.T) {
+	n := newNetwork(t)
+	all := names("n", 3)
+	n.start("n1", "", nil)
+	waitFormed(t, n, []string{"n1"})
+	seedReady := func(o *Options) {
+		o.SeedsReady = func() bool { return slices.Contains(o.Transport.Peers(), "n1") }
+	}
+	n.start("n2", "", seedReady)
+	n.start("n3", "", seedReady)
+	waitFormed(t, n, all)
+	assign(t, n.group("n1"), assignment("S", "n1"))
+	waitAssigned(t, n, all, "S", "n1")
+	time.Sleep(300 * time.Millisecond) // heartbeats after the last entry
+	n.stop("n1")
+	assign(t, n.group("n2"), assignment("T", "n2"))
+}
+
+// TestHostileJoinersRestartWithoutSeed: n2 and n3 joined n1's group,
+// caught up and never had to vote; all stop, and only n2 and n3 come
+// back (n1 is gone for good). They elect one of them.
+func TestHostileJoinersRestartWithoutSeed(t *testing.T) {
+	n := newNetwork(t)
+	all := names("n", 3)
+	dirs := map[string]string{}
+	for _, name := range all {
+		dirs[name] = filepath.Join(t.TempDir(), name)
+	}
+	n.start("n1", dirs["n1"], nil)
+	waitFormed(t, n, []string{"n1"})
+	seedReady := func(o *Options) {
+		o.SeedsReady = func() bool { return slices.Contains(o.Transport.Peers(), "n1") }
+	}
+	n.start("n2", dirs["n2"], seedReady)
+	n.start("n3", dirs["n3"], seedReady)
+	waitFormed(t, n, all)
+	assign(t, n.group("n1"), assignment("S", "n1"))
+	waitAssigned(t, n, all, "S", "n1")
+	time.Sleep(300 * time.Millisecond) // heartbeats after the last entry
+	for _, name := range all {
+		n.stop(name)
+	}
+	n.start("n2", dirs["n2"], nil)
+	n.start("n3", dirs["n3"], nil)
+	assign(t, n.group("n3"), assignment("U", "n3"))
+	if strings.Contains(strings.Join(n.logs, "\n"), "panic") {
+		t.Fatal("panic")
 	}
 }
