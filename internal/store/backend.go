@@ -48,6 +48,9 @@ type writeSet struct {
 	lastTime int64
 	config   *Config
 	meta     []byte
+	// applied, when > 0, is the replicated log index persisted with
+	// the write set (driven.go).
+	applied uint64
 }
 
 type putMsg struct {
@@ -57,7 +60,7 @@ type putMsg struct {
 }
 
 func (ws *writeSet) empty() bool {
-	return len(ws.puts) == 0 && len(ws.dels) == 0 && ws.delBelow == 0 && !ws.tail && ws.config == nil
+	return len(ws.puts) == 0 && len(ws.dels) == 0 && ws.delBelow == 0 && !ws.tail && ws.config == nil && ws.applied == 0
 }
 
 // memBackend keeps messages in a map. Messages are immutable once

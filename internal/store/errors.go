@@ -46,6 +46,14 @@ var (
 	// snapshots hold more than Options.MaxSnapshotEntries entries. Try
 	// again once other snapshots are delivered or closed.
 	ErrSnapshotBudget = errors.New("store: snapshot budget exhausted")
+	// ErrAlreadyApplied: a mutation carries a replicated log index
+	// (AppendOpts.Applied and the like) not above the stream's
+	// Applied(): the entry was applied before (a replay after a
+	// restart). Nothing changed.
+	ErrAlreadyApplied = errors.New("store: log entry already applied")
+	// ErrNoTime: an append to a driven stream without an explicit time
+	// (AppendOpts.Time, BatchOpts.Time). Nothing changed.
+	ErrNoTime = errors.New("store: a driven stream needs an explicit time")
 	// ErrClosed: the Store was closed, or the stream was deleted.
 	ErrClosed = errors.New("store: closed")
 	// ErrCorrupt marks every corruption error. Use errors.As with

@@ -8,7 +8,8 @@ import (
 )
 
 // Expiry. One goroutine per Store (expireLoop) sleeps until the earliest
-// deadline of any stream, then lets each stream remove what is due:
+// deadline of any stream but the driven ones (driven.go: their passes
+// are ExpireAt calls), then lets each stream remove what is due:
 //
 //   - MaxAge: timestamps never decrease along the sequence, so the
 //     expired messages are a prefix of the log. The scan starts at
@@ -47,7 +48,7 @@ func (s *stream) expire(now int64) int64 {
 			return never
 		}
 		ws := s.scratchLocked()
-		next, more := s.expireLocked(ws, now)
+		next, more := s.expireLocked(ws, now, expireBatch)
 		var maxSeq uint64
 		if n := len(ws.puts); n > 0 {
 			maxSeq = ws.puts[n-1].msg.Seq
@@ -67,9 +68,9 @@ func (s *stream) expire(now int64) int64 {
 	}
 }
 
-// expireLocked does one bounded pass; more reports that it stopped at
-// the batch bound.
-func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
+// expireLocked does one pass of at most bound removals; more reports
+// that it stopped at the bound.
+func (s *stream) expireLocked(ws *writeSet, now int64, bound int) (next int64, more bool) {
 	next = never
 	removed := 0
 	// the newest removed message of each subject; placeMarkersLocked
@@ -85,7 +86,7 @@ func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
 	if maxAge := int64(s.cfg.MaxAge); maxAge > 0 {
 		cutoff := subSat(now, maxAge)
 		p := s.ix.lowerBound(s.ageFrom)
-		for ; p < len(s.ix.entries) && removed < expireBatch; p++ {
+		for ; p < len(s.ix.entries) && removed < bound; p++ {
 			e := &s.ix.entries[p]
 			if e.time > cutoff {
 				next = addSat(e.time, maxAge)
@@ -100,12 +101,12 @@ func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
 		} else {
 			s.ageFrom = s.lastSeq + 1
 		}
-		more = removed >= expireBatch
+		more = removed >= bound
 	}
 	// The heap holds TTLs accepted while AllowMsgTTL was on, and the
 	// store's own markers.
 	{
-		for s.ttls.len() > 0 && removed < expireBatch {
+		for s.ttls.len() > 0 && removed < bound {
 			top := s.ttls.top()
 			if top.deadline > now {
 				next = min(next, top.deadline)
@@ -117,7 +118,7 @@ func (s *stream) expireLocked(ws *writeSet, now int64) (next int64, more bool) {
 			}
 			s.ttls.dead-- // the popped item was dead or is now
 		}
-		more = more || removed >= expireBatch
+		more = more || removed >= bound
 	}
 	if mttl := s.cfg.SubjectDeleteMarkerTTL; mttl > 0 && removed > 0 {
 		s.placeMarkersLocked(ws, emptied, now, mttl)
@@ -182,7 +183,9 @@ func (st *Store) expireLoop() {
 		now := st.clock.Now().UnixNano()
 		next := never
 		for _, s := range st.Streams() {
-			next = min(next, s.(*stream).expire(now))
+			if s := s.(*stream); !s.driven { // driven.go: only ExpireAt
+				next = min(next, s.expire(now))
+			}
 		}
 		// Publish the deadline we sleep for; a hint that arrived during
 		// the pass lowered nextWake and left a token in st.wake.

@@ -136,6 +136,7 @@ func (im *Import) Commit(lastSeq uint64, lastTime int64) (Stream, error) {
 	if lastSeq > s.lastSeq {
 		s.lastSeq, s.lastTime = lastSeq, max(lastTime, s.ix.lastTime())
 	}
+	s.finishRecoveryLocked()
 	_ = im.w.Set(streamKey(s.name), encodeStreamRecord(streamRecord{ID: im.id, Config: s.cfg, Meta: s.meta}))
 	err := im.w.Set(tailKey(im.id), encodeTail(s.lastSeq, s.lastTime))
 	if err == nil {

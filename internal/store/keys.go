@@ -18,16 +18,18 @@ import (
 //	"S" name                     -> stream record (JSON streamRecord)
 //	"T" id(4)                    -> tail record: last seq, last time
 //	"H" id(4)                    -> size hint: messages, subjects (Close)
+//	"A" id(4)                    -> applied log index, uint64 (driven.go)
 //	"M" id(4) seq(8)             -> message record (see encodeRecord)
 //
 // Integers in keys are big-endian so that byte order is numeric order.
 const (
-	spaceFormat byte = 'F'
-	spaceNextID byte = 'N'
-	spaceStream byte = 'S'
-	spaceTail   byte = 'T'
-	spaceHint   byte = 'H'
-	spaceMsg    byte = 'M'
+	spaceFormat  byte = 'F'
+	spaceNextID  byte = 'N'
+	spaceStream  byte = 'S'
+	spaceTail    byte = 'T'
+	spaceHint    byte = 'H'
+	spaceApplied byte = 'A'
+	spaceMsg     byte = 'M'
 
 	formatMagic = "cairn-store/1"
 
@@ -43,6 +45,10 @@ func streamKey(name string) []byte { return append([]byte{spaceStream}, name...)
 
 func tailKey(id uint32) []byte {
 	return binary.BigEndian.AppendUint32([]byte{spaceTail}, id)
+}
+
+func appliedKey(id uint32) []byte {
+	return binary.BigEndian.AppendUint32([]byte{spaceApplied}, id)
 }
 
 func hintKey(id uint32) []byte {

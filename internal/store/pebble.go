@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -150,6 +151,11 @@ func (b *pebbleBackend) apply(ws *writeSet) (uint64, func() error, error) {
 			return 0, nil, err
 		}
 	}
+	if ws.applied > 0 {
+		if err := batch.Set(appliedKey(b.id), binary.BigEndian.AppendUint64(nil, ws.applied), nil); err != nil {
+			return 0, nil, err
+		}
+	}
 	if ws.config != nil {
 		rec := encodeStreamRecord(streamRecord{ID: b.id, Config: *ws.config, Meta: ws.meta})
 		if err := batch.Set(streamKey(b.name), rec, nil); err != nil {
@@ -167,6 +173,7 @@ func (b *pebbleBackend) drop() error {
 	_ = batch.DeleteRange(lo, hi, nil)
 	_ = batch.Delete(tailKey(b.id), nil)
 	_ = batch.Delete(hintKey(b.id), nil)
+	_ = batch.Delete(appliedKey(b.id), nil)
 	_ = batch.Delete(streamKey(b.name), nil)
 	return b.st.commitDurable(batch)
 }

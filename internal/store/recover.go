@@ -76,9 +76,24 @@ func (st *Store) load() error {
 	if err != nil {
 		return err
 	}
+	err = st.scan([]byte{spaceApplied}, []byte{spaceApplied + 1}, func(k, v []byte) error {
+		if len(k) != 5 || len(v) != 8 {
+			return corruptf("", nil, "malformed applied record %x", k)
+		}
+		s := byID[binary.BigEndian.Uint32(k[1:])]
+		if s == nil {
+			return corruptf("", nil, "applied record for unknown stream id %d", binary.BigEndian.Uint32(k[1:]))
+		}
+		s.applied = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	err = st.loadMessages(byID)
 	for _, s := range byID {
 		s.ix.wideHints = nil
+		s.finishRecoveryLocked()
 	}
 	return err
 }
@@ -283,7 +298,9 @@ func (s *stream) indexRecovered(m recovered, subject, msgID []byte, now int64) {
 		s.lastSeq, s.lastTime = m.seq, t
 	}
 	s.trackTTLLocked(m.seq, t, m.ttl)
-	if w := s.cfg.DuplicateWindow; w > 0 && len(msgID) > 0 && subSat(now, t) < int64(w) {
+	// A driven stream takes every id: finishRecoveryLocked cuts them at
+	// its last timestamp, not at the restart's time.
+	if w := s.cfg.DuplicateWindow; w > 0 && len(msgID) > 0 && (s.driven || subSat(now, t) < int64(w)) {
 		s.dedup.add(string(msgID), m.seq, t)
 	}
 }

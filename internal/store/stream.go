@@ -117,4 +117,35 @@ type Stream interface {
 	// Snapshotter pins the last message of every subject at one
 	// sequence (snapshot.go).
 	Snapshotter
+	// Driver is the deterministic apply path of a replicated stream
+	// (driven.go).
+	Driver
+}
+
+// Driver is how a replicated log drives a stream (Config.Driven;
+// driven.go and docs/STORE.md "Driven streams"). Every mutation takes
+// the index of the log entry it applies (applied; 0: none). A call
+// that succeeds with applied > 0 persists applied in the same atomic
+// write as its changes, so that after a crash Applied() is the index of
+// the last durable mutation; a call with applied not above Applied()
+// fails with ErrAlreadyApplied and changes nothing; a call that fails
+// records nothing. Append and Purge take theirs in AppendOpts.Applied
+// and PurgeOpts.Applied, AppendBatchOpts in BatchOpts.Applied.
+type Driver interface {
+	// Applied returns the index of the last log entry applied (0 if
+	// none), as persisted.
+	Applied() uint64
+	// SetApplied records index as applied, changing nothing else: the
+	// entry did not concern the stream, or its outcome was a refusal
+	// the caller wants remembered.
+	SetApplied(index uint64) error
+	// DeleteApplied is Delete for log entry applied.
+	DeleteApplied(seq, applied uint64) error
+	// UpdateConfigApplied is UpdateConfig for log entry applied. On a
+	// driven stream a shorter MaxAge takes effect at the next ExpireAt.
+	UpdateConfigApplied(cfg Config, meta []byte, applied uint64) error
+	// ExpireAt runs one deterministic expiry pass at now (Unix ns) for
+	// log entry applied and returns the earliest time at which another
+	// pass may remove something (math.MaxInt64: never).
+	ExpireAt(now int64, applied uint64) (next int64, err error)
 }

@@ -16,7 +16,11 @@ func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (Appe
 	}
 	s.mu.Lock()
 	res, ws, err := s.appendLocked(subject, hdr, data, opts)
-	if err != nil || res.Duplicate {
+	if err == nil && res.Duplicate && opts.Applied > 0 {
+		// A duplicate is the entry's outcome: record its index alone.
+		ws = s.scratchLocked()
+	}
+	if err != nil || (res.Duplicate && ws == nil) {
 		// A refusal or a duplicate tells what it saw (the original's
 		// sequence, the actual last sequence): like a read, it waits
 		// until that is durable.
@@ -27,6 +31,7 @@ func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (Appe
 		}
 		return res, err
 	}
+	ws.applied = opts.Applied
 	wait, err := s.applyLocked(ws)
 	s.mu.Unlock()
 	if err != nil {
@@ -37,14 +42,16 @@ func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (Appe
 			return AppendResult{}, fmt.Errorf("store: stream %s: sync: %w", s.name, err)
 		}
 	}
-	s.deliver(res.Seq)
+	if !res.Duplicate {
+		s.deliver(res.Seq)
+	}
 	return res, nil
 }
 
 // appendLocked checks an append and applies it to the index, returning
 // the write set to persist.
 func (s *stream) appendLocked(subject string, hdr, data []byte, opts AppendOpts) (AppendResult, *writeSet, error) {
-	if err := s.usableLocked(); err != nil {
+	if err := s.drivenCheckLocked(opts.Applied, opts.Time == 0); err != nil {
 		return AppendResult{}, nil, err
 	}
 	if s.lastSeq >= MaxSeq {
@@ -69,7 +76,7 @@ func (s *stream) appendLocked(subject string, hdr, data []byte, opts AppendOpts)
 	if opts.HasExpectedLastSeq && opts.ExpectedLastSeq != s.lastSeq {
 		return AppendResult{}, nil, &WrongSequenceError{Kind: ErrWrongLastSequence, Last: s.lastSeq}
 	}
-	now := s.now()
+	now := s.timeFor(opts.Time)
 	if opts.MsgID != "" && cfg.DuplicateWindow > 0 {
 		if seq, ok := s.dedup.lookup(opts.MsgID, now, cfg.DuplicateWindow); ok {
 			return AppendResult{Seq: seq, Duplicate: true}, nil, nil
@@ -153,7 +160,7 @@ func (s *stream) addLocked(ws *writeSet, m *Msg, ttl time.Duration, msgID string
 	s.ix.add(m.Subject, entry{seq: m.Seq, time: m.Time, size: uint32(size), flags: flags})
 	s.lastSeq, s.lastTime = m.Seq, m.Time
 	s.trackTTLLocked(m.Seq, m.Time, ttl)
-	if s.cfg.MaxAge > 0 && ttl >= 0 {
+	if s.cfg.MaxAge > 0 && ttl >= 0 && !s.driven {
 		s.st.hintDeadline(deadline(m.Time, s.cfg.MaxAge))
 	}
 	if msgID != "" && s.cfg.DuplicateWindow > 0 {
@@ -247,6 +254,9 @@ func (s *stream) applyLocked(ws *writeSet) (func() error, error) {
 	if ticket != 0 {
 		// Readers that look from now on wait for this write too.
 		s.unsettled = ticket
+	}
+	if ws.applied > 0 {
+		s.applied = ws.applied
 	}
 	return wait, nil
 }

@@ -97,11 +97,31 @@ type BatchAppender interface {
 	// refusal it returns a *BatchError. It is safe for concurrent use;
 	// the header and data slices are copied.
 	AppendBatch(msgs []BatchMsg) (BatchResult, error)
+	// AppendBatchOpts is AppendBatch with an explicit time and a
+	// replicated log index (BatchOpts). A refused batch records no
+	// index.
+	AppendBatchOpts(msgs []BatchMsg, opts BatchOpts) (BatchResult, error)
+}
+
+// BatchOpts are the options of a whole batch.
+type BatchOpts struct {
+	// Time, when not 0, is the time of the batch (Unix ns), as
+	// AppendOpts.Time: every message of the batch gets it (raised to
+	// the stream's last timestamp) instead of a clock reading each. A
+	// driven stream requires it (ErrNoTime).
+	Time int64
+	// Applied, when not 0, is the replicated log index persisted with
+	// the batch, as AppendOpts.Applied.
+	Applied uint64
 }
 
 var _ BatchAppender = (*stream)(nil)
 
 func (s *stream) AppendBatch(msgs []BatchMsg) (BatchResult, error) {
+	return s.AppendBatchOpts(msgs, BatchOpts{})
+}
+
+func (s *stream) AppendBatchOpts(msgs []BatchMsg, opts BatchOpts) (BatchResult, error) {
 	if len(msgs) == 0 {
 		return BatchResult{}, &BatchError{Err: errors.New("store: empty batch")}
 	}
@@ -111,7 +131,7 @@ func (s *stream) AppendBatch(msgs []BatchMsg) (BatchResult, error) {
 		}
 	}
 	s.mu.Lock()
-	sizes, err := s.checkBatchLocked(msgs)
+	sizes, err := s.checkBatchLocked(msgs, opts)
 	if err != nil {
 		ticket := s.unsettled
 		s.mu.Unlock()
@@ -122,7 +142,8 @@ func (s *stream) AppendBatch(msgs []BatchMsg) (BatchResult, error) {
 		}
 		return BatchResult{}, err
 	}
-	res, ws := s.addBatchLocked(msgs, sizes)
+	res, ws := s.addBatchLocked(msgs, sizes, opts.Time)
+	ws.applied = opts.Applied
 	wait, err := s.applyLocked(ws)
 	s.mu.Unlock()
 	if err != nil {
@@ -146,15 +167,15 @@ type batchSubject struct {
 // checkBatchLocked checks every message of a batch against the stream
 // before the batch, in nats-server's order, and returns their
 // accounted sizes. It changes nothing.
-func (s *stream) checkBatchLocked(msgs []BatchMsg) ([]uint64, error) {
-	if err := s.usableLocked(); err != nil {
+func (s *stream) checkBatchLocked(msgs []BatchMsg, opts BatchOpts) ([]uint64, error) {
+	if err := s.drivenCheckLocked(opts.Applied, opts.Time == 0); err != nil {
 		return nil, err
 	}
 	if uint64(len(msgs)) > MaxSeq-s.lastSeq {
 		return nil, &BatchError{Err: ErrSeqOverflow}
 	}
 	cfg := &s.cfg
-	now := s.now()
+	now := s.timeFor(opts.Time)
 	written := make(map[string]*batchSubject, len(msgs))
 	checked := make(map[string]uint64) // per-subject expectations checked
 	ids := make(map[string]struct{})
@@ -283,8 +304,9 @@ func (s *stream) checkBatchDiscardNew(m *BatchMsg, w *batchSubject, n, totalByte
 // addBatchLocked applies a checked batch to the index and returns the
 // write set. A message that a later one of the same batch removes (a
 // key written twice under history 1) is neither written nor passed to
-// subscribers: Pebble would apply its deletion before its put.
-func (s *stream) addBatchLocked(msgs []BatchMsg, sizes []uint64) (BatchResult, *writeSet) {
+// subscribers: Pebble would apply its deletion before its put. t is
+// BatchOpts.Time.
+func (s *stream) addBatchLocked(msgs []BatchMsg, sizes []uint64, t int64) (BatchResult, *writeSet) {
 	ws := s.scratchLocked()
 	pendingFrom := len(s.pending)
 	res := BatchResult{First: s.lastSeq + 1}
@@ -292,7 +314,7 @@ func (s *stream) addBatchLocked(msgs []BatchMsg, sizes []uint64) (BatchResult, *
 		bm := &msgs[i]
 		// Each message its own time, as nats-server stamps each of a
 		// batch's messages when it stores it (never before the last).
-		m := &Msg{Subject: bm.Subject, Seq: s.lastSeq + 1, Time: max(s.now(), s.lastTime)}
+		m := &Msg{Subject: bm.Subject, Seq: s.lastSeq + 1, Time: max(s.timeFor(t), s.lastTime)}
 		if len(bm.Header) > 0 {
 			m.Header = slices.Clone(bm.Header)
 		}

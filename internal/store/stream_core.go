@@ -20,6 +20,8 @@ type stream struct {
 	be    backend
 	name  string
 	stype StorageType
+	// driven is Config.Driven, which cannot change (driven.go).
+	driven bool
 
 	mu       sync.RWMutex
 	cfg      Config
@@ -31,6 +33,9 @@ type stream struct {
 	lastTime int64
 	dedup    dedupTable
 	ttls     ttlHeap
+	// applied is the replicated log index of the last entry applied
+	// (driven.go); persisted with every write set that carries one.
+	applied uint64
 	// ageFrom: every message below it is removed or exempt from MaxAge,
 	// so the age scan starts here.
 	ageFrom uint64
@@ -55,14 +60,15 @@ var _ Stream = (*stream)(nil)
 
 func newStream(st *Store, cfg Config, meta []byte, be backend) *stream {
 	return &stream{
-		st:    st,
-		be:    be,
-		name:  cfg.Name,
-		stype: cfg.Storage,
-		cfg:   cloneConfig(cfg),
-		meta:  slices.Clone(meta),
-		ix:    newIndex(),
-		dedup: newDedupTable(),
+		st:     st,
+		be:     be,
+		name:   cfg.Name,
+		stype:  cfg.Storage,
+		driven: cfg.Driven,
+		cfg:    cloneConfig(cfg),
+		meta:   slices.Clone(meta),
+		ix:     newIndex(),
+		dedup:  newDedupTable(),
 	}
 }
 
@@ -118,6 +124,15 @@ func (s *stream) runlockSettled(err *error) {
 }
 
 func (s *stream) now() int64 { return s.st.clock.Now().UnixNano() }
+
+// timeFor returns the now of an operation given an explicit time t: t
+// raised to the stream's last timestamp, or the clock's time for t == 0.
+func (s *stream) timeFor(t int64) int64 {
+	if t == 0 {
+		return s.now()
+	}
+	return max(t, s.lastTime)
+}
 
 // msgSize is nats-server's accounting of one message (State.Bytes).
 func (s *stream) msgSize(subject string, hdr, data []byte) uint64 {

@@ -5,9 +5,11 @@ import (
 	"slices"
 )
 
-func (s *stream) Delete(seq uint64) error {
+func (s *stream) Delete(seq uint64) error { return s.DeleteApplied(seq, 0) }
+
+func (s *stream) DeleteApplied(seq, applied uint64) error {
 	s.mu.Lock()
-	if err := s.usableLocked(); err != nil {
+	if err := s.drivenCheckLocked(applied, false); err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -22,6 +24,7 @@ func (s *stream) Delete(seq uint64) error {
 	}
 	ws := s.scratchLocked()
 	s.removeAtLocked(ws, p)
+	ws.applied = applied
 	wait, err := s.applyLocked(ws)
 	s.mu.Unlock()
 	return waitErr(s.name, wait, err)
@@ -42,7 +45,7 @@ func (s *stream) Purge(opts PurgeOpts) (uint64, error) {
 		return 0, ErrInvalidSubject
 	}
 	s.mu.Lock()
-	if err := s.usableLocked(); err != nil {
+	if err := s.drivenCheckLocked(opts.Applied, false); err != nil {
 		s.mu.Unlock()
 		return 0, err
 	}
@@ -57,6 +60,7 @@ func (s *stream) Purge(opts PurgeOpts) (uint64, error) {
 	} else {
 		n = s.purgeFilteredLocked(ws, opts)
 	}
+	ws.applied = opts.Applied
 	wait, err := s.applyLocked(ws)
 	s.mu.Unlock()
 	return n, waitErr(s.name, wait, err)
@@ -117,11 +121,15 @@ func (s *stream) purgeFilteredLocked(ws *writeSet, opts PurgeOpts) uint64 {
 }
 
 func (s *stream) UpdateConfig(cfg Config, meta []byte) error {
-	if cfg.Name != s.name || cfg.Storage != s.stype {
-		return fmt.Errorf("%w: name and storage cannot change", ErrInvalidConfig)
+	return s.UpdateConfigApplied(cfg, meta, 0)
+}
+
+func (s *stream) UpdateConfigApplied(cfg Config, meta []byte, applied uint64) error {
+	if cfg.Name != s.name || cfg.Storage != s.stype || cfg.Driven != s.driven {
+		return fmt.Errorf("%w: name, storage and driven cannot change", ErrInvalidConfig)
 	}
 	s.mu.Lock()
-	if err := s.usableLocked(); err != nil {
+	if err := s.drivenCheckLocked(applied, false); err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -130,9 +138,12 @@ func (s *stream) UpdateConfig(cfg Config, meta []byte) error {
 	ws := s.scratchLocked()
 	ws.config, ws.meta = &s.cfg, s.meta
 	s.enforceLimitsLocked(ws, "")
+	ws.applied = applied
 	wait, err := s.applyLocked(ws)
 	s.mu.Unlock()
-	// New MaxAge or TTL settings: let the expirer look again now.
-	s.st.hintDeadline(0)
+	if !s.driven {
+		// New MaxAge or TTL settings: let the expirer look again now.
+		s.st.hintDeadline(0)
+	}
 	return waitErr(s.name, wait, err)
 }

@@ -94,7 +94,9 @@ func (s *stream) trackTTLLocked(seq uint64, t int64, ttl time.Duration) {
 		s.ix.entries[n-1].flags |= entryTTL
 	}
 	s.ttls.push(ttlItem{deadline: d, seq: seq})
-	s.st.hintDeadline(d)
+	if !s.driven {
+		s.st.hintDeadline(d)
+	}
 }
 
 // compactTTLsLocked drops the items of removed messages once they

@@ -101,6 +101,12 @@ type Config struct {
 	// header "Nats-Marker-Reason: MaxAge" and "Nats-TTL: <this duration>"
 	// and expires after this duration.
 	SubjectDeleteMarkerTTL time.Duration
+	// Driven makes the stream a replica driven by a replicated log
+	// (driven.go, docs/STORE.md "Driven streams"): the store's expiry
+	// goroutine never touches it, expiry runs only in ExpireAt, appends
+	// must carry an explicit AppendOpts.Time, and nothing it stores
+	// depends on the clock. It is persisted and cannot change on update.
+	Driven bool `json:",omitempty"`
 }
 
 // Msg is one stored message. Messages returned by the store, and those
@@ -150,6 +156,17 @@ type AppendOpts struct {
 	// (also exempt from MaxAge), > 0 remove the message TTL after its
 	// timestamp. Requires Config.AllowMsgTTL unless 0.
 	TTL time.Duration
+	// Time, when not 0, is the time of the append (Unix ns) instead of
+	// the clock's: the message's timestamp (raised to the stream's last
+	// timestamp if below it) and the now of the duplicate window check.
+	// A driven stream requires it (ErrNoTime).
+	Time int64
+	// Applied, when not 0, is the index of the replicated log entry this
+	// append applies (driven.go): it is persisted with the message in
+	// the same atomic write, a duplicate records it alone, and an index
+	// not above Stream.Applied fails with ErrAlreadyApplied, changing
+	// nothing. A refused append records nothing.
+	Applied uint64
 }
 
 // AppendResult is the outcome of a successful append.
@@ -202,6 +219,9 @@ type PurgeOpts struct {
 	Seq uint64
 	// Keep, if > 0, keeps the Keep newest matching messages.
 	Keep uint64
+	// Applied, when not 0, is the index of the replicated log entry
+	// the purge applies, persisted with it (AppendOpts.Applied).
+	Applied uint64
 }
 
 // Options configures a Store.
