@@ -134,20 +134,28 @@ func PageLimit(subject string) int {
 func EncodeStreamPage(subject string, items []json.RawMessage, offset int, missing []string) []byte {
 	limit := PageLimit(subject)
 	if subject == subjList {
+		// An item that is not a stream info is left out.
+		items = slices.DeleteFunc(slices.Clone(items), func(it json.RawMessage) bool { return infoName(it) == "" })
 		slices.SortFunc(items, func(x, y json.RawMessage) int { return cmp.Compare(infoName(x), infoName(y)) })
+		// A stream held by two nodes (a conflict the log reports) is
+		// listed once.
+		items = slices.CompactFunc(items, func(x, y json.RawMessage) bool { return infoName(x) == infoName(y) })
 		lo, hi := page(len(items), offset, limit)
-		infos := make([]*StreamInfo, 0, hi-lo)
-		for _, it := range items[lo:hi] {
-			var si StreamInfo
-			if json.Unmarshal(it, &si) == nil {
-				infos = append(infos, &si)
-			}
-		}
-		b, _ := json.Marshal(&streamListResponse{
+		// The nodes' infos go out as they came (json.Valid checked by
+		// the encoder), not decoded and encoded again.
+		b, err := json.Marshal(&struct {
+			apiResponse
+			apiPaged
+			Streams []json.RawMessage `json:"streams"`
+			Missing []string          `json:"missing,omitempty"`
+		}{
 			apiResponse: apiResponse{Type: typeStreamList},
 			apiPaged:    apiPaged{Total: len(items), Offset: lo, Limit: limit},
-			Streams:     infos, Missing: missing,
+			Streams:     append([]json.RawMessage{}, items[lo:hi]...), Missing: missing,
 		})
+		if err != nil {
+			return EncodeError(typeStreamList, errBadRequest)
+		}
 		return b
 	}
 	names := make([]string, 0, len(items))
@@ -158,6 +166,7 @@ func EncodeStreamPage(subject string, items []json.RawMessage, offset int, missi
 		}
 	}
 	slices.Sort(names)
+	names = slices.Compact(names)
 	lo, hi := page(len(names), offset, limit)
 	b, _ := json.Marshal(&streamNamesResponse{
 		apiResponse: apiResponse{Type: typeStreamNames},

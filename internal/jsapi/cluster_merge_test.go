@@ -186,3 +186,24 @@ func TestEncodeStreamPageList(t *testing.T) {
 		t.Errorf("with an undecodable item: %s", b)
 	}
 }
+
+// TestEncodeStreamPageDuplicates: a stream two nodes answer for (a
+// conflict the log reports) is listed once, and counted once.
+func TestEncodeStreamPageDuplicates(t *testing.T) {
+	names := []json.RawMessage{[]byte(`"B"`), []byte(`"A"`), []byte(`"B"`)}
+	var n struct {
+		Total   int      `json:"total"`
+		Streams []string `json:"streams"`
+	}
+	if err := json.Unmarshal(EncodeStreamPage(subjNames, names, 0, nil), &n); err != nil || n.Total != 2 || len(n.Streams) != 2 {
+		t.Fatalf("names %+v %v", n, err)
+	}
+	infos := []json.RawMessage{[]byte(`{"config":{"name":"B"}}`), []byte(`{"config":{"name":"A"}}`), []byte(`{"config":{"name":"B"}}`)}
+	var l struct {
+		Total   int               `json:"total"`
+		Streams []json.RawMessage `json:"streams"`
+	}
+	if err := json.Unmarshal(EncodeStreamPage(subjList, infos, 0, nil), &l); err != nil || l.Total != 2 || len(l.Streams) != 2 {
+		t.Fatalf("list %+v %v", l, err)
+	}
+}

@@ -63,8 +63,9 @@ type Options struct {
 	// Timeout bounds a placement and a gathering; default 4 s (nats.go
 	// waits 5 s for an API answer).
 	Timeout time.Duration
-	// MaxPending bounds the placements and gatherings in progress;
-	// default 256. Past it, requests are answered "temporarily
+	// MaxPending bounds, for each kind, the gatherings, the placements
+	// (and catch-ups) and the metadata records in progress; default
+	// 256. Past it, requests of that kind are answered "temporarily
 	// unavailable".
 	MaxPending int
 }
@@ -73,7 +74,11 @@ type Options struct {
 // for concurrent use.
 type Front struct {
 	opts  Options
-	slots chan struct{}
+	// The goroutines in progress are bounded per kind of work, so that
+	// a flood of one (say STREAM.LIST, which may wait for a slow peer)
+	// cannot refuse the others: gatherings, placements and catch-ups
+	// (changes), and the metadata records that follow an answer.
+	gathers, changes, records chan struct{}
 	inbox string // "$CRN.JSR.<hash of name>."
 
 	mu struct {
@@ -101,7 +106,10 @@ func New(opts Options) *Front {
 	h := fnv.New64a()
 	h.Write([]byte(opts.Name))
 	inbox := "$CRN.JSR." + strconv.FormatUint(h.Sum64(), 36) + "."
-	f := &Front{opts: opts, slots: make(chan struct{}, opts.MaxPending), inbox: inbox}
+	f := &Front{opts: opts, inbox: inbox,
+		gathers: make(chan struct{}, opts.MaxPending),
+		changes: make(chan struct{}, opts.MaxPending),
+		records: make(chan struct{}, opts.MaxPending)}
 	f.mu.waiting = make(map[inboxKey]chan []byte)
 	return f
 }
@@ -244,7 +252,7 @@ func (f *Front) route(r *request) {
 		// lag behind a creation already acknowledged elsewhere. Catch up
 		// with everything committed before answering "not found".
 		r.caller = recorded(r.caller, r.subject, r.data)
-		f.async(r, func() { f.syncThenRoute(r, sm, stream) })
+		f.async(r, f.changes, func() { f.syncThenRoute(r, sm, stream) })
 	case kindPlace:
 		if node, ok := f.opts.Meta.Holder(r.account, stream); ok {
 			f.sendOrRun(r, node, stream)
@@ -253,12 +261,12 @@ func (f *Front) route(r *request) {
 		// The requester may only be asked during the handler's call:
 		// its answers are recorded for the placement's goroutine.
 		r.caller = recorded(r.caller, r.subject, r.data)
-		f.async(r, func() { f.place(r, stream) })
+		f.async(r, f.changes, func() { f.place(r, stream) })
 	case kindGather:
 		// As for a placement: the gathering may hand the request to the
 		// local handler (a body it cannot read), after this call.
 		r.caller = recorded(r.caller, r.subject, r.data)
-		f.async(r, func() { f.gather(r) })
+		f.async(r, f.gathers, func() { f.gather(r) })
 	}
 }
 
@@ -340,23 +348,23 @@ func (f *Front) fail(r *request, e *jsapi.APIError) {
 	f.opts.Local.Publish(r.account, r.reply, "", nil, jsapi.EncodeError(typ, e))
 }
 
-// async runs fn on its own goroutine, within the bound of requests in
-// progress; past it, r is answered "temporarily unavailable".
-func (f *Front) async(r *request, fn func()) {
+// async runs fn on its own goroutine, within the bound of pool;
+// past it, r is answered "temporarily unavailable".
+func (f *Front) async(r *request, pool chan struct{}, fn func()) {
 	select {
-	case f.slots <- struct{}{}:
+	case pool <- struct{}{}:
 	default:
 		f.fail(r, jsapi.ErrClusterUnavailable)
 		return
 	}
 	if !f.enter() {
-		<-f.slots
+		<-pool
 		f.fail(r, jsapi.ErrClusterUnavailable) // closed since route looked
 		return
 	}
 	r.own()
 	go func() {
-		defer func() { <-f.slots; f.wg.Done() }()
+		defer func() { <-pool; f.wg.Done() }()
 		fn()
 	}()
 }
@@ -464,16 +472,17 @@ func (f *Front) served(account, subject, stream string) {
 		return
 	}
 	select {
-	case f.slots <- struct{}{}:
+	case f.records <- struct{}{}:
 	default:
+		f.opts.Logf("JetStream: too many metadata records in progress; stream %q of account %q not recorded", stream, account)
 		return
 	}
 	if !f.enter() {
-		<-f.slots
+		<-f.records
 		return
 	}
 	go func() {
-		defer func() { <-f.slots; f.wg.Done() }()
+		defer func() { <-f.records; f.wg.Done() }()
 		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 		defer cancel()
 		if err := op(ctx); err != nil {

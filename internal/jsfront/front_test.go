@@ -428,7 +428,8 @@ func TestMaxPending(t *testing.T) {
 		r.f.route(q)
 		locals = append(locals, ch)
 	}
-	for _, subject := range []string{"$JS.API.STREAM.CREATE.T", "$JS.API.STREAM.NAMES", "$JS.API.INFO"} {
+	// The placements' pool is full: another creation is refused.
+	for _, subject := range []string{"$JS.API.STREAM.CREATE.T"} {
 		q, ch := req(subject, "_INBOX.full", nil, nil, nil)
 		r.f.route(q)
 		a := r.answerTo(t)
@@ -441,6 +442,19 @@ func TestMaxPending(t *testing.T) {
 			t.Fatalf("%s: answered locally", subject)
 		default:
 		}
+	}
+	// Gatherings have their own pool: a full one of placements does
+	// not refuse them (nor the other way round).
+	r.net.mu.Lock()
+	r.net.peers = nil
+	r.net.mu.Unlock()
+	r.local.answer = func(_, subject string, _ []byte) []byte {
+		return []byte(`{"type":"io.nats.jetstream.api.v1.stream_names_response","total":0,"offset":0,"limit":1024,"streams":[]}`)
+	}
+	q, _ := req("$JS.API.STREAM.NAMES", "_INBOX.names", nil, nil, nil)
+	r.f.route(q)
+	if a := r.answerTo(t); a.subject != "_INBOX.names" || strings.Contains(string(a.data), `"error"`) {
+		t.Fatalf("names while placements are full: %s", a.data)
 	}
 	// served's bookkeeping is dropped too when full, never blocks.
 	r.local.setConfig("A", "S0", json.RawMessage(`{}`))
