@@ -86,9 +86,9 @@ func (s *stream) SetApplied(index uint64) error {
 // markers that leaves due (timestamped max(now, last timestamp)),
 // forgets the message ids that fell out of the duplicate window, and
 // enforces the limits. The result depends only on now and the
-// stream's contents. It returns the earliest time at which another
-// pass may remove something (never: math.MaxInt64); it may be earlier
-// than needed (a pass then finds nothing), never later. Unlike the
+// stream's contents. It returns the earliest MaxAge or TTL deadline of
+// a message left in the stream (never: math.MaxInt64), also a function
+// of the contents only, so every replica returns the same. Unlike the
 // background passes, one call is not bounded in the removals it makes.
 // It works on any stream; only a driven stream is free of the
 // background passes.

@@ -88,13 +88,16 @@ func (s *stream) expireLocked(ws *writeSet, now int64, bound int) (next int64, m
 		p := s.ix.lowerBound(s.ageFrom)
 		for ; p < len(s.ix.entries) && removed < bound; p++ {
 			e := &s.ix.entries[p]
+			if e.subj == nil || e.flags&entryNeverExpire != 0 {
+				continue // removed, or exempt from MaxAge
+			}
 			if e.time > cutoff {
+				// The deadline of a live message: next is exact,
+				// whatever removed entries the index still holds.
 				next = addSat(e.time, maxAge)
 				break
 			}
-			if e.subj != nil && e.flags&entryNeverExpire == 0 {
-				remove(p)
-			}
+			remove(p)
 		}
 		if p < len(s.ix.entries) {
 			s.ageFrom = s.ix.entries[p].seq
@@ -109,8 +112,13 @@ func (s *stream) expireLocked(ws *writeSet, now int64, bound int) (next int64, m
 		for s.ttls.len() > 0 && removed < bound {
 			top := s.ttls.top()
 			if top.deadline > now {
-				next = min(next, top.deadline)
-				break
+				if s.ix.pos(top.seq) >= 0 {
+					next = min(next, top.deadline)
+					break
+				}
+				// The item of a removed message: drop it, so that next
+				// is the deadline of a live one (the same on a replica
+				// that rebuilt its heap).
 			}
 			s.ttls.pop()
 			if p := s.ix.pos(top.seq); p >= 0 {

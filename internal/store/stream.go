@@ -145,7 +145,8 @@ type Driver interface {
 	// driven stream a shorter MaxAge takes effect at the next ExpireAt.
 	UpdateConfigApplied(cfg Config, meta []byte, applied uint64) error
 	// ExpireAt runs one deterministic expiry pass at now (Unix ns) for
-	// log entry applied and returns the earliest time at which another
-	// pass may remove something (math.MaxInt64: never).
+	// log entry applied and returns the earliest MaxAge or TTL deadline
+	// of a message left (math.MaxInt64: never): when the leader should
+	// propose the next pass.
 	ExpireAt(now int64, applied uint64) (next int64, err error)
 }
