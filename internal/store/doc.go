@@ -46,5 +46,7 @@
 // sees can be taken back by a crash. Subscribers are called in sequence
 // order once a message is durable (notify.go). Sequences never exceed
 // MaxSeq and are never reused. One goroutine per Store runs MaxAge
-// and per-message TTL expiry (expire.go).
+// and per-message TTL expiry (expire.go), except for driven streams
+// (Config.Driven, driven.go): replicas that a replicated log drives,
+// taking every time from the log and expiring only in ExpireAt.
 package store

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	randv2 "math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -277,7 +276,7 @@ func drivenCrashOnce(t *testing.T, always bool, seed uint64, n int) {
 	var clone *vfs.MemFS
 	go func() {
 		<-start
-		crng := randv2.New(randv2.NewPCG(seed, 3))
+		crng := rand.New(rand.NewPCG(seed, 3))
 		clone = fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: crng.IntN(100), RNG: crng})
 		close(cloned)
 	}()

@@ -44,7 +44,7 @@ type Stream interface {
 	// (ErrInvalidConfig).
 	UpdateConfig(cfg Config, meta []byte) error
 	// Append stores a message with the next sequence and a timestamp from
-	// the clock (never below the previous one). Checks, in nats-server's
+	// the clock, or AppendOpts.Time (never below the previous one). Checks, in nats-server's
 	// order: subject validity (ErrInvalidSubject), ExpectedStream
 	// (ErrWrongStream), TTL allowed (ErrMsgTTLDisabled),
 	// ExpectedLastSubjSeq then ExpectedLastSeq (*WrongSequenceError),
