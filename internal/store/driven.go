@@ -39,6 +39,15 @@ import (
 // stream is unusable, its log index was applied already, or a driven
 // stream's append has no explicit time (noTime).
 func (s *stream) drivenCheckLocked(applied uint64, noTime bool) error {
+	// One test on the hot path, inlined; the refusal is worked out apart.
+	if s.closed || s.failed != nil || (applied > 0 && applied <= s.applied) || (noTime && s.driven) {
+		return s.refusalLocked(applied, noTime)
+	}
+	return nil
+}
+
+// refusalLocked returns the error drivenCheckLocked found.
+func (s *stream) refusalLocked(applied uint64, noTime bool) error {
 	if err := s.usableLocked(); err != nil {
 		return err
 	}
