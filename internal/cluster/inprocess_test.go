@@ -470,7 +470,7 @@ func pendingTo(n *node, peer string) int {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.mu.out) + r.mu.inFlight
+	return r.mu.out.size + r.mu.inFlight
 }
 
 // TestReplyRuleAcrossRoutes: a request whose publisher may not be

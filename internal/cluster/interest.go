@@ -120,7 +120,8 @@ func (c *Cluster) Forward(acc string, routeSubj, subj, reply, header, payload []
 		}
 		w.r.mu.Lock()
 		if !w.r.mu.closed {
-			w.r.mu.out = appendMsg(w.r.mu.out, acc, routeSubj, subj, reply, w.plain, clientsOnly, w.queues, header, payload)
+			q := &w.r.mu.out
+			q.setTail(appendMsg(q.tail(msgSize(acc, routeSubj, subj, reply, w.queues, header, payload)), acc, routeSubj, subj, reply, w.plain, clientsOnly, w.queues, header, payload))
 			w.r.kickLocked()
 			sent = true
 		}

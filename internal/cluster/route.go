@@ -51,7 +51,7 @@ type route struct {
 
 	mu struct {
 		sync.Mutex
-		out      []byte
+		out      outQueue
 		inFlight int // bytes the writer is writing now
 		closed   bool
 		reason   endReason
@@ -440,14 +440,14 @@ func (r *route) appendLocked(b []byte) {
 	if r.mu.closed {
 		return
 	}
-	r.mu.out = append(r.mu.out, b...)
+	r.mu.out.add(b)
 	r.kickLocked()
 }
 
 // kickLocked wakes the writer, or cuts a slow route.
 func (r *route) kickLocked() {
-	if len(r.mu.out) > r.c.opts.MaxPending {
-		r.c.log.Warnf("Slow route to %s: %d bytes pending, closing", r.peer.Name, len(r.mu.out))
+	if r.mu.out.size > r.c.opts.MaxPending {
+		r.c.log.Warnf("Slow route to %s: %d bytes pending, closing", r.peer.Name, r.mu.out.size)
 		r.closeLocked(endRan)
 		return
 	}
@@ -471,7 +471,7 @@ func (r *route) closeLocked(e endReason) {
 	if r.mu.reason == endFailed || r.mu.reason == endRan {
 		r.mu.reason = e
 	}
-	r.mu.out = nil
+	r.mu.out = outQueue{}
 	close(r.done)
 	closeNow(r.conn)
 }
@@ -495,7 +495,6 @@ func (r *route) writeLoop() {
 	defer r.c.wg.Done()
 	tick := time.NewTicker(r.c.opts.PingInterval)
 	defer tick.Stop()
-	var spare []byte
 	for {
 		select {
 		case <-r.done:
@@ -516,17 +515,16 @@ func (r *route) writeLoop() {
 			// Swap buffers: the peer's backlog is written while new
 			// messages go to the spare one.
 			r.mu.Lock()
-			out := r.mu.out
-			if len(out) == 0 {
+			bufs, size := r.mu.out.take()
+			if size == 0 {
 				r.mu.Unlock()
 				continue
 			}
-			r.mu.out, spare = spare[:0], nil
-			r.mu.inFlight = len(out)
+			r.mu.inFlight = size
 			r.mu.Unlock()
 			_ = r.conn.SetWriteDeadline(time.Now().Add(2 * r.c.opts.PingInterval))
-			n, err := r.conn.Write(out)
-			r.counters.wrote(n)
+			n, err := writeChunks(r.conn, bufs)
+			r.counters.wrote(int(n))
 			r.mu.Lock()
 			r.mu.inFlight = 0
 			if r.mu.drained != nil {
@@ -537,11 +535,6 @@ func (r *route) writeLoop() {
 			if err != nil {
 				r.close(endRan)
 				return
-			}
-			if cap(out) <= 1<<20 {
-				spare = out
-			} else {
-				spare = nil
 			}
 		}
 	}

@@ -53,10 +53,11 @@ func (c *Cluster) SendTo(peer, acc string, subj, reply, hdr, data []byte) bool {
 	size := len(acc) + len(subj) + len(reply) + len(hdr) + len(data) + 48
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.mu.closed || len(r.mu.out)+size > c.opts.MaxPending {
+	if r.mu.closed || r.mu.out.size+size > c.opts.MaxPending {
 		return false
 	}
-	r.mu.out = appendFwd(r.mu.out, acc, subj, reply, hdr, data)
+	q := &r.mu.out
+	q.setTail(appendFwd(q.tail(msgSize(acc, nil, subj, reply, nil, hdr, data)), acc, subj, reply, hdr, data))
 	r.kickLocked()
 	return true
 }
@@ -79,10 +80,11 @@ func (c *Cluster) SendRaft(peer string, data []byte) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.mu.closed || len(r.mu.out)+len(data)+32 > c.opts.MaxPending {
+	if r.mu.closed || r.mu.out.size+len(data)+32 > c.opts.MaxPending {
 		return false
 	}
-	r.mu.out = appendRaft(r.mu.out, data)
+	q := &r.mu.out
+	q.setTail(appendRaft(q.tail(msgSize("", nil, nil, nil, nil, nil, data)), data))
 	r.kickLocked()
 	return true
 }
@@ -116,7 +118,7 @@ func (r *route) waitDrained(limit int, deadline time.Time) bool {
 			r.mu.Unlock()
 			return false
 		}
-		if len(r.mu.out)+r.mu.inFlight <= limit {
+		if r.mu.out.size+r.mu.inFlight <= limit {
 			r.mu.Unlock()
 			return true
 		}

@@ -128,7 +128,7 @@ func (r *route) stats() RouteStats {
 		s.IP, s.Port = a.IP.String(), a.Port
 	}
 	r.mu.Lock()
-	s.Pending = len(r.mu.out) + r.mu.inFlight
+	s.Pending = r.mu.out.size + r.mu.inFlight
 	r.mu.Unlock()
 	r.interest.RLock()
 	for _, idx := range r.interest.byAccount {
