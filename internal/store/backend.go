@@ -51,6 +51,16 @@ type writeSet struct {
 	// applied, when > 0, is the replicated log index persisted with
 	// the write set (driven.go).
 	applied uint64
+	// idPuts and idDels are the ids a driven stream's duplicate window
+	// gains and forgets (driven.go); other streams keep them in memory.
+	idPuts []dedupPut
+	idDels []string
+}
+
+type dedupPut struct {
+	id   string
+	seq  uint64
+	time int64
 }
 
 type putMsg struct {
@@ -60,7 +70,8 @@ type putMsg struct {
 }
 
 func (ws *writeSet) empty() bool {
-	return len(ws.puts) == 0 && len(ws.dels) == 0 && ws.delBelow == 0 && !ws.tail && ws.config == nil && ws.applied == 0
+	return len(ws.puts) == 0 && len(ws.dels) == 0 && ws.delBelow == 0 && !ws.tail && ws.config == nil && ws.applied == 0 &&
+		len(ws.idPuts) == 0 && len(ws.idDels) == 0
 }
 
 // memBackend keeps messages in a map. Messages are immutable once

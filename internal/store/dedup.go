@@ -39,20 +39,44 @@ func newDedupTable() dedupTable { return dedupTable{ids: make(map[string]dedupEn
 // than window before now; it also forgets expired ids, for good.
 func (d *dedupTable) lookup(id string, now int64, window time.Duration) (uint64, bool) {
 	cutoff := subSat(now, int64(window))
-	d.forget(cutoff)
+	d.forget(cutoff, nil)
+	return d.peek(id, now, window)
+}
+
+// peek is lookup without forgetting anything: a driven stream forgets
+// only in ExpireAt, in the write that deletes the persisted ids.
+func (d *dedupTable) peek(id string, now int64, window time.Duration) (uint64, bool) {
 	e, ok := d.ids[id]
-	if !ok || e.time <= cutoff {
+	if !ok || e.time <= subSat(now, int64(window)) {
 		return 0, false
 	}
 	return e.seq, true
 }
 
-// forget drops the ids added at or before cutoff.
-func (d *dedupTable) forget(cutoff int64) {
+// oldest returns the time of the oldest id remembered, dropping the
+// queue slots of ids added again since (so that the answer does not
+// depend on the table's history).
+func (d *dedupTable) oldest() (int64, bool) {
+	for ; d.head < len(d.order); d.head++ {
+		old := d.order[d.head]
+		if e, ok := d.ids[old.id]; ok && e.time == old.time {
+			return old.time, true
+		}
+		d.order[d.head] = dedupID{}
+	}
+	return 0, false
+}
+
+// forget drops the ids added at or before cutoff, appending each to
+// *gone when gone is not nil.
+func (d *dedupTable) forget(cutoff int64, gone *[]string) {
 	for d.head < len(d.order) && d.order[d.head].time <= cutoff {
 		old := d.order[d.head]
 		if e, ok := d.ids[old.id]; ok && e.time == old.time {
 			delete(d.ids, old.id)
+			if gone != nil {
+				*gone = append(*gone, old.id)
+			}
 		}
 		d.order[d.head] = dedupID{} // release the id string
 		d.head++

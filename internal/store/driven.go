@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Driven streams (Config.Driven) are the replicas of a replicated
@@ -109,8 +111,13 @@ func (s *stream) ExpireAt(now int64, applied uint64) (next int64, err error) {
 	}
 	ws := s.scratchLocked()
 	next, _ = s.expireLocked(ws, now, math.MaxInt)
-	if w := s.cfg.DuplicateWindow; w > 0 {
-		s.dedup.forget(subSat(max(now, s.lastTime), int64(w)))
+	if w := int64(s.cfg.DuplicateWindow); w > 0 {
+		s.dedup.forget(subSat(max(now, s.lastTime), w), &ws.idDels)
+		if t, ok := s.dedup.oldest(); ok {
+			next = min(next, addSat(t, w))
+		}
+	} else {
+		s.dedup.forget(never, &ws.idDels) // no window: nothing to remember
 	}
 	var maxSeq uint64
 	if n := len(ws.puts); n > 0 {
@@ -128,13 +135,35 @@ func (s *stream) ExpireAt(now int64, applied uint64) (next int64, err error) {
 	return next, nil
 }
 
-// finishRecoveryLocked runs once a stream's stored messages are
-// indexed (load, import). A driven stream's duplicate window was
-// rebuilt from every stored id (indexRecovered): it keeps those within
-// the window of its last timestamp, a cutoff that depends on the
-// stream, not on when the replica restarted.
+// dedupLookupLocked looks id up in the duplicate window at now. A
+// driven stream forgets ids only in ExpireAt, whose write deletes them
+// from the disk too, so that a replica that restarts remembers exactly
+// what one that did not remembers.
+func (s *stream) dedupLookupLocked(id string, now int64) (uint64, bool) {
+	if s.driven {
+		return s.dedup.peek(id, now, s.cfg.DuplicateWindow)
+	}
+	return s.dedup.lookup(id, now, s.cfg.DuplicateWindow)
+}
+
+// loadDedup fills a driven stream's duplicate window from its
+// persisted ids (load), oldest first, as they were added.
+func (s *stream) loadDedup(ids []dedupPut) {
+	slices.SortFunc(ids, func(a, b dedupPut) int {
+		return cmp.Or(cmp.Compare(a.time, b.time), cmp.Compare(a.seq, b.seq))
+	})
+	for _, p := range ids {
+		s.dedup.add(p.id, p.seq, p.time)
+	}
+}
+
+// finishRecoveryLocked runs once an imported stream's messages are
+// indexed. A driven stream's duplicate window was rebuilt from every
+// stored id (indexRecovered): it keeps those within the window of its
+// last timestamp, a cutoff that depends on the stream, not on when the
+// import ran. (They are not persisted: docs/STORE.md, "Driven streams".)
 func (s *stream) finishRecoveryLocked() {
 	if w := s.cfg.DuplicateWindow; s.driven && w > 0 {
-		s.dedup.forget(subSat(s.lastTime, int64(w)))
+		s.dedup.forget(subSat(s.lastTime, int64(w)), nil)
 	}
 }

@@ -110,9 +110,6 @@ type drivenGen struct {
 	ref     Stream
 	t       int64
 	applied uint64
-	// noIDs leaves out message ids (the restart variant: docs/STORE.md
-	// says why the duplicate window does not survive a restart exactly).
-	noIDs bool
 }
 
 func newDrivenGen(seed uint64, ref Stream) *drivenGen {
@@ -121,7 +118,7 @@ func newDrivenGen(seed uint64, ref Stream) *drivenGen {
 
 func (g *drivenGen) pick(n int) int { return g.rng.IntN(n) }
 
-func drivenConfig(rng *rand.Rand, noIDs bool) Config {
+func drivenConfig(rng *rand.Rand) Config {
 	pick := rng.IntN
 	cfg := Config{Name: "D", Subjects: []string{">"}, Driven: true, AllowMsgTTL: true}
 	if pick(2) == 0 {
@@ -140,9 +137,7 @@ func drivenConfig(rng *rand.Rand, noIDs bool) Config {
 		cfg.Discard = DiscardNew
 		cfg.DiscardNewPerSubject = pick(2) == 0
 	}
-	if !noIDs {
-		cfg.DuplicateWindow = time.Duration(pick(40)) * time.Second
-	}
+	cfg.DuplicateWindow = time.Duration(pick(40)) * time.Second
 	if pick(2) == 0 {
 		cfg.SubjectDeleteMarkerTTL = time.Duration(1+pick(20)) * time.Second
 	}
@@ -196,7 +191,7 @@ func (g *drivenGen) next() *drivenOp {
 		op.seq = st.FirstSeq + uint64(g.pick(int(st.LastSeq-st.FirstSeq)+2))
 	case k < 95:
 		op.kind = "config"
-		op.cfg = drivenConfig(g.rng, g.noIDs)
+		op.cfg = drivenConfig(g.rng)
 	default:
 		op.kind = "noop"
 	}
@@ -208,7 +203,7 @@ func (g *drivenGen) appendArgs(st State) (subject string, hdr, data []byte, o Ap
 	hdr = drivenHeaders[g.pick(len(drivenHeaders))]
 	data = bytes.Repeat([]byte{byte('a' + g.pick(26))}, g.pick(40))
 	o = AppendOpts{Time: g.t, Applied: g.applied}
-	if !g.noIDs && g.pick(3) == 0 {
+	if g.pick(3) == 0 {
 		o.MsgID = fmt.Sprintf("id%d", g.pick(30))
 	}
 	if g.pick(4) == 0 {

@@ -97,7 +97,7 @@ func TestDrivenDeterminism(t *testing.T) {
 func runDriven(t *testing.T, variant string, seed uint64, ops int) {
 	restart := variant == "file-file-restart"
 	rng := rand.New(rand.NewPCG(seed, 1))
-	cfg := drivenConfig(rng, restart)
+	cfg := drivenConfig(rng)
 	dirA := ""
 	if variant != "memory-file" {
 		dirA = t.TempDir()
@@ -106,7 +106,6 @@ func runDriven(t *testing.T, variant string, seed uint64, ops int) {
 	b := newDrivenReplica(t, t.TempDir(), time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC), cfg)
 	withBytes := dirA != ""
 	g := newDrivenGen(seed, a.s)
-	g.noIDs = restart
 	var trace []string
 	done := map[string]int{} // successful operations by kind
 	fail := func(format string, args ...any) {
@@ -243,12 +242,9 @@ func TestDrivenCrash(t *testing.T) {
 
 func drivenCrashOnce(t *testing.T, always bool, seed uint64, n int) {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	// Message ids are left out: the duplicate window is not rebuilt
-	// exactly by a restart (docs/STORE.md).
-	cfg := drivenConfig(rng, true)
+	cfg := drivenConfig(rng)
 	ref := newDrivenReplica(t, "", time.Unix(0, 0), cfg)
 	g := newDrivenGen(seed, ref.s)
-	g.noIDs = true
 	ops := make([]*drivenOp, n)
 	outcomes := make([]string, n)
 	digests := map[uint64]string{0: drivenDigest(ref.s, false)} // by Applied()
@@ -342,5 +338,74 @@ func drivenCrashOnce(t *testing.T, always bool, seed uint64, n int) {
 	}
 	if got, want := drivenDigest(s2, false), drivenDigest(ref.s, false); got != want {
 		t.Fatalf("after the replay the stream is not the reference:\n%s\n---\n%s", got, want)
+	}
+}
+
+// TestDrivenDedupRestart: a driven stream's duplicate window is the
+// same on a replica that restarted as on one that did not, whatever
+// happened to the messages and the window in between: ids are forgotten
+// only by ExpireAt, on the disk too.
+func TestDrivenDedupRestart(t *testing.T) {
+	sec := int64(time.Second)
+	cfg := Config{Name: "D", Driven: true, DuplicateWindow: 10 * time.Second}
+	live := newDrivenReplica(t, t.TempDir(), time.Unix(0, 0), cfg)
+	restarted := newDrivenReplica(t, t.TempDir(), time.Unix(0, 0), cfg)
+	t0 := drivenEpoch
+	steps := []func(s Stream) string{
+		func(s Stream) string { return fmt.Sprint(s.Append("k", nil, nil, AppendOpts{Time: t0, Applied: 1, MsgID: "x"})) },
+		func(s Stream) string { return fmt.Sprint(s.DeleteApplied(1, 2)) }, // its id stays
+		func(s Stream) string {
+			return fmt.Sprint(s.Append("k", nil, nil, AppendOpts{Time: t0 + 20*sec, Applied: 3, MsgID: "y"}))
+		},
+		func(s Stream) string {
+			c := cfg
+			c.Storage, c.DuplicateWindow = FileStorage, time.Minute
+			return fmt.Sprint(s.UpdateConfigApplied(c, nil, 4))
+		},
+		// x is within the grown window on both: a duplicate of seq 1.
+		func(s Stream) string {
+			return fmt.Sprint(s.Append("k", nil, nil, AppendOpts{Time: t0 + 25*sec, Applied: 5, MsgID: "x"}))
+		},
+		func(s Stream) string {
+			c := cfg
+			c.Storage = FileStorage
+			return fmt.Sprint(s.UpdateConfigApplied(c, nil, 6))
+		},
+		func(s Stream) string { return fmt.Sprint(s.ExpireAt(t0+29*sec, 7)) }, // forgets x, not y
+		func(s Stream) string {
+			c := cfg
+			c.Storage, c.DuplicateWindow = FileStorage, time.Hour
+			return fmt.Sprint(s.UpdateConfigApplied(c, nil, 8))
+		},
+		// x was forgotten for good, y is still there.
+		func(s Stream) string {
+			return fmt.Sprint(s.Append("k", nil, nil, AppendOpts{Time: t0 + 31*sec, Applied: 9, MsgID: "x"}))
+		},
+		func(s Stream) string {
+			return fmt.Sprint(s.Append("k", nil, nil, AppendOpts{Time: t0 + 32*sec, Applied: 10, MsgID: "y"}))
+		},
+	}
+	var outs []string
+	for i, step := range steps {
+		a := step(live.s)
+		restarted.reopen()
+		b := step(restarted.s)
+		if a != b {
+			t.Fatalf("step %d: live %s, restarted %s", i, a, b)
+		}
+		outs = append(outs, a)
+	}
+	for i, want := range map[int]string{
+		4: "{1 0 true} <nil>",
+		6: fmt.Sprint(t0+30*sec) + " <nil>", // y leaves the 10s window at t0+30s
+		8: fmt.Sprintf("{3 %d false} <nil>", t0+31*sec),
+		9: "{2 0 true} <nil>",
+	} {
+		if outs[i] != want {
+			t.Errorf("step %d: %s, want %s", i, outs[i], want)
+		}
+	}
+	if a, b := drivenDigest(live.s, true), drivenDigest(restarted.s, true); a != b {
+		t.Fatalf("streams differ:\n%s\n---\n%s", a, b)
 	}
 }

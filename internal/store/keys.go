@@ -19,6 +19,8 @@ import (
 //	"T" id(4)                    -> tail record: last seq, last time
 //	"H" id(4)                    -> size hint: messages, subjects (Close)
 //	"A" id(4)                    -> applied log index, uint64 (driven.go)
+//	"I" id(4) msgid              -> seq(8), time(8): an id in a driven
+//	                                stream's duplicate window (driven.go)
 //	"M" id(4) seq(8)             -> message record (see encodeRecord)
 //
 // Integers in keys are big-endian so that byte order is numeric order.
@@ -29,6 +31,7 @@ const (
 	spaceTail    byte = 'T'
 	spaceHint    byte = 'H'
 	spaceApplied byte = 'A'
+	spaceDedup   byte = 'I'
 	spaceMsg     byte = 'M'
 
 	formatMagic = "cairn-store/1"
@@ -49,6 +52,17 @@ func tailKey(id uint32) []byte {
 
 func appliedKey(id uint32) []byte {
 	return binary.BigEndian.AppendUint32([]byte{spaceApplied}, id)
+}
+
+func appendDedupKey(b []byte, id uint32, msgID string) []byte {
+	b = append(b, spaceDedup)
+	b = binary.BigEndian.AppendUint32(b, id)
+	return append(b, msgID...)
+}
+
+// dedupKeyRange returns the bounds [lo, hi) of stream id's ids.
+func dedupKeyRange(id uint32) (lo, hi []byte) {
+	return appendDedupKey(nil, id, ""), appendDedupKey(nil, id+1, "")
 }
 
 func hintKey(id uint32) []byte {

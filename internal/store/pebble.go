@@ -151,6 +151,20 @@ func (b *pebbleBackend) apply(ws *writeSet) (uint64, func() error, error) {
 			return 0, nil, err
 		}
 	}
+	for _, id := range ws.idDels {
+		b.key = appendDedupKey(b.key[:0], b.id, id)
+		if err := batch.Delete(b.key, nil); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, p := range ws.idPuts {
+		b.key = appendDedupKey(b.key[:0], b.id, p.id)
+		v := binary.BigEndian.AppendUint64(b.buf[:0], p.seq)
+		b.buf = binary.BigEndian.AppendUint64(v, uint64(p.time))
+		if err := batch.Set(b.key, b.buf, nil); err != nil {
+			return 0, nil, err
+		}
+	}
 	if ws.applied > 0 {
 		if err := batch.Set(appliedKey(b.id), binary.BigEndian.AppendUint64(nil, ws.applied), nil); err != nil {
 			return 0, nil, err
@@ -174,6 +188,8 @@ func (b *pebbleBackend) drop() error {
 	_ = batch.Delete(tailKey(b.id), nil)
 	_ = batch.Delete(hintKey(b.id), nil)
 	_ = batch.Delete(appliedKey(b.id), nil)
+	lo, hi = dedupKeyRange(b.id)
+	_ = batch.DeleteRange(lo, hi, nil)
 	_ = batch.Delete(streamKey(b.name), nil)
 	return b.st.commitDurable(batch)
 }

@@ -90,10 +90,27 @@ func (st *Store) load() error {
 	if err != nil {
 		return err
 	}
+	ids := make(map[*stream][]dedupPut)
+	err = st.scan([]byte{spaceDedup}, []byte{spaceDedup + 1}, func(k, v []byte) error {
+		if len(k) < 5 || len(v) != 16 {
+			return corruptf("", nil, "malformed duplicate window record %x", k)
+		}
+		s := byID[binary.BigEndian.Uint32(k[1:])]
+		if s == nil || !s.driven {
+			return corruptf("", nil, "duplicate window record for stream id %d, not a driven stream", binary.BigEndian.Uint32(k[1:]))
+		}
+		ids[s] = append(ids[s], dedupPut{id: string(k[5:]), seq: binary.BigEndian.Uint64(v), time: int64(binary.BigEndian.Uint64(v[8:]))})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for s, list := range ids {
+		s.loadDedup(list)
+	}
 	err = st.loadMessages(byID)
 	for _, s := range byID {
 		s.ix.wideHints = nil
-		s.finishRecoveryLocked()
 	}
 	return err
 }
@@ -239,7 +256,7 @@ type loadItem struct {
 func (b *loadBatch) add(s *stream, m recovered, r record) {
 	it := loadItem{s: s, m: m}
 	it.subject = b.copy(r.subject)
-	if s.cfg.DuplicateWindow > 0 {
+	if s.cfg.DuplicateWindow > 0 && !s.driven { // driven: persisted apart
 		it.msgID = b.copy(r.msgID)
 	}
 	b.items = append(b.items, it)
@@ -298,8 +315,9 @@ func (s *stream) indexRecovered(m recovered, subject, msgID []byte, now int64) {
 		s.lastSeq, s.lastTime = m.seq, t
 	}
 	s.trackTTLLocked(m.seq, t, m.ttl)
-	// A driven stream takes every id: finishRecoveryLocked cuts them at
-	// its last timestamp, not at the restart's time.
+	// A driven stream's ids come from its "I" records on load (none
+	// reach here); on import it takes every id, and finishRecoveryLocked
+	// cuts them at its last timestamp, not at the import's time.
 	if w := s.cfg.DuplicateWindow; w > 0 && len(msgID) > 0 && (s.driven || subSat(now, t) < int64(w)) {
 		s.dedup.add(string(msgID), m.seq, t)
 	}

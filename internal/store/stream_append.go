@@ -78,7 +78,7 @@ func (s *stream) appendLocked(subject string, hdr, data []byte, opts AppendOpts)
 	}
 	now := s.timeFor(opts.Time)
 	if opts.MsgID != "" && cfg.DuplicateWindow > 0 {
-		if seq, ok := s.dedup.lookup(opts.MsgID, now, cfg.DuplicateWindow); ok {
+		if seq, ok := s.dedupLookupLocked(opts.MsgID, now); ok {
 			return AppendResult{Seq: seq, Duplicate: true}, nil, nil
 		}
 	}
@@ -165,6 +165,9 @@ func (s *stream) addLocked(ws *writeSet, m *Msg, ttl time.Duration, msgID string
 	}
 	if msgID != "" && s.cfg.DuplicateWindow > 0 {
 		s.dedup.add(msgID, m.Seq, m.Time)
+		if s.driven {
+			ws.idPuts = append(ws.idPuts, dedupPut{id: msgID, seq: m.Seq, time: m.Time})
+		}
 	}
 	ws.puts = append(ws.puts, putMsg{msg: m, ttl: ttl, msgID: msgID})
 	s.pending = append(s.pending, m)

@@ -203,7 +203,7 @@ func (s *stream) checkBatchLocked(msgs []BatchMsg, opts BatchOpts) ([]uint64, er
 				return fail(i, ErrBatchDuplicateMsgID)
 			}
 			if cfg.DuplicateWindow > 0 {
-				if _, ok := s.dedup.lookup(m.MsgID, now, cfg.DuplicateWindow); ok {
+				if _, ok := s.dedupLookupLocked(m.MsgID, now); ok {
 					return fail(i, ErrBatchDuplicateMsgID)
 				}
 			}

@@ -80,7 +80,14 @@ func (s *stream) scratchLocked() *writeSet {
 	if cap(dels) > 4096 {
 		dels = nil // do not keep a large purge's slice alive
 	}
-	*ws = writeSet{puts: puts, dels: dels}
+	var idPuts []dedupPut
+	var idDels []string
+	if s.driven {
+		clear(ws.idPuts)
+		clear(ws.idDels)
+		idPuts, idDels = ws.idPuts[:0], ws.idDels[:0]
+	}
+	*ws = writeSet{puts: puts, dels: dels, idPuts: idPuts, idDels: idDels}
 	return ws
 }
 
