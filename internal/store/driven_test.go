@@ -352,7 +352,9 @@ func TestDrivenDedupRestart(t *testing.T) {
 	restarted := newDrivenReplica(t, t.TempDir(), time.Unix(0, 0), cfg)
 	t0 := drivenEpoch
 	steps := []func(s Stream) string{
-		func(s Stream) string { return fmt.Sprint(s.Append("k", nil, nil, AppendOpts{Time: t0, Applied: 1, MsgID: "x"})) },
+		func(s Stream) string {
+			return fmt.Sprint(s.Append("k", nil, nil, AppendOpts{Time: t0, Applied: 1, MsgID: "x"}))
+		},
 		func(s Stream) string { return fmt.Sprint(s.DeleteApplied(1, 2)) }, // its id stays
 		func(s Stream) string {
 			return fmt.Sprint(s.Append("k", nil, nil, AppendOpts{Time: t0 + 20*sec, Applied: 3, MsgID: "y"}))
