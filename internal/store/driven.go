@@ -26,7 +26,10 @@ import (
 //     written in the same atomic write as the mutation, so that after
 //     a crash Applied() tells exactly which entries are in the store and
 //     a replayed entry is refused with ErrAlreadyApplied instead of
-//     applied twice.
+//     applied twice;
+//   - the duplicate window is persisted ("I" records, keys.go) and
+//     forgotten only by ExpireAt, so a replica that restarted remembers
+//     the ids one that did not remembers.
 //
 // Worked example, a leader and a follower applying entries 7..9:
 //
@@ -97,9 +100,10 @@ func (s *stream) SetApplied(index uint64) error {
 // markers that leaves due (timestamped max(now, last timestamp)),
 // forgets the message ids that fell out of the duplicate window, and
 // enforces the limits. The result depends only on now and the
-// stream's contents. It returns the earliest MaxAge or TTL deadline of
-// a message left in the stream (never: math.MaxInt64), also a function
-// of the contents only, so every replica returns the same. Unlike the
+// stream's contents. It returns the earliest deadline left: a
+// message's MaxAge or TTL, or the oldest remembered id leaving the
+// duplicate window (never: math.MaxInt64), also a function of the
+// contents only, so every replica returns the same. Unlike the
 // background passes, one call is not bounded in the removals it makes.
 // It works on any stream; only a driven stream is free of the
 // background passes.

@@ -145,8 +145,9 @@ type Driver interface {
 	// driven stream a shorter MaxAge takes effect at the next ExpireAt.
 	UpdateConfigApplied(cfg Config, meta []byte, applied uint64) error
 	// ExpireAt runs one deterministic expiry pass at now (Unix ns) for
-	// log entry applied and returns the earliest MaxAge or TTL deadline
-	// of a message left (math.MaxInt64: never): when the leader should
-	// propose the next pass.
+	// log entry applied and returns the earliest deadline left (a
+	// message's MaxAge or TTL, an id leaving the duplicate window;
+	// math.MaxInt64: never): when the leader should propose the next
+	// pass.
 	ExpireAt(now int64, applied uint64) (next int64, err error)
 }
