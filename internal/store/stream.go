@@ -135,9 +135,9 @@ type Driver interface {
 	// Applied returns the index of the last log entry applied (0 if
 	// none), as persisted.
 	Applied() uint64
-	// SetApplied records index as applied, changing nothing else: the
-	// entry did not concern the stream, or its outcome was a refusal
-	// the caller wants remembered.
+	// SetApplied records index (> 0; ErrInvalidConfig for 0) as
+	// applied, changing nothing else: the entry did not concern the
+	// stream, or its outcome was a refusal the caller wants remembered.
 	SetApplied(index uint64) error
 	// DeleteApplied is Delete for log entry applied.
 	DeleteApplied(seq, applied uint64) error
