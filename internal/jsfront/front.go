@@ -73,13 +73,13 @@ type Options struct {
 // Front routes one node's JetStream API requests. Its methods are safe
 // for concurrent use.
 type Front struct {
-	opts  Options
+	opts Options
 	// The goroutines in progress are bounded per kind of work, so that
 	// a flood of one (say STREAM.LIST, which may wait for a slow peer)
 	// cannot refuse the others: gatherings, placements and catch-ups
 	// (changes), and the metadata records that follow an answer.
 	gathers, changes, records chan struct{}
-	inbox string // "$CRN.JSR.<hash of name>."
+	inbox                     string // "$CRN.JSR.<hash of name>."
 
 	mu struct {
 		sync.Mutex
