@@ -65,6 +65,9 @@ type route struct {
 
 	lastAccount string           // used by the reader only (handle)
 	handlers    []server.Handler // the reader's scratch list (handle)
+	// flush holds the clients the reader delivered to during a read;
+	// it flushes them once the read is processed (reader only).
+	flush *server.RouteFlush
 
 	work workQueue // in-process deliveries, run by workLoop (worker.go)
 
@@ -81,7 +84,7 @@ type route struct {
 // goroutine: handshake, registration, then reading. It returns why it
 // ended and the peer's id ("" if the handshake did not get that far).
 func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, string) {
-	r := &route{c: c, conn: conn, dialed: dialed, addr: addr, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &route{c: c, conn: conn, dialed: dialed, addr: addr, wake: make(chan struct{}, 1), done: make(chan struct{}), flush: server.NewRouteFlush()}
 	r.work.wake, r.work.space = make(chan struct{}, 1), make(chan struct{}, 1)
 	r.interest.byAccount = make(map[string]*subject.Index[rsub])
 	r.mu.reason = endFailed
@@ -127,6 +130,8 @@ func (c *Cluster) runRoute(conn net.Conn, dialed bool, addr string) (endReason, 
 				}
 				return r.handle(o)
 			})
+			// Even after an error: what was delivered goes out.
+			r.flush.Flush()
 			if perr != nil {
 				if !errors.Is(perr, errRefused) && !errors.Is(perr, errSelf) {
 					c.log.Warnf("Route %s: %v", conn.RemoteAddr(), perr)
@@ -372,7 +377,7 @@ func (r *route) handle(o *op) error {
 		if string(o.account) != r.lastAccount {
 			r.lastAccount = string(o.account)
 		}
-		r.handlers = r.c.srv.DeliverFromRoute(r.lastAccount, o.routeSubject, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues, o.clientsOnly, r.handlers[:0])
+		r.handlers = r.c.srv.DeliverFromRoute(r.lastAccount, o.routeSubject, o.subject, o.reply, o.data[:o.hdrLen], o.data[o.hdrLen:], o.plain, o.queues, o.clientsOnly, r.handlers[:0], r.flush)
 		if len(r.handlers) > 0 {
 			err := r.queueDelivery(o, r.handlers)
 			clear(r.handlers)

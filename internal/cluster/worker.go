@@ -10,8 +10,10 @@ import (
 
 // In-process deliveries from a route. A route's reader delivers to
 // client subscriptions itself (appending to their output buffers never
-// blocks), but an in-process handler may take its time (a stream
-// write waits for its group commit), so the reader queues those
+// blocks; after each read it flushes them, waiting at most 10ms in
+// all for those far behind: server.RouteFlush), but an
+// in-process handler may take its time (a stream write waits for its
+// group commit), so the reader queues those
 // deliveries for the route's worker goroutine, which runs them one by
 // one in arrival order: a client's put, then its get, reach the stream
 // in that order. The queue is bounded in messages and bytes. A reader

@@ -62,7 +62,10 @@ type client struct {
 		rttStart time.Time
 		pongSent bool
 		stall    chan struct{} // closed by the writer after its next write
-		authed   bool          // the client has authenticated
+		// stallMissed is set when a route reader's wait on stall timed
+		// out, until the writer's next write (route_flush.go).
+		stallMissed bool
+		authed      bool // the client has authenticated
 		// auth is who the client is and against which authenticator,
 		// for a reload to check again (reload.go); nil until known.
 		auth *authState

@@ -203,8 +203,11 @@ func clientsOnly(from *client, rc *replyCheck, reply []byte) bool {
 // goroutine. With clientsOnly (the publisher's node decided by the
 // reply rule that no in-process service may answer it) no in-process
 // subscription gets it, and a client with allow_responses gets no
-// right to answer it. The slices are only valid during the call.
-func (s *Server) DeliverFromRoute(accName string, routeSubj, subj, reply, header, payload []byte, plain bool, queues []string, clientsOnly bool, handlers []Handler) []Handler {
+// right to answer it. rf is the calling route reader's: the clients
+// given the message are flushed by rf.Flush, which the reader calls
+// once it has processed its read (nil: their writers are woken at
+// once). The slices are only valid during the call.
+func (s *Server) DeliverFromRoute(accName string, routeSubj, subj, reply, header, payload []byte, plain bool, queues []string, clientsOnly bool, handlers []Handler, rf *RouteFlush) []Handler {
 	acc := s.Account(accName)
 	if hasEmptyToken(routeSubj) {
 		return handlers
@@ -219,7 +222,7 @@ func (s *Server) DeliverFromRoute(accName string, routeSubj, subj, reply, header
 		for _, sub := range r.Plain {
 			switch {
 			case sub.client != nil:
-				s.deliver(nil, sub, subj, reply, header, payload, rc)
+				s.deliver(nil, sub, subj, reply, header, payload, rc, rf)
 			case !sub.local && !clientsOnly:
 				handlers = append(handlers, sub.handler)
 			}
@@ -234,7 +237,7 @@ func (s *Server) DeliverFromRoute(accName string, routeSubj, subj, reply, header
 			for i := range group {
 				sub := group[(start+i)%len(group)]
 				if sub.client != nil {
-					if s.deliver(nil, sub, subj, reply, header, payload, rc) {
+					if s.deliver(nil, sub, subj, reply, header, payload, rc, rf) {
 						break
 					}
 				} else if !sub.local && !clientsOnly {

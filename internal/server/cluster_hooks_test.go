@@ -93,10 +93,10 @@ func TestClusterHookInProcess(t *testing.T) {
 		t.Fatalf("reported interest %v", h.interest)
 	}
 
-	if hs := s.DeliverFromRoute("A", []byte("svc.x"), []byte("svc.x"), nil, nil, []byte("routed"), true, []string{"q", "lq"}, true, nil); len(hs) != 0 {
+	if hs := s.DeliverFromRoute("A", []byte("svc.x"), []byte("svc.x"), nil, nil, []byte("routed"), true, []string{"q", "lq"}, true, nil, nil); len(hs) != 0 {
 		t.Fatalf("a clients-only message went to %d in-process handlers", len(hs))
 	}
-	hs := s.DeliverFromRoute("A", []byte("svc.x"), []byte("svc.x"), nil, nil, []byte("routed"), true, []string{"q", "lq"}, false, nil)
+	hs := s.DeliverFromRoute("A", []byte("svc.x"), []byte("svc.x"), nil, nil, []byte("routed"), true, []string{"q", "lq"}, false, nil, nil)
 	if len(hs) != 2 {
 		t.Fatalf("DeliverFromRoute returned %d handlers, want early and queued", len(hs))
 	}

@@ -82,6 +82,7 @@ func (c *client) writeOut(blocking bool) (bool, error) {
 		close(c.mu.stall)
 		c.mu.stall = nil
 	}
+	c.mu.stallMissed = false
 	c.mu.Unlock()
 	return true, err
 }
@@ -89,11 +90,11 @@ func (c *client) writeOut(blocking bool) (bool, error) {
 // Outbound buffers kept after a write: up to outKeep bytes when nothing
 // more is queued, up to outKeepBusy while the client streams. A
 // subscriber fed from a route (a whole 32 KiB read of messages at a
-// time, no publisher to slow down) runs megabytes behind its writer;
-// keeping 1 MiB made its buffer grow by doubling again at every write
-// (1 KiB messages across a route: 290k → 390k msgs/s with 4 MiB, in
-// one process). Only a client that is behind holds that much; a
-// drained one keeps outKeep.
+// time) ran megabytes behind its writer before the route's reader was
+// held back at routeStallAt (route_flush.go); keeping 1 MiB made its
+// buffer grow by doubling again at every write (1 KiB messages across
+// a route: 290k → 390k msgs/s with 4 MiB, in one process). Only a
+// client that is behind holds that much; a drained one keeps outKeep.
 const (
 	outKeep     = 64 * 1024
 	outKeepBusy = 4 << 20

@@ -48,7 +48,7 @@ func (s *Server) routeAs(acc *Account, from *client, routeSubj, subj, reply, hea
 		if sub.handler != nil && !rc.allows(from, subj, reply) {
 			continue
 		}
-		if s.deliver(from, sub, subj, reply, header, payload, &rc) {
+		if s.deliver(from, sub, subj, reply, header, payload, &rc, nil) {
 			delivered = true
 		}
 	}
@@ -61,7 +61,7 @@ func (s *Server) routeAs(acc *Account, from *client, routeSubj, subj, reply, hea
 			if sub.handler != nil && !rc.allows(from, subj, reply) {
 				continue
 			}
-			if s.deliver(from, sub, subj, reply, header, payload, &rc) {
+			if s.deliver(from, sub, subj, reply, header, payload, &rc, nil) {
 				delivered = true
 				break
 			}
@@ -112,14 +112,16 @@ func (s *Server) noResponders(acc *Account, from *client, subj, reply []byte) {
 	}
 	if to != nil {
 		hdr := wire.NewStatusHeader(503, "").Add("Nats-Subject", string(subj)).Bytes()
-		s.deliver(nil, to, reply, nil, hdr, nil, nil)
+		s.deliver(nil, to, reply, nil, hdr, nil, nil, nil)
 	}
 }
 
 // deliver hands the message to one subscription and reports whether it
 // took it. rc is the message's reply rule decision (nil when from is
-// nil).
-func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, payload []byte, rc *replyCheck) bool {
+// nil). rf is the route reader delivering a routed message (nil for
+// any other): the client is flushed when the reader has processed its
+// read (RouteFlush).
+func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, payload []byte, rc *replyCheck, rf *RouteFlush) bool {
 	if sub.handler != nil {
 		sub.handler(&Msg{Subject: string(subj), Reply: string(reply), Header: header, Data: payload, from: from})
 		return true
@@ -206,6 +208,9 @@ func (s *Server) deliver(from *client, sub *subscription, subj, reply, header, p
 		// Flushed by the publisher's reader once it has processed its
 		// input: one write for many messages.
 		from.pcd[c] = struct{}{}
+	case rf != nil:
+		// Likewise by the route's reader (route_flush.go).
+		rf.clients[c] = struct{}{}
 	case c.parsing.Load():
 		// c's own reader flushes c when it is done (replies to c's
 		// requests from in-process handlers land here).
