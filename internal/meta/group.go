@@ -69,8 +69,8 @@ type Options struct {
 	// (Lookup, Streams) but must not wait for the Group (Assign, …).
 	OnChange func()
 	// TickInterval is the Raft tick (default 100ms): elections after
-	// 10–20 ticks, heartbeats every tick, hellos every 3 ticks before
-	// the group exists and every 10 after.
+	// 20–40 ticks, heartbeats every 3, hellos every 3 ticks before the
+	// group exists and every 50 after.
 	TickInterval time.Duration
 	// SnapshotEvery: applied entries between snapshots (default 1024).
 	SnapshotEvery uint64
@@ -198,8 +198,8 @@ func (g *Group) startNode(cluster uint64, peers []raft.Peer) error {
 		Send:           g.send,
 		Bootstrap:      peers,
 		Tick:           g.opts.TickInterval,
-		ElectionTicks:  10,
-		HeartbeatTicks: 1,
+		ElectionTicks:  electionTicks,
+		HeartbeatTicks: heartbeatTicks,
 		SnapshotEvery:  g.opts.SnapshotEvery,
 		OnApplied:      g.applied,
 		Logf:           g.opts.Errorf, // repl logs only what stops or loses data
