@@ -17,9 +17,27 @@ import (
 // route port, dialing routes.
 func startClusterNode(t *testing.T, name string, routes []string, edit func(*ClusterConfig)) *Daemon {
 	t.Helper()
-	cfg := Config{StoreDir: t.TempDir(), DisableKV: true}
+	cfg := nodeConfig(t, name)
+	cfg.DisableKV = true
+	cfg.Cluster = clusterC1(t, routes)
+	if edit != nil {
+		edit(cfg.Cluster)
+	}
+	return startDaemon(t, cfg)
+}
+
+// nodeConfig is a quiet node named name on a free loopback port, with
+// its own store directory.
+func nodeConfig(t *testing.T, name string) Config {
+	cfg := Config{StoreDir: t.TempDir()}
 	cfg.Server.Host, cfg.Server.Port, cfg.Server.Name = "127.0.0.1", -1, name
 	cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+	return cfg
+}
+
+// clusterC1 is cluster c1 on a free loopback route port, dialing routes.
+func clusterC1(t *testing.T, routes []string) *ClusterConfig {
+	t.Helper()
 	cc := &ClusterConfig{Name: "c1", Host: "127.0.0.1", Port: -1}
 	for _, r := range routes {
 		u, err := url.Parse(r)
@@ -28,10 +46,12 @@ func startClusterNode(t *testing.T, name string, routes []string, edit func(*Clu
 		}
 		cc.Routes = append(cc.Routes, u)
 	}
-	if edit != nil {
-		edit(cc)
-	}
-	cfg.Cluster = cc
+	return cc
+}
+
+// startDaemon starts cfg, shut down when the test ends.
+func startDaemon(t *testing.T, cfg Config) *Daemon {
+	t.Helper()
 	d, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/cairn-db/cairn/internal/auth"
 	"github.com/cairn-db/cairn/internal/jsapi"
-	"github.com/cairn-db/cairn/internal/server"
 )
 
 // Monitoring a cluster (docs/OPERATIONS.md; docs/CLUSTERING.md,
@@ -37,31 +35,17 @@ import (
 // sys); in cluster c1 dialing routes unless alone.
 func startMonNode(t *testing.T, name string, alone bool, routes ...string) *Daemon {
 	t.Helper()
-	cfg := Config{StoreDir: t.TempDir(), HTTPPort: -1, SystemAccount: "SYS"}
-	cfg.Server.Host, cfg.Server.Port, cfg.Server.Name = "127.0.0.1", -1, name
-	cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+	cfg := nodeConfig(t, name)
+	cfg.HTTPPort, cfg.SystemAccount = -1, "SYS"
 	cfg.Accounts = []Account{{Name: "APP", JetStream: &jsapi.AccountLimits{}}, {Name: "SYS"}}
 	cfg.Server.Auth.Users = []auth.User{
 		{Name: "app", Password: "app", Account: "APP"},
 		{Name: "sys", Password: "sys", Account: "SYS"},
 	}
 	if !alone {
-		cc := &ClusterConfig{Name: "c1", Host: "127.0.0.1", Port: -1}
-		for _, r := range routes {
-			u, err := url.Parse(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cc.Routes = append(cc.Routes, u)
-		}
-		cfg.Cluster = cc
+		cfg.Cluster = clusterC1(t, routes)
 	}
-	d, err := Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Shutdown)
-	return d
+	return startDaemon(t, cfg)
 }
 
 // startMonCluster starts n1, then n2… dialing n1, and waits until

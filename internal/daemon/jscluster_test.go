@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cairn-db/cairn/internal/auth"
-	"github.com/cairn-db/cairn/internal/server"
 )
 
 // Users of the permission tests: "admin" may do anything; "r" may use
@@ -35,25 +34,10 @@ func jsUsers(t *testing.T) []auth.User {
 // account) in cluster c1, dialing routes.
 func startJSClusterNode(t *testing.T, name string, users []auth.User, routes ...string) *Daemon {
 	t.Helper()
-	cfg := Config{StoreDir: t.TempDir()}
-	cfg.Server.Host, cfg.Server.Port, cfg.Server.Name = "127.0.0.1", -1, name
-	cfg.Server.Logger = server.NewLogger(io.Discard, false, false)
+	cfg := nodeConfig(t, name)
 	cfg.Server.Auth = auth.Config{Users: users}
-	cc := &ClusterConfig{Name: "c1", Host: "127.0.0.1", Port: -1}
-	for _, r := range routes {
-		u, err := url.Parse(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cc.Routes = append(cc.Routes, u)
-	}
-	cfg.Cluster = cc
-	d, err := Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Shutdown)
-	return d
+	cfg.Cluster = clusterC1(t, routes)
+	return startDaemon(t, cfg)
 }
 
 func jsConnect(t *testing.T, d *Daemon, user string) *nats.Conn {
