@@ -20,6 +20,21 @@
 //     kind, the metadata group's cluster id and a group id, so one route
 //     between two nodes multiplexes all groups, and frames of another
 //     cluster are dropped before they reach Raft.
+//   - Host (host.go): many groups on one node (one per replicated
+//     stream, issue 15) over one DB and one Transport. Receive routes
+//     an incoming frame to its group's Node by the frame's group id
+//     (frames of a group not running here, of another cluster or that
+//     do not parse are dropped and counted: Stats); each group's
+//     messages go to the server names of its own peer set
+//     (GroupConfig.Peers, SetPeers). StartGroup, StopGroup (the log
+//     stays) and RemoveGroup (the log is deleted). One goroutine and
+//     one ticker per Host tick every group (their Nodes run with
+//     Config.ExternalTick), so idle wakeups do not grow with the
+//     number of groups; a group
+//     costs only its Node's goroutines (Node.run and raft's own). Lock
+//     order: Host.mu, then a Node's locks; a Node's goroutine never
+//     takes Host.mu. The metadata group (MetaGroup) is not a Host
+//     group: internal/meta runs its own Node.
 //
 // Why a package of its own rather than a type inside internal/meta: the
 // stream groups of issue 15 will live next to the store and jsapi, and
@@ -49,4 +64,14 @@
 //		FSM: fsm, Send: send, Bootstrap: []raft.Peer{{ID: 1}}})
 //	res, err := n.Propose(ctx, []byte(`{"op":"…"}`)) // res: fsm.Apply's result
 //	n.Stop(); db.Close()
+//
+// With a Host (stream groups):
+//
+//	h, _ := repl.NewHost(repl.HostConfig{DB: db, Transport: tr})
+//	n, _ := h.StartGroup(repl.GroupConfig{ID: 7, Self: 1, FSM: fsm,
+//		Peers: map[uint64]string{2: "n2", 3: "n3"},
+//		Bootstrap: []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}}})
+//	// the route's reader: h.Receive(fromServer, frame)
+//	res, err := n.Propose(ctx, data)
+//	h.Close() // stops every group, then closes db
 package repl

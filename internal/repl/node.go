@@ -52,6 +52,11 @@ type Config struct {
 	// Tick is the Raft tick; ElectionTicks and HeartbeatTicks count it.
 	Tick                          time.Duration
 	ElectionTicks, HeartbeatTicks int
+	// ExternalTick: the node keeps no ticker of its own; its owner
+	// calls Tick every Tick (a Host ticks all its groups from one
+	// goroutine). Tick is still the period Propose and ReadIndex retry
+	// at.
+	ExternalTick bool
 	// SnapshotEvery: entries applied between two snapshots (which then
 	// compact the log).
 	SnapshotEvery uint64
@@ -190,6 +195,12 @@ func (n *Node) Step(m *raftpb.Message) {
 	}
 }
 
+// Tick advances the node's Raft clock by one tick, for a node started
+// with Config.ExternalTick. Safe from any goroutine; it never blocks
+// (Raft drops a tick when its queue is full, and ignores ticks once
+// stopped).
+func (n *Node) Tick() { n.rn.Tick() }
+
 // Applied returns the index of the last entry applied (or restored from
 // a snapshot), empty entries included.
 func (n *Node) Applied() uint64 { return n.appliedIndex.Load() }
@@ -304,11 +315,15 @@ func (n *Node) proposeErr(ctx context.Context, err error) error {
 func (n *Node) run() {
 	defer close(n.done)
 	defer n.rn.Stop()
-	ticker := time.NewTicker(n.cfg.Tick)
-	defer ticker.Stop()
+	var tickC <-chan time.Time // nil with ExternalTick: Tick is called
+	if !n.cfg.ExternalTick {
+		ticker := time.NewTicker(n.cfg.Tick)
+		defer ticker.Stop()
+		tickC = ticker.C
+	}
 	for {
 		select {
-		case <-ticker.C:
+		case <-tickC:
 			n.rn.Tick()
 		case m := <-n.inbox:
 			n.step(m)
