@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,5 +377,61 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestHostConcurrent: starts, stops, removals, incoming frames and
+// Close from many goroutines at once (run with -race); Close leaves no
+// goroutine behind (goleak in TestMain).
+func TestHostConcurrent(t *testing.T) {
+	db, err := OpenDB(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHost(HostConfig{DB: db, Transport: netTransport{net: &fakeNet{}, from: "h1"}, Tick: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ops atomic.Int64
+	halfway := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				id := uint64(1 + (w*7+i)%5)
+				switch i % 3 {
+				case 0:
+					_, err := h.StartGroup(GroupConfig{ID: id, Self: 1, FSM: &countFSM{}, Bootstrap: []raft.Peer{{ID: 1}}})
+					if err != nil && !errors.Is(err, ErrGroupExists) && !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+				case 1:
+					if err := h.StopGroup(id); err != nil && !errors.Is(err, ErrNoGroup) {
+						t.Error(err)
+					}
+				case 2:
+					if err := h.RemoveGroup(id); err != nil && !errors.Is(err, ErrGroupExists) && !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+				}
+				h.Receive("h2", AppendFrame(nil, Frame{Kind: KindRaft, Group: id}))
+				if ops.Add(1) == 60 {
+					close(halfway) // Close lands mid-way
+				}
+			}
+		}()
+	}
+	<-halfway
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if _, err := h.StartGroup(GroupConfig{ID: 1, Self: 1, FSM: &countFSM{}}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("StartGroup after Close: %v, want ErrClosed", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
