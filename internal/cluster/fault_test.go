@@ -6,9 +6,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,20 +110,47 @@ func TestRoutedMessagesSkipNodeLocalServices(t *testing.T) {
 // freePorts reserves n loopback ports and frees them for the test.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	handedOut.mu.Lock()
+	defer handedOut.mu.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
 	}
-	for _, ln := range lns {
+	// Below the kernel's ephemeral range: a port from that range could
+	// become the source port of a node's route dial before the node
+	// that owns it listens ("address already in use").
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 11000 {
+				low = v
+			}
+		}
+	}
+	var ports []int
+	for tries := 0; len(ports) < n && tries < 10000; tries++ {
+		p := 10000 + rand.IntN(low-10000)
+		if handedOut.ports[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
 		ln.Close()
+		handedOut.ports[p] = true
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		t.Fatal("no free loopback ports below the ephemeral range")
 	}
 	return ports
+}
+
+// handedOut holds the ports freePorts returned, so that two tests never
+// pick the same one before either listens on it.
+var handedOut struct {
+	mu    sync.Mutex
+	ports map[int]bool
 }
 
 // TestSameRoutesEverywhere gives every node the same route list, its
