@@ -12,22 +12,64 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// Assignment places one stream of one account on one node (R1).
+// Assignment places one stream of one account on one node (R1) or, with
+// more than one peer, on the R nodes of its own Raft group.
 type Assignment struct {
-	Account string          `json:"account"`
-	Stream  string          `json:"stream"`
-	Node    string          `json:"node"`   // server name of the node holding it
+	Account string `json:"account"`
+	Stream  string `json:"stream"`
+	// Node is the server name of the node holding an R1 stream; for a
+	// replicated one, its first peer (the preferred first leader).
+	Node    string          `json:"node"`
 	Config  json.RawMessage `json:"config"` // the stream's definition, as jsapi stores it
 	Created time.Time       `json:"created"`
 	// Revision is the Raft index of the entry that created the
-	// assignment or last changed its Config (set by the group).
+	// assignment or last changed its Config or Peers (set by the group).
 	Revision uint64 `json:"revision"`
+	// Peers are the members of a replicated stream's group (nil for
+	// R1). The group numbers them 1..R at placement and gives a peer
+	// added later an id never used in this group (PeerSeq).
+	Peers []Peer `json:"peers,omitempty"`
+	// Group is the id of a replicated stream's Raft group: the index of
+	// the entry that made it replicated, the same on every node and
+	// never 0 (the metadata group's). 0 for R1.
+	Group uint64 `json:"group,omitempty"`
+	// PeerSeq is the highest peer id ever given in Group.
+	PeerSeq uint64 `json:"peer_seq,omitempty"`
+}
+
+// Peer is one member of a replicated stream's group.
+type Peer struct {
+	ID   uint64 `json:"id"`   // Raft id within the stream's group
+	Name string `json:"name"` // server name
+}
+
+// Replicated reports whether a has a group of more than one peer.
+func (a Assignment) Replicated() bool { return len(a.Peers) > 1 }
+
+// Nodes returns the server names a's stream lives on: its peers, or
+// Node for R1.
+func (a Assignment) Nodes() []string {
+	if len(a.Peers) == 0 {
+		return []string{a.Node}
+	}
+	out := make([]string, len(a.Peers))
+	for i, p := range a.Peers {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// heldBy reports whether node is a's Node or one of its peers.
+func (a Assignment) heldBy(node string) bool {
+	return a.Node == node || slices.ContainsFunc(a.Peers, func(p Peer) bool { return p.Name == node })
 }
 
 // op is one log entry's command (JSON).
 type op struct {
-	Op         string     `json:"op"` // "assign", "unassign", "config"
+	Op         string     `json:"op"` // "assign", "unassign", "config", "peers"
 	Assignment Assignment `json:"a"`
+	// Expect is the Revision a "peers" op requires (compare-and-swap).
+	Expect uint64 `json:"expect,omitempty"`
 }
 
 // result is what applying an op tells its proposer.
@@ -70,6 +112,18 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 			return result{a: cur} // the first committed assignment wins
 		}
 		a.Revision = index
+		a.Group, a.PeerSeq = 0, 0
+		if len(a.Peers) > 1 {
+			// Numbered here, so every node agrees whatever the proposer
+			// sent; Node is the first peer.
+			a.Peers = slices.Clone(a.Peers)
+			for i := range a.Peers {
+				a.Peers[i].ID = uint64(i + 1)
+			}
+			a.Node, a.Group, a.PeerSeq = a.Peers[0].Name, index, uint64(len(a.Peers))
+		} else {
+			a.Peers = nil
+		}
 		if f.streams[a.Account] == nil {
 			f.streams[a.Account] = map[string]Assignment{}
 		}
@@ -77,7 +131,7 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 		f.changed = true
 		return result{a: a}
 	case "unassign":
-		if !ok || cur.Node != a.Node {
+		if !ok || !cur.heldBy(a.Node) {
 			return result{err: ErrNotAssigned}
 		}
 		delete(f.streams[a.Account], a.Stream)
@@ -87,7 +141,7 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 		f.changed = true
 		return result{a: cur}
 	case "config":
-		if !ok || cur.Node != a.Node {
+		if !ok || !cur.heldBy(a.Node) {
 			return result{err: ErrNotAssigned}
 		}
 		cur.Config = a.Config
@@ -95,6 +149,17 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 		f.streams[a.Account][a.Stream] = cur
 		f.changed = true
 		return result{a: cur}
+	case "peers":
+		if !ok {
+			return result{err: ErrNotAssigned}
+		}
+		next, err := setPeers(cur, a.Peers, o.Expect, index)
+		if err != nil {
+			return result{a: cur, err: err}
+		}
+		f.streams[a.Account][a.Stream] = next
+		f.changed = true
+		return result{a: next}
 	}
 	return result{err: fmt.Errorf("meta: entry %d: unknown operation %q", index, o.Op)}
 }

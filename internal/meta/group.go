@@ -353,10 +353,18 @@ func (g *Group) Cluster() uint64 { return g.cluster.Load() }
 
 // Assign proposes a; the first committed assignment of a name wins. It
 // returns the committed assignment, which is another node's when that
-// one won (compare Node). Created defaults to now. It waits until this
-// node applied the entry, and returns ErrUnavailable when ctx ends
-// first.
+// one won (compare Node). Created defaults to now. With more than one
+// peer in a.Peers the stream is replicated: the group numbers the peers
+// 1..R, sets Group and makes Node the first peer (the ids, Group and
+// Node given are ignored). It waits until this node applied the entry,
+// and returns ErrUnavailable when ctx ends first.
 func (g *Group) Assign(ctx context.Context, a Assignment) (Assignment, error) {
+	if len(a.Peers) > 1 {
+		if err := checkPeerNames(a.Peers); err != nil {
+			return Assignment{}, err
+		}
+		a.Node = a.Peers[0].Name
+	}
 	if a.Account == "" || a.Stream == "" || a.Node == "" {
 		return Assignment{}, errors.New("meta: Assign needs an account, a stream and a node")
 	}
