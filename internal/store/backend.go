@@ -78,11 +78,32 @@ func (ws *writeSet) empty() bool {
 // stored, so load hands out the stored *Msg itself.
 type memBackend struct {
 	msgs map[uint64]*Msg
+	// extra holds the TTL and message id of the messages stored with
+	// one (a file stream keeps them in its record), so that a replica
+	// read (replica_read.go) hands them on.
+	extra map[uint64]memExtra
+}
+
+// memExtra is what a memory stream keeps beside a message with a TTL or
+// a message id.
+type memExtra struct {
+	ttl   time.Duration
+	msgID string
 }
 
 var _ backend = (*memBackend)(nil)
 
-func newMemBackend() *memBackend { return &memBackend{msgs: make(map[uint64]*Msg)} }
+func newMemBackend() *memBackend {
+	return &memBackend{msgs: make(map[uint64]*Msg), extra: make(map[uint64]memExtra)}
+}
+
+// put stores m with its TTL and message id.
+func (b *memBackend) put(m *Msg, ttl time.Duration, msgID string) {
+	b.msgs[m.Seq] = m
+	if ttl != 0 || msgID != "" {
+		b.extra[m.Seq] = memExtra{ttl: ttl, msgID: msgID}
+	}
+}
 
 func (b *memBackend) load(seq uint64, _ string) (*Msg, error) {
 	if m := b.msgs[seq]; m != nil {
@@ -103,14 +124,15 @@ func (b *memBackend) loadEach(seqs []uint64, _ []string, fn func(*Msg) bool) err
 func (b *memBackend) apply(ws *writeSet) (uint64, func() error, error) {
 	for _, seq := range ws.dels {
 		delete(b.msgs, seq)
+		delete(b.extra, seq)
 	}
 	for _, p := range ws.puts {
-		b.msgs[p.msg.Seq] = p.msg
+		b.put(p.msg, p.ttl, p.msgID)
 	}
 	return 0, nil, nil
 }
 
 func (b *memBackend) drop() error {
-	b.msgs = nil
+	b.msgs, b.extra = nil, nil
 	return nil
 }

@@ -71,6 +71,19 @@ func (st *Store) Export(name string) (*Export, error) {
 		s.mu.RUnlock()
 		return nil, err
 	}
+	ex := s.pinExportLocked(be)
+	durable := s.durableTicketLocked()
+	s.mu.RUnlock()
+	if err := durable(); err != nil {
+		ex.Close()
+		return nil, fmt.Errorf("store: stream %s: sync: %w", name, err)
+	}
+	return ex, nil
+}
+
+// pinExportLocked starts an export of s at its last sequence; the
+// caller holds the read lock and waits for durability itself.
+func (s *stream) pinExportLocked(be *pebbleBackend) *Export {
 	sn := &snapshot{s: s, upTo: s.lastSeq, budget: s.st.snapBudget, pebble: be, pin: be.st.db.NewSnapshot()}
 	// Registered under the lock, so that closing the stream (which
 	// takes it first) releases the pin.
@@ -81,13 +94,7 @@ func (st *Store) Export(name string) (*Export, error) {
 	} else {
 		ex.next = s.lastSeq + 1
 	}
-	durable := s.durableTicketLocked()
-	s.mu.RUnlock()
-	if err := durable(); err != nil {
-		ex.Close()
-		return nil, fmt.Errorf("store: stream %s: sync: %w", name, err)
-	}
-	return ex, nil
+	return ex
 }
 
 // stateLocked returns the counters, as State does; the caller holds the

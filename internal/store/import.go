@@ -47,6 +47,9 @@ type Import struct {
 	now  int64
 	buf  []byte
 	done bool
+	// replace (replica imports) lets Commit replace a stream of the
+	// same name; noIDs leaves the duplicate window to the caller.
+	replace, noIDs bool
 }
 
 // NewImport starts the import of a file stream named cfg.Name, which
@@ -57,6 +60,12 @@ func (st *Store) NewImport(cfg Config, meta []byte) (*Import, error) {
 	if cfg.Name == "" || cfg.Storage != FileStorage {
 		return nil, fmt.Errorf("%w: imports create named file streams", ErrInvalidConfig)
 	}
+	return st.newImport(cfg, meta, false)
+}
+
+// newImport starts an import into the table file; with replace, a
+// stream named cfg.Name may exist (Commit replaces it).
+func (st *Store) newImport(cfg Config, meta []byte, replace bool) (*Import, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
@@ -64,7 +73,7 @@ func (st *Store) NewImport(cfg Config, meta []byte) (*Import, error) {
 		return nil, ErrClosed
 	case st.db == nil:
 		return nil, fmt.Errorf("%w: file storage needs a store directory", ErrInvalidConfig)
-	case st.mu.streams[cfg.Name] != nil:
+	case !replace && st.mu.streams[cfg.Name] != nil:
 		return nil, ErrStreamExists
 	}
 	// The id is taken for good, even if the import is aborted: ids are
@@ -89,7 +98,7 @@ func (st *Store) NewImport(cfg Config, meta []byte) (*Import, error) {
 	be := &pebbleBackend{st: st, id: id, name: cfg.Name}
 	return &Import{
 		st: st, s: newStream(st, cfg, meta, be), id: id, path: path, w: w,
-		now: st.clock.Now().UnixNano(),
+		now: st.clock.Now().UnixNano(), replace: replace,
 	}, nil
 }
 
@@ -114,7 +123,11 @@ func (im *Import) Add(m ExportedMsg) error {
 	if err != nil {
 		return fmt.Errorf("store: importing stream %s: message %d: %w", im.s.name, m.Seq, err)
 	}
-	im.s.recoverMsg(m.Seq, r, im.now)
+	if im.noIDs {
+		im.s.indexRecovered(im.s.recovered(m.Seq, r), r.subject, nil, im.now)
+	} else {
+		im.s.recoverMsg(m.Seq, r, im.now)
+	}
 	im.last = m.Seq
 	return nil
 }
@@ -137,6 +150,13 @@ func (im *Import) Commit(lastSeq uint64, lastTime int64) (Stream, error) {
 		s.lastSeq, s.lastTime = lastSeq, max(lastTime, s.ix.lastTime())
 	}
 	s.finishRecoveryLocked()
+	return im.finish()
+}
+
+// finish writes the stream's record and tail, closes the table file
+// and ingests it; the stream's index and counters are complete.
+func (im *Import) finish() (Stream, error) {
+	s := im.s
 	_ = im.w.Set(streamKey(s.name), encodeStreamRecord(streamRecord{ID: im.id, Config: s.cfg, Meta: s.meta}))
 	err := im.w.Set(tailKey(im.id), encodeTail(s.lastSeq, s.lastTime))
 	if err == nil {
@@ -170,8 +190,20 @@ func (im *Import) ingest() error {
 	if st.mu.closed {
 		return ErrClosed
 	}
-	if st.mu.streams[im.s.name] != nil {
-		return ErrStreamExists
+	if old := st.mu.streams[im.s.name]; old != nil {
+		if !im.replace {
+			return ErrStreamExists
+		}
+		// The old stream goes first, durably: a crash from here to the
+		// ingestion leaves no stream of that name (replica_import.go).
+		old.close()
+		if err := old.be.drop(); err != nil {
+			return fmt.Errorf("store: replacing stream %s: %w", im.s.name, err)
+		}
+		delete(st.mu.streams, im.s.name)
+		if importAfterDrop != nil {
+			importAfterDrop()
+		}
 	}
 	if err := st.db.Ingest(context.Background(), []string{im.path}); err != nil {
 		return fmt.Errorf("store: importing stream %s: %w", im.s.name, err)
@@ -179,6 +211,10 @@ func (im *Import) ingest() error {
 	st.mu.streams[im.s.name] = im.s
 	return nil
 }
+
+// importAfterDrop, when set (tests), runs once an import replacing a
+// stream has dropped the old one and before it ingests the new one.
+var importAfterDrop func()
 
 // Abort discards the import; it is idempotent, and does nothing after a
 // successful Commit.

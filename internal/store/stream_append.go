@@ -219,7 +219,8 @@ func (s *stream) removeSeqLocked(ws *writeSet, seq uint64) (entry, bool) {
 // records the deletion in ws. It returns the removed entry and whether
 // its subject has no message left.
 func (s *stream) removeAtLocked(ws *writeSet, p int) (entry, bool) {
-	s.noteRemovalLocked(p) // snapshot_capture.go
+	s.noteRemovalLocked(p)        // snapshot_capture.go
+	s.noteReplicaRemovalLocked(p) // replica_read.go
 	e, emptied := s.ix.removeAt(p)
 	if e.flags&entryTTL != 0 {
 		s.ttls.dead++
