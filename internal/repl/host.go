@@ -49,9 +49,11 @@ type GroupConfig struct {
 	// Bootstrap, on an empty log, starts the group with these members
 	// (see Config.Bootstrap).
 	Bootstrap                     []raft.Peer
-	ElectionTicks, HeartbeatTicks int    // see Config
-	SnapshotEvery                 uint64 // see Config
-	OnApplied                     func() // see Config
+	ElectionTicks, HeartbeatTicks int                          // see Config
+	SnapshotEvery                 uint64                       // see Config
+	OnApplied                     func()                       // see Config
+	OnLeader                      func(lead uint64, self bool) // see Config
+	NoSync                        bool                         // see Config
 }
 
 // Host errors.
@@ -160,7 +162,8 @@ func (h *Host) StartGroup(cfg GroupConfig) (*Node, error) {
 		Send: func(m *raftpb.Message) bool { return h.send(g, m) }, Bootstrap: cfg.Bootstrap,
 		Tick: h.cfg.Tick, ExternalTick: true,
 		ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
-		SnapshotEvery: cfg.SnapshotEvery, OnApplied: cfg.OnApplied, Logf: h.cfg.Logf,
+		SnapshotEvery: cfg.SnapshotEvery, OnApplied: cfg.OnApplied, OnLeader: cfg.OnLeader,
+		NoSync: cfg.NoSync, Logf: h.cfg.Logf,
 	})
 	h.mu.Lock()
 	if err != nil || h.mu.closed {

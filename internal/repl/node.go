@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +65,16 @@ type Config struct {
 	// OnApplied is called on the Node's goroutine after each batch of
 	// committed entries (or a snapshot) was applied.
 	OnApplied func()
-	Logf      func(format string, args ...any)
+	// OnLeader is called on the Node's goroutine when the leader this
+	// node knows changes (lead 0: none), with whether it is this node.
+	// It must not block: it runs before the Ready's entries are applied.
+	OnLeader func(lead uint64, self bool)
+	// NoSync: the log is written without fsync (in the operating system
+	// before a message that depends on it is sent, so it survives the
+	// process's crash, not a power loss). Stream groups use it unless
+	// the server syncs every write (--sync_interval always).
+	NoSync bool
+	Logf   func(format string, args ...any)
 }
 
 // Node runs one Raft group member: a goroutine that ticks, steps
@@ -79,6 +90,7 @@ type Node struct {
 	done    chan struct{}
 
 	leader atomic.Uint64
+	seen   sync.Map              // peer id → time.Time its last message was stepped
 	failed atomic.Pointer[error] // a storage error stopped the node
 	lost   bool                  // a heartbeat showed the log was lost (loop goroutine only)
 
@@ -346,6 +358,9 @@ func (n *Node) run() {
 // again). Errors are for messages Raft refuses (of removed nodes and
 // the like).
 func (n *Node) step(m *raftpb.Message) {
+	if from := m.GetFrom(); from != 0 {
+		n.seen.Store(from, time.Now())
+	}
 	if m.GetType() == raftpb.MsgHeartbeat {
 		n.clampCommit(m)
 	}
@@ -381,9 +396,12 @@ func (n *Node) clampCommit(m *raftpb.Message) {
 
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
-		n.leader.Store(rd.SoftState.Lead)
+		old := n.leader.Swap(rd.SoftState.Lead)
+		if old != rd.SoftState.Lead && n.cfg.OnLeader != nil {
+			n.cfg.OnLeader(rd.SoftState.Lead, rd.SoftState.Lead == n.cfg.ID)
+		}
 	}
-	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
+	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync && !n.cfg.NoSync); err != nil {
 		return err
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -533,4 +551,50 @@ func (n *Node) maybeSnapshot() error {
 // info level); Cairn logs what matters itself.
 func discardLogger() raft.Logger {
 	return &raft.DefaultLogger{Logger: log.New(io.Discard, "", 0)}
+}
+
+// PeerStatus is what a leader knows of one member's replication.
+type PeerStatus struct {
+	ID uint64
+	// Match is the highest log index known to be in the member's log.
+	Match uint64
+	// Active: Raft heard from the member within an election timeout.
+	Active bool
+	// Seen is when this node last received a message from the member
+	// (zero if never since it started).
+	Seen time.Time
+}
+
+// Status is a node's view of its group.
+type Status struct {
+	Leader  uint64
+	Term    uint64
+	Commit  uint64
+	Applied uint64
+	// LastIndex is the index of the last entry in this node's log.
+	LastIndex uint64
+	// Peers holds, on the leader only, every member but the leader.
+	Peers []PeerStatus
+}
+
+// Status returns the node's view of its group; Peers only on the
+// leader.
+func (n *Node) Status() Status {
+	st := n.rn.Status()
+	out := Status{Leader: st.Lead, Term: st.GetTerm(), Commit: st.GetCommit(), Applied: n.appliedIndex.Load()}
+	if last, err := n.storage.LastIndex(); err == nil {
+		out.LastIndex = last
+	}
+	for id, pr := range st.Progress {
+		if id == n.cfg.ID {
+			continue
+		}
+		ps := PeerStatus{ID: id, Match: pr.Match, Active: pr.RecentActive}
+		if t, ok := n.seen.Load(id); ok {
+			ps.Seen = t.(time.Time)
+		}
+		out.Peers = append(out.Peers, ps)
+	}
+	slices.SortFunc(out.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }
