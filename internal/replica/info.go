@@ -1,0 +1,83 @@
+package replica
+
+import (
+	"fmt"
+	"time"
+)
+
+// PeerInfo is one replica other than the leader, as nats-server's
+// stream info "cluster.replicas" shows it.
+type PeerInfo struct {
+	Name    string
+	Current bool          // its log holds everything the leader has
+	Active  time.Duration // since the leader last heard from it
+	Lag     uint64        // entries it is behind
+	Offline bool          // not heard from within an election timeout
+}
+
+// Info is the group's state as this replica knows it.
+type Info struct {
+	Leader   string // "" when none is known
+	Replicas []PeerInfo
+}
+
+// Info returns the group's state; the replicas' progress is known on
+// the leader only (elsewhere Replicas lists the other members, without
+// progress).
+func (s *Stream) Info() Info {
+	st := s.node.Status()
+	out := Info{Leader: s.opts.Peers[st.Leader]}
+	if st.Leader != s.opts.Self {
+		for id, name := range s.opts.Peers {
+			if id != st.Leader {
+				out.Replicas = append(out.Replicas, PeerInfo{Name: name})
+			}
+		}
+		sortPeers(out.Replicas)
+		return out
+	}
+	now := time.Now()
+	for _, p := range st.Peers {
+		pi := PeerInfo{Name: s.opts.Peers[p.ID], Offline: !p.Active}
+		if p.Match < st.LastIndex {
+			pi.Lag = st.LastIndex - p.Match
+		}
+		pi.Current = pi.Lag == 0 && p.Active
+		if !p.Seen.IsZero() {
+			pi.Active = now.Sub(p.Seen)
+		}
+		out.Replicas = append(out.Replicas, pi)
+	}
+	sortPeers(out.Replicas)
+	return out
+}
+
+func sortPeers(ps []PeerInfo) {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j].Name < ps[j-1].Name; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}
+
+// StepDown hands the leadership to the most up-to-date active replica.
+// ErrNotLeader when this replica does not lead; an error when no other
+// replica is current.
+func (s *Stream) StepDown() error {
+	st := s.node.Status()
+	if st.Leader != s.opts.Self {
+		return ErrNotLeader
+	}
+	var best uint64
+	var bestMatch uint64
+	for _, p := range st.Peers {
+		if p.Active && (best == 0 || p.Match > bestMatch) {
+			best, bestMatch = p.ID, p.Match
+		}
+	}
+	if best == 0 {
+		return fmt.Errorf("replica: stream %s: no replica to step down to", s.st.Name())
+	}
+	s.node.TransferLeadership(best)
+	return nil
+}

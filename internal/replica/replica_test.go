@@ -1,0 +1,237 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairn-db/cairn/internal/repl"
+	"github.com/cairn-db/cairn/internal/store"
+)
+
+// net connects in-process Hosts by server name.
+type net struct {
+	mu    sync.Mutex
+	hosts map[string]*repl.Host
+	cut   map[string]bool
+}
+
+type transport struct {
+	n    *net
+	from string
+}
+
+func (t transport) Send(to string, frame []byte) bool {
+	t.n.mu.Lock()
+	h, blocked := t.n.hosts[to], t.n.cut[t.from] || t.n.cut[to]
+	t.n.mu.Unlock()
+	if h == nil || blocked {
+		return false
+	}
+	h.Receive(t.from, append([]byte(nil), frame...))
+	return true
+}
+
+// group is one replicated stream on three in-process replicas.
+type group struct {
+	n       *net
+	streams []*Stream
+	stores  []*store.Store
+}
+
+func newGroup(t *testing.T, cfg store.Config) *group {
+	t.Helper()
+	g := &group{n: &net{hosts: map[string]*repl.Host{}, cut: map[string]bool{}}}
+	peers := map[uint64]string{1: "r1", 2: "r2", 3: "r3"}
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("r%d", i)
+		db, err := repl.OpenDB("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := repl.NewHost(repl.HostConfig{DB: db, Transport: transport{n: g.n, from: name}, Tick: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.n.mu.Lock()
+		g.n.hosts[name] = h
+		g.n.mu.Unlock()
+		st, err := store.Open(t.TempDir(), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Driven = true
+		ss, err := st.CreateStream(cfg, []byte("meta"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := Start(Options{Host: h, Group: 7, Self: uint64(i), Peers: peers, Bootstrap: true, Stream: ss, Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.streams = append(g.streams, rs)
+		g.stores = append(g.stores, st)
+		t.Cleanup(func() {
+			rs.Stop()
+			_ = h.Close()
+			_ = st.Close()
+		})
+	}
+	return g
+}
+
+// leader waits for a leader and returns its stream.
+func (g *group) leader(t *testing.T) *Stream {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, s := range g.streams {
+			if s.IsLeader() {
+				return s
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no leader elected")
+	return nil
+}
+
+// converge waits until every replica's state equals the leader's.
+func (g *group) converge(t *testing.T, want store.State) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		same := true
+		for _, s := range g.streams {
+			if s.State() != want {
+				same = false
+			}
+		}
+		if same {
+			return
+		}
+		if time.Now().After(deadline) {
+			for i, s := range g.streams {
+				t.Errorf("replica %d: %+v", i+1, s.State())
+			}
+			t.Fatalf("replicas did not converge to %+v", want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestReplicasApplySameEntries(t *testing.T) {
+	g := newGroup(t, store.Config{Name: "KV_b", Subjects: []string{"$KV.b.>"}, MaxMsgsPerSubject: 2, DuplicateWindow: time.Minute})
+	l := g.leader(t)
+	for i := range 20 {
+		if _, err := l.Append(fmt.Sprintf("$KV.b.k%d", i%3), nil, []byte("v"), store.AppendOpts{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An expectation is decided at apply time, by the revision alone.
+	last, err := l.GetLast("$KV.b.k0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append("$KV.b.k0", nil, []byte("x"), store.AppendOpts{ExpectedLastSubjSeq: last.Seq, HasExpectedLastSubjSeq: true}); err != nil {
+		t.Fatalf("update with the right revision: %v", err)
+	}
+	_, err = l.Append("$KV.b.k0", nil, []byte("y"), store.AppendOpts{ExpectedLastSubjSeq: last.Seq, HasExpectedLastSubjSeq: true})
+	var wrong *store.WrongSequenceError
+	if !errors.As(err, &wrong) {
+		t.Fatalf("update with a stale revision: %v, want a wrong sequence", err)
+	}
+	// A message id is de-duplicated on every replica alike.
+	r1, err := l.Append("$KV.b.k1", nil, []byte("d"), store.AppendOpts{MsgID: "id1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := l.Append("$KV.b.k1", nil, []byte("d"), store.AppendOpts{MsgID: "id1"})
+	if err != nil || !r2.Duplicate || r2.Seq != r1.Seq {
+		t.Fatalf("duplicate: %+v %v", r2, err)
+	}
+	if err := l.Delete(r1.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Purge(store.PurgeOpts{Subject: "$KV.b.k2"}); err != nil {
+		t.Fatal(err)
+	}
+	g.converge(t, l.State())
+	// Same messages, same timestamps: the leader's.
+	st := l.State()
+	for seq := st.FirstSeq; seq <= st.LastSeq; seq++ {
+		want, werr := l.Get(seq)
+		for i, s := range g.streams {
+			got, gerr := s.Get(seq)
+			if (werr == nil) != (gerr == nil) || (werr == nil && (got.Time != want.Time || got.Subject != want.Subject || string(got.Data) != string(want.Data))) {
+				t.Fatalf("replica %d seq %d: %+v %v, leader %+v %v", i+1, seq, got, gerr, want, werr)
+			}
+		}
+	}
+}
+
+func TestLeaderExpiresForEveryone(t *testing.T) {
+	g := newGroup(t, store.Config{Name: "KV_t", Subjects: []string{"$KV.t.>"}, AllowMsgTTL: true})
+	l := g.leader(t)
+	if _, err := l.Append("$KV.t.a", nil, []byte("v"), store.AppendOpts{TTL: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append("$KV.t.b", nil, []byte("v"), store.AppendOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		done := true
+		for _, s := range g.streams {
+			if s.State().Msgs != 1 {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the TTL message did not expire everywhere: %+v %+v %+v", g.streams[0].State(), g.streams[1].State(), g.streams[2].State())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.converge(t, l.State())
+}
+
+func TestMinorityCannotWrite(t *testing.T) {
+	g := newGroup(t, store.Config{Name: "S", Subjects: []string{"s.>"}})
+	l := g.leader(t)
+	if _, err := l.Append("s.a", nil, []byte("1"), store.AppendOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	name := l.opts.Peers[l.opts.Self]
+	g.n.mu.Lock()
+	g.n.cut[name] = true
+	g.n.mu.Unlock()
+	_, err := l.Append("s.a", nil, []byte("2"), store.AppendOpts{})
+	if !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("append on a cut-off leader: %v, want ErrNoQuorum", err)
+	}
+	if err := l.Barrier(t.Context()); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("barrier on a cut-off leader: %v, want ErrNoQuorum", err)
+	}
+	// The majority elects another leader and goes on.
+	var nl *Stream
+	deadline := time.Now().Add(5 * time.Second)
+	for nl == nil && time.Now().Before(deadline) {
+		for _, s := range g.streams {
+			if s != l && s.IsLeader() {
+				nl = s
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if nl == nil {
+		t.Fatal("the majority elected no leader")
+	}
+	if _, err := nl.Append("s.a", nil, []byte("3"), store.AppendOpts{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,353 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/cairn-db/cairn/internal/repl"
+	"github.com/cairn-db/cairn/internal/store"
+)
+
+// Errors of a replicated stream's writes.
+var (
+	// ErrNoQuorum: the write was not applied before the timeout (no
+	// leader, no quorum); it may still be applied later.
+	ErrNoQuorum = errors.New("replica: no quorum")
+	// ErrNotLeader: the operation needs this replica to lead.
+	ErrNotLeader = errors.New("replica: not the stream's leader")
+	// ErrNoCatchUp: a replica behind a snapshot could not fetch the
+	// stream from a peer.
+	ErrNoCatchUp = errors.New("replica: cannot catch up")
+)
+
+// Options configure a replicated stream.
+type Options struct {
+	Host  *repl.Host
+	Group uint64
+	// Self is this replica's Raft id; Peers maps every member's id
+	// (this one's included) to its server name.
+	Self  uint64
+	Peers map[uint64]string
+	// Bootstrap starts the group with Peers as members when its log is
+	// empty (a new stream); without it an empty log waits to be added.
+	Bootstrap bool
+	// Stream is the local store stream (Config.Driven).
+	Stream store.Stream
+	// Timeout bounds a proposal and a read barrier (default 4 s).
+	Timeout time.Duration
+	// NoSync writes the group's log without fsync (repl.Config.NoSync).
+	NoSync bool
+	// SnapshotEvery: entries between two snapshots (default 16384).
+	SnapshotEvery uint64
+	Logf          func(format string, args ...any)
+}
+
+// Stream is a replicated stream: a store.Stream whose mutations are
+// proposed to the stream's Raft group and applied, on every replica, to
+// the local driven stream, and whose reads are the local stream's.
+// Append, Delete, Purge and UpdateConfig return once the entry was
+// applied here (a quorum has it in its log); ErrNoQuorum when that does
+// not happen within Options.Timeout. Its methods are safe for
+// concurrent use.
+type Stream struct {
+	store.Stream
+	st   store.Stream
+	opts Options
+	node *repl.Node
+
+	leading  atomic.Bool
+	deadline atomic.Int64 // earliest expiry deadline known (Unix ns)
+	kick     chan struct{}
+	lead     chan struct{} // leadership changed
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+
+	mu struct {
+		sync.Mutex
+		onLeader []func(bool)
+	}
+}
+
+// Start starts the stream's group on opts.Host and returns the stream.
+func Start(opts Options) (*Stream, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 4 * time.Second
+	}
+	if opts.SnapshotEvery == 0 {
+		opts.SnapshotEvery = 16384
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if !opts.Stream.Config().Driven {
+		return nil, fmt.Errorf("replica: stream %s is not driven", opts.Stream.Name())
+	}
+	s := &Stream{Stream: opts.Stream, st: opts.Stream, opts: opts,
+		kick: make(chan struct{}, 1), lead: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	s.deadline.Store(math.MaxInt64)
+	var boot []raft.Peer
+	if opts.Bootstrap {
+		for id := range opts.Peers {
+			boot = append(boot, raft.Peer{ID: id})
+		}
+		sort.Slice(boot, func(i, j int) bool { return boot[i].ID < boot[j].ID })
+	}
+	n, err := opts.Host.StartGroup(repl.GroupConfig{
+		ID: opts.Group, Self: opts.Self, Peers: opts.Peers, FSM: fsm{s},
+		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
+		SnapshotEvery: opts.SnapshotEvery, NoSync: opts.NoSync,
+		OnLeader: func(_ uint64, self bool) {
+			s.leading.Store(self)
+			select {
+			case s.lead <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.node = n
+	go s.run()
+	return s, nil
+}
+
+func (s *Stream) logf(format string, args ...any) { s.opts.Logf(format, args...) }
+
+// Stop stops the group (its log stays) and the stream's goroutine; it
+// does not close the store stream. Idempotent.
+func (s *Stream) Stop() {
+	s.once.Do(func() {
+		close(s.stop)
+		<-s.done
+		if err := s.opts.Host.StopGroup(s.opts.Group); err != nil && !errors.Is(err, repl.ErrNoGroup) {
+			s.logf("replica: stream %s: stopping group %d: %v", s.st.Name(), s.opts.Group, err)
+		}
+	})
+}
+
+// Remove stops the group and deletes its log (the stream is deleted).
+func (s *Stream) Remove() error {
+	s.Stop()
+	return s.opts.Host.RemoveGroup(s.opts.Group)
+}
+
+// Group returns the stream's Raft group id.
+func (s *Stream) Group() uint64 { return s.opts.Group }
+
+// IsLeader reports whether this replica leads the group now.
+func (s *Stream) IsLeader() bool { return s.leading.Load() }
+
+// Leader returns the leader's server name, "" when none is known.
+func (s *Stream) Leader() string {
+	return s.opts.Peers[s.node.Leader()]
+}
+
+// OnLeader registers fn, called on the stream's own goroutine (never
+// concurrently) with true once this replica leads and has applied
+// everything its predecessors committed, and with false when it stops
+// leading.
+func (s *Stream) OnLeader(fn func(leader bool)) {
+	s.mu.Lock()
+	s.mu.onLeader = append(s.mu.onLeader, fn)
+	s.mu.Unlock()
+	select {
+	case s.lead <- struct{}{}:
+	default:
+	}
+}
+
+// Barrier returns once this replica applied everything committed when
+// it was called, as confirmed by a quorum (Raft's read index): a read
+// of the local stream after it sees every write acknowledged before
+// the call. A replica cut off from the quorum (or paused while another
+// was elected) cannot confirm and returns ErrNoQuorum.
+func (s *Stream) Barrier(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	if err := s.node.ReadIndex(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoQuorum, err)
+	}
+	return nil
+}
+
+// propose replicates data and returns its result as applied here.
+func (s *Stream) propose(data []byte) (result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	r, err := s.node.Propose(ctx, data)
+	if err != nil {
+		return result{}, fmt.Errorf("%w: %w", ErrNoQuorum, err)
+	}
+	res := r.(result)
+	return res, res.err
+}
+
+// Append replicates an append; the time is this node's clock.
+func (s *Stream) Append(subject string, hdr, data []byte, opts store.AppendOpts) (store.AppendResult, error) {
+	r, err := s.propose(appendEntry(time.Now().UnixNano(), subject, hdr, data, &opts))
+	return r.append, err
+}
+
+// Delete replicates the removal of message seq.
+func (s *Stream) Delete(seq uint64) error {
+	_, err := s.propose(deleteEntry(seq))
+	return err
+}
+
+// Purge replicates a purge.
+func (s *Stream) Purge(opts store.PurgeOpts) (uint64, error) {
+	r, err := s.propose(purgeEntry(opts))
+	return r.purged, err
+}
+
+// UpdateConfig replicates a configuration change (the stream stays
+// driven).
+func (s *Stream) UpdateConfig(cfg store.Config, meta []byte) error {
+	cfg.Driven = true
+	data, err := configEntry(cfg, meta)
+	if err != nil {
+		return err
+	}
+	_, err = s.propose(data)
+	return err
+}
+
+// noteAppend lowers the expiry deadline for a message appended at t.
+func (s *Stream) noteAppend(t int64, o *store.AppendOpts) {
+	cfg := s.st.Config()
+	if cfg.MaxAge > 0 {
+		s.noteDeadline(satAdd(t, int64(cfg.MaxAge)))
+	}
+	if o.TTL > 0 {
+		s.noteDeadline(satAdd(t, int64(o.TTL)))
+	}
+	if o.MsgID != "" && cfg.DuplicateWindow > 0 {
+		s.noteDeadline(satAdd(t, int64(cfg.DuplicateWindow)))
+	}
+}
+
+// noteDeadline lowers the deadline to t and wakes the leader's timer.
+func (s *Stream) noteDeadline(t int64) {
+	for {
+		cur := s.deadline.Load()
+		if t >= cur {
+			return
+		}
+		if s.deadline.CompareAndSwap(cur, t) {
+			break
+		}
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// setDeadline replaces the deadline (after an expiry pass).
+func (s *Stream) setDeadline(t int64) {
+	s.deadline.Store(t)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// run is the stream's goroutine: it tells leadership changes to the
+// OnLeader functions and, while leading, proposes expiry passes when
+// the deadline comes.
+func (s *Stream) run() {
+	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	told := false // what the OnLeader functions were last told
+	for {
+		leading := s.leading.Load()
+		if leading != told {
+			if leading && !s.catchUpLeader() {
+				leading = false // lost it meanwhile, or stopping
+			}
+			if leading != told {
+				told = leading
+				s.tell(leading)
+				if leading {
+					s.expire() // learn the deadline, do what is due
+				}
+			}
+		}
+		wait := time.Hour
+		if told {
+			wait = time.Until(time.Unix(0, s.deadline.Load()))
+			wait = max(wait, 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-s.stop:
+			if told {
+				s.tell(false)
+			}
+			return
+		case <-s.lead:
+		case <-s.kick:
+		case <-timer.C:
+			if told && s.leading.Load() {
+				s.expire()
+			}
+		}
+	}
+}
+
+// catchUpLeader waits, as a new leader, until it applied everything
+// committed before it was elected; false when it stops leading first.
+func (s *Stream) catchUpLeader() bool {
+	for s.leading.Load() {
+		select {
+		case <-s.stop:
+			return false
+		default:
+		}
+		if s.Barrier(context.Background()) == nil {
+			return s.leading.Load()
+		}
+	}
+	return false
+}
+
+func (s *Stream) tell(leader bool) {
+	s.mu.Lock()
+	fns := slices.Clone(s.mu.onLeader)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(leader)
+	}
+}
+
+// expire proposes an expiry pass at the leader's now.
+func (s *Stream) expire() {
+	r, err := s.propose(expireEntry(time.Now().UnixNano()))
+	if err != nil {
+		s.logf("replica: stream %s: expiry pass: %v", s.st.Name(), err)
+		// Try again in a second rather than spin.
+		s.setDeadline(time.Now().Add(time.Second).UnixNano())
+		return
+	}
+	s.setDeadline(r.next)
+}
