@@ -28,8 +28,10 @@ const (
 	subjList        = "$JS.API.STREAM.LIST"
 	subjPurge       = "$JS.API.STREAM.PURGE.*"
 	subjMsgGet      = "$JS.API.STREAM.MSG.GET.*"
-	subjMsgDelete   = "$JS.API.STREAM.MSG.DELETE.*"
-	directGetPrefix = "$JS.API.DIRECT.GET."
+	// subjLeaderStepdown: $JS.API.STREAM.LEADER.STEPDOWN.<stream>.
+	subjLeaderStepdown = "$JS.API.STREAM.LEADER.STEPDOWN.*"
+	subjMsgDelete      = "$JS.API.STREAM.MSG.DELETE.*"
+	directGetPrefix    = "$JS.API.DIRECT.GET."
 )
 
 // DefaultAPILevel is the JetStream API level Cairn reports: level 1
@@ -85,6 +87,10 @@ type Options struct {
 	// Batch bounds the atomic batches being published (batch.go);
 	// zero values take nats-server's defaults.
 	Batch BatchLimits
+	// Replicate, on a cluster, attaches a stream of num_replicas > 1
+	// to its Raft group (replicated.go). Nil: such a stream is refused
+	// (a server alone).
+	Replicate ReplicateFunc
 }
 
 // API serves the JetStream JSON API and stores messages published to
@@ -114,6 +120,10 @@ type API struct {
 	// subjects holds every stream's subjects, for the overlap check of
 	// a create or update. Guarded by ctl.
 	subjects subjectTrie
+
+	// dormant holds the replicated streams loaded from the store and
+	// not attached to their group yet (replicated.go). Guarded by ctl.
+	dormant map[string]store.Stream
 
 	mu struct {
 		sync.RWMutex
@@ -152,6 +162,7 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 	}
 	a := &API{bus: bus, st: st, opts: opts, consumers: opts.Consumers}
 	a.mu.streams = make(map[string]*stream)
+	a.dormant = make(map[string]store.Stream)
 	if opts.Group != nil {
 		opts.Group.join(a)
 	}
@@ -175,6 +186,7 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 		{subjMsgDelete, a.msgDelete},
 		{subjSnapshot, a.streamSnapshot},
 		{subjRestore, a.streamRestore},
+		{subjLeaderStepdown, a.streamLeaderStepdown},
 	}
 	for _, e := range endpoints {
 		if err := a.handle(e.subject, e.h); err != nil {

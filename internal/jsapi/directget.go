@@ -109,8 +109,8 @@ func (b *answerBudget) spend(reply string, m *store.Msg, hdr []byte) bool {
 // body, checking it in nats-server's order: API level, empty body,
 // malformed JSON, nothing selected, conflicting fields.
 func (s *stream) directGet(_, reply string, hdr, data []byte) {
-	if reply == "" {
-		return
+	if reply == "" || s.barrier() != nil {
+		return // no answer from a replica that cannot confirm it is current
 	}
 	bus := s.api.bus
 	switch {
@@ -171,8 +171,8 @@ func conflicting(gr *msgGetRequest, multi bool) bool {
 // message of the subject named in the request subject. nats.go's and
 // natscli's KV Get use it with an empty body.
 func (s *stream) directGetLast(subj, reply string, hdr, data []byte) {
-	if reply == "" {
-		return
+	if reply == "" || s.barrier() != nil {
+		return // no answer from a replica that cannot confirm it is current
 	}
 	bus := s.api.bus
 	if requiredAPILevelTooHigh(hdr, s.api.opts.APILevel) {

@@ -34,6 +34,10 @@ func (a *API) msgGet(req *request) {
 		a.respondError(req, typeMsgGet, errStreamNotFound)
 		return
 	}
+	if err := s.barrier(); err != nil {
+		a.respondError(req, typeMsgGet, ErrClusterUnavailable)
+		return
+	}
 	start := s.kvStart()
 	m, err := s.load(&gr)
 	observeGet(start, err)

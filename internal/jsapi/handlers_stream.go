@@ -38,7 +38,7 @@ func (a *API) streamCreate(req *request) {
 		a.respondError(req, typeStreamCreate, errInvalidConfigF("stream has no mirror but does have mirror direct"))
 		return
 	}
-	cfg, e := normalize(cr.StreamConfig)
+	cfg, e := normalizeAs(cr.StreamConfig, a.opts.Replicate != nil)
 	if e == nil {
 		e = a.checkStreamCaller(req, &cfg)
 	}
@@ -70,7 +70,7 @@ func (a *API) streamUpdate(req *request) {
 		a.respondError(req, typeStreamUpdate, errInvalidJSONF(err))
 		return
 	}
-	cfg, e := normalize(cr.StreamConfig)
+	cfg, e := normalizeAs(cr.StreamConfig, a.opts.Replicate != nil)
 	if e == nil && streamName(req.subject) != cfg.Name {
 		e = errStreamMismatch
 	}
@@ -163,8 +163,12 @@ func (a *API) streamInfo(req *request) {
 		fail(errStreamNotFound)
 		return
 	}
+	if err := s.barrier(); err != nil {
+		fail(ErrClusterUnavailable)
+		return
+	}
 	resp.StreamInfo = s.info(true)
-	resp.StreamInfo.Cluster = &ClusterInfo{Name: a.opts.ClusterName, Leader: a.opts.ServerName}
+	resp.StreamInfo.Cluster = s.clusterInfo()
 	if ir.DeletedDetails {
 		resp.StreamInfo.State.Deleted = s.deleted()
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/replica"
 	"github.com/cairn-db/cairn/internal/store"
 	"github.com/cairn-db/cairn/internal/subject"
 	"github.com/cairn-db/cairn/internal/wire"
@@ -46,7 +47,10 @@ func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 		observeKV(kvWriteOp(hdr), resultOf(e), start)
 	}
 	observeError(e)
-	if reply == "" || cfg.NoAck {
+	if reply == "" || cfg.NoAck || (e == errNoQuorum) {
+		// Without a quorum the write may still be applied later: no
+		// answer, so that the publisher treats it as unknown (a
+		// timeout), never as refused.
 		return
 	}
 	var buf [128]byte
@@ -213,6 +217,8 @@ func indexCRLF(b []byte) int {
 func appendError(err error) *APIError {
 	var wrong *store.WrongSequenceError
 	switch {
+	case errors.Is(err, replica.ErrNoQuorum):
+		return errNoQuorum
 	case errors.As(err, &wrong):
 		return errWrongLastSequenceF(wrong.Last)
 	case errors.Is(err, store.ErrWrongStream):

@@ -41,6 +41,15 @@ type stream struct {
 
 	unsubs      []func()
 	cancelWatch func()
+
+	// rep is the stream's group when it is replicated (nil: R1); s.st
+	// is then rep. lead guards the subscriptions of a replicated
+	// stream, which follow its leadership (replicated.go).
+	rep  Replicated
+	lead struct {
+		sync.Mutex
+		stopped, subscribed bool
+	}
 }
 
 // snapshot is an immutable view of a stream's configuration.
@@ -92,6 +101,7 @@ func toStoreConfig(c *StreamConfig) store.Config {
 	if c.Discard == DiscardNew {
 		sc.Discard = store.DiscardNew
 	}
+	sc.Driven = c.Replicas > 1 // replicas apply their group's log
 	return sc
 }
 
@@ -107,6 +117,12 @@ func (a *API) openStream(st store.Stream, cfg StreamConfig, created time.Time) (
 		return nil, err
 	}
 	s.cancelWatch = st.Subscribe(s.stored)
+	if rep, ok := st.(Replicated); ok {
+		// Subscribed by leaderChanged while this replica leads.
+		s.rep = rep
+		rep.OnLeader(s.leaderChanged)
+		return s, nil
+	}
 	if err := s.subscribe(); err != nil {
 		s.stop()
 		return nil, err
@@ -178,7 +194,13 @@ func (s *stream) unsubscribe() {
 // stop detaches the stream from the bus and from the store's
 // notifications. It does not delete anything.
 func (s *stream) stop() {
+	s.lead.Lock()
+	s.lead.stopped = true
 	s.unsubscribe()
+	s.lead.Unlock()
+	if s.rep != nil {
+		s.rep.Stop() // outside s.lead: its goroutine may be waiting for it
+	}
 	s.api.dropAtomicBatches(s) // batch.go
 	if s.cancelWatch != nil {
 		s.cancelWatch()
@@ -245,6 +267,12 @@ func wireTime(ns int64) time.Time {
 // others.
 func (a *API) loadStreams() error {
 	for _, st := range a.st.Streams() {
+		if st.Config().Driven {
+			// A replica: attached to its group by EnsureReplica once
+			// the metadata group says this server still holds it.
+			a.dormant[st.Name()] = st
+			continue
+		}
 		var m meta
 		if err := json.Unmarshal(st.Meta(), &m); err != nil {
 			// Like any corruption: refuse to start rather than serve
@@ -421,11 +449,19 @@ func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 	if err != nil {
 		return nil, errStreamCreateF(err)
 	}
+	if _, ok := a.dormant[cfg.Name]; ok {
+		return nil, errStreamNameExist // a replica not attached yet
+	}
 	st, err := a.st.CreateStream(toStoreConfig(&cfg), blob)
 	if err != nil {
 		return nil, errStreamCreateF(err)
 	}
-	s, err := a.openStream(st, cfg, created)
+	var s *stream
+	if a.replicated(&cfg) {
+		s, err = a.openReplica(st, cfg, created)
+	} else {
+		s, err = a.openStream(st, cfg, created)
+	}
 	if err != nil {
 		_ = a.st.DeleteStream(cfg.Name)
 		return nil, errStreamCreateF(err)
@@ -473,6 +509,9 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	if e := checkUpdate(&old, &cfg); e != nil {
 		return nil, e
 	}
+	if old.Replicas != cfg.Replicas && a.opts.Replicate != nil {
+		return nil, errReplicasNotUpdatable // not yet: issue 15
+	}
 	if e := a.checkLimits(&cfg, &old); e != nil {
 		return nil, e
 	}
@@ -502,7 +541,11 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	}
 	// Subscriptions are replaced only when they change: in between, the
 	// stream's subjects have no interest.
-	if !slices.Equal(old.Subjects, cfg.Subjects) || old.AllowDirect != cfg.AllowDirect {
+	if s.rep != nil && (!slices.Equal(old.Subjects, cfg.Subjects) || old.AllowDirect != cfg.AllowDirect) {
+		if err := s.refreshSubscriptions(); err != nil {
+			return nil, errStreamUpdateF(err)
+		}
+	} else if !slices.Equal(old.Subjects, cfg.Subjects) || old.AllowDirect != cfg.AllowDirect {
 		if err := s.resubscribe(); err != nil {
 			return nil, errStreamUpdateF(err)
 		}
@@ -537,6 +580,11 @@ func (a *API) detachStream(name string) (stop func(), e *APIError) {
 	delete(a.mu.streams, name)
 	a.mu.Unlock()
 	a.replaceSubjects(s.config().Subjects, nil)
+	if s.rep != nil {
+		if err := s.rep.Remove(); err != nil {
+			a.opts.Logf("JetStream: stream %s: removing its group: %v", name, err)
+		}
+	}
 	err := a.st.DeleteStream(name)
 	stop = func() {}
 	if a.consumers != nil {

@@ -61,6 +61,8 @@ type StreamInfo struct {
 type ClusterInfo struct {
 	Name   string `json:"name,omitempty"`
 	Leader string `json:"leader,omitempty"`
+	// Replicas are the other replicas of a replicated stream.
+	Replicas []PeerInfo `json:"replicas,omitempty"`
 }
 
 // StreamState is the state block of a stream info.

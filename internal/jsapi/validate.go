@@ -25,7 +25,11 @@ const (
 // defaults nats-server fills in, in nats-server's order of checks, so
 // the first error reported is the same. Features Cairn lacks are refused
 // by refuseUnsupported.
-func normalize(in StreamConfig) (StreamConfig, *APIError) {
+func normalize(in StreamConfig) (StreamConfig, *APIError) { return normalizeAs(in, false) }
+
+// normalizeAs is normalize on a server that replicates streams
+// (clustered: num_replicas up to 5 is accepted) or not.
+func normalizeAs(in StreamConfig, clustered bool) (StreamConfig, *APIError) {
 	cfg := in
 	if !subject.ValidStreamName(cfg.Name) {
 		return cfg, errInvalidConfigF("stream name is required and can not contain '.', '*', '>', '\\', '/'")
@@ -58,7 +62,7 @@ func normalize(in StreamConfig) (StreamConfig, *APIError) {
 	if e := normalizeMarkers(&cfg); e != nil {
 		return cfg, e
 	}
-	if e := refuseUnsupported(&cfg); e != nil {
+	if e := refuseUnsupported(&cfg, clustered); e != nil {
 		return cfg, e
 	}
 	if e := normalizeSubjects(&cfg); e != nil {
@@ -154,8 +158,8 @@ func normalizeMarkers(cfg *StreamConfig) *APIError {
 // refuseUnsupported names the first requested feature Cairn does not
 // implement. nats-server's own standalone error is used where it has one
 // (replicas).
-func refuseUnsupported(cfg *StreamConfig) *APIError {
-	if cfg.Replicas > 1 {
+func refuseUnsupported(cfg *StreamConfig, clustered bool) *APIError {
+	if cfg.Replicas > 1 && !clustered {
 		return errReplicasNotSupported
 	}
 	unsupported := []struct {
