@@ -39,7 +39,10 @@ func (b *Bus) SubscribeCaller(subject string, h jsapi.CallerHandler) (func(), er
 	account := b.acc.Name()
 	sub, err := b.acc.SubscribeLocal(subject, "", func(m *server.Msg) {
 		if m.FromRoute {
-			if b.f.placedElsewhere(account, m.Subject, m.Reply) {
+			// Answered here, never routed again: a forwarded request
+			// takes one hop. A follower of a replicated stream stays
+			// silent; the leader answers.
+			if b.f.dropAtFollower(account, m.Subject) || b.f.placedElsewhere(account, m.Subject, m.Reply) {
 				return
 			}
 			h(callerFrom(m.Header), m.Subject, m.Reply, m.Header, m.Data)

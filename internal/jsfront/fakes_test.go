@@ -25,6 +25,13 @@ type fakeMeta struct {
 	defines  []metaCall
 	releases []metaCall
 	changed  chan struct{} // a Define or Release was made
+
+	// ReplicaMeta (fakes_replicas_test.go)
+	replicas      map[string][]string // account+"/"+stream → peers
+	replicaPlaces [][]string
+	leader        string
+	stepDown      func(ctx context.Context) error
+	stepDowns     int
 }
 
 type placeCall struct {
@@ -187,6 +194,7 @@ type fakeLocal struct {
 	front   *Front
 	configs map[string]json.RawMessage // account+"/"+stream
 	out     chan sent
+	leads   map[string][2]bool // account+"/"+stream → replicated, leader
 }
 
 func (l *fakeLocal) Publish(account, subject, reply string, hdr, data []byte) {

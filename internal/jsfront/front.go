@@ -170,6 +170,7 @@ const (
 	kindStream             // answered by the stream's holder
 	kindPlace              // creates a stream: place it, then its holder
 	kindGather             // answered from every node's answer
+	kindMeta               // answered by the metadata leader (metaleader.go)
 )
 
 // classify returns how subject is routed and the stream it names.
@@ -181,6 +182,8 @@ func classify(subject string) (kind, string) {
 	switch rest {
 	case "INFO", "STREAM.NAMES", "STREAM.LIST":
 		return kindGather, ""
+	case "META.LEADER.STEPDOWN":
+		return kindMeta, ""
 	}
 	toks := strings.Split(rest, ".")
 	switch {
@@ -195,6 +198,9 @@ func classify(subject string) (kind, string) {
 			return kindStream, toks[2]
 		}
 	case len(toks) == 4 && toks[0] == "STREAM" && toks[1] == "MSG" && (toks[2] == "GET" || toks[2] == "DELETE"):
+		return kindStream, toks[3]
+	case len(toks) == 4 && toks[0] == "STREAM" && (toks[1] == "LEADER" && toks[2] == "STEPDOWN" || toks[1] == "PEER" && toks[2] == "REMOVE"):
+		// Answered by the stream leader's API (issue 15).
 		return kindStream, toks[3]
 	case len(toks) >= 4 && toks[0] == "CONSUMER" && toks[1] == "DURABLE" && toks[2] == "CREATE":
 		return kindStream, toks[3]
@@ -229,7 +235,15 @@ func (f *Front) route(r *request) {
 		return
 	}
 	switch k {
+	case kindMeta:
+		// Subscribed by ServeMeta in the system account, not through
+		// the API's bus: a request reaching here came from another
+		// account, which nats-server does not answer.
+		return
 	case kindStream:
+		if f.routeReplicated(r, stream) {
+			return
+		}
 		node, ok := f.opts.Meta.Holder(r.account, stream)
 		if ok && node != f.opts.Name {
 			f.forward(r, node)
@@ -254,6 +268,9 @@ func (f *Front) route(r *request) {
 		r.caller = recorded(r.caller, r.subject, r.data)
 		f.async(r, f.changes, func() { f.syncThenRoute(r, sm, stream) })
 	case kindPlace:
+		if f.routeReplicated(r, stream) {
+			return // exists, replicated: its leader answers
+		}
 		if node, ok := f.opts.Meta.Holder(r.account, stream); ok {
 			f.sendOrRun(r, node, stream)
 			return
@@ -291,6 +308,9 @@ func (f *Front) syncThenRoute(r *request, sm SyncMeta, stream string) {
 	defer cancel()
 	if err := sm.Sync(ctx); err != nil {
 		f.fail(r, jsapi.ErrClusterUnavailable)
+		return
+	}
+	if f.routeReplicated(r, stream) {
 		return
 	}
 	node, ok := f.opts.Meta.Holder(r.account, stream)
@@ -334,8 +354,7 @@ func (f *Front) placedElsewhere(account, subject, reply string) bool {
 	if k != kindPlace || reply == "" {
 		return false
 	}
-	node, ok := f.opts.Meta.Holder(account, stream)
-	if !ok || node == f.opts.Name {
+	if placed, here := f.mine(account, stream); !placed || here {
 		return false
 	}
 	f.fail(&request{account: account, subject: subject, reply: reply}, jsapi.ErrClusterUnavailable)
@@ -344,7 +363,7 @@ func (f *Front) placedElsewhere(account, subject, reply string) bool {
 
 // fail answers r with e.
 func (f *Front) fail(r *request, e *jsapi.APIError) {
-	typ := jsapi.ResponseType(r.subject)
+	typ := responseType(r.subject)
 	f.opts.Local.Publish(r.account, r.reply, "", nil, jsapi.EncodeError(typ, e))
 }
 
@@ -402,6 +421,9 @@ func (f *Front) place(r *request, stream string) {
 	if len(r.data) > 0 && len(r.data) <= maxPlacedConfig && json.Valid(r.data) {
 		cfg = r.data
 	}
+	if f.placeReplicas(ctx, r, stream, cfg) {
+		return
+	}
 	holder, err := f.opts.Meta.Place(ctx, r.account, stream, f.choose(), cfg)
 	if err != nil {
 		f.opts.Logf("JetStream: placing stream %q of account %q: %v", stream, r.account, err)
@@ -455,12 +477,12 @@ func (f *Front) served(account, subject, stream string) {
 		// the name, and a client could fill the group with them. Only
 		// a placement of this node's is released: a request for a
 		// stream nobody holds proposes nothing.
-		node, ok := f.opts.Meta.Holder(account, stream)
-		if ok && node != f.opts.Name {
+		placed, here := f.mine(account, stream)
+		if placed && !here {
 			return
 		}
 		isCreate := !strings.HasPrefix(subject, "$JS.API.STREAM.DELETE.")
-		if !ok && !isCreate {
+		if !placed && !isCreate {
 			return
 		}
 		// A creation forwarded by the node that placed the stream here
@@ -498,8 +520,8 @@ func (f *Front) releaseRefused(ctx context.Context, account, stream string) erro
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for !f.isClosed() {
-		if node, ok := f.opts.Meta.Holder(account, stream); ok {
-			if node != f.opts.Name {
+		if placed, here := f.mine(account, stream); placed {
+			if !here {
 				return nil
 			}
 			if _, held := f.opts.Local.StreamConfig(account, stream); held {

@@ -29,7 +29,11 @@ func (f *Front) gather(r *request) {
 			f.fail(r, jsapi.ErrClusterUnavailable)
 			return
 		}
-		f.opts.Local.Publish(r.account, r.reply, "", nil, jsapi.MergeAccountInfo(got))
+		answered := map[string]bool{}
+		for i, p := range parts {
+			answered[nodes[i]] = p != nil
+		}
+		f.opts.Local.Publish(r.account, r.reply, "", nil, f.countReplicatedOnce(r.account, jsapi.MergeAccountInfo(got), answered))
 		return
 	}
 	var body map[string]any
@@ -45,6 +49,7 @@ func (f *Front) gather(r *request) {
 		offset = int(o)
 	}
 	var items []json.RawMessage
+	var from []string // the node each item came from
 	answered := map[string]bool{}
 	for _, n := range nodes {
 		its, ok := f.allPages(r, n, body, deadline)
@@ -53,6 +58,12 @@ func (f *Front) gather(r *request) {
 		}
 		answered[n] = true
 		items = append(items, its...)
+		for range its {
+			from = append(from, n)
+		}
+	}
+	if r.subject == "$JS.API.STREAM.LIST" {
+		items = leaderInfos(items, from)
 	}
 	if !answered[f.opts.Name] {
 		f.fail(r, jsapi.ErrClusterUnavailable)
@@ -60,6 +71,13 @@ func (f *Front) gather(r *request) {
 	}
 	var missing []string
 	for name, node := range f.opts.Meta.Streams(r.account) {
+		if peers := f.replicaPeers(r.account, name); peers != nil {
+			// Listed by any of its replicas.
+			if !slices.ContainsFunc(peers, func(p string) bool { return answered[p] }) {
+				missing = append(missing, name)
+			}
+			continue
+		}
 		if !answered[node] {
 			missing = append(missing, name)
 		}
@@ -146,4 +164,71 @@ func (f *Front) askAll(r *request, nodes []string, data []byte, deadline time.Ti
 		}
 	}
 	return out
+}
+
+// leaderInfos returns STREAM.LIST items with one info per stream name:
+// every replica of a replicated stream lists it, and the info of the
+// node that leads it (its cluster.leader names the node that answered)
+// is kept, else the first. from[i] is the node items[i] came from.
+// Items without a name are kept (the page's encoder drops them).
+func leaderInfos(items []json.RawMessage, from []string) []json.RawMessage {
+	type info struct {
+		Config struct {
+			Name string `json:"name"`
+		} `json:"config"`
+		Cluster struct {
+			Leader string `json:"leader"`
+		} `json:"cluster"`
+	}
+	out := make([]json.RawMessage, 0, len(items))
+	at := map[string]int{}        // name → index in out
+	byLeader := map[string]bool{} // name → out holds its leader's info
+	for i, it := range items {
+		var si info
+		if json.Unmarshal(it, &si) != nil || si.Config.Name == "" {
+			out = append(out, it)
+			continue
+		}
+		name, isLeader := si.Config.Name, si.Cluster.Leader != "" && si.Cluster.Leader == from[i]
+		j, seen := at[name]
+		switch {
+		case !seen:
+			at[name], byLeader[name] = len(out), isLeader
+			out = append(out, it)
+		case isLeader && !byLeader[name]:
+			out[j], byLeader[name] = it, true
+		}
+	}
+	return out
+}
+
+// countReplicatedOnce corrects the streams count of a merged
+// $JS.API.INFO answer: each node counts the replicated streams it runs,
+// so a stream whose k peers answered was counted k times. (Storage and
+// memory stay summed over the replicas.)
+func (f *Front) countReplicatedOnce(account string, merged []byte, answered map[string]bool) []byte {
+	extra := 0
+	for name := range f.opts.Meta.Streams(account) {
+		k := 0
+		for _, p := range f.replicaPeers(account, name) {
+			if answered[p] {
+				k++
+			}
+		}
+		extra += max(k-1, 0)
+	}
+	if extra == 0 {
+		return merged
+	}
+	var m map[string]json.RawMessage
+	var streams int
+	if json.Unmarshal(merged, &m) != nil || json.Unmarshal(m["streams"], &streams) != nil {
+		return merged // an error answer: as it is
+	}
+	m["streams"], _ = json.Marshal(max(streams-extra, 0))
+	b, err := json.Marshal(m)
+	if err != nil {
+		return merged
+	}
+	return b
 }
