@@ -38,6 +38,25 @@ func replicaDigest(t *testing.T, st *Store, name string) string {
 	return b.String()
 }
 
+// streamDigest is drivenDigest with the deleted sequences on one line:
+// DeletedSeqs cuts its pages by the work done, which depends on the
+// index's removed slots, and an imported stream has none.
+func streamDigest(s Stream, withBytes bool) string {
+	var b strings.Builder
+	var deleted []string
+	for _, line := range strings.Split(drivenDigest(s, withBytes), "\n") {
+		if seqs, ok := strings.CutPrefix(line, "deleted ["); ok {
+			if seqs = strings.TrimSuffix(seqs, "]"); seqs != "" {
+				deleted = append(deleted, seqs)
+			}
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	fmt.Fprintf(&b, "deleted [%s]\n", strings.Join(deleted, " "))
+	return b.String()
+}
+
 // copyReplica reads stream name of src and imports it into dst as
 // storage, through the encoded header; between messages it calls
 // between (may be nil), which may change the source.
@@ -133,7 +152,7 @@ func runReplicaRoundTrip(t *testing.T, srcKind, dstKind StorageType, seed uint64
 		g.next().apply(src.s)
 	}
 	withBytes := srcKind == dstKind
-	want, wantRead := drivenDigest(src.s, withBytes), replicaDigest(t, src.st, "D")
+	want, wantRead := streamDigest(src.s, withBytes), replicaDigest(t, src.st, "D")
 	// Entries applied to the source while it is read.
 	var later []*drivenOp
 	s := copyReplica(t, src.st, dst.st, "D", dstKind, func() {
@@ -147,7 +166,7 @@ func runReplicaRoundTrip(t *testing.T, srcKind, dstKind StorageType, seed uint64
 	if _, err := old.Append("x", nil, nil, AppendOpts{Time: 1}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append to the replaced stream: %v, want ErrClosed", err)
 	}
-	if got := drivenDigest(s, withBytes); got != want {
+	if got := streamDigest(s, withBytes); got != want {
 		t.Fatalf("imported stream differs from the source at the read:\n%s\n---\n%s", got, want)
 	}
 	if got := replicaDigest(t, dst.st, "D"); got != wantRead {
@@ -167,7 +186,7 @@ func runReplicaRoundTrip(t *testing.T, srcKind, dstKind StorageType, seed uint64
 			dst.reopen()
 		}
 	}
-	if a, b := drivenDigest(src.s, withBytes), drivenDigest(dst.s, withBytes); a != b {
+	if a, b := streamDigest(src.s, withBytes), streamDigest(dst.s, withBytes); a != b {
 		t.Fatalf("streams differ after the same entries:\n%s\n---\n%s", a, b)
 	}
 	if a, b := replicaDigest(t, src.st, "D"), replicaDigest(t, dst.st, "D"); a != b {
@@ -239,7 +258,7 @@ func TestReplicaCases(t *testing.T) {
 					s := copyReplica(t, src.st, dst.st, "D", to, nil)
 					dst.s = s
 					same := from == to
-					if a, b := drivenDigest(src.s, same), drivenDigest(s, same); a != b {
+					if a, b := streamDigest(src.s, same), streamDigest(s, same); a != b {
 						t.Fatalf("differ:\n%s\n---\n%s", a, b)
 					}
 					if a, b := replicaDigest(t, src.st, "D"), replicaDigest(t, dst.st, "D"); a != b {
@@ -265,7 +284,7 @@ func TestReplicaCases(t *testing.T) {
 						if a, b := op(src.s), op(dst.s); a != b {
 							t.Fatalf("op %d: %s, imported %s", i, a, b)
 						}
-						if a, b := drivenDigest(src.s, same), drivenDigest(dst.s, same); a != b {
+						if a, b := streamDigest(src.s, same), streamDigest(dst.s, same); a != b {
 							t.Fatalf("after op %d:\n%s\n---\n%s", i, a, b)
 						}
 					}
