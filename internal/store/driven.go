@@ -165,7 +165,8 @@ func (s *stream) loadDedup(ids []dedupPut) {
 // indexed. A driven stream's duplicate window was rebuilt from every
 // stored id (indexRecovered): it keeps those within the window of its
 // last timestamp, a cutoff that depends on the stream, not on when the
-// import ran. (They are not persisted: docs/STORE.md, "Driven streams".)
+// import ran. (Import does not carry them: docs/STORE.md, "Driven
+// streams"; a ReplicaImport takes the window from its header instead.)
 func (s *stream) finishRecoveryLocked() {
 	if w := s.cfg.DuplicateWindow; s.driven && w > 0 {
 		s.dedup.forget(subSat(s.lastTime, int64(w)), nil)

@@ -19,7 +19,10 @@ import (
 //
 // It reads the snapshot in bounded chunks (exportReadChunk messages or
 // exportReadBytes bytes per iterator), so its memory does not grow with
-// the stream. Import (import.go) is the way back.
+// the stream. Import (import.go) is the way back. Neither carries the
+// applied index or a driven stream's persisted duplicate window: a
+// replica's catch-up uses ReadReplica and NewReplicaImport
+// (replica_header.go), which do, for memory streams too.
 
 // exportReadChunk and exportReadBytes bound one read of an export.
 const (

@@ -41,7 +41,6 @@ type ReplicaImport struct {
 	mem  *memBackend // memory streams
 	n    uint64      // messages added
 	last uint64      // sequence of the last message added
-	time int64       // its time
 	done bool
 }
 
@@ -108,10 +107,12 @@ func (ri *ReplicaImport) writeHead(im *Import) error {
 
 // Add adds the next message. Sequences must ascend (ErrImportOrder), and
 // the messages must be those the header announced (ErrBadReplicaHeader):
-// the first at FirstSeq, every one within [FirstSeq, LastSeq], times
-// not decreasing and at most LastTime, no more than Msgs of them. The
-// subject must be a valid literal subject (ErrInvalidSubject). Limits
-// are not applied. m is copied.
+// the first at FirstSeq, every one within [FirstSeq, LastSeq], with a
+// time at most LastTime, no more than Msgs of them. The subject must be
+// a valid literal subject (ErrInvalidSubject). Times are kept as given
+// (the index raises one below its predecessor's, as a load does, so the
+// destination indexes what the source does); limits are not applied.
+// m is copied.
 func (ri *ReplicaImport) Add(m ExportedMsg) error {
 	h := &ri.h
 	bad := func(format string, args ...any) error {
@@ -128,8 +129,8 @@ func (ri *ReplicaImport) Add(m ExportedMsg) error {
 		return bad("outside sequences %d to %d", h.FirstSeq, h.LastSeq)
 	case ri.n == 0 && m.Seq != h.FirstSeq:
 		return bad("first, not at the first sequence %d", h.FirstSeq)
-	case m.Time < ri.time || m.Time > h.LastTime:
-		return bad("time %d before the previous %d or after the last %d", m.Time, ri.time, h.LastTime)
+	case m.Time > h.LastTime:
+		return bad("time %d after the last %d", m.Time, h.LastTime)
 	}
 	if ri.file != nil {
 		if err := ri.file.Add(m); err != nil {
@@ -138,7 +139,7 @@ func (ri *ReplicaImport) Add(m ExportedMsg) error {
 	} else if err := ri.addMem(m); err != nil {
 		return err
 	}
-	ri.n, ri.last, ri.time = ri.n+1, m.Seq, m.Time
+	ri.n, ri.last = ri.n+1, m.Seq
 	return nil
 }
 
