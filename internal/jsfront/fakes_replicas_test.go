@@ -79,3 +79,18 @@ func (l *fakeLocal) Leads(account, stream string) (bool, bool) {
 	v := l.leads[account+"/"+stream]
 	return v[0], v[1]
 }
+
+var _ MemberMeta = (*fakeMeta)(nil)
+
+func (m *fakeMeta) Members() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.members)
+}
+
+func (m *fakeMeta) StepDownTo(ctx context.Context, to string) error {
+	m.mu.Lock()
+	m.stepDownTo = append(m.stepDownTo, to)
+	m.mu.Unlock()
+	return m.StepDown(ctx)
+}

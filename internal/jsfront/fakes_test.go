@@ -32,6 +32,8 @@ type fakeMeta struct {
 	leader        string
 	stepDown      func(ctx context.Context) error
 	stepDowns     int
+	members       []string
+	stepDownTo    []string
 }
 
 type placeCall struct {

@@ -55,11 +55,14 @@ type Local interface {
 
 // Options configure a Front.
 type Options struct {
-	Name  string // this node's server name
-	Meta  Meta
-	Net   Net
-	Local Local
-	Logf  func(format string, args ...any)
+	Name string // this node's server name
+	// Cluster is the cluster's name (for a META.LEADER.STEPDOWN
+	// request's placement.cluster); "" matches any.
+	Cluster string
+	Meta    Meta
+	Net     Net
+	Local   Local
+	Logf    func(format string, args ...any)
 	// Timeout bounds a placement and a gathering; default 4 s (nats.go
 	// waits 5 s for an API answer).
 	Timeout time.Duration

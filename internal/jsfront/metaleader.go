@@ -1,8 +1,13 @@
 package jsfront
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
 
 	"github.com/cairn-db/cairn/internal/jsapi"
 	"github.com/cairn-db/cairn/internal/server"
@@ -56,10 +61,21 @@ func (f *Front) metaStepDown(account, reply string, hdr, data []byte, forwarded 
 	leader := rm.Leader()
 	switch {
 	case leader == f.opts.Name:
+		preferred, e := f.stepDownPlacement(rm, data)
+		if e != nil {
+			f.publish(r, jsapi.EncodeError(typeMetaStepDown, e))
+			return
+		}
 		f.async(r, f.changes, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 			defer cancel()
-			if err := rm.StepDown(ctx); err != nil {
+			var err error
+			if mm, ok := rm.(MemberMeta); ok {
+				err = mm.StepDownTo(ctx, preferred)
+			} else {
+				err = rm.StepDown(ctx)
+			}
+			if err != nil {
 				f.publish(r, jsapi.EncodeError(typeMetaStepDown, errRaftGeneral(err)))
 				return
 			}
@@ -83,4 +99,94 @@ func (f *Front) metaStepDown(account, reply string, hdr, data []byte, forwarded 
 // publish answers r's client with b.
 func (f *Front) publish(r *request, b []byte) {
 	f.opts.Local.Publish(r.account, r.reply, "", nil, b)
+}
+
+// MemberMeta is a ReplicaMeta that knows the metadata group's members
+// and can hand the leadership to a named one; with it, a step-down
+// request's placement (preferred, cluster, tags) is honoured as
+// nats-server does.
+type MemberMeta interface {
+	ReplicaMeta
+	// Members returns the server names of the group's members.
+	Members() []string
+	// StepDownTo is StepDown to the member named to ("": any).
+	StepDownTo(ctx context.Context, to string) error
+}
+
+// stepDownRequest is the optional body of META.LEADER.STEPDOWN.
+type stepDownRequest struct {
+	Placement *struct {
+		Cluster   string   `json:"cluster,omitempty"`
+		Tags      []string `json:"tags,omitempty"`
+		Preferred string   `json:"preferred,omitempty"`
+	} `json:"placement,omitempty"`
+}
+
+// stepDownPlacement reads a step-down request's body (only a JSON
+// object or array is read, as nats-server does) and returns the
+// preferred next leader ("" for any), or nats-server's error:
+// 10025 "invalid JSON: …" for a body that does not decode (strict:
+// unknown fields too), 10005 `preferred server "x" is already leader`,
+// `preferred server "x" not known`, or "no replacement peer connected"
+// when no other member is connected (in the cluster named, with the
+// tags named: Cairn nodes have no tags).
+func (f *Front) stepDownPlacement(rm ReplicaMeta, data []byte) (string, *jsapi.APIError) {
+	body := bytes.TrimLeft(data, " \t\r\n")
+	if len(body) == 0 || (body[0] != '{' && body[0] != '[') {
+		return "", nil
+	}
+	var req stepDownRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return "", &jsapi.APIError{Code: 400, ErrCode: 10025, Description: "invalid JSON: " + err.Error()}
+	}
+	mm, ok := rm.(MemberMeta)
+	if req.Placement == nil || !ok {
+		return "", nil
+	}
+	noPeers := func(format string, args ...any) *jsapi.APIError {
+		return &jsapi.APIError{Code: 400, ErrCode: 10005, Description: fmt.Sprintf(format, args...)}
+	}
+	members := mm.Members()
+	if p := req.Placement.Preferred; p != "" {
+		switch {
+		case p == f.opts.Name:
+			return "", noPeers("preferred server %q is already leader", p)
+		case !slices.Contains(members, p):
+			return "", noPeers("preferred server %q not known", p)
+		}
+		return p, nil
+	}
+	connected := f.opts.Net.Peers()
+	possible := slices.ContainsFunc(members, func(m string) bool { return m != f.opts.Name && slices.Contains(connected, m) })
+	if c := req.Placement.Cluster; c != "" && f.opts.Cluster != "" && c != f.opts.Cluster {
+		possible = false
+	}
+	if len(req.Placement.Tags) > 0 {
+		possible = false
+	}
+	if !possible {
+		return "", noPeers("no replacement peer connected")
+	}
+	return "", nil
+}
+
+// decodeStrict decodes an API body as nats-server does (jsapi's
+// decodeRequest): unknown fields are an error, a syntax error names its
+// offset, several values are decoded in turn.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	for {
+		err := dec.Decode(v)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var syntax *json.SyntaxError
+			if errors.As(err, &syntax) {
+				err = fmt.Errorf("%w at offset %d", err, syntax.Offset)
+			}
+			return err
+		}
+	}
 }

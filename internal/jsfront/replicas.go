@@ -139,6 +139,12 @@ func (f *Front) dropAtFollower(account, subject string) bool {
 		return false
 	}
 	replicated, leader := f.leads(account, stream)
+	if !replicated && k == kindStream && slices.Contains(f.replicaPeers(account, stream), f.opts.Name) {
+		// A peer whose replica does not run yet (just placed, or
+		// loaded and not attached): the leader answers, not this
+		// node's "stream not found".
+		return true
+	}
 	return replicated && !leader
 }
 

@@ -269,6 +269,43 @@ func TestMetaStepDown(t *testing.T) {
 			t.Fatal("answered without a ReplicaMeta")
 		}
 	})
+	t.Run("placement", func(t *testing.T) {
+		for _, tc := range []struct {
+			body, want, to string
+			peers          []string
+		}{
+			{"", ok, "", nil}, // no body: step down even alone, as nats-server
+			{" {}", ok, "", nil},
+			{"not json", ok, "", nil}, // only an object or array is read
+			{`{"placement":{"preferred":"n3"}}`, ok, "n3", nil},
+			{`{"placement":{}}`, ok, "", []string{"n2"}},
+			{`{"placement":{"cluster":"c1"}}`, ok, "", []string{"n2"}},
+			{`{bad`, `{"type":"io.nats.jetstream.api.v1.meta_leader_stepdown_response","error":{"code":400,"err_code":10025,"description":"invalid JSON: invalid character 'b' looking for beginning of object key string at offset 2"}}`, "-", nil},
+			{`{"nope":1}`, `{"type":"io.nats.jetstream.api.v1.meta_leader_stepdown_response","error":{"code":400,"err_code":10025,"description":"invalid JSON: json: unknown field \"nope\""}}`, "-", nil},
+			{`{"placement":{"preferred":"nope"}}`, `{"type":"io.nats.jetstream.api.v1.meta_leader_stepdown_response","error":{"code":400,"err_code":10005,"description":"preferred server \"nope\" not known"}}`, "-", nil},
+			{`{"placement":{"preferred":"n1"}}`, `{"type":"io.nats.jetstream.api.v1.meta_leader_stepdown_response","error":{"code":400,"err_code":10005,"description":"preferred server \"n1\" is already leader"}}`, "-", nil},
+			{`{"placement":{}}`, `{"type":"io.nats.jetstream.api.v1.meta_leader_stepdown_response","error":{"code":400,"err_code":10005,"description":"no replacement peer connected"}}`, "-", []string{}},
+			{`{"placement":{"cluster":"other"}}`, `{"type":"io.nats.jetstream.api.v1.meta_leader_stepdown_response","error":{"code":400,"err_code":10005,"description":"no replacement peer connected"}}`, "-", []string{"n2"}},
+			{`{"placement":{"tags":["ssd"]}}`, `{"type":"io.nats.jetstream.api.v1.meta_leader_stepdown_response","error":{"code":400,"err_code":10005,"description":"no replacement peer connected"}}`, "-", []string{"n2"}},
+		} {
+			r := newRig(t, func(o *Options) { o.Cluster = "c1" })
+			r.meta.leader, r.meta.members = "n1", []string{"n1", "n2", "n3"}
+			if tc.peers != nil {
+				r.net.peers = tc.peers
+			}
+			r.f.metaStepDown("$SYS", "_INBOX.r", nil, []byte(tc.body), false)
+			if a := r.answerTo(t); string(a.data) != tc.want {
+				t.Fatalf("body %q: answer %s", tc.body, a.data)
+			}
+			if tc.to == "-" {
+				if r.meta.stepDowns != 0 {
+					t.Fatalf("body %q: stepped down", tc.body)
+				}
+			} else if !reflect.DeepEqual(r.meta.stepDownTo, []string{tc.to}) {
+				t.Fatalf("body %q: stepped down to %q", tc.body, r.meta.stepDownTo)
+			}
+		}
+	})
 	t.Run("through the API bus", func(t *testing.T) {
 		r := newRig(t, nil)
 		r.meta.leader = "n1"

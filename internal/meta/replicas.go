@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/cairn-db/cairn/internal/repl"
 )
 
 var (
@@ -119,10 +121,21 @@ func (g *Group) Load(accounts ...string) map[string]int {
 // brings the chosen member's log up to date, then has it campaign). It
 // returns ErrNotLeader when this node does not lead, ErrNoSuccessor
 // when no member took over before ctx ended or all were tried.
-func (g *Group) StepDown(ctx context.Context) error {
+func (g *Group) StepDown(ctx context.Context) error { return g.StepDownTo(ctx, "") }
+
+// StepDownTo is StepDown to the member named to ("": any connected
+// member). A name that is not a member, or is this node, is an error.
+func (g *Group) StepDownTo(ctx context.Context, to string) error {
 	n := g.node.Load()
 	if n == nil || n.Leader() != g.id {
 		return ErrNotLeader
+	}
+	if to != "" {
+		id := raftID(to)
+		if name, ok := g.fsm.memberName(id); !ok || name != to || id == g.id {
+			return fmt.Errorf("meta: %q is not another member of the metadata group", to)
+		}
+		return g.transferTo(ctx, n, []uint64{id})
 	}
 	connected := map[string]bool{}
 	for _, p := range g.opts.Transport.Peers() {
@@ -137,6 +150,12 @@ func (g *Group) StepDown(ctx context.Context) error {
 	}
 	g.fsm.mu.RUnlock()
 	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
+	return g.transferTo(ctx, n, candidates)
+}
+
+// transferTo asks each candidate in turn to take the leadership, and
+// returns once one of them (or anyone) did.
+func (g *Group) transferTo(ctx context.Context, n *repl.Node, candidates []uint64) error {
 	tick := time.NewTicker(g.opts.TickInterval)
 	defer tick.Stop()
 	for _, to := range candidates {

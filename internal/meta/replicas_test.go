@@ -176,6 +176,22 @@ func TestSetPeersAndStepDown(t *testing.T) {
 		}
 		return true
 	})
+	// To a named member.
+	leader = n.group("n1").Leader()
+	next := "n1"
+	if leader == "n1" {
+		next = "n2"
+	}
+	if err := n.group(leader).StepDownTo(ctx, leader); err == nil {
+		t.Fatal("StepDownTo itself")
+	}
+	if err := n.group(leader).StepDownTo(ctx, "n9"); err == nil {
+		t.Fatal("StepDownTo a stranger")
+	}
+	if err := n.group(leader).StepDownTo(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, next+" leads", func() bool { return n.group(next).Leader() == next })
 	// Alone, a leader has nobody to hand over to.
 	n.partition([]string{"n1"}, []string{"n2"}, []string{"n3"})
 	single := newNetwork(t)
