@@ -419,3 +419,68 @@ func TestReplicaReadPointInTime(t *testing.T) {
 		}
 	})
 }
+
+// TestReplicaReadConcurrent reads a stream of either storage while
+// writers rewrite, delete and purge it from other goroutines (run it
+// with -race): the read returns exactly Header().Msgs messages,
+// ascending, within [FirstSeq, LastSeq], whatever the writers did.
+func TestReplicaReadConcurrent(t *testing.T) {
+	defer func(n int) { replicaReadChunk = n }(replicaReadChunk)
+	replicaReadChunk = 7
+	forEachStorage(t, func(t *testing.T, h *harness) {
+		s := h.create(Config{Name: "C", MaxMsgsPerSubject: 1})
+		for i := range 3000 {
+			if _, err := s.Append(fmt.Sprintf("k.%d", i%700), nil, []byte("v"), AppendOpts{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				st := s.State()
+				switch rng.IntN(4) {
+				case 0, 1:
+					_, _ = s.Append(fmt.Sprintf("k.%d", rng.IntN(700)), nil, []byte("w"), AppendOpts{})
+				case 2:
+					_ = s.Delete(st.FirstSeq + uint64(rng.IntN(int(st.LastSeq-st.FirstSeq+1))))
+				case 3:
+					_, _ = s.Purge(PurgeOpts{Subject: fmt.Sprintf("k.%d", rng.IntN(700))})
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+		for range 3 {
+			rr, err := h.st.ReadReplica("C")
+			if err != nil {
+				t.Fatal(err)
+			}
+			hd := rr.Header()
+			var n, last uint64
+			for {
+				m, err := rr.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Seq <= last || m.Seq < hd.FirstSeq || m.Seq > hd.LastSeq {
+					t.Fatalf("message %d after %d, outside [%d, %d]", m.Seq, last, hd.FirstSeq, hd.LastSeq)
+				}
+				n, last = n+1, m.Seq
+			}
+			rr.Close()
+			if n != hd.Msgs {
+				t.Fatalf("read %d messages, header says %d", n, hd.Msgs)
+			}
+		}
+	})
+}
