@@ -48,5 +48,8 @@
 // MaxSeq and are never reused. One goroutine per Store runs MaxAge
 // and per-message TTL expiry (expire.go), except for driven streams
 // (Config.Driven, driven.go): replicas that a replicated log drives,
-// taking every time from the log and expiring only in ExpireAt.
+// taking every time from the log and expiring only in ExpireAt. A
+// replica that fell behind the log's compaction catches up with a whole
+// stream: ReadReplica on the leader, NewReplicaImport on the follower
+// (replica_header.go).
 package store
