@@ -159,7 +159,9 @@ func (d *Daemon) startAPIs() error {
 		a.consumers = consumer.NewManager(consumerBus{acc}, slog.New(&logHandler{log: log}))
 		a.consumers.SetSnapshotInterestWait(d.cfg.SnapshotInterestWait)
 		var bus jsapi.Bus = serverbus.New(acc)
+		var replicate jsapi.ReplicateFunc
 		if d.jsc != nil {
+			replicate = d.replicateFor(a.name)
 			fb, err := d.frontBus(acc)
 			if err != nil {
 				return err
@@ -179,6 +181,7 @@ func (d *Daemon) startAPIs() error {
 			Account:        a.limits,
 			Group:          group,
 			Batch:          batch,
+			Replicate:      replicate,
 		})
 		if err != nil {
 			if a.name != "" {
@@ -225,6 +228,7 @@ func (d *Daemon) closeKV() {
 			d.srv.Logger().Errorf("Closing storage in %q: %v", a.dir, err)
 		}
 	}
+	d.closeReplicaHost() // after the APIs stopped their groups
 	d.js = nil
 	if d.cache != nil {
 		d.cache.Release()

@@ -119,7 +119,7 @@ func (d *Daemon) peersChanged() {
 // raftFrame hands a Raft frame from a peer to the metadata group.
 func (d *Daemon) raftFrame(from string, data []byte) {
 	if jc := d.jsc; jc != nil {
-		jc.meta.Receive(from, data)
+		d.raftFrameTo(jc, from, data)
 	}
 }
 

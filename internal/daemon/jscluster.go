@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/jsapi"
 	"github.com/cairn-db/cairn/internal/jsfront"
 	"github.com/cairn-db/cairn/internal/meta"
 	"github.com/cairn-db/cairn/internal/server"
@@ -30,6 +32,7 @@ var errClusterNeedsName = errors.New("jetstream cluster requires `server_name` t
 // jsCluster is the daemon's JetStream cluster state.
 type jsCluster struct {
 	meta  *meta.Group
+	reps  *replicas // the stream groups (jsreplicas.go)
 	front *jsfront.Front
 	stop  chan struct{}
 	done  chan struct{} // closed when the reconciler ends; nil if never started
@@ -51,6 +54,7 @@ func (d *Daemon) startJSCluster() error {
 		dir = ""
 	}
 	log := d.srv.Logger()
+	reps := newReplicas()
 	g, err := meta.Open(meta.Options{
 		Name:       d.srv.Name(),
 		Dir:        dir,
@@ -58,11 +62,16 @@ func (d *Daemon) startJSCluster() error {
 		Logf:       log.Noticef,
 		Errorf:     log.Errorf,
 		SeedsReady: d.seedsReady,
+		OnChange:   reps.wake,
 	})
 	if err != nil {
 		return fmt.Errorf("cannot open the cluster's metadata in %q: %w", dir, err)
 	}
-	jc := &jsCluster{meta: g, stop: make(chan struct{})}
+	if err := reps.openHost(d, g); err != nil {
+		_ = g.Close()
+		return err
+	}
+	jc := &jsCluster{meta: g, reps: reps, stop: make(chan struct{})}
 	jc.front = jsfront.New(jsfront.Options{
 		Name:  d.srv.Name(),
 		Meta:  metaView{g: g, d: d}, // a jsfront.ConfigMeta
@@ -82,6 +91,7 @@ func (d *Daemon) reconcileWhenReady() {
 	if jc == nil {
 		return
 	}
+	d.reconcileReplicas()
 	jc.done = make(chan struct{})
 	go func() {
 		defer close(jc.done)
@@ -99,7 +109,7 @@ func (d *Daemon) reconcileWhenReady() {
 			ok := true
 			for _, a := range d.js {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := jc.front.Reconcile(ctx, d.srv.Account(a.name).Name(), a.api.StreamNames())
+				err := jc.front.Reconcile(ctx, d.srv.Account(a.name).Name(), r1Streams(a.api))
 				cancel()
 				if err != nil {
 					d.srv.Logger().Errorf("JetStream cluster: %v", err)
@@ -126,6 +136,7 @@ func (d *Daemon) stopJSCluster() {
 		if jc.done != nil {
 			<-jc.done
 		}
+		d.stopReplicas()
 		jc.front.Close()
 		if err := jc.meta.Close(); err != nil {
 			d.srv.Logger().Errorf("Closing the cluster's metadata: %v", err)
@@ -250,4 +261,58 @@ func (d *Daemon) clusterName() string {
 		return ""
 	}
 	return d.cfg.Cluster.Name
+}
+
+var (
+	_ jsfront.ReplicaMeta = metaView{}
+	_ jsfront.LeaderLocal = frontLocal{}
+)
+
+// Peers returns the peers of a replicated stream.
+func (m metaView) Peers(account, stream string) ([]string, bool) {
+	a, ok := m.g.Lookup(account, stream)
+	if !ok || a.Group == 0 {
+		return nil, false
+	}
+	return a.Nodes(), true
+}
+
+// PlaceReplicas proposes a replicated placement on peers.
+func (m metaView) PlaceReplicas(ctx context.Context, account, stream string, peers []string, cfg json.RawMessage) (string, error) {
+	ps := make([]meta.Peer, len(peers))
+	for i, p := range peers {
+		ps[i] = meta.Peer{ID: uint64(i + 1), Name: p}
+	}
+	a, err := m.g.Assign(ctx, meta.Assignment{Account: account, Stream: stream, Node: peers[0], Peers: ps, Config: cfg, Created: time.Now().UTC()})
+	return a.Node, err
+}
+
+// StepDown hands the metadata group's leadership to another member.
+func (m metaView) StepDown(ctx context.Context) error { return m.g.StepDown(ctx) }
+
+// Leader returns the metadata group's leader.
+func (m metaView) Leader() string { return m.g.Leader() }
+
+// Leads reports whether this node runs a replica of the stream and
+// leads it.
+func (l frontLocal) Leads(account, stream string) (replicated, leader bool) {
+	for _, a := range l.d.js {
+		if a.api != nil && l.d.srv.Account(a.name).Name() == account {
+			return a.api.Leads(stream)
+		}
+	}
+	return false, false
+}
+
+// r1Streams returns the streams of one replica (the replicated ones are
+// placed by their creation, never reconciled).
+func r1Streams(api *jsapi.API) []string {
+	reps := api.ReplicaNames()
+	var out []string
+	for _, name := range api.StreamNames() {
+		if !slices.Contains(reps, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }

@@ -51,6 +51,7 @@ func (a *API) streamCreate(req *request) {
 		a.respondError(req, typeStreamCreate, e)
 		return
 	}
+	s.waitLeader()
 	// did_create is set even when an identical stream already existed,
 	// as nats-server does.
 	a.respond(req, &streamCreateResponse{

@@ -53,7 +53,6 @@ type GroupConfig struct {
 	SnapshotEvery                 uint64                       // see Config
 	OnApplied                     func()                       // see Config
 	OnLeader                      func(lead uint64, self bool) // see Config
-	NoSync                        bool                         // see Config
 }
 
 // Host errors.
@@ -163,7 +162,7 @@ func (h *Host) StartGroup(cfg GroupConfig) (*Node, error) {
 		Tick: h.cfg.Tick, ExternalTick: true,
 		ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		SnapshotEvery: cfg.SnapshotEvery, OnApplied: cfg.OnApplied, OnLeader: cfg.OnLeader,
-		NoSync: cfg.NoSync, Logf: h.cfg.Logf,
+		Logf: h.cfg.Logf,
 	})
 	h.mu.Lock()
 	if err != nil || h.mu.closed {

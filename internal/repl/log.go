@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -40,11 +42,28 @@ type DB struct {
 
 // OpenDB opens (creating if need be) the raft database in dir; "" keeps
 // nothing.
-func OpenDB(dir string) (*DB, error) {
+func OpenDB(dir string) (*DB, error) { return OpenDBWith(dir, DBOptions{}) }
+
+// DBOptions configure a DB.
+type DBOptions struct {
+	// NoFsync: a synced write reaches the operating system (write(2)
+	// of the WAL) but its fsync is skipped, as the store's default sync
+	// policy: the log survives the process's crash (kill -9), not a
+	// power loss. WAL files are still fsynced when Pebble closes them.
+	NoFsync bool
+}
+
+// OpenDBWith is OpenDB with options.
+func OpenDBWith(dir string, o DBOptions) (*DB, error) {
 	if dir == "" {
 		return &DB{}, nil
 	}
+	fs := vfs.Default
+	if o.NoFsync {
+		fs = noFsyncFS{vfs.Default}
+	}
 	db, err := pebble.Open(dir, &pebble.Options{
+		FS:                 fs,
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       1 << 20, // metadata is small and rare
 		Logger:             quietLogger{},
@@ -276,4 +295,39 @@ func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
+}
+
+// noFsyncFS skips the fsync of WAL files (DBOptions.NoFsync).
+type noFsyncFS struct{ vfs.FS }
+
+func (fs noFsyncFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, cat)
+	return wrapWAL(f, err, name)
+}
+
+func (fs noFsyncFS) ReuseForWrite(oldname, newname string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, cat)
+	return wrapWAL(f, err, newname)
+}
+
+func wrapWAL(f vfs.File, err error, name string) (vfs.File, error) {
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return walFile{f}, nil
+}
+
+// walFile is a WAL file whose Sync does nothing (Pebble wrote the bytes
+// with write(2) before asking for it); Close fsyncs, so that only the
+// newest WAL can hold unsynced data.
+type walFile struct{ vfs.File }
+
+func (walFile) Sync() error { return nil }
+
+func (f walFile) Close() error {
+	err := f.File.Sync()
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

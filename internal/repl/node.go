@@ -69,12 +69,7 @@ type Config struct {
 	// node knows changes (lead 0: none), with whether it is this node.
 	// It must not block: it runs before the Ready's entries are applied.
 	OnLeader func(lead uint64, self bool)
-	// NoSync: the log is written without fsync (in the operating system
-	// before a message that depends on it is sent, so it survives the
-	// process's crash, not a power loss). Stream groups use it unless
-	// the server syncs every write (--sync_interval always).
-	NoSync bool
-	Logf   func(format string, args ...any)
+	Logf     func(format string, args ...any)
 }
 
 // Node runs one Raft group member: a goroutine that ticks, steps
@@ -224,6 +219,14 @@ func (n *Node) TransferLeadership(to uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
 	defer cancel()
 	n.rn.TransferLeadership(ctx, n.cfg.ID, to)
+}
+
+// Campaign makes this node start an election now (a new group's first
+// peer does, rather than wait an election timeout).
+func (n *Node) Campaign() {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
+	defer cancel()
+	_ = n.rn.Campaign(ctx)
 }
 
 // Leader returns the current leader's id, 0 when none is known.
@@ -401,7 +404,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			n.cfg.OnLeader(rd.SoftState.Lead, rd.SoftState.Lead == n.cfg.ID)
 		}
 	}
-	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync && !n.cfg.NoSync); err != nil {
+	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 		return err
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {

@@ -44,8 +44,6 @@ type Options struct {
 	Stream store.Stream
 	// Timeout bounds a proposal and a read barrier (default 4 s).
 	Timeout time.Duration
-	// NoSync writes the group's log without fsync (repl.Config.NoSync).
-	NoSync bool
 	// SnapshotEvery: entries between two snapshots (default 16384).
 	SnapshotEvery uint64
 	Logf          func(format string, args ...any)
@@ -64,6 +62,8 @@ type Stream struct {
 	opts Options
 	node *repl.Node
 
+	ctx      context.Context // canceled by Stop: ends the goroutine's waits
+	cancel   context.CancelFunc
 	leading  atomic.Bool
 	deadline atomic.Int64 // earliest expiry deadline known (Unix ns)
 	kick     chan struct{}
@@ -96,6 +96,7 @@ func Start(opts Options) (*Stream, error) {
 		kick: make(chan struct{}, 1), lead: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.deadline.Store(math.MaxInt64)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var boot []raft.Peer
 	if opts.Bootstrap {
 		for id := range opts.Peers {
@@ -106,7 +107,7 @@ func Start(opts Options) (*Stream, error) {
 	n, err := opts.Host.StartGroup(repl.GroupConfig{
 		ID: opts.Group, Self: opts.Self, Peers: opts.Peers, FSM: fsm{s},
 		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
-		SnapshotEvery: opts.SnapshotEvery, NoSync: opts.NoSync,
+		SnapshotEvery: opts.SnapshotEvery,
 		OnLeader: func(_ uint64, self bool) {
 			s.leading.Store(self)
 			select {
@@ -119,6 +120,12 @@ func Start(opts Options) (*Stream, error) {
 		return nil, err
 	}
 	s.node = n
+	if opts.Bootstrap && opts.Stream.Applied() == 0 && n.Applied() == 0 && opts.Self == boot[0].ID {
+		// A new group: its first peer stands at once (again every
+		// 50 ms while the other peers start their groups), so that
+		// the stream has a leader before its creation is answered.
+		go s.standFirst()
+	}
 	go s.run()
 	return s, nil
 }
@@ -130,6 +137,7 @@ func (s *Stream) logf(format string, args ...any) { s.opts.Logf(format, args...)
 func (s *Stream) Stop() {
 	s.once.Do(func() {
 		close(s.stop)
+		s.cancel()
 		<-s.done
 		if err := s.opts.Host.StopGroup(s.opts.Group); err != nil && !errors.Is(err, repl.ErrNoGroup) {
 			s.logf("replica: stream %s: stopping group %d: %v", s.st.Name(), s.opts.Group, err)
@@ -152,6 +160,39 @@ func (s *Stream) IsLeader() bool { return s.leading.Load() }
 // Leader returns the leader's server name, "" when none is known.
 func (s *Stream) Leader() string {
 	return s.opts.Peers[s.node.Leader()]
+}
+
+// standFirst campaigns until the new group has a leader, for at most
+// an election timeout's worth of tries.
+func (s *Stream) standFirst() {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for range 40 {
+		if s.node.Leader() != 0 {
+			return
+		}
+		s.node.Campaign()
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// WaitLeader waits until the group knows a leader; false when ctx ends
+// first.
+func (s *Stream) WaitLeader(ctx context.Context) bool {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.node.Leader() == 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // OnLeader registers fn, called on the stream's own goroutine (never
@@ -184,7 +225,7 @@ func (s *Stream) Barrier(ctx context.Context) error {
 
 // propose replicates data and returns its result as applied here.
 func (s *Stream) propose(data []byte) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.Timeout)
 	defer cancel()
 	r, err := s.node.Propose(ctx, data)
 	if err != nil {
@@ -324,7 +365,7 @@ func (s *Stream) catchUpLeader() bool {
 			return false
 		default:
 		}
-		if s.Barrier(context.Background()) == nil {
+		if s.Barrier(s.ctx) == nil {
 			return s.leading.Load()
 		}
 	}
