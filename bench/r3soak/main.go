@@ -97,6 +97,9 @@ func main() {
 	go func() {
 		s := <-sigs
 		fmt.Fprintf(os.Stderr, "r3soak: %v: stopping the nodes started\n", s)
+		if h := current.Load(); h != nil {
+			_ = h.close() // the operations so far stay readable
+		}
 		cluster.KillAll()
 		os.Exit(130)
 	}()

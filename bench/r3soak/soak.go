@@ -101,6 +101,7 @@ func soak(cfg config) (summary, error) {
 		return sum, err
 	}
 	sum.started = true
+	current.Store(h)
 	rng := rand.New(rand.NewPCG(cfg.seed, 0x7233))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -155,7 +156,7 @@ func faults(c *cluster.Cluster, control []*session, cfg config, rng *rand.Rand, 
 	rng.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
 	deadline := time.Now().Add(cfg.duration)
 	for n, f := range plan {
-		time.Sleep(200*time.Millisecond + rand.N(800*time.Millisecond))
+		time.Sleep(200*time.Millisecond + randDuration(rng, 800*time.Millisecond))
 		if time.Now().After(deadline) {
 			fmt.Fprintf(os.Stderr, "r3soak: -duration %v reached after %d of %d faults\n", cfg.duration, n, len(plan))
 			return nil
@@ -172,7 +173,7 @@ func faults(c *cluster.Cluster, control []*session, cfg config, rng *rand.Rand, 
 				return err
 			}
 			sum.kills++
-			time.Sleep(rand.N(cfg.maxDown + 1))
+			time.Sleep(randDuration(rng, cfg.maxDown))
 			if err := c.Restart(victim); err != nil {
 				return err
 			}
@@ -191,7 +192,7 @@ func faults(c *cluster.Cluster, control []*session, cfg config, rng *rand.Rand, 
 				return fmt.Errorf("partition %d: no route through the proxies of %s to cut", sum.partitions+1, c.Nodes[victim].Name)
 			}
 			sum.partitions++
-			time.Sleep(cfg.maxHold/4 + rand.N(cfg.maxHold*3/4+1))
+			time.Sleep(cfg.maxHold/4 + randDuration(rng, cfg.maxHold*3/4))
 			c.Heal()
 		}
 		if _, err := waitRecovered(c, control, victim, cfg.recoverWait); err != nil {
@@ -236,4 +237,10 @@ func longestGap(acked []event, elapsed time.Duration) (time.Duration, time.Durat
 		prev = t
 	}
 	return time.Duration(gap), time.Duration(at)
+}
+
+// randDuration returns a duration in [0, d] from rng (the seeded one, so
+// that -seed replays the fault schedule).
+func randDuration(rng *rand.Rand, d time.Duration) time.Duration {
+	return time.Duration(rng.Int64N(int64(d) + 1))
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,6 +49,9 @@ type history struct {
 	ops, errs, unknown, reads int
 }
 
+// current is the history being written, for the interrupt handler.
+var current atomic.Pointer[history]
+
 func newHistory(path string, begin time.Time) (*history, error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -60,8 +64,10 @@ func (h *history) add(e event) {
 	b, _ := json.Marshal(e)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.w.Write(b)
-	h.w.WriteByte('\n')
+	if h.f != nil {
+		h.w.Write(b)
+		h.w.WriteByte('\n')
+	}
 	h.ops++
 	switch {
 	case e.Outcome == "ok" && e.Op == "get":
@@ -79,6 +85,10 @@ func (h *history) add(e event) {
 func (h *history) close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.f == nil {
+		return nil // closed already
+	}
+	defer func() { h.f = nil }()
 	if err := h.w.Flush(); err != nil {
 		return err
 	}

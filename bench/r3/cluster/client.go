@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,9 +35,21 @@ func (c *Cluster) Connect(i int, reconnect bool) (*nats.Conn, error) {
 func (c *Cluster) WaitJetStream(d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for i, n := range c.Nodes {
+		// A node may refuse or botch a connection while the cluster
+		// forms: retry until the deadline, saying so once.
 		nc, err := c.Connect(i, false)
-		if err != nil {
-			return err
+		for said := false; err != nil; nc, err = c.Connect(i, false) {
+			if !said {
+				fmt.Fprintf(os.Stderr, "cluster: %s %s: %v (retrying until JetStream is ready)\n", c.Kind, n.Name, err)
+				said = true
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+			if e := c.CheckAlive(); e != nil {
+				return e
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		js, err := jetstream.New(nc)
 		if err != nil {
