@@ -29,6 +29,44 @@
 //     holds, and the front combines the answers (jsapi.MergeAccountInfo,
 //     jsapi.EncodeStreamPage).
 //
+// Replicated streams (issue 15; ReplicaMeta, LeaderLocal, MemberMeta in
+// replicas.go and metaleader.go, each an optional interface the front
+// checks for; without them everything above is unchanged):
+//
+//   - STREAM.CREATE.<s> with num_replicas R from 2 to 5 places <s> on R
+//     distinct connected nodes (this one included), the least loaded
+//     first, ties at random (PlaceReplicas; the first is the holder and
+//     preferred first leader), then goes to the holder as an R1 create
+//     does. Fewer known nodes than R is refused at once with
+//     nats-server's 400/10005 "no suitable peers for placement". Other
+//     values (R1, more than 5, negative) go the R1 way, and the API
+//     refuses what it refuses on a server alone;
+//   - a request naming a replicated stream is answered by the local API
+//     when this node leads the stream's group (LeaderLocal.Leads); else
+//     it goes to every other peer of the stream at once, and only the
+//     leader answers: a node that runs a follower replica drops a
+//     request that came over a route, as nats-server's followers do not
+//     answer API requests, and so does a peer whose replica is not
+//     started yet (its API would say "stream not found"), except for a
+//     create, which must reach the holder's API. A node that is no peer
+//     answers as before. A request that came over a route is
+//     never routed again: one hop, no bounce. STREAM.LEADER.STEPDOWN.<s>
+//     and STREAM.PEER.REMOVE.<s> are stream requests like STREAM.INFO;
+//   - $JS.API.META.LEADER.STEPDOWN is subscribed by ServeMeta in the
+//     system account only (nats-server ignores it from any other
+//     account). The metadata leader reads the optional placement
+//     (preferred, cluster, tags), steps down and answers
+//     {"type":"io.nats.jetstream.api.v1.meta_leader_stepdown_response","success":true},
+//     or 500/10041 with the error; another node forwards the request
+//     to the leader (one hop), and answers 10008 when it knows none;
+//   - gatherings count a replicated stream once: STREAM.NAMES removes
+//     duplicate names, STREAM.LIST keeps the info whose cluster.leader
+//     is the node that answered it (else the first), a replicated
+//     stream is "missing" only when none of its peers answered, and
+//     $JS.API.INFO's streams count is lowered by the extra replicas that
+//     answered (storage stays the sum over replicas, as nats-server
+//     reports it).
+//
 // Everything else about a stream needs no front: its subjects, direct
 // get, flow control and snapshot subjects are ordinary in-process
 // subscriptions on the holder, which the route layer announces to the

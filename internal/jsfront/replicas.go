@@ -132,7 +132,9 @@ func (f *Front) routeReplicated(r *request, stream string) bool {
 // dropAtFollower reports whether a request that came over a route must
 // go unanswered here: it names a replicated stream of which this node
 // runs a replica that does not lead (the leader, which got the same
-// request, answers). A node that runs no replica answers as before.
+// request, answers), or of which it is a peer whose replica is not
+// started yet (except a create: the holder's API must see it). A node
+// that is no peer answers as before.
 func (f *Front) dropAtFollower(account, subject string) bool {
 	k, stream := classify(subject)
 	if k != kindStream && k != kindPlace {

@@ -55,7 +55,7 @@ func TestBusReplicatedFromRoute(t *testing.T) {
 	}{
 		{"leader", true, true, true},
 		{"follower", true, false, false},
-		{"no replica", false, false, true},
+		{"peer, replica not started", false, false, false},
 	} {
 		r.local.setLeads(acc.Name(), "S", tc.replicated, tc.leader)
 		if !srv.DeliverForwarded(acc.Name(), []byte("$JS.API.STREAM.INFO.S"), []byte("_INBOX.fwd"), nil, nil) {
@@ -69,6 +69,13 @@ func TestBusReplicatedFromRoute(t *testing.T) {
 			<-calls
 		}
 	}
+	// A node that is no peer of the stream answers as before.
+	r.meta.setPeers(acc.Name(), "T", "n2", "n3", "n4")
+	srv.DeliverForwarded(acc.Name(), []byte("$JS.API.STREAM.INFO.T"), []byte("_INBOX.fwd"), nil, nil)
+	if len(calls) != 1 {
+		t.Fatal("a node that is no peer dropped a forwarded request")
+	}
+	<-calls
 	if s := r.net.sent(); len(s) != 0 {
 		t.Fatalf("forwarded again: %+v", s)
 	}

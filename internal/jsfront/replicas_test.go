@@ -184,7 +184,11 @@ func TestDropAtFollower(t *testing.T) {
 		{"$JS.API.STREAM.PEER.REMOVE.S", true, false, true},
 		{"$JS.API.CONSUMER.INFO.S.C", true, false, true},
 		{"$JS.API.STREAM.INFO.S", true, true, false},
-		{"$JS.API.STREAM.INFO.S", false, false, false},
+		// A peer whose replica does not run yet: the leader answers,
+		// not this node's "stream not found"; but a create must reach
+		// the holder's API, which starts it.
+		{"$JS.API.STREAM.INFO.S", false, false, true},
+		{"$JS.API.STREAM.CREATE.S", false, false, false},
 		{"$JS.API.STREAM.NAMES", true, false, false},
 		{"$JS.API.INFO", true, false, false},
 	} {
@@ -192,6 +196,12 @@ func TestDropAtFollower(t *testing.T) {
 		if got := r.f.dropAtFollower("A", tc.subject); got != tc.drop {
 			t.Errorf("%s replicated=%v leader=%v: drop %v", tc.subject, tc.replicated, tc.leader, got)
 		}
+	}
+	// Not a peer at all: answered as before (the API says what it
+	// knows).
+	r.meta.setPeers("A", "U", "n2", "n3", "n4")
+	if r.f.dropAtFollower("A", "$JS.API.STREAM.INFO.U") {
+		t.Error("a node that is no peer dropped a request")
 	}
 	// A create forwarded to a peer other than the first is not "placed
 	// elsewhere".

@@ -1,7 +1,8 @@
 // Package meta is the cluster's metadata group (issue 14, point 4): a
 // Raft group of which every node of a cluster is a member, holding which
-// node holds each stream (R1 placement) and the stream's definition, so
-// that two nodes can never create two different streams of one name.
+// node holds each stream (R1 placement), or which nodes run its replicas
+// (R3, R5: issue 15), and the stream's definition, so that two nodes can
+// never create two different streams of one name.
 // The Raft glue (durable log, node loop, transport frames) is
 // internal/repl, which the per-stream groups of issue 15 will share;
 // this package adds the state machine, the API and the rules by which
@@ -10,13 +11,38 @@
 // # Data model
 //
 // The state machine (fsm.go) holds, per account, stream name →
-// Assignment{Node, Config, Created, Revision}, and the members' Raft id →
-// server name (from the Context of the configuration changes). Entries
-// are JSON commands: assign (the first committed assignment of a name
-// wins; later ones return it unchanged), unassign and config (both only
-// when the stream is assigned to the node named). Snapshots are the
-// whole state as JSON, taken every Options.SnapshotEvery applied
-// entries; they compact the log. Reads (Lookup, Streams, Members) are
+// Assignment{Node, Config, Created, Revision, Peers, Group, PeerSeq},
+// and the members' Raft id → server name (from the Context of the
+// configuration changes). Entries are JSON commands: assign (the first
+// committed assignment of a name wins; later ones return it unchanged),
+// unassign and config (both only when the node named is the stream's
+// Node or one of its Peers), and peers (replicas.go: replaces the peer
+// set when the assignment's Revision is still the one the proposer read,
+// else ErrRevision; for STREAM.PEER.REMOVE and replica count changes).
+// Snapshots are the whole state as JSON, taken every
+// Options.SnapshotEvery applied entries; they compact the log. A
+// snapshot from before replication (no peers, group) loads as R1.
+//
+// A replicated stream (more than one peer) is its own Raft group on its
+// peers (internal/repl, docs/REPLICATION.md). Applying its assign
+// numbers the peers 1..R in the order given (ids within the stream's
+// group; the proposer's ids are ignored), sets Group to the entry's
+// index (the same on every node, never 0, which is this group's, and a
+// new group for a stream deleted and created again) and Node to the
+// first peer, the preferred first leader, so that R1 code reading Node
+// still finds a node that runs the stream. A peers entry keeps the id
+// of a peer already in the group and gives a new one PeerSeq+1, so an
+// id is never reused within a group; one peer makes the stream R1 on
+// it (Group 0), more than one on an R1 stream starts a new group at
+// that entry's index. Revision moves with every config and peers
+// entry. Load counts a stream once for each node it lives on.
+//
+// StepDown ($JS.API.META.LEADER.STEPDOWN) hands this group's
+// leadership to a connected member (StepDownTo: a named one) with
+// Raft's leadership transfer, which first brings the member's log up to
+// date and then has it campaign; it returns ErrNotLeader on a follower
+// and ErrNoSuccessor when nobody took over within an election timeout
+// per candidate (a node alone has nobody). Reads (Lookup, Streams, Members) are
 // the state applied on this node: no Raft round trip, possibly behind
 // the leader. A writer (Assign, Unassign, SetConfig) waits until its
 // entry is applied on its own node, so it reads its own write.
@@ -108,5 +134,13 @@
 //	// errors.Is(err, meta.ErrUnavailable): no quorum; refuse the create.
 //
 // Every node then finds it with g.Lookup("A", "KV_b") once applied, and
-// OnChange tells the daemon that something changed.
+// OnChange tells the daemon that something changed. A bucket created
+// with --replicas 3, placed by n1 on n2, n3, n1 at entry 42:
+//
+//	a, err := g.Assign(ctx, meta.Assignment{Account: "A", Stream: "KV_r", Config: cfg,
+//		Peers: []meta.Peer{{Name: "n2"}, {Name: "n3"}, {Name: "n1"}}})
+//	// a.Peers == [{1 n2} {2 n3} {3 n1}], a.Group == 42, a.Node == "n2"
+//	// Later, n3 removed and n4 added, unless it changed meanwhile:
+//	a, err = g.SetPeers(ctx, "A", "KV_r", a.Revision, []meta.Peer{{Name: "n2"}, {Name: "n1"}, {Name: "n4"}})
+//	// a.Peers == [{1 n2} {3 n1} {4 n4}], a.Group == 42
 package meta

@@ -24,7 +24,8 @@ var (
 	// context ended. A proposal may still commit later: look it up.
 	ErrUnavailable = errors.New("meta: metadata group unavailable (no leader or no quorum)")
 	// ErrNotAssigned: Unassign or SetConfig of a stream that is not
-	// assigned to the node named.
+	// assigned to the node named (its Node or one of its Peers), or
+	// SetPeers of a stream not assigned at all.
 	ErrNotAssigned = errors.New("meta: stream not assigned to that node")
 	// ErrClosed: the Group was closed.
 	ErrClosed = errors.New("meta: closed")
@@ -375,15 +376,16 @@ func (g *Group) Assign(ctx context.Context, a Assignment) (Assignment, error) {
 	return g.propose(ctx, op{Op: "assign", Assignment: a})
 }
 
-// Unassign removes account's stream if it is still assigned to node;
-// ErrNotAssigned otherwise.
+// Unassign removes account's stream if it is still assigned to node
+// (its Node, or one of its Peers); ErrNotAssigned otherwise.
 func (g *Group) Unassign(ctx context.Context, account, stream, node string) error {
 	_, err := g.propose(ctx, op{Op: "unassign", Assignment: Assignment{Account: account, Stream: stream, Node: node}})
 	return err
 }
 
 // SetConfig replaces the definition of account's stream if it is
-// assigned to node; ErrNotAssigned otherwise.
+// assigned to node (its Node, or one of its Peers: whichever leads the
+// stream's group records it); ErrNotAssigned otherwise.
 func (g *Group) SetConfig(ctx context.Context, account, stream, node string, cfg json.RawMessage) error {
 	_, err := g.propose(ctx, op{Op: "config", Assignment: Assignment{Account: account, Stream: stream, Node: node, Config: cfg}})
 	return err

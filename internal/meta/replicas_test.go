@@ -193,7 +193,6 @@ func TestSetPeersAndStepDown(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, next+" leads", func() bool { return n.group(next).Leader() == next })
 	// Alone, a leader has nobody to hand over to.
-	n.partition([]string{"n1"}, []string{"n2"}, []string{"n3"})
 	single := newNetwork(t)
 	g := single.start("s1", "", nil)
 	waitFormed(t, single, []string{"s1"})
