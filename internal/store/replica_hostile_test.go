@@ -253,7 +253,8 @@ func TestReplicaFuzzCorpus(t *testing.T) {
 }
 
 // TestReplicaImportCrash cuts the power (Pebble's crashable file
-// system, SyncAlways) during an import replacing a file stream: before
+// system, under both sync policies) during an import replacing a file
+// stream: before
 // Commit, between the drop of the old stream and the ingestion of the
 // new one, and after Commit. Reopened, the store holds the old stream
 // whole, no stream of the name, or the new one whole, respectively, and
@@ -282,13 +283,14 @@ func TestReplicaImportCrash(t *testing.T) {
 	}
 	wantNew, wantNewRead := streamDigest(src, true), replicaDigest(t, srcStore, "D")
 	for _, stage := range []string{"before-commit", "after-drop", "after-commit"} {
-		for iter := range 3 {
+		for iter := range 4 {
 			seed := time.Now().UnixNano() + int64(iter)
-			t.Run(fmt.Sprintf("%s/%d", stage, iter), func(t *testing.T) {
+			always := iter%2 == 0
+			t.Run(fmt.Sprintf("%s/always=%v/%d", stage, always, iter), func(t *testing.T) {
 				t.Logf("seed %d", seed)
 				rng := rand.New(rand.NewPCG(uint64(seed), 15))
 				fs := vfs.NewCrashableMem()
-				opts := Options{SyncAlways: true, fs: fs}
+				opts := Options{SyncAlways: always, fs: fs, SyncInterval: time.Hour}
 				st, err := Open("/db", opts)
 				if err != nil {
 					t.Fatal(err)
@@ -299,6 +301,9 @@ func TestReplicaImportCrash(t *testing.T) {
 					if _, err := old.Append("old", nil, []byte{byte(i)}, AppendOpts{Time: 5, Applied: uint64(i + 1)}); err != nil {
 						t.Fatal(err)
 					}
+				}
+				if err := st.syncWAL(); err != nil { // the default policy's periodic fsync
+					t.Fatal(err)
 				}
 				wantOld := streamDigest(old, true)
 				var clone *vfs.MemFS
