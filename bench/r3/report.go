@@ -22,9 +22,18 @@ func report(out io.Writer, ws []workload, res results, rounds int, cfg config, m
 		fmt.Fprintf(out, "Command: `%s` (%s UTC, %d CPUs, %s; load average %s before, %s after).\n\n",
 			commandLine(), time.Now().UTC().Format("2006-01-02 15:04"), runtime.NumCPU(), cpuModel(), loadBefore, loadAverage())
 	}
-	fmt.Fprintf(out, "Median of %d alternating rounds; 3-node clusters on 127.0.0.1 with JetStream, an R3 bucket per workload; "+
-		"throughput %d clients for %v, latency %d puts, catch-up %d writes (window %d), failover after %v of load.\n\n",
-		rounds, cfg.clients, cfg.duration, cfg.latencyOps, cfg.catchupMsgs, cfg.window, cfg.failWarm)
+	params := map[string]string{
+		"put throughput": fmt.Sprintf("throughput %d clients for %v", cfg.clients, cfg.duration),
+		"put latency":    fmt.Sprintf("latency %d puts from a client on a follower", cfg.latencyOps),
+		"catch-up":       fmt.Sprintf("catch-up %d writes (async window %d)", cfg.catchupMsgs, cfg.window),
+		"failover":       fmt.Sprintf("failover after %v of load from a client on a follower", cfg.failWarm),
+	}
+	var ran []string
+	for _, w := range ws {
+		ran = append(ran, params[w.name])
+	}
+	fmt.Fprintf(out, "Median of %d alternating rounds; 3-node clusters on 127.0.0.1 with JetStream, an R3 bucket per workload; %s.\n\n",
+		rounds, strings.Join(ran, ", "))
 
 	cell := func(kind string, m metric) (string, float64, bool) {
 		v := res.values[kind][m.name]

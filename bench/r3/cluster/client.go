@@ -79,9 +79,11 @@ func (c *Cluster) WaitJetStream(d time.Duration) error {
 }
 
 // CreateBucket creates an R3 (replicas) KV bucket through js, retrying
-// while JetStream reports itself temporarily unavailable or times out
-// (a meta leader being elected), for at most d. Any other refusal (e.g.
-// a server that does not support replicas) is returned at once.
+// while JetStream reports itself temporarily unavailable (10008), times
+// out (a meta leader being elected) or finds no suitable peers (10005:
+// nats-server's meta leader has not yet heard from every server of a
+// fresh cluster), for at most d. Any other refusal (e.g. a server that
+// does not support replicas) is returned at once.
 func CreateBucket(js jetstream.JetStream, cfg jetstream.KeyValueConfig, d time.Duration) (jetstream.KeyValue, error) {
 	deadline := time.Now().Add(d)
 	for {
@@ -94,7 +96,7 @@ func CreateBucket(js jetstream.JetStream, cfg jetstream.KeyValueConfig, d time.D
 		var apiErr *jetstream.APIError
 		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 			errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
-			(errors.As(err, &apiErr) && (apiErr.ErrorCode == 10008 || apiErr.Code == 503))
+			(errors.As(err, &apiErr) && (apiErr.ErrorCode == 10008 || apiErr.ErrorCode == 10005 || apiErr.Code == 503))
 		if !retry || time.Now().After(deadline) {
 			return nil, fmt.Errorf("create bucket %s with %d replicas: %w", cfg.Bucket, cfg.Replicas, err)
 		}
