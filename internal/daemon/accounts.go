@@ -161,7 +161,7 @@ func (d *Daemon) startAPIs() error {
 		var bus jsapi.Bus = serverbus.New(acc)
 		var replicate jsapi.ReplicateFunc
 		if d.jsc != nil {
-			replicate = d.replicateFor(a.name)
+			replicate = d.replicateFor(a)
 			fb, err := d.frontBus(acc)
 			if err != nil {
 				return err

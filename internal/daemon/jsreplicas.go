@@ -80,8 +80,8 @@ func (r *replicas) openHost(d *Daemon, g *meta.Group) error {
 
 // replicateFor returns the jsapi.ReplicateFunc of an account: it
 // attaches a local driven stream to the group its placement names.
-func (d *Daemon) replicateFor(account string) jsapi.ReplicateFunc {
-	account = d.srv.Account(account).Name()
+func (d *Daemon) replicateFor(acc *accountJS) jsapi.ReplicateFunc {
+	account := d.srv.Account(acc.name).Name()
 	return func(cfg *jsapi.StreamConfig, st store.Stream) (jsapi.Replicated, error) {
 		jc := d.jsc
 		if jc == nil || jc.reps == nil {
@@ -108,6 +108,7 @@ func (d *Daemon) replicateFor(account string) jsapi.ReplicateFunc {
 			// member whose log is empty joins with the others' view.
 			Bootstrap: true,
 			Stream:    st,
+			Store:     acc.st,
 			Logf:      d.srv.Logger().Warnf,
 		})
 	}

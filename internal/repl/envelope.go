@@ -17,6 +17,11 @@ const (
 	KindHello Kind = 2
 	// KindJoin carries a request to join the metadata group (JSON).
 	KindJoin Kind = 3
+	// KindCatchup carries a stream group's catch-up request, and
+	// KindCatchupData its answer (internal/replica): a replica behind a
+	// snapshot fetches the stream from a peer.
+	KindCatchup     Kind = 4
+	KindCatchupData Kind = 5
 )
 
 // frameVersion is the first byte of every frame.

@@ -53,6 +53,11 @@ type GroupConfig struct {
 	SnapshotEvery                 uint64                       // see Config
 	OnApplied                     func()                       // see Config
 	OnLeader                      func(lead uint64, self bool) // see Config
+	OnLostFollower                func(id uint64)              // see Config
+	// OnFrame receives the group's frames of kinds other than
+	// KindRaft (payload only, not retained after the call). It runs on
+	// the route's reader: it must not block.
+	OnFrame func(from string, kind Kind, payload []byte)
 }
 
 // Host errors.
@@ -94,10 +99,11 @@ type Host struct {
 }
 
 type hostGroup struct {
-	id    uint64
-	self  uint64
-	node  *Node // nil while starting or being removed (under Host.mu)
-	peers atomic.Pointer[map[uint64]string]
+	id      uint64
+	self    uint64
+	onFrame func(from string, kind Kind, payload []byte)
+	node    *Node // nil while starting or being removed (under Host.mu)
+	peers   atomic.Pointer[map[uint64]string]
 }
 
 // NewHost starts a Host with no groups and its tick goroutine.
@@ -150,7 +156,7 @@ func (h *Host) StartGroup(cfg GroupConfig) (*Node, error) {
 	if cfg.ID == MetaGroup {
 		return nil, errors.New("repl: group id 0 is the metadata group's")
 	}
-	g := &hostGroup{id: cfg.ID, self: cfg.Self}
+	g := &hostGroup{id: cfg.ID, self: cfg.Self, onFrame: cfg.OnFrame}
 	g.peers.Store(copyPeers(cfg.Peers))
 	if err := h.reserve(g); err != nil {
 		return nil, err
@@ -162,7 +168,7 @@ func (h *Host) StartGroup(cfg GroupConfig) (*Node, error) {
 		Tick: h.cfg.Tick, ExternalTick: true,
 		ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		SnapshotEvery: cfg.SnapshotEvery, OnApplied: cfg.OnApplied, OnLeader: cfg.OnLeader,
-		Logf: h.cfg.Logf,
+		OnLostFollower: cfg.OnLostFollower, Logf: h.cfg.Logf,
 	})
 	h.mu.Lock()
 	if err != nil || h.mu.closed {
@@ -291,8 +297,12 @@ func (h *Host) Stats() HostStats {
 // (Stats). frame is not retained.
 func (h *Host) Receive(from string, frame []byte) {
 	f, err := ParseFrame(frame)
-	if err != nil || f.Kind != KindRaft {
+	if err != nil {
 		h.malformed.Add(1)
+		return
+	}
+	if f.Kind != KindRaft {
+		h.receiveOther(from, f)
 		return
 	}
 	if f.Cluster != h.cfg.Cluster() {
@@ -366,4 +376,29 @@ func copyPeers(p map[uint64]string) *map[uint64]string {
 		c[id] = name
 	}
 	return &c
+}
+
+// receiveOther hands a frame of another kind to its group's OnFrame.
+func (h *Host) receiveOther(from string, f Frame) {
+	if f.Cluster != h.cfg.Cluster() {
+		h.otherCluster.Add(1)
+		return
+	}
+	h.mu.RLock()
+	g := h.mu.groups[f.Group]
+	h.mu.RUnlock()
+	if g == nil || g.onFrame == nil {
+		h.malformed.Add(1)
+		return
+	}
+	g.onFrame(from, f.Kind, f.Payload)
+}
+
+// SendFrame sends a frame of kind (not KindRaft) of group id to the
+// named server; false when it was dropped. It never blocks.
+func (h *Host) SendFrame(id uint64, to string, kind Kind, payload []byte) bool {
+	frame := AppendFrame(make([]byte, 0, 20+len(payload)), Frame{
+		Kind: kind, Cluster: h.cfg.Cluster(), Group: id, Payload: payload,
+	})
+	return h.cfg.Transport.Send(to, frame)
 }

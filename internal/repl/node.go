@@ -69,7 +69,13 @@ type Config struct {
 	// node knows changes (lead 0: none), with whether it is this node.
 	// It must not block: it runs before the Ready's entries are applied.
 	OnLeader func(lead uint64, self bool)
-	Logf     func(format string, args ...any)
+	// OnLostFollower is called on the leader's goroutine when a
+	// follower refuses entries below what it acknowledged before: it
+	// lost its log (a store directory emptied) and Raft keeps sending
+	// it what follows its old position, until another leader starts
+	// afresh. The owner may hand the leadership over.
+	OnLostFollower func(id uint64)
+	Logf           func(format string, args ...any)
 }
 
 // Node runs one Raft group member: a goroutine that ticks, steps
@@ -363,6 +369,11 @@ func (n *Node) run() {
 func (n *Node) step(m *raftpb.Message) {
 	if from := m.GetFrom(); from != 0 {
 		n.seen.Store(from, time.Now())
+	}
+	if m.GetType() == raftpb.MsgAppResp && m.GetReject() && n.cfg.OnLostFollower != nil && n.leader.Load() == n.cfg.ID {
+		if pr, ok := n.rn.Status().Progress[m.GetFrom()]; ok && m.GetRejectHint() < pr.Match {
+			n.cfg.OnLostFollower(m.GetFrom())
+		}
 	}
 	if m.GetType() == raftpb.MsgHeartbeat {
 		n.clampCommit(m)

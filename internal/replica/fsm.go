@@ -32,7 +32,7 @@ var _ interface {
 // Apply applies the entry at index. An entry the store already holds
 // (a replay after a restart: index ≤ Applied()) changes nothing.
 func (f fsm) Apply(index uint64, data []byte) any {
-	st := f.s.st
+	st := f.s.raw()
 	e, err := decodeEntry(data)
 	if err != nil {
 		f.s.logf("replica: stream %s: entry %d: %v", st.Name(), index, err)
@@ -79,7 +79,7 @@ type snapshotData struct {
 }
 
 func (f fsm) Snapshot() ([]byte, error) {
-	return json.Marshal(snapshotData{Applied: f.s.st.Applied()})
+	return json.Marshal(snapshotData{Applied: f.s.raw().Applied()})
 }
 
 func (f fsm) Restore(data []byte) error {
@@ -87,7 +87,7 @@ func (f fsm) Restore(data []byte) error {
 	if err := json.Unmarshal(data, &sd); err != nil {
 		return fmt.Errorf("replica: snapshot does not decode: %w", err)
 	}
-	if f.s.st.Applied() >= sd.Applied {
+	if f.s.raw().Applied() >= sd.Applied {
 		return nil // the store already holds everything the snapshot covers
 	}
 	return f.s.catchUp(sd.Applied)

@@ -25,7 +25,7 @@ type Info struct {
 // the leader only (elsewhere Replicas lists the other members, without
 // progress).
 func (s *Stream) Info() Info {
-	st := s.node.Status()
+	st := s.nd().Status()
 	out := Info{Leader: s.opts.Peers[st.Leader]}
 	if st.Leader != s.opts.Self {
 		for id, name := range s.opts.Peers {
@@ -63,21 +63,42 @@ func sortPeers(ps []PeerInfo) {
 // StepDown hands the leadership to the most up-to-date active replica.
 // ErrNotLeader when this replica does not lead; an error when no other
 // replica is current.
-func (s *Stream) StepDown() error {
-	st := s.node.Status()
+func (s *Stream) StepDown() error { return s.stepDownExcept(0) }
+
+// handOver hands the leadership to a replica other than lost, a
+// follower that lost its log: the new leader starts its view of every
+// follower afresh, finds lost's real position and sends it the entries
+// or the snapshot it needs (Raft's leader keeps believing the old
+// position, repl.Config.OnLostFollower). It runs on the group's
+// goroutine: the transfer is asked for without waiting.
+func (s *Stream) handOver(lost uint64) {
+	s.handOff.Do(func() {
+		go func() {
+			defer s.handOff.Reset()
+			s.logf("replica: stream %s: replica %s lost its log; handing the leadership over so that it catches up", s.raw().Name(), s.opts.Peers[lost])
+			if err := s.stepDownExcept(lost); err != nil {
+				s.logf("replica: stream %s: %v", s.raw().Name(), err)
+			}
+			time.Sleep(time.Second) // one hand-over at a time
+		}()
+	})
+}
+
+func (s *Stream) stepDownExcept(except uint64) error {
+	st := s.nd().Status()
 	if st.Leader != s.opts.Self {
 		return ErrNotLeader
 	}
 	var best uint64
 	var bestMatch uint64
 	for _, p := range st.Peers {
-		if p.Active && (best == 0 || p.Match > bestMatch) {
+		if p.ID != except && p.Active && (best == 0 || p.Match > bestMatch) {
 			best, bestMatch = p.ID, p.Match
 		}
 	}
 	if best == 0 {
-		return fmt.Errorf("replica: stream %s: no replica to step down to", s.st.Name())
+		return fmt.Errorf("replica: stream %s: no replica to step down to", s.raw().Name())
 	}
-	s.node.TransferLeadership(best)
+	s.nd().TransferLeadership(best)
 	return nil
 }

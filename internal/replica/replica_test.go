@@ -43,6 +43,11 @@ type group struct {
 
 func newGroup(t *testing.T, cfg store.Config) *group {
 	t.Helper()
+	return newGroupEvery(t, cfg, 0)
+}
+
+func newGroupEvery(t *testing.T, cfg store.Config, snapshotEvery uint64) *group {
+	t.Helper()
 	g := &group{n: &net{hosts: map[string]*repl.Host{}, cut: map[string]bool{}}}
 	peers := map[uint64]string{1: "r1", 2: "r2", 3: "r3"}
 	for i := 1; i <= 3; i++ {
@@ -67,7 +72,7 @@ func newGroup(t *testing.T, cfg store.Config) *group {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs, err := Start(Options{Host: h, Group: 7, Self: uint64(i), Peers: peers, Bootstrap: true, Stream: ss, Timeout: 2 * time.Second})
+		rs, err := Start(Options{Host: h, Group: 7, Self: uint64(i), Peers: peers, Bootstrap: true, Stream: ss, Store: st, Timeout: 2 * time.Second, SnapshotEvery: snapshotEvery, Logf: t.Logf})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,5 +238,59 @@ func TestMinorityCannotWrite(t *testing.T) {
 	}
 	if _, err := nl.Append("s.a", nil, []byte("3"), store.AppendOpts{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFollowerBehindSnapshotCatchesUp: a replica cut off while the
+// others compact their log past what it has receives a snapshot and
+// fetches the stream from a peer, then follows the log again.
+func TestFollowerBehindSnapshotCatchesUp(t *testing.T) {
+	g := newGroupEvery(t, store.Config{Name: "KV_c", Subjects: []string{"$KV.c.>"}, MaxMsgsPerSubject: 3, DuplicateWindow: time.Minute}, 16)
+	l := g.leader(t)
+	var lagging *Stream
+	for _, s := range g.streams {
+		if s != l {
+			lagging = s
+			break
+		}
+	}
+	name := lagging.opts.Peers[lagging.opts.Self]
+	g.n.mu.Lock()
+	g.n.cut[name] = true
+	g.n.mu.Unlock()
+	for i := range 300 {
+		o := store.AppendOpts{}
+		if i%7 == 0 {
+			o.MsgID = fmt.Sprintf("id%d", i)
+		}
+		if _, err := l.Append(fmt.Sprintf("$KV.c.k%d", i%40), nil, []byte(fmt.Sprintf("v%d", i)), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Delete(l.State().LastSeq - 1); err != nil {
+		t.Fatal(err)
+	}
+	g.n.mu.Lock()
+	g.n.cut[name] = false
+	g.n.mu.Unlock()
+	g.converge(t, l.State())
+	if a, b := lagging.Applied(), l.Applied(); a == 0 || b == 0 {
+		t.Fatalf("applied: lagging %d, leader %d", a, b)
+	}
+	// It follows the log after the catch-up.
+	if _, err := l.Append("$KV.c.after", nil, []byte("x"), store.AppendOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	g.converge(t, l.State())
+	m, err := lagging.GetLast("$KV.c.k5")
+	want, werr := l.GetLast("$KV.c.k5")
+	if err != nil || werr != nil || m.Seq != want.Seq || m.Time != want.Time || string(m.Data) != string(want.Data) {
+		t.Fatalf("lagging replica's k5: %+v %v, leader's %+v %v", m, err, want, werr)
+	}
+	// The duplicate window came along: a repeated id is a duplicate
+	// on every replica.
+	r, err := l.Append("$KV.c.k0", nil, []byte("dup"), store.AppendOpts{MsgID: "id294"})
+	if err != nil || !r.Duplicate {
+		t.Fatalf("repeated id after catch-up: %+v %v", r, err)
 	}
 }

@@ -40,8 +40,10 @@ type Options struct {
 	// Bootstrap starts the group with Peers as members when its log is
 	// empty (a new stream); without it an empty log waits to be added.
 	Bootstrap bool
-	// Stream is the local store stream (Config.Driven).
+	// Stream is the local store stream (Config.Driven), of Store,
+	// which serves peers' catch-ups and imports this replica's.
 	Stream store.Stream
+	Store  *store.Store
 	// Timeout bounds a proposal and a read barrier (default 4 s).
 	Timeout time.Duration
 	// SnapshotEvery: entries between two snapshots (default 16384).
@@ -57,10 +59,9 @@ type Options struct {
 // not happen within Options.Timeout. Its methods are safe for
 // concurrent use.
 type Stream struct {
-	store.Stream
-	st   store.Stream
+	cur  atomic.Pointer[current] // the local store stream (catch-up replaces it)
 	opts Options
-	node *repl.Node
+	node atomic.Pointer[repl.Node] // set once StartGroup returned
 
 	ctx      context.Context // canceled by Stop: ends the goroutine's waits
 	cancel   context.CancelFunc
@@ -75,8 +76,22 @@ type Stream struct {
 	mu struct {
 		sync.Mutex
 		onLeader []func(bool)
+		subs     map[uint64]*subscriber // Subscribe's callbacks (reads.go)
+		nextSub  uint64
 	}
+	catch   catchState // catchup.go
+	handOff onceAtATime
 }
+
+// current holds the local store stream.
+type current struct{ st store.Stream }
+
+// nd returns the group's node; nil only while StartGroup runs (a
+// snapshot restored at start, catchUp).
+func (s *Stream) nd() *repl.Node { return s.node.Load() }
+
+// raw returns the local store stream.
+func (s *Stream) raw() store.Stream { return s.cur.Load().st }
 
 // Start starts the stream's group on opts.Host and returns the stream.
 func Start(opts Options) (*Stream, error) {
@@ -92,9 +107,12 @@ func Start(opts Options) (*Stream, error) {
 	if !opts.Stream.Config().Driven {
 		return nil, fmt.Errorf("replica: stream %s is not driven", opts.Stream.Name())
 	}
-	s := &Stream{Stream: opts.Stream, st: opts.Stream, opts: opts,
+	s := &Stream{opts: opts,
 		kick: make(chan struct{}, 1), lead: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	s.cur.Store(&current{st: opts.Stream})
+	s.mu.subs = map[uint64]*subscriber{}
+	s.catch.init()
 	s.deadline.Store(math.MaxInt64)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var boot []raft.Peer
@@ -107,7 +125,9 @@ func Start(opts Options) (*Stream, error) {
 	n, err := opts.Host.StartGroup(repl.GroupConfig{
 		ID: opts.Group, Self: opts.Self, Peers: opts.Peers, FSM: fsm{s},
 		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
-		SnapshotEvery: opts.SnapshotEvery,
+		SnapshotEvery:  opts.SnapshotEvery,
+		OnFrame:        s.onFrame,
+		OnLostFollower: s.handOver,
 		OnLeader: func(_ uint64, self bool) {
 			s.leading.Store(self)
 			select {
@@ -119,7 +139,7 @@ func Start(opts Options) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.node = n
+	s.node.Store(n)
 	if opts.Bootstrap && opts.Stream.Applied() == 0 && n.Applied() == 0 && opts.Self == boot[0].ID {
 		// A new group: its first peer stands at once (again every
 		// 50 ms while the other peers start their groups), so that
@@ -127,6 +147,7 @@ func Start(opts Options) (*Stream, error) {
 		go s.standFirst()
 	}
 	go s.run()
+	go s.serveCatchUps()
 	return s, nil
 }
 
@@ -140,7 +161,7 @@ func (s *Stream) Stop() {
 		s.cancel()
 		<-s.done
 		if err := s.opts.Host.StopGroup(s.opts.Group); err != nil && !errors.Is(err, repl.ErrNoGroup) {
-			s.logf("replica: stream %s: stopping group %d: %v", s.st.Name(), s.opts.Group, err)
+			s.logf("replica: stream %s: stopping group %d: %v", s.raw().Name(), s.opts.Group, err)
 		}
 	})
 }
@@ -159,7 +180,7 @@ func (s *Stream) IsLeader() bool { return s.leading.Load() }
 
 // Leader returns the leader's server name, "" when none is known.
 func (s *Stream) Leader() string {
-	return s.opts.Peers[s.node.Leader()]
+	return s.opts.Peers[s.nd().Leader()]
 }
 
 // standFirst campaigns until the new group has a leader, for at most
@@ -168,10 +189,10 @@ func (s *Stream) standFirst() {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for range 40 {
-		if s.node.Leader() != 0 {
+		if s.nd().Leader() != 0 {
 			return
 		}
-		s.node.Campaign()
+		s.nd().Campaign()
 		select {
 		case <-s.stop:
 			return
@@ -185,7 +206,7 @@ func (s *Stream) standFirst() {
 func (s *Stream) WaitLeader(ctx context.Context) bool {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for s.node.Leader() == 0 {
+	for s.nd().Leader() == 0 {
 		select {
 		case <-ctx.Done():
 			return false
@@ -217,7 +238,7 @@ func (s *Stream) OnLeader(fn func(leader bool)) {
 func (s *Stream) Barrier(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	if err := s.node.ReadIndex(ctx); err != nil {
+	if err := s.nd().ReadIndex(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrNoQuorum, err)
 	}
 	return nil
@@ -227,7 +248,7 @@ func (s *Stream) Barrier(ctx context.Context) error {
 func (s *Stream) propose(data []byte) (result, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.Timeout)
 	defer cancel()
-	r, err := s.node.Propose(ctx, data)
+	r, err := s.nd().Propose(ctx, data)
 	if err != nil {
 		return result{}, fmt.Errorf("%w: %w", ErrNoQuorum, err)
 	}
@@ -267,7 +288,7 @@ func (s *Stream) UpdateConfig(cfg store.Config, meta []byte) error {
 
 // noteAppend lowers the expiry deadline for a message appended at t.
 func (s *Stream) noteAppend(t int64, o *store.AppendOpts) {
-	cfg := s.st.Config()
+	cfg := s.raw().Config()
 	if cfg.MaxAge > 0 {
 		s.noteDeadline(satAdd(t, int64(cfg.MaxAge)))
 	}
@@ -385,7 +406,7 @@ func (s *Stream) tell(leader bool) {
 func (s *Stream) expire() {
 	r, err := s.propose(expireEntry(time.Now().UnixNano()))
 	if err != nil {
-		s.logf("replica: stream %s: expiry pass: %v", s.st.Name(), err)
+		s.logf("replica: stream %s: expiry pass: %v", s.raw().Name(), err)
 		// Try again in a second rather than spin.
 		s.setDeadline(time.Now().Add(time.Second).UnixNano())
 		return
