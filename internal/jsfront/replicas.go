@@ -140,6 +140,9 @@ func (f *Front) dropAtFollower(account, subject string) bool {
 	if k != kindStream && k != kindPlace {
 		return false
 	}
+	if _, ok := f.opts.Local.(LeaderLocal); !ok {
+		return false // cannot tell a leader: every node answers
+	}
 	replicated, leader := f.leads(account, stream)
 	if !replicated && k == kindStream && slices.Contains(f.replicaPeers(account, stream), f.opts.Name) {
 		// A peer whose replica does not run yet (just placed, or

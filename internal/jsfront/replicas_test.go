@@ -197,6 +197,12 @@ func TestDropAtFollower(t *testing.T) {
 			t.Errorf("%s replicated=%v leader=%v: drop %v", tc.subject, tc.replicated, tc.leader, got)
 		}
 	}
+	// Without a LeaderLocal nobody can tell a leader: nothing dropped.
+	bare := newRig(t, func(o *Options) { o.Local = struct{ Local }{o.Local} })
+	bare.meta.setPeers("A", "S", "n1", "n2", "n3")
+	if bare.f.dropAtFollower("A", "$JS.API.STREAM.INFO.S") {
+		t.Error("dropped without a LeaderLocal")
+	}
 	// Not a peer at all: answered as before (the API says what it
 	// knows).
 	r.meta.setPeers("A", "U", "n2", "n3", "n4")
