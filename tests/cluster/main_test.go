@@ -12,7 +12,12 @@
 // nats-server), failure_test.go (the holder killed), five_test.go (five
 // nodes, the metadata leader killed), routecut_test.go (a KV workload
 // across a cut route), natscli_test.go (the seed walkthrough with the
-// nats binary, each command on another node).
+// nats binary, each command on another node). R3 buckets (issue 15):
+// r3_test.go (linearizability under leader kills and a partition,
+// checked with porcupine by the model in linearize_test.go; failover
+// time), r3lock_test.go (lock safety), r3pause_test.go (a paused
+// leader, a minority partition), r3rejoin_test.go (a node back with an
+// empty store).
 package cluster
 
 import (
@@ -126,6 +131,9 @@ type node struct {
 	js bool
 	// monitorPort, when not 0, is the HTTP monitoring port ("-m").
 	monitorPort int
+	// advertise, when set, is the route address given to other nodes
+	// ("--cluster_advertise host:port").
+	advertise string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -170,6 +178,9 @@ func (n *node) start(t *testing.T) {
 	}
 	if n.monitorPort != 0 {
 		args = append(args, "-m", fmt.Sprint(n.monitorPort))
+	}
+	if n.advertise != "" {
+		args = append(args, "--cluster_advertise", n.advertise)
 	}
 	switch {
 	case strings.Contains(n.bin, "cairn"):
