@@ -28,7 +28,9 @@
 //     publish (-window unacknowledged at most) from a client on the
 //     leader, restart of the follower on its store; seconds from the
 //     restart (process start included) until the leader's stream info
-//     lists the follower as current with lag 0.
+//     lists the follower as current with lag 0 (leader's view), and
+//     until the follower's own monitoring endpoint (-m, /jsz?streams=true)
+//     shows its replica at the stream's last sequence (follower's view).
 //   - failover: a client on a follower puts in a loop (250 ms bound per
 //     put); after -fail-warm the leader named by stream info is killed
 //     with SIGKILL; milliseconds from the kill to the acknowledgement of
@@ -160,6 +162,12 @@ func runRound(kind, bin string, ws []workload, cfg config, res results) {
 			err = c.CheckAlive()
 		}
 		if err != nil {
+			// Metrics measured before the failure still count.
+			for _, m := range w.metrics {
+				if v, ok := vals[m.name]; ok {
+					res.values[kind][m.name] = append(res.values[kind][m.name], v)
+				}
+			}
 			fail(w, err)
 			if dead := c.CheckAlive(); dead != nil && i < len(ws)-1 {
 				// A node killed by the workload is still down: the rest

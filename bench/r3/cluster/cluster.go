@@ -2,7 +2,7 @@
 // larger) clusters of cairn-server or nats-server v2.15.2 on loopback
 // ports for the replicated-bucket benchmark (bench/r3) and soak
 // (bench/r3soak). Both kinds get the same nats-server flags (-a, -p,
-// --server_name n1…, --cluster, --cluster_name, --routes, -js, -sd, -l).
+// --server_name n1…, --cluster, --cluster_name, --routes, -js, -sd, -m, -l).
 //
 // With Options.Proxies every route goes through a TCP proxy owned by this
 // process: node i dials node j through its own proxy i→j (so each pair has
@@ -45,6 +45,7 @@ type Node struct {
 	Name       string // n1, n2, …
 	ClientPort int
 	RoutePort  int
+	HTTPPort   int    // monitoring (-m): /jsz shows the node's own replicas
 	Dir        string // log file and store directory
 	args       []string
 	bin        string
@@ -207,6 +208,9 @@ func tryStart(o Options) (*Cluster, error) {
 			n.RoutePort, err = pickPort(taken)
 		}
 		if err == nil {
+			n.HTTPPort, err = pickPort(taken)
+		}
+		if err == nil {
 			err = os.Mkdir(n.Dir, 0o700)
 		}
 		if err != nil {
@@ -276,7 +280,7 @@ func (c *Cluster) setRoutes(o Options) error {
 				routes = append(routes, direct[j])
 			}
 		}
-		n.args = []string{"-a", "127.0.0.1", "-p", strconv.Itoa(n.ClientPort),
+		n.args = []string{"-a", "127.0.0.1", "-p", strconv.Itoa(n.ClientPort), "-m", strconv.Itoa(n.HTTPPort),
 			"--server_name", n.Name,
 			"--cluster", direct[i], "--cluster_name", "r3bench",
 			"--routes", strings.Join(routes, ","),
