@@ -191,6 +191,15 @@ func (d *Daemon) startAPIs() error {
 		}
 		a.api = api
 	}
+	if d.jsc != nil {
+		// $JS.API.META.LEADER.STEPDOWN, from the system account only
+		// (as nats-server).
+		unsub, err := d.jsc.front.ServeMeta(d.srv.Account(d.cfg.systemAccount()))
+		if err != nil {
+			return err
+		}
+		d.jscUnsubs = append(d.jscUnsubs, unsub)
+	}
 	return nil
 }
 

@@ -73,7 +73,8 @@ func (d *Daemon) startJSCluster() error {
 	}
 	jc := &jsCluster{meta: g, reps: reps, stop: make(chan struct{})}
 	jc.front = jsfront.New(jsfront.Options{
-		Name:  d.srv.Name(),
+		Name:    d.srv.Name(),
+		Cluster: d.clusterName(),
 		Meta:  metaView{g: g, d: d}, // a jsfront.ConfigMeta
 		Net:   frontNet{d},
 		Local: frontLocal{d},
@@ -228,14 +229,20 @@ func (m metaView) Define(ctx context.Context, account, stream, node string, cfg 
 }
 
 func (m metaView) Load() map[string]int {
-	load := map[string]int{}
+	names := make([]string, 0, len(m.d.js))
 	for _, a := range m.d.js {
-		for _, as := range m.g.Streams(m.d.srv.Account(a.name).Name()) {
-			load[as.Node]++
-		}
+		names = append(names, m.d.srv.Account(a.name).Name())
 	}
-	return load
+	return m.g.Load(names...) // a replicated stream counts on each peer
 }
+
+var _ jsfront.MemberMeta = metaView{}
+
+// Members returns the metadata group's members.
+func (m metaView) Members() []string { return m.g.Members() }
+
+// StepDownTo hands the metadata group's leadership to the named member.
+func (m metaView) StepDownTo(ctx context.Context, to string) error { return m.g.StepDownTo(ctx, to) }
 
 func (m metaView) Streams(account string) map[string]string {
 	out := map[string]string{}
