@@ -331,13 +331,18 @@ func awaitCaughtUp(c *cluster.Cluster, js jetstream.JetStream, follower int, tar
 }
 
 // writeAsync publishes n 128-byte values to the bucket's keys k0…k9999
-// asynchronously and waits for every acknowledgement.
+// asynchronously and waits for every acknowledgement, all within timeout.
 func writeAsync(js jetstream.JetStream, bucket string, n int, timeout time.Duration) error {
 	futures := make([]jetstream.PubAckFuture, 0, n)
+	deadline := time.Now().Add(timeout)
 	for i := range n {
-		// A full window waits for acknowledgements (up to the whole
-		// timeout), rather than nats.go's default 200 ms.
-		f, err := js.PublishAsync(fmt.Sprintf("$KV.%s.k%d", bucket, i%10000), value, jetstream.WithStallWait(timeout))
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("only %d of %d async publishes sent within %v", i, n, timeout)
+		}
+		// A full window waits for acknowledgements (up to what is left
+		// of the timeout), rather than nats.go's default 200 ms.
+		f, err := js.PublishAsync(fmt.Sprintf("$KV.%s.k%d", bucket, i%10000), value, jetstream.WithStallWait(left))
 		if err != nil {
 			return fmt.Errorf("async publish %d: %w", i, err)
 		}
@@ -345,7 +350,7 @@ func writeAsync(js jetstream.JetStream, bucket string, n int, timeout time.Durat
 	}
 	select {
 	case <-js.PublishAsyncComplete():
-	case <-time.After(timeout):
+	case <-time.After(time.Until(deadline)):
 		return fmt.Errorf("%d async publishes not all acknowledged within %v", n, timeout)
 	}
 	for i, f := range futures {
