@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -102,11 +103,17 @@ func (d *Daemon) replicateFor(acc *accountJS) jsapi.ReplicateFunc {
 		if self == 0 {
 			return nil, fmt.Errorf("stream %q is placed on %v, not on this server", cfg.Name, a.Nodes())
 		}
+		var boot []uint64
+		if slices.Contains(a.Boot, self) {
+			// The group's first members all start it with the same
+			// configuration (also one whose log was lost: the leader
+			// then sends it what it misses); a member added later
+			// starts empty and is added by the leader.
+			boot = a.Boot
+		}
 		return replica.Start(replica.Options{
 			Host: jc.reps.host, Group: a.Group, Self: self, Peers: peers,
-			// Every peer starts the group with the same members: a
-			// member whose log is empty joins with the others' view.
-			Bootstrap: true,
+			Bootstrap: boot,
 			Stream:    st,
 			Store:     acc.st,
 			Logf:      d.srv.Logger().Warnf,
@@ -183,6 +190,12 @@ func (d *Daemon) reconcileOnce() {
 			mine[as.Stream] = true
 			if err := a.api.EnsureReplica(as.Config); err != nil {
 				log.Warnf("JetStream: replica of stream %q of account %q: %v", as.Stream, account, err)
+				continue
+			}
+			if rep, ok := a.api.Replica(as.Stream); ok {
+				if err := rep.SetPeers(peerMap(as)); err != nil {
+					log.Warnf("JetStream: members of stream %q of account %q: %v", as.Stream, account, err)
+				}
 			}
 		}
 		for _, name := range a.api.ReplicaNames() {
@@ -207,6 +220,15 @@ func (d *Daemon) reconcileOnce() {
 			}
 		}
 	}
+}
+
+// peerMap returns the Raft ids and names of a placement's peers.
+func peerMap(a meta.Assignment) map[uint64]string {
+	m := make(map[uint64]string, len(a.Peers))
+	for _, p := range a.Peers {
+		m[p.ID] = p.Name
+	}
+	return m
 }
 
 func hasPeer(a meta.Assignment, name string) bool {

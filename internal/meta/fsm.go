@@ -35,6 +35,13 @@ type Assignment struct {
 	Group uint64 `json:"group,omitempty"`
 	// PeerSeq is the highest peer id ever given in Group.
 	PeerSeq uint64 `json:"peer_seq,omitempty"`
+	// Boot are the ids Group started with: a peer among them starts
+	// its member with exactly these as the first configuration (every
+	// one of them alike, even after losing its log); a peer added later
+	// starts empty and is added by the group's leader. A new stream's
+	// group boots with all its peers; a stream made replicated from R1
+	// boots with the node that held it, which then adds the others.
+	Boot []uint64 `json:"boot,omitempty"`
 }
 
 // Peer is one member of a replicated stream's group.
@@ -112,7 +119,7 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 			return result{a: cur} // the first committed assignment wins
 		}
 		a.Revision = index
-		a.Group, a.PeerSeq = 0, 0
+		a.Group, a.PeerSeq, a.Boot = 0, 0, nil
 		if len(a.Peers) > 1 {
 			// Numbered here, so every node agrees whatever the proposer
 			// sent; Node is the first peer.
@@ -121,6 +128,9 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 				a.Peers[i].ID = uint64(i + 1)
 			}
 			a.Node, a.Group, a.PeerSeq = a.Peers[0].Name, index, uint64(len(a.Peers))
+			for _, p := range a.Peers {
+				a.Boot = append(a.Boot, p.ID)
+			}
 		} else {
 			a.Peers = nil
 		}

@@ -38,12 +38,16 @@ func setPeers(cur Assignment, peers []Peer, expect, index uint64) (Assignment, e
 	next := cur
 	next.Revision = index
 	if len(peers) == 1 {
-		next.Node, next.Peers, next.Group, next.PeerSeq = peers[0].Name, nil, 0, 0
+		next.Node, next.Peers, next.Group, next.PeerSeq, next.Boot = peers[0].Name, nil, 0, 0, nil
 		return next, nil
 	}
+	holder := ""
 	if cur.Group == 0 {
-		// A new group: ids from 1, whatever the R1 stream was.
-		cur.Peers, next.Group, next.PeerSeq = nil, index, 0
+		// A new group: ids from 1, whatever the R1 stream was. It
+		// boots with the node that held the R1 stream (it has the
+		// data), which adds the others.
+		holder = cur.Node
+		cur.Peers, next.Group, next.PeerSeq, next.Boot = nil, index, 0, nil
 	}
 	next.Peers = make([]Peer, len(peers))
 	for i, p := range peers {
@@ -54,6 +58,9 @@ func setPeers(cur Assignment, peers []Peer, expect, index uint64) (Assignment, e
 		}
 		next.PeerSeq++
 		next.Peers[i] = Peer{ID: next.PeerSeq, Name: p.Name}
+		if p.Name == holder {
+			next.Boot = []uint64{next.PeerSeq}
+		}
 	}
 	next.Node = next.Peers[0].Name
 	return next, nil

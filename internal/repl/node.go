@@ -112,6 +112,7 @@ type Node struct {
 	confState   *raftpb.ConfState
 	applied     uint64
 	snapshotted uint64
+	confChanged bool // a configuration change was applied since the last snapshot
 }
 
 // ErrUnavailable: no leader accepted the proposal, or it was not applied
@@ -482,6 +483,10 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 			}
 			n.confState = n.rn.ApplyConfChange(cc)
 			n.cfg.FSM.ApplyConfChange(e.GetIndex(), cc, n.confState)
+			// A member added later is sent the latest snapshot when the
+			// log it needs was compacted, and Raft refuses a snapshot
+			// whose configuration lacks the member: take one now.
+			n.confChanged = true
 		default:
 			return fmt.Errorf("%w: entry type %v at %d", ErrCorrupt, e.GetType(), e.GetIndex())
 		}
@@ -531,9 +536,10 @@ func (n *Node) restore(data []byte) error {
 }
 
 func (n *Node) maybeSnapshot() error {
-	if n.applied-n.snapshotted < n.cfg.SnapshotEvery {
+	if n.applied-n.snapshotted < n.cfg.SnapshotEvery && !n.confChanged {
 		return nil
 	}
+	n.confChanged = false
 	fsmData, err := n.cfg.FSM.Snapshot()
 	if err != nil {
 		return fmt.Errorf("taking snapshot: %w", err)
@@ -589,6 +595,9 @@ type Status struct {
 	LastIndex uint64
 	// Peers holds, on the leader only, every member but the leader.
 	Peers []PeerStatus
+	// Voters are the ids of the group's voting members, as this node
+	// applied its configuration, sorted.
+	Voters []uint64
 }
 
 // Status returns the node's view of its group; Peers only on the
@@ -610,5 +619,9 @@ func (n *Node) Status() Status {
 		out.Peers = append(out.Peers, ps)
 	}
 	slices.SortFunc(out.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
+	for id := range st.Config.Voters.IDs() {
+		out.Voters = append(out.Voters, id)
+	}
+	slices.Sort(out.Voters)
 	return out
 }

@@ -306,18 +306,18 @@ func (s *Stream) catchUp(applied uint64) error {
 			l := n.Leader()
 			order = append(order, l)
 		}
-		for id := range s.opts.Peers {
+		for id := range s.peerMap() {
 			if id != s.opts.Self && (len(order) == 0 || id != order[0]) {
 				order = append(order, id)
 			}
 		}
 		for _, id := range order {
-			err := s.fetch(s.opts.Peers[id], applied)
+			err := s.fetch(s.peerName(id), applied)
 			if err == nil {
-				s.logf("replica: stream %s caught up from %s at index %d in %v", s.raw().Name(), s.opts.Peers[id], s.raw().Applied(), time.Since(start).Round(time.Millisecond))
+				s.logf("replica: stream %s caught up from %s at index %d in %v", s.raw().Name(), s.peerName(id), s.raw().Applied(), time.Since(start).Round(time.Millisecond))
 				return nil
 			}
-			s.logf("replica: stream %s: catching up from %s: %v", s.raw().Name(), s.opts.Peers[id], err)
+			s.logf("replica: stream %s: catching up from %s: %v", s.raw().Name(), s.peerName(id), err)
 			if s.stopping() {
 				return ErrNoCatchUp
 			}

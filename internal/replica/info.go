@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"time"
 )
 
@@ -26,9 +27,9 @@ type Info struct {
 // progress).
 func (s *Stream) Info() Info {
 	st := s.nd().Status()
-	out := Info{Leader: s.opts.Peers[st.Leader]}
+	out := Info{Leader: s.peerName(st.Leader)}
 	if st.Leader != s.opts.Self {
-		for id, name := range s.opts.Peers {
+		for id, name := range s.peerMap() {
 			if id != st.Leader {
 				out.Replicas = append(out.Replicas, PeerInfo{Name: name})
 			}
@@ -38,7 +39,7 @@ func (s *Stream) Info() Info {
 	}
 	now := time.Now()
 	for _, p := range st.Peers {
-		pi := PeerInfo{Name: s.opts.Peers[p.ID], Offline: !p.Active}
+		pi := PeerInfo{Name: s.peerName(p.ID), Offline: !p.Active}
 		if p.Match < st.LastIndex {
 			pi.Lag = st.LastIndex - p.Match
 		}
@@ -75,7 +76,7 @@ func (s *Stream) handOver(lost uint64) {
 	s.handOff.Do(func() {
 		go func() {
 			defer s.handOff.Reset()
-			s.logf("replica: stream %s: replica %s lost its log; handing the leadership over so that it catches up", s.raw().Name(), s.opts.Peers[lost])
+			s.logf("replica: stream %s: replica %s lost its log; handing the leadership over so that it catches up", s.raw().Name(), s.peerName(lost))
 			if err := s.stepDownExcept(lost); err != nil {
 				s.logf("replica: stream %s: %v", s.raw().Name(), err)
 			}
@@ -89,16 +90,24 @@ func (s *Stream) stepDownExcept(except uint64) error {
 	if st.Leader != s.opts.Self {
 		return ErrNotLeader
 	}
-	var best uint64
+	// A random one of the most up-to-date active replicas, as
+	// nats-server picks a random current peer.
+	var best []uint64
 	var bestMatch uint64
 	for _, p := range st.Peers {
-		if p.ID != except && p.Active && (best == 0 || p.Match > bestMatch) {
-			best, bestMatch = p.ID, p.Match
+		if p.ID == except || !p.Active {
+			continue
+		}
+		switch {
+		case len(best) == 0 || p.Match > bestMatch:
+			best, bestMatch = []uint64{p.ID}, p.Match
+		case p.Match == bestMatch:
+			best = append(best, p.ID)
 		}
 	}
-	if best == 0 {
+	if len(best) == 0 {
 		return fmt.Errorf("replica: stream %s: no replica to step down to", s.raw().Name())
 	}
-	s.nd().TransferLeadership(best)
+	s.nd().TransferLeadership(best[rand.IntN(len(best))])
 	return nil
 }

@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func newGroupEvery(t *testing.T, cfg store.Config, snapshotEvery uint64) *group 
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs, err := Start(Options{Host: h, Group: 7, Self: uint64(i), Peers: peers, Bootstrap: true, Stream: ss, Store: st, Timeout: 2 * time.Second, SnapshotEvery: snapshotEvery, Logf: t.Logf})
+		rs, err := Start(Options{Host: h, Group: 7, Self: uint64(i), Peers: peers, Bootstrap: []uint64{1, 2, 3}, Stream: ss, Store: st, Timeout: 2 * time.Second, SnapshotEvery: snapshotEvery, Logf: t.Logf})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,5 +293,93 @@ func TestFollowerBehindSnapshotCatchesUp(t *testing.T) {
 	r, err := l.Append("$KV.c.k0", nil, []byte("dup"), store.AppendOpts{MsgID: "id294"})
 	if err != nil || !r.Duplicate {
 		t.Fatalf("repeated id after catch-up: %+v %v", r, err)
+	}
+}
+
+// addReplica starts one more replica of g's stream on a new host, as a
+// member added later (empty, not bootstrapped).
+func (g *group) addReplica(t *testing.T, id uint64, peers map[uint64]string, cfg store.Config) *Stream {
+	t.Helper()
+	name := peers[id]
+	db, err := repl.OpenDB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := repl.NewHost(repl.HostConfig{DB: db, Transport: transport{n: g.n, from: name}, Tick: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.n.mu.Lock()
+	g.n.hosts[name] = h
+	g.n.mu.Unlock()
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Driven = true
+	ss, err := st.CreateStream(cfg, []byte("meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Start(Options{Host: h, Group: 7, Self: id, Peers: peers, Stream: ss, Store: st, Timeout: 2 * time.Second, SnapshotEvery: 16, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rs.Stop()
+		_ = h.Close()
+		_ = st.Close()
+	})
+	return rs
+}
+
+// TestMembersFollowPeers: a member added to the peers is added to the
+// group by the leader and catches up; a member taken out is removed
+// and the group goes on without it.
+func TestMembersFollowPeers(t *testing.T) {
+	cfg := store.Config{Name: "KV_m", Subjects: []string{"$KV.m.>"}}
+	g := newGroupEvery(t, cfg, 16)
+	l := g.leader(t)
+	for i := range 50 {
+		if _, err := l.Append(fmt.Sprintf("$KV.m.k%d", i), nil, []byte("v"), store.AppendOpts{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peers := map[uint64]string{1: "r1", 2: "r2", 3: "r3", 4: "r4"}
+	r4 := g.addReplica(t, 4, peers, cfg)
+	for _, s := range g.streams {
+		if err := s.SetPeers(peers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.streams = append(g.streams, r4)
+	g.converge(t, l.State())
+	// Remove a follower: the group keeps a quorum of the three left.
+	var gone *Stream
+	for _, s := range g.streams[:3] {
+		if s != l {
+			gone = s
+			break
+		}
+	}
+	delete(peers, gone.opts.Self)
+	for _, s := range g.streams {
+		if err := s.SetPeers(peers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for slices.Contains(l.nd().Status().Voters, gone.opts.Self) {
+		if time.Now().After(deadline) {
+			t.Fatalf("member %d not removed: voters %v", gone.opts.Self, l.nd().Status().Voters)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	gone.Stop()
+	if _, err := l.Append("$KV.m.after", nil, []byte("x"), store.AppendOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(l.Info().Replicas); got != 2 {
+		t.Fatalf("replicas after removal: %+v", l.Info())
 	}
 }

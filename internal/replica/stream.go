@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"maps"
 	"context"
 	"errors"
 	"fmt"
@@ -34,12 +35,16 @@ type Options struct {
 	Host  *repl.Host
 	Group uint64
 	// Self is this replica's Raft id; Peers maps every member's id
-	// (this one's included) to its server name.
+	// (this one's included) to its server name: the members the group
+	// should have (its leader adds and removes members to match, one
+	// at a time; SetPeers changes them).
 	Self  uint64
 	Peers map[uint64]string
-	// Bootstrap starts the group with Peers as members when its log is
-	// empty (a new stream); without it an empty log waits to be added.
-	Bootstrap bool
+	// Bootstrap, when this member's log is empty, starts it with these
+	// ids as the group's first configuration (every member of a new
+	// group is given the same ids); nil starts it empty, waiting for
+	// the leader to add it and send it the log or a snapshot.
+	Bootstrap []uint64
 	// Stream is the local store stream (Config.Driven), of Store,
 	// which serves peers' catch-ups and imports this replica's.
 	Stream store.Stream
@@ -59,7 +64,8 @@ type Options struct {
 // not happen within Options.Timeout. Its methods are safe for
 // concurrent use.
 type Stream struct {
-	cur  atomic.Pointer[current] // the local store stream (catch-up replaces it)
+	cur   atomic.Pointer[current] // the local store stream (catch-up replaces it)
+	peers atomic.Pointer[map[uint64]string]
 	opts Options
 	node atomic.Pointer[repl.Node] // set once StartGroup returned
 
@@ -115,15 +121,15 @@ func Start(opts Options) (*Stream, error) {
 	s.catch.init()
 	s.deadline.Store(math.MaxInt64)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	peers := maps.Clone(opts.Peers)
+	s.peers.Store(&peers)
 	var boot []raft.Peer
-	if opts.Bootstrap {
-		for id := range opts.Peers {
-			boot = append(boot, raft.Peer{ID: id})
-		}
-		sort.Slice(boot, func(i, j int) bool { return boot[i].ID < boot[j].ID })
+	for _, id := range opts.Bootstrap {
+		boot = append(boot, raft.Peer{ID: id})
 	}
+	sort.Slice(boot, func(i, j int) bool { return boot[i].ID < boot[j].ID })
 	n, err := opts.Host.StartGroup(repl.GroupConfig{
-		ID: opts.Group, Self: opts.Self, Peers: opts.Peers, FSM: fsm{s},
+		ID: opts.Group, Self: opts.Self, Peers: peers, FSM: fsm{s},
 		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
 		SnapshotEvery:  opts.SnapshotEvery,
 		OnFrame:        s.onFrame,
@@ -140,7 +146,7 @@ func Start(opts Options) (*Stream, error) {
 		return nil, err
 	}
 	s.node.Store(n)
-	if opts.Bootstrap && opts.Stream.Applied() == 0 && n.Applied() == 0 && opts.Self == boot[0].ID {
+	if len(boot) > 0 && opts.Stream.Applied() == 0 && n.Applied() == 0 && opts.Self == boot[0].ID {
 		// A new group: its first peer stands at once (again every
 		// 50 ms while the other peers start their groups), so that
 		// the stream has a leader before its creation is answered.
@@ -180,7 +186,29 @@ func (s *Stream) IsLeader() bool { return s.leading.Load() }
 
 // Leader returns the leader's server name, "" when none is known.
 func (s *Stream) Leader() string {
-	return s.opts.Peers[s.nd().Leader()]
+	return s.peerName(s.nd().Leader())
+}
+
+// peerName returns the server name of member id ("" if unknown).
+func (s *Stream) peerName(id uint64) string { return (*s.peers.Load())[id] }
+
+// peerMap returns the wanted members (not to be modified).
+func (s *Stream) peerMap() map[uint64]string { return *s.peers.Load() }
+
+// SetPeers replaces the members the group should have (ids to server
+// names, this one's included). The leader adds and removes members to
+// match, one at a time.
+func (s *Stream) SetPeers(peers map[uint64]string) error {
+	cp := maps.Clone(peers)
+	s.peers.Store(&cp)
+	if err := s.opts.Host.SetPeers(s.opts.Group, cp); err != nil {
+		return err
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // standFirst campaigns until the new group has a leader, for at most
@@ -369,6 +397,9 @@ func (s *Stream) run() {
 			return
 		case <-s.lead:
 		case <-s.kick:
+			if told && s.leading.Load() && !s.membersMatch() {
+				s.reconcileMembers()
+			}
 		case <-timer.C:
 			if told && s.leading.Load() {
 				s.expire()
@@ -386,7 +417,7 @@ func (s *Stream) catchUpLeader() bool {
 			return false
 		default:
 		}
-		if s.Barrier(s.ctx) == nil {
+		if s.Barrier(s.ctx) == nil && s.reconcileMembers() {
 			return s.leading.Load()
 		}
 	}
