@@ -75,10 +75,10 @@ func (d *Daemon) startJSCluster() error {
 	jc.front = jsfront.New(jsfront.Options{
 		Name:    d.srv.Name(),
 		Cluster: d.clusterName(),
-		Meta:  metaView{g: g, d: d}, // a jsfront.ConfigMeta
-		Net:   frontNet{d},
-		Local: frontLocal{d},
-		Logf:  log.Warnf,
+		Meta:    metaView{g: g, d: d}, // a jsfront.ConfigMeta
+		Net:     frontNet{d},
+		Local:   frontLocal{d},
+		Logf:    log.Warnf,
 	})
 	d.jsc = jc
 	return nil

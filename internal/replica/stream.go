@@ -1,10 +1,10 @@
 package replica
 
 import (
-	"maps"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -66,8 +66,8 @@ type Options struct {
 type Stream struct {
 	cur   atomic.Pointer[current] // the local store stream (catch-up replaces it)
 	peers atomic.Pointer[map[uint64]string]
-	opts Options
-	node atomic.Pointer[repl.Node] // set once StartGroup returned
+	opts  Options
+	node  atomic.Pointer[repl.Node] // set once StartGroup returned
 
 	ctx      context.Context // canceled by Stop: ends the goroutine's waits
 	cancel   context.CancelFunc
