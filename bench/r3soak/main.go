@@ -10,18 +10,20 @@
 // until the bucket has a leader with every replica current. Bounded by
 // -duration: it stops early when the faults are done.
 //
-// Afterwards it checks that every acknowledged write is on every replica,
-// read through a client of that node (direct gets, which each node
-// answers from its own replica): the message at the write's revision has
-// the write's key and value, or the revision is gone because a later
-// revision of the key (there at every node) superseded it; and that every
-// node has the same latest revision and value for every key. It prints
+// Afterwards it checks that every acknowledged write is readable through
+// every node (direct gets from a client of that node, which nats-server
+// answers from that node's replica): the message at the write's revision
+// has the write's key and value, or the revision is gone because a later
+// revision of the key superseded it; that every node has the same latest
+// revision and value for every key; and that every node's own replica
+// (its /jsz?streams=true on the -m port) ends at the stream's last
+// sequence. It prints
 // the counts (operations, acknowledged writes, errors and unknown
 // outcomes, kills, partitions, the longest time without any
 // acknowledged write) and writes the history, one JSON object per
 // operation with start and end times, to -history, for a linearizability
-// checker. Exit status 1 if an acknowledged write is missing or the
-// replicas differ; 2 if the soak could not run.
+// checker. Exit status 1 if an acknowledged write is missing, the nodes
+// differ or a replica is behind; 2 if the soak could not run.
 //
 //	bench/run-r3soak                                        # cairn, 100 kills, 20 partitions
 //	bench/run-r3soak -kind nats-server                      # the same against nats-server
@@ -113,7 +115,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	if sum.missing > 0 || sum.diverged > 0 {
+	if sum.missing > 0 || sum.diverged > 0 || sum.behind > 0 {
 		os.Exit(1)
 	}
 }

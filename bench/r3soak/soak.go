@@ -25,6 +25,7 @@ type summary struct {
 	maxGap                     time.Duration // longest time without an acknowledged write
 	maxGapAt                   time.Duration // when it began, from the start
 	checked, missing, diverged int
+	behind                     int      // replicas whose own last sequence is not the stream's
 	notes                      []string // the first mismatches found
 	history                    string
 	started                    bool // the workload ran (the counts mean something)
@@ -35,8 +36,8 @@ func (s summary) String() string {
 	fmt.Fprintf(&b, "%s: %v, %d operations (%d acknowledged writes, %d reads, %d errors of which %d unknown outcome), %d leader kills, %d partitions\n",
 		s.kind, s.elapsed.Round(time.Millisecond), s.ops, s.acked, s.reads, s.errs, s.unknown, s.kills, s.partitions)
 	fmt.Fprintf(&b, "longest time without an acknowledged write: %v (from %v after the start)\n", s.maxGap.Round(time.Millisecond), s.maxGapAt.Round(time.Millisecond))
-	fmt.Fprintf(&b, "check: %d acknowledged writes × %d replicas read back, %d missing or wrong; %d keys whose latest revision differs between replicas\n",
-		s.checked, 3, s.missing, s.diverged)
+	fmt.Fprintf(&b, "check: %d acknowledged writes × %d nodes read back, %d missing or wrong; %d keys whose latest revision differs between nodes; %d replicas whose own last sequence (/jsz) is not the stream's\n",
+		s.checked, 3, s.missing, s.diverged, s.behind)
 	for _, n := range s.notes {
 		fmt.Fprintf(&b, "  %s\n", n)
 	}

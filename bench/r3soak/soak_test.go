@@ -66,7 +66,7 @@ func TestR3SoakShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.missing > 0 || sum.diverged > 0 {
-		t.Fatalf("%d acknowledged writes missing, %d keys diverged", sum.missing, sum.diverged)
+	if sum.missing > 0 || sum.diverged > 0 || sum.behind > 0 {
+		t.Fatalf("%d acknowledged writes missing, %d keys diverged, %d replicas behind", sum.missing, sum.diverged, sum.behind)
 	}
 }

@@ -18,10 +18,13 @@ type latest struct {
 	op   string // KV-Operation header: "" for a value, DEL, PURGE
 }
 
-// verify reads every acknowledged write back from every node (direct
-// gets through a client of that node, which its own replica answers)
-// and compares the keys' latest revisions between nodes; it fills the
-// check counts of sum and returns an error only if it could not read.
+// verify reads every acknowledged write back through every node (direct
+// gets through a client of that node: nats-server answers them from the
+// node's own replica, preferring a local queue subscriber, but a server
+// may hand them to another replica), checks that each node's own
+// replica, as its /jsz shows it, ends at the stream's last sequence, and
+// compares the keys' latest revisions between nodes; it fills the check
+// counts of sum and returns an error only if it could not read.
 func verify(c *cluster.Cluster, acked []event, sum *summary) error {
 	keys := map[string]bool{}
 	for _, e := range acked {
@@ -51,6 +54,13 @@ func verify(c *cluster.Cluster, acked []event, sum *summary) error {
 		}
 		if err := waitApplied(streams[i], lastSeq); err != nil {
 			return fmt.Errorf("verify on %s: %w", c.Nodes[i].Name, err)
+		}
+		// A direct get through a node need not be answered by that
+		// node's replica: its own /jsz must show the stream's last
+		// sequence too.
+		if local, err := waitLocal(c.Nodes[i], lastSeq); err != nil {
+			sum.behind++
+			sum.notes = append(sum.notes, fmt.Sprintf("%s's own replica (/jsz): %s", c.Nodes[i].Name, local))
 		}
 		lasts[i] = map[string]latest{}
 		for k := range keys {
@@ -177,6 +187,29 @@ func waitApplied(s jetstream.Stream, rev uint64) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("revision %d (the stream's last) not readable within 30s: %w", rev, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLocal polls the node's /jsz, for at most 30 s, until its own
+// replica of the bucket's stream has last sequence last; on failure it
+// says what it saw last.
+func waitLocal(n *cluster.Node, last uint64) (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, found, err := n.LocalLastSeq("KV_" + bucket)
+		seen := fmt.Sprintf("last_seq %d, want %d", got, last)
+		switch {
+		case err != nil:
+			seen = err.Error()
+		case !found:
+			seen = "stream not listed"
+		case got == last:
+			return seen, nil
+		}
+		if time.Now().After(deadline) {
+			return seen + " after 30s", fmt.Errorf("%s: %s", n.Name, seen)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
