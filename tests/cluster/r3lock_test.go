@@ -6,7 +6,8 @@ package cluster
 // TTL (kv.KeyTTL; the bucket has LimitMarkerTTL, so TTL expiry leaves a
 // marker and Create takes the key again), release is
 // kv.Delete(lock, LastRevision(rev of the acquire)). The leader is
-// killed with SIGKILL and restarted on its store, twice.
+// killed with SIGKILL and restarted on its store, twice (CAIRN_R3_KILLS
+// times when set).
 //
 // The safety check, from the recorded wall-clock times: a client holds
 // the lock from the return of its successful Create until the earlier
@@ -94,7 +95,7 @@ func TestR3LockSafety(t *testing.T) {
 		defer halt()
 		count := func() int { mu.Lock(); defer mu.Unlock(); return len(holds) }
 		waitFor(t, 30*time.Second, "acquisitions", func() bool { return count() >= 30 })
-		for round := range 2 {
+		for round := range r3Kills(t) {
 			li, took := killLeader(t, nodes, js, bucket)
 			t.Logf("%s: round %d: leader %s killed, new leader after %v; restarted", k.name, round, nodes[li].name, took.Round(time.Millisecond))
 			before := count()
