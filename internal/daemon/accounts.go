@@ -160,8 +160,10 @@ func (d *Daemon) startAPIs() error {
 		a.consumers.SetSnapshotInterestWait(d.cfg.SnapshotInterestWait)
 		var bus jsapi.Bus = serverbus.New(acc)
 		var replicate jsapi.ReplicateFunc
+		var place jsapi.Placer
 		if d.jsc != nil {
 			replicate = d.replicateFor(a)
+			place = placer{d: d, account: acc.Name()}
 			fb, err := d.frontBus(acc)
 			if err != nil {
 				return err
@@ -182,6 +184,7 @@ func (d *Daemon) startAPIs() error {
 			Group:          group,
 			Batch:          batch,
 			Replicate:      replicate,
+			Placer:         place,
 		})
 		if err != nil {
 			if a.name != "" {

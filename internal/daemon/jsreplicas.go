@@ -83,7 +83,7 @@ func (r *replicas) openHost(d *Daemon, g *meta.Group) error {
 // attaches a local driven stream to the group its placement names.
 func (d *Daemon) replicateFor(acc *accountJS) jsapi.ReplicateFunc {
 	account := d.srv.Account(acc.name).Name()
-	return func(cfg *jsapi.StreamConfig, st store.Stream) (jsapi.Replicated, error) {
+	return func(cfg *jsapi.StreamConfig, st store.Stream, fresh bool) (jsapi.Replicated, error) {
 		jc := d.jsc
 		if jc == nil || jc.reps == nil {
 			return nil, errors.New("not a cluster node")
@@ -104,19 +104,29 @@ func (d *Daemon) replicateFor(acc *accountJS) jsapi.ReplicateFunc {
 			return nil, fmt.Errorf("stream %q is placed on %v, not on this server", cfg.Name, a.Nodes())
 		}
 		var boot []uint64
-		if slices.Contains(a.Boot, self) {
-			// The group's first members all start it with the same
-			// configuration (also one whose log was lost: the leader
-			// then sends it what it misses); a member added later
-			// starts empty and is added by the leader.
+		initial := len(a.Boot) == 1 && len(a.Peers) > 1
+		switch {
+		case initial && fresh && a.Boot[0] == self:
+			// An R1 stream made replicated here: its group starts from
+			// this store alone and adds the others.
+			boot = a.Boot
+		case initial:
+			// Never again from the reconciler: a holder whose log was
+			// lost would start a second group alone.
+		case slices.Contains(a.Boot, self):
+			// The first members of a new stream's group all start it
+			// with the same configuration (also one whose log was
+			// lost: the leader then sends it what it misses); a member
+			// added later starts empty and is added by the leader.
 			boot = a.Boot
 		}
 		return replica.Start(replica.Options{
 			Host: jc.reps.host, Group: a.Group, Self: self, Peers: peers,
 			Bootstrap: boot,
+			Initial:   initial && len(boot) > 0,
 			Stream:    st,
 			Store:     acc.st,
-			Logf:      d.srv.Logger().Warnf,
+			Logf:      d.srv.Logger().Noticef,
 		})
 	}
 }
@@ -188,7 +198,7 @@ func (d *Daemon) reconcileOnce() {
 				continue
 			}
 			mine[as.Stream] = true
-			if err := a.api.EnsureReplica(as.Config); err != nil {
+			if err := a.api.EnsureReplica(as.Config, len(as.Peers)); err != nil {
 				log.Warnf("JetStream: replica of stream %q of account %q: %v", as.Stream, account, err)
 				continue
 			}
@@ -269,9 +279,98 @@ func (d *Daemon) closeReplicaHost() {
 
 // raftFrameTo hands a Raft frame to the group it names.
 func (d *Daemon) raftFrameTo(jc *jsCluster, from string, data []byte) {
-	if f, err := repl.ParseFrame(data); err == nil && f.Group != repl.MetaGroup && f.Kind == repl.KindRaft && jc.reps != nil {
+	if f, err := repl.ParseFrame(data); err == nil && f.Group != repl.MetaGroup && jc.reps != nil {
 		jc.reps.host.Receive(from, data)
 		return
 	}
 	jc.meta.Receive(from, data)
+}
+
+// placer is jsapi.Placer for one account: it changes a replicated
+// stream's peers in the metadata group.
+type placer struct {
+	d       *Daemon
+	account string
+}
+
+var _ jsapi.Placer = placer{}
+
+// current returns the stream's placement, caught up with the group.
+func (p placer) current(ctx context.Context, stream string) (meta.Assignment, error) {
+	g := p.d.jsc.meta
+	if err := g.Sync(ctx); err != nil {
+		return meta.Assignment{}, err
+	}
+	a, ok := g.Lookup(p.account, stream)
+	if !ok {
+		return meta.Assignment{}, fmt.Errorf("stream %q is not placed", stream)
+	}
+	return a, nil
+}
+
+// spare returns the connected nodes (this one included) not in taken,
+// least loaded first.
+func (p placer) spare(taken []string) []string {
+	load := p.d.jsc.meta.Load()
+	nodes := append([]string{p.d.srv.Name()}, raftTransport{p.d}.Peers()...)
+	var out []string
+	for _, n := range nodes {
+		if !slices.Contains(taken, n) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return load[a] - load[b] })
+	return out
+}
+
+func (p placer) setPeers(ctx context.Context, a meta.Assignment, names []string) error {
+	peers := make([]meta.Peer, len(names))
+	for i, n := range names {
+		peers[i] = meta.Peer{Name: n}
+	}
+	_, err := p.d.jsc.meta.SetPeers(ctx, p.account, a.Stream, a.Revision, peers)
+	if err == nil {
+		p.d.jsc.reps.wake()
+	}
+	return err
+}
+
+func (p placer) Resize(stream string, n int, keep string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := p.current(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cur := a.Nodes()
+	next := []string{keep}
+	for _, c := range cur {
+		if c != keep && len(next) < n {
+			next = append(next, c)
+		}
+	}
+	if len(next) < n {
+		more := p.spare(next)
+		if len(next)+len(more) < n {
+			return jsapi.ErrNoPeers
+		}
+		next = append(next, more[:n-len(next)]...)
+	}
+	return p.setPeers(ctx, a, next)
+}
+
+func (p placer) Replace(stream, peer string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := p.current(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cur := a.Nodes()
+	more := p.spare(cur)
+	if len(more) == 0 {
+		return jsapi.ErrNoPeers
+	}
+	next := slices.DeleteFunc(slices.Clone(cur), func(n string) bool { return n == peer })
+	return p.setPeers(ctx, a, append(next, more[0]))
 }

@@ -30,8 +30,10 @@ const (
 	subjMsgGet      = "$JS.API.STREAM.MSG.GET.*"
 	// subjLeaderStepdown: $JS.API.STREAM.LEADER.STEPDOWN.<stream>.
 	subjLeaderStepdown = "$JS.API.STREAM.LEADER.STEPDOWN.*"
-	subjMsgDelete      = "$JS.API.STREAM.MSG.DELETE.*"
-	directGetPrefix    = "$JS.API.DIRECT.GET."
+	// subjRemovePeer: $JS.API.STREAM.PEER.REMOVE.<stream>.
+	subjRemovePeer  = "$JS.API.STREAM.PEER.REMOVE.*"
+	subjMsgDelete   = "$JS.API.STREAM.MSG.DELETE.*"
+	directGetPrefix = "$JS.API.DIRECT.GET."
 )
 
 // DefaultAPILevel is the JetStream API level Cairn reports: level 1
@@ -91,6 +93,8 @@ type Options struct {
 	// to its Raft group (replicated.go). Nil: such a stream is refused
 	// (a server alone).
 	Replicate ReplicateFunc
+	// Placer moves replicated streams' replicas (replicas_change.go).
+	Placer Placer
 }
 
 // API serves the JetStream JSON API and stores messages published to
@@ -187,6 +191,7 @@ func New(bus Bus, st *store.Store, opts Options) (*API, error) {
 		{subjSnapshot, a.streamSnapshot},
 		{subjRestore, a.streamRestore},
 		{subjLeaderStepdown, a.streamLeaderStepdown},
+		{subjRemovePeer, a.streamRemovePeer},
 	}
 	for _, e := range endpoints {
 		if err := a.handle(e.subject, e.h); err != nil {

@@ -421,7 +421,11 @@ func (a *API) flowCycle(start string, cfg *StreamConfig, extra string, consumers
 
 // createStream creates a stream from a normalized configuration, or
 // returns the existing one when the configuration is identical.
-func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
+func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) { return a.createStreamAs(cfg, true) }
+
+// createStreamAs is createStream; fresh tells a replicated stream's
+// group that a request to this server created it (ReplicateFunc).
+func (a *API) createStreamAs(cfg StreamConfig, fresh bool) (*stream, *APIError) {
 	a.ctl.Lock()
 	defer a.ctl.Unlock()
 	defer a.lockGroup()()
@@ -458,7 +462,7 @@ func (a *API) createStream(cfg StreamConfig) (*stream, *APIError) {
 	}
 	var s *stream
 	if a.replicated(&cfg) {
-		s, err = a.openReplica(st, cfg, created)
+		s, err = a.openReplica(st, cfg, created, fresh)
 	} else {
 		s, err = a.openStream(st, cfg, created)
 	}
@@ -509,8 +513,11 @@ func (a *API) updateStream(cfg StreamConfig) (*stream, *APIError) {
 	if e := checkUpdate(&old, &cfg); e != nil {
 		return nil, e
 	}
-	if old.Replicas != cfg.Replicas && a.opts.Replicate != nil {
-		return nil, errReplicasNotUpdatable // not yet: issue 15
+	if old.Replicas != cfg.Replicas {
+		var e *APIError
+		if s, e = a.changeReplicas(s, &old, &cfg); e != nil {
+			return nil, e
+		}
 	}
 	if e := a.checkLimits(&cfg, &old); e != nil {
 		return nil, e

@@ -51,6 +51,13 @@ type Config struct {
 	// Nil on an empty log starts a node that waits to be added by the
 	// group's leader; a non-empty log always resumes.
 	Bootstrap []raft.Peer
+	// Initial, on an empty log and without Bootstrap, starts the group
+	// from a snapshot at index 1 (term 1) whose configuration is these
+	// voters and whose FSM data is InitialData: the group of a state
+	// that existed before it (a stream made replicated), which members
+	// added later receive as a snapshot rather than as entries.
+	Initial     []uint64
+	InitialData []byte
 	// Tick is the Raft tick; ElectionTicks and HeartbeatTicks count it.
 	Tick                          time.Duration
 	ElectionTicks, HeartbeatTicks int
@@ -143,6 +150,11 @@ func StartNode(cfg Config) (*Node, error) {
 	st, err := cfg.Log.Load()
 	if err != nil {
 		return nil, err
+	}
+	if st.Empty() && len(cfg.Bootstrap) == 0 && len(cfg.Initial) > 0 {
+		if st, err = initialState(cfg); err != nil {
+			return nil, err
+		}
 	}
 	n := &Node{
 		cfg:       cfg,
@@ -624,4 +636,21 @@ func (n *Node) Status() Status {
 	}
 	slices.Sort(out.Voters)
 	return out
+}
+
+// initialState saves and returns the state of a group started from
+// Config.Initial.
+func initialState(cfg Config) (LogState, error) {
+	data, err := newDedup().wrap(cfg.InitialData)
+	if err != nil {
+		return LogState{}, err
+	}
+	one := uint64(1)
+	snap := &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{
+		Index: &one, Term: &one, ConfState: &raftpb.ConfState{Voters: slices.Clone(cfg.Initial)}}}
+	hs := &raftpb.HardState{Term: &one, Commit: &one}
+	if err := cfg.Log.Save(hs, nil, snap, true); err != nil {
+		return LogState{}, err
+	}
+	return LogState{HardState: hs, Snapshot: snap}, nil
 }

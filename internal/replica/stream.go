@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -45,6 +46,12 @@ type Options struct {
 	// group is given the same ids); nil starts it empty, waiting for
 	// the leader to add it and send it the log or a snapshot.
 	Bootstrap []uint64
+	// Initial: the stream existed before its group (an R1 stream made
+	// replicated; its store's Applied() must be 1): an empty log starts
+	// from a snapshot at index 1 with Bootstrap as the voters, so that
+	// members added later fetch the stream rather than replay entries
+	// that never held it.
+	Initial bool
 	// Stream is the local store stream (Config.Driven), of Store,
 	// which serves peers' catch-ups and imports this replica's.
 	Stream store.Stream
@@ -128,7 +135,17 @@ func Start(opts Options) (*Stream, error) {
 		boot = append(boot, raft.Peer{ID: id})
 	}
 	sort.Slice(boot, func(i, j int) bool { return boot[i].ID < boot[j].ID })
+	gc := repl.GroupConfig{}
+	if opts.Initial {
+		gc.Initial = slices.Clone(opts.Bootstrap)
+		data, err := json.Marshal(snapshotData{Applied: 1})
+		if err != nil {
+			return nil, err
+		}
+		gc.InitialData, boot = data, nil
+	}
 	n, err := opts.Host.StartGroup(repl.GroupConfig{
+		Initial: gc.Initial, InitialData: gc.InitialData,
 		ID: opts.Group, Self: opts.Self, Peers: peers, FSM: fsm{s},
 		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
 		SnapshotEvery:  opts.SnapshotEvery,
@@ -146,6 +163,9 @@ func Start(opts Options) (*Stream, error) {
 		return nil, err
 	}
 	s.node.Store(n)
+	if opts.Initial && len(opts.Bootstrap) == 1 && opts.Bootstrap[0] == opts.Self {
+		n.Campaign() // the only voter: elected at once
+	}
 	if len(boot) > 0 && opts.Stream.Applied() == 0 && n.Applied() == 0 && opts.Self == boot[0].ID {
 		// A new group: its first peer stands at once (again every
 		// 50 ms while the other peers start their groups), so that
