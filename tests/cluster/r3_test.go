@@ -32,6 +32,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -137,6 +138,18 @@ func (n *node) signal(t *testing.T, sig syscall.Signal) {
 	n.mu.Unlock()
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("signal %v to %s: %v", sig, n.name, err)
+	}
+	if sig == syscall.SIGSTOP {
+		// The signal takes effect when the process is next scheduled:
+		// wait until the kernel reports it stopped ("T" in its stat).
+		waitFor(t, 5*time.Second, n.name+" stopped", func() bool {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+			if err != nil {
+				return false
+			}
+			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+			return len(f) > 0 && f[0] == "T"
+		})
 	}
 }
 

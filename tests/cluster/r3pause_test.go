@@ -50,7 +50,9 @@ func TestR3PausedLeader(t *testing.T) {
 	t.Parallel()
 	onBoth(t, func(t *testing.T, k kind) {
 		const bucket, key = "pause", "k"
-		nodes, js := r3Cluster(t, k, jetstream.KeyValueConfig{Bucket: bucket})
+		// History 64: every revision stays readable, so the queued put's
+		// revision can be checked against the new leader's history.
+		nodes, js := r3Cluster(t, k, jetstream.KeyValueConfig{Bucket: bucket, History: 64})
 		li := leaderNode(t, nodes, js[0], bucket, "", 10*time.Second)
 		paused := nodes[li]
 		a, b := (li+1)%3, (li+2)%3
@@ -162,13 +164,23 @@ func TestR3PausedLeader(t *testing.T) {
 			return
 		}
 		// Acknowledged: it must be in the new history as acknowledged.
+		// Polled through both other nodes until found (on nats-server
+		// a replica may serve the read before it has the revision).
 		var e jetstream.KeyValueEntry
-		waitFor(t, 20*time.Second, "read the queued put's revision", func() bool {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			e, err = kvA.GetRevision(ctx, key, p.rev)
-			return !isTransient(err)
-		})
+		found := func() bool {
+			for _, kv := range []jetstream.KeyValue{kvA, kvB} {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				e, err = kv.GetRevision(ctx, key, p.rev)
+				cancel()
+				if err != nil || string(e.Value()) != "from-paused" {
+					return false
+				}
+			}
+			return true
+		}
+		for deadline := time.Now().Add(10 * time.Second); !found() && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
 		other, collides := acked[p.rev]
 		ok := err == nil && string(e.Value()) == "from-paused" && !collides
 		msg := fmt.Sprintf("%s: queued put acknowledged with rev %d; that revision reads %s %v (acknowledged to another writer: %v %q)", k.name, p.rev, entryText(e), err, collides, other)
