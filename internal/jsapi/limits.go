@@ -238,6 +238,14 @@ func (a *API) noteStored(storage Storage, subj string, hdr, data []byte) {
 	a.usage.bytes[storageIndex(storage)].Add(storedBytes(storage, subj, hdr, data))
 }
 
+// noteStoredBytes is noteStored for a size already worked out.
+func (a *API) noteStoredBytes(storage Storage, n int64) {
+	if a.maxStoreFor(storage) < 0 && a.accountLimit(storage) < 0 {
+		return
+	}
+	a.usage.bytes[storageIndex(storage)].Add(n)
+}
+
 // storedBytes is what a message counts in store.State.Bytes.
 func storedBytes(storage Storage, subj string, hdr, data []byte) int64 {
 	n := 16 + len(subj) + len(hdr) + len(data)

@@ -28,8 +28,9 @@ func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 	sn := s.snap.Load()
 	cfg := &sn.cfg
 	var start time.Time // metrics.go: KV writes are timed when observed
+	op := OpPut
 	if sn.kvPrefix != "" && observing() {
-		start = time.Now()
+		start, op = time.Now(), kvWriteOp(hdr)
 	}
 	var res store.AppendResult
 	var e *APIError
@@ -41,13 +42,34 @@ func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 	case isBatch:
 		batch, e = s.ingestAtomicBatch(cfg, &bh, subj, hdr, data) // batch.go
 	default:
+		if aa, ok := s.st.(asyncAppender); ok {
+			// A replicated stream: proposed now, acknowledged once
+			// applied, so that many publishes are in flight at once.
+			if s.storeAsync(aa, cfg, subj, hdr, data, func(res store.AppendResult, e *APIError) {
+				// hdr and data are not read here: their buffers are
+				// reused once ingest returned.
+				s.acked(sn, reply, op, start, res, e)
+			}) {
+				return
+			}
+		}
 		res, e = s.store(cfg, subj, hdr, data)
 	}
+	if isBatch {
+		s.ackedBatch(sn, reply, op, start, batch, e)
+		return
+	}
+	s.acked(sn, reply, op, start, res, e)
+}
+
+// acked records a publish's outcome and answers it with a PubAck.
+func (s *stream) acked(sn *snapshot, reply string, op KVOp, start time.Time, res store.AppendResult, e *APIError) {
+	cfg := &sn.cfg
 	if !start.IsZero() {
-		observeKV(kvWriteOp(hdr), resultOf(e), start)
+		observeKV(op, resultOf(e), start)
 	}
 	observeError(e)
-	if reply == "" || cfg.NoAck || (e == errNoQuorum) {
+	if reply == "" || cfg.NoAck || e == errNoQuorum {
 		// Without a quorum the write may still be applied later: no
 		// answer, so that the publisher treats it as unknown (a
 		// timeout), never as refused.
@@ -55,20 +77,38 @@ func (s *stream) ingest(subj, reply string, hdr, data []byte) {
 	}
 	var buf [128]byte
 	var ack []byte
-	switch {
-	case e != nil:
+	if e != nil {
 		ack = appendPubAckError(buf[:0], e, s.name)
-	case isBatch && batch == nil:
-		// A staged message of a batch: an empty reply (nats-server's).
-	case isBatch:
-		ack = s.appendAtomicAck(buf[:0], batch)
-	default:
+	} else {
 		ack = append(buf[:0], s.pubAckPrefix...)
 		ack = strconv.AppendUint(ack, res.Seq, 10)
 		if res.Duplicate {
 			ack = append(ack, `,"duplicate": true`...)
 		}
 		ack = append(ack, '}')
+	}
+	s.api.bus.Publish(reply, "", nil, ack)
+}
+
+// ackedBatch is acked for a message of an atomic batch.
+func (s *stream) ackedBatch(sn *snapshot, reply string, op KVOp, start time.Time, batch *atomicAck, e *APIError) {
+	cfg := &sn.cfg
+	if !start.IsZero() {
+		observeKV(op, resultOf(e), start)
+	}
+	observeError(e)
+	if reply == "" || cfg.NoAck {
+		return
+	}
+	var buf [128]byte
+	var ack []byte
+	switch {
+	case e != nil:
+		ack = appendPubAckError(buf[:0], e, s.name)
+	case batch == nil:
+		// A staged message of a batch: an empty reply (nats-server's).
+	default:
+		ack = s.appendAtomicAck(buf[:0], batch)
 	}
 	s.api.bus.Publish(reply, "", nil, ack)
 }
@@ -81,22 +121,57 @@ func validKVSubject(prefix, subj string) bool {
 	return strings.HasPrefix(subj, prefix) && subject.ValidKey(subj[len(prefix):])
 }
 
-// store checks and appends one published message.
-func (s *stream) store(cfg *StreamConfig, subj string, hdr, data []byte) (store.AppendResult, *APIError) {
+// asyncAppender is a store stream that can append without waiting
+// (replica.Stream).
+type asyncAppender interface {
+	AppendAsync(subject string, hdr, data []byte, opts store.AppendOpts, done func(store.AppendResult, error))
+}
+
+// storeAsync checks one published message and proposes it, calling
+// done with the outcome; false when the message needs the synchronous
+// path (an expected last message id, whose check must not interleave
+// with other appends).
+func (s *stream) storeAsync(aa asyncAppender, cfg *StreamConfig, subj string, hdr, data []byte, done func(store.AppendResult, *APIError)) bool {
+	opts, hdr, p, e := s.prepare(cfg, subj, hdr, data)
+	if e == nil && p.expectedLastMsgID != "" {
+		return false
+	}
+	if e != nil {
+		done(store.AppendResult{}, e)
+		return true
+	}
+	stored := storedBytes(cfg.Storage, subj, hdr, data) // the buffers are reused after the call
+	aa.AppendAsync(subj, hdr, data, opts, func(res store.AppendResult, err error) {
+		if err != nil {
+			done(res, appendError(err))
+			return
+		}
+		if !res.Duplicate {
+			s.api.noteStoredBytes(cfg.Storage, stored)
+		}
+		done(res, nil)
+	})
+	return true
+}
+
+// prepare checks a published message and returns its append options
+// and header (a TTL header may be rewritten).
+func (s *stream) prepare(cfg *StreamConfig, subj string, hdr, data []byte) (store.AppendOpts, []byte, pubHeaders, *APIError) {
+	var opts store.AppendOpts
 	if cfg.MaxMsgSize >= 0 && (len(hdr) > int(cfg.MaxMsgSize) || len(data) > int(cfg.MaxMsgSize)-len(hdr)) {
-		return store.AppendResult{}, errMessageExceedsMaximum
+		return opts, hdr, pubHeaders{}, errMessageExceedsMaximum
 	}
 	if len(hdr) > math.MaxUint16 {
-		return store.AppendResult{}, errHeaderExceedsMaximum
+		return opts, hdr, pubHeaders{}, errHeaderExceedsMaximum
 	}
 	if s.api.limitsExceeded(cfg.Storage) {
-		return store.AppendResult{}, errInsufficientResources
+		return opts, hdr, pubHeaders{}, errInsufficientResources
 	}
 	p := parsePubHeaders(hdr)
 	if p.unsupported != nil {
-		return store.AppendResult{}, p.unsupported
+		return opts, hdr, p, p.unsupported
 	}
-	opts := store.AppendOpts{
+	opts = store.AppendOpts{
 		ExpectedStream:             p.expectedStream,
 		ExpectedLastSeq:            p.expectedLastSeq,
 		HasExpectedLastSeq:         p.hasLastSeq,
@@ -106,16 +181,24 @@ func (s *stream) store(cfg *StreamConfig, subj string, hdr, data []byte) (store.
 		MsgID:                      p.msgID,
 	}
 	if p.expectedSubjSubj != "" && !p.hasLastSubj {
-		return store.AppendResult{}, errLastSeqPerSubjInvalid
+		return opts, hdr, p, errLastSeqPerSubjInvalid
 	}
 	if e := rollupOpt(cfg, p.rollup, &opts); e != nil {
-		return store.AppendResult{}, e
+		return opts, hdr, p, e
 	}
 	var e *APIError
 	if opts.TTL, hdr, e = ttlOpt(cfg, p, hdr); e != nil {
+		return opts, hdr, p, e
+	}
+	return opts, hdr, p, nil
+}
+
+// store checks and appends one published message.
+func (s *stream) store(cfg *StreamConfig, subj string, hdr, data []byte) (store.AppendResult, *APIError) {
+	opts, hdr, p, e := s.prepare(cfg, subj, hdr, data)
+	if e != nil {
 		return store.AppendResult{}, e
 	}
-
 	exclusive := p.expectedLastMsgID != ""
 	if exclusive {
 		s.pubMu.Lock()

@@ -107,6 +107,7 @@ type Node struct {
 
 	wmu     sync.Mutex
 	waiters map[uint64]chan any
+	async   asyncState // ProposeAsync's proposals (async.go)
 
 	// Read index requests (readindex.go); appliedIndex is applied, for
 	// readers.
@@ -521,7 +522,7 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 		return // a proposal made again, applied already
 	}
 	r := n.cfg.FSM.Apply(e.GetIndex(), data[16:])
-	if proposer != n.proposer {
+	if proposer != n.proposer || n.asyncApplied(id, r) {
 		return
 	}
 	n.wmu.Lock()

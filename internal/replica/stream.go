@@ -464,3 +464,19 @@ func (s *Stream) expire() {
 	}
 	s.setDeadline(r.next)
 }
+
+// AppendAsync replicates an append without waiting: done is called
+// once, with the append's result when it was applied here (on the
+// group's goroutine: it must not block), or ErrNoQuorum when it was not
+// applied within the timeout (it may still be, later). Appends made by
+// one goroutine are proposed, and so stored, in call order.
+func (s *Stream) AppendAsync(subject string, hdr, data []byte, opts store.AppendOpts, done func(store.AppendResult, error)) {
+	s.nd().ProposeAsync(appendEntry(time.Now().UnixNano(), subject, hdr, data, &opts), s.opts.Timeout, func(r any, err error) {
+		if err != nil {
+			done(store.AppendResult{}, fmt.Errorf("%w: %w", ErrNoQuorum, err))
+			return
+		}
+		res := r.(result)
+		done(res.append, res.err)
+	})
+}
