@@ -175,7 +175,7 @@ func TestKVModel(t *testing.T) {
 			for _, o := range tc.ops {
 				h.add(o.client, o.in, o.call, o.out, o.ret)
 			}
-			res, _ := h.check(0, "")
+			res, _ := h.check(0, false)
 			if got := res == porcupine.Ok; got != tc.want {
 				t.Fatalf("porcupine says %s, want linearizable=%v", res, tc.want)
 			}

@@ -43,7 +43,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -320,16 +319,21 @@ func outcome(err error) (status kvStatus, applied bool) {
 }
 
 // check runs porcupine on the history and reports its verdict and, for
-// a history that is not linearizable, the path of an HTML
-// visualization (kept in dir) and the first key found at fault.
-func (h *kvHistory) check(timeout time.Duration, dir string) (porcupine.CheckResult, string) {
+// a history that is not linearizable when visualize is set, the path
+// of an HTML visualization (in a new directory under os.TempDir that
+// outlives the test).
+func (h *kvHistory) check(timeout time.Duration, visualize bool) (porcupine.CheckResult, string) {
 	h.mu.Lock()
 	ops := append([]porcupine.Operation(nil), h.ops...)
 	h.mu.Unlock()
 	model := kvModel.ToModel()
 	res, info := porcupine.CheckOperationsVerbose(model, ops, timeout)
-	if res != porcupine.Illegal || dir == "" {
+	if res != porcupine.Illegal || !visualize {
 		return res, ""
+	}
+	dir, err := os.MkdirTemp("", "cairn-porcupine-")
+	if err != nil {
+		return res, fmt.Sprintf("(no visualization: %v)", err)
 	}
 	path := filepath.Join(dir, "history.html")
 	if err := porcupine.VisualizePath(model, info, path); err != nil {
@@ -398,15 +402,4 @@ func (h *kvHistory) summary() string {
 	}
 	sort.Strings(parts)
 	return fmt.Sprintf("%d ops (%s)", len(h.ops), strings.Join(parts, " "))
-}
-
-// keepVisualization returns a directory that outlives the test, for
-// the HTML visualization of a failed check.
-func keepVisualization(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "cairn-porcupine-")
-	if err != nil {
-		t.Logf("no directory for the visualization: %v", err)
-		return ""
-	}
-	return dir
 }

@@ -344,7 +344,7 @@ func TestR3Linearizable(t *testing.T) {
 		if k.name != "cairn" {
 			timeout = 20 * time.Second
 		}
-		res, vis := h.check(timeout, keepVisualization(t))
+		res, vis := h.check(timeout, true)
 		t.Logf("%s: porcupine: %s in %v %s", k.name, res, time.Since(start).Round(time.Millisecond), vis)
 		if res == porcupine.Illegal {
 			explain(t, k, h)
@@ -463,13 +463,13 @@ func explain(t *testing.T, k kind, h *kvHistory) {
 	const timeout = 10 * time.Second
 	t.Logf("%s: keys not linearizable: %v", k.name, h.illegalKeys(timeout))
 	rest := h.without(func(op porcupine.Operation) bool { code, _ := op.Metadata.(int); return code == 10164 })
-	res, _ := rest.check(timeout, "")
+	res, _ := rest.check(timeout, false)
 	t.Logf("%s: without the %d operations refused with 10164: %s", k.name, len(h.snapshot())-len(rest.snapshot()), res)
 	writes := h.without(func(op porcupine.Operation) bool { return op.Input.(kvInput).op == opGet })
-	res, _ = writes.check(timeout, "")
+	res, _ = writes.check(timeout, false)
 	t.Logf("%s: without the reads: %s", k.name, res)
 	both := rest.without(func(op porcupine.Operation) bool { return op.Input.(kvInput).op == opGet })
-	resBoth, _ := both.check(timeout, "")
+	resBoth, _ := both.check(timeout, false)
 	t.Logf("%s: without either: %s", k.name, resBoth)
 	dumpShortestIllegal(t, h)
 	if resBoth == porcupine.Illegal {
@@ -484,7 +484,8 @@ func explain(t *testing.T, k kind, h *kvHistory) {
 // first of them returned).
 func dumpShortestIllegal(t *testing.T, h *kvHistory) {
 	describe := func(op porcupine.Operation) string {
-		return fmt.Sprintf("c%d [%d ms, %d ms] %s", op.ClientId, op.Call/1e6, min(op.Return/1e6, 1e9), kvModel.DescribeOperation(op.Input, op.Output))
+		code, _ := op.Metadata.(int)
+		return fmt.Sprintf("c%d [%d ms, %d ms] %s (%d)", op.ClientId, op.Call/1e6, min(op.Return/1e6, 1e9), kvModel.DescribeOperation(op.Input, op.Output), code)
 	}
 	for _, part := range kvModel.Partition(h.snapshot()) {
 		res, info := porcupine.CheckOperationsVerbose(kvModel.ToModel(), part, 10*time.Second)
@@ -517,6 +518,11 @@ func dumpShortestIllegal(t *testing.T, h *kvHistory) {
 			if op.Call <= rest[0].Return {
 				t.Logf("  %s", describe(op))
 			}
+		}
+		sort.Slice(rest, func(i, j int) bool { return rest[i].Call < rest[j].Call })
+		t.Logf("  the first unplaced ones by call:")
+		for _, op := range rest[:min(8, len(rest))] {
+			t.Logf("  %s", describe(op))
 		}
 	}
 }
