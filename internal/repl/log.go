@@ -97,6 +97,12 @@ func (d *DB) Log(group uint64) *Log { return &Log{d: d, group: group} }
 type Log struct {
 	d     *DB
 	group uint64
+	// last is the index of the last entry saved, known once Load ran
+	// (Save is then called by one goroutine): a Save that appends after
+	// it has nothing to replace, and writes no range deletion (one per
+	// Ready would fill the memtable with tombstones).
+	last   uint64
+	loaded bool
 }
 
 // LogState is what Load finds.
@@ -165,6 +171,7 @@ func (l *Log) Load() (LogState, error) {
 	if err := it.Error(); err != nil {
 		return st, l.corrupt("entries", err)
 	}
+	l.last, l.loaded = after+uint64(len(st.Entries)), true
 	return st, nil
 }
 
@@ -204,11 +211,16 @@ func (l *Log) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snap
 		if err := l.putSnapshot(b, snap, math.MaxUint64); err != nil {
 			return err
 		}
+		l.last = snap.GetMetadata().GetIndex()
 	}
 	if len(ents) > 0 {
-		if err := b.DeleteRange(l.entryKey(ents[0].GetIndex()), l.entryKey(math.MaxUint64), nil); err != nil {
-			return err
+		if !l.loaded || ents[0].GetIndex() <= l.last {
+			// Entries at or after the first one are replaced.
+			if err := b.DeleteRange(l.entryKey(ents[0].GetIndex()), l.entryKey(math.MaxUint64), nil); err != nil {
+				return err
+			}
 		}
+		l.last = ents[len(ents)-1].GetIndex()
 		for _, e := range ents {
 			v, err := proto.Marshal(e)
 			if err != nil {

@@ -121,6 +121,7 @@ type Node struct {
 	applied     uint64
 	snapshotted uint64
 	confChanged bool // a configuration change was applied since the last snapshot
+	term, vote  uint64 // of the last HardState saved
 }
 
 // ErrUnavailable: no leader accepted the proposal, or it was not applied
@@ -182,6 +183,7 @@ func StartNode(cfg Config) (*Node, error) {
 		n.appliedIndex.Store(n.applied)
 	}
 	if st.HardState != nil {
+		n.term, n.vote = st.HardState.GetTerm(), st.HardState.GetVote()
 		if err := n.storage.SetHardState(st.HardState); err != nil {
 			return nil, fmt.Errorf("%w: hard state: %v", ErrCorrupt, err)
 		}
@@ -429,8 +431,20 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			n.cfg.OnLeader(rd.SoftState.Lead, rd.SoftState.Lead == n.cfg.ID)
 		}
 	}
+	// A leader may send its messages while it writes the entries of the
+	// same Ready (the raft README; its own entries count once written,
+	// and a follower's acknowledgement only after the follower wrote
+	// them): the write is then off the commit path. Not when the term
+	// or vote changes, which must be durable before any message.
+	early := n.leader.Load() == n.cfg.ID && raft.IsEmptySnap(rd.Snapshot) && !n.voteChanges(rd.HardState)
+	if early {
+		n.send(rd.Messages)
+	}
 	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 		return err
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		n.term, n.vote = rd.HardState.GetTerm(), rd.HardState.GetVote()
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
@@ -451,18 +465,8 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if err := n.storage.Append(rd.Entries); err != nil {
 		return err
 	}
-	for _, m := range rd.Messages {
-		ok := n.cfg.Send(m)
-		if !ok {
-			n.rn.ReportUnreachable(m.GetTo())
-		}
-		if m.GetType() == raftpb.MsgSnap {
-			status := raft.SnapshotFinish
-			if !ok {
-				status = raft.SnapshotFailure
-			}
-			n.rn.ReportSnapshot(m.GetTo(), status)
-		}
+	if !early {
+		n.send(rd.Messages)
 	}
 	if err := n.apply(rd.CommittedEntries); err != nil {
 		return err
@@ -479,6 +483,28 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	n.rn.Advance()
 	return nil
+}
+
+// voteChanges reports whether hs changes the term or vote last saved.
+func (n *Node) voteChanges(hs *raftpb.HardState) bool {
+	return hs != nil && !raft.IsEmptyHardState(hs) && (hs.GetTerm() != n.term || hs.GetVote() != n.vote)
+}
+
+// send hands a Ready's messages to the transport.
+func (n *Node) send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		ok := n.cfg.Send(m)
+		if !ok {
+			n.rn.ReportUnreachable(m.GetTo())
+		}
+		if m.GetType() == raftpb.MsgSnap {
+			status := raft.SnapshotFinish
+			if !ok {
+				status = raft.SnapshotFailure
+			}
+			n.rn.ReportSnapshot(m.GetTo(), status)
+		}
+	}
 }
 
 func (n *Node) apply(ents []*raftpb.Entry) error {

@@ -41,7 +41,9 @@ func (f fsm) Apply(index uint64, data []byte) any {
 	var r result
 	switch e.op {
 	case opAppend:
-		e.opts.Time, e.opts.Applied = e.time, index
+		// The log holds the entry durably: the store's own sync is
+		// requested, not waited for (the batch's appends share it).
+		e.opts.Time, e.opts.Applied, e.opts.NoWait = e.time, index, true
 		r.append, r.err = st.Append(e.subject, e.hdr, e.data, e.opts)
 		if r.err == nil && !r.append.Duplicate {
 			f.s.noteAppend(e.time, &e.opts)

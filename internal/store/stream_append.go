@@ -26,6 +26,9 @@ func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (Appe
 		// until that is durable.
 		ticket := s.unsettled
 		s.mu.Unlock()
+		if opts.NoWait {
+			return res, err
+		}
 		if werr := s.st.durable(ticket); werr != nil {
 			return AppendResult{}, fmt.Errorf("store: stream %s: sync: %w", s.name, werr)
 		}
@@ -37,7 +40,7 @@ func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (Appe
 	if err != nil {
 		return AppendResult{}, err
 	}
-	if wait != nil {
+	if wait != nil && !opts.NoWait {
 		if err := wait(); err != nil {
 			return AppendResult{}, fmt.Errorf("store: stream %s: sync: %w", s.name, err)
 		}

@@ -167,6 +167,13 @@ type AppendOpts struct {
 	// not above Stream.Applied fails with ErrAlreadyApplied, changing
 	// nothing. A refused append records nothing.
 	Applied uint64
+	// NoWait returns without waiting for the write (or, for a refusal
+	// or a duplicate, the writes it saw) to be durable under the sync
+	// policy; the sync is requested all the same, and readers still
+	// wait for it. For a replicated stream, whose log already holds
+	// the entry durably: the entries of one Raft batch share one sync
+	// instead of waiting for one each.
+	NoWait bool
 }
 
 // AppendResult is the outcome of a successful append.

@@ -1,0 +1,156 @@
+package repl
+
+import (
+	"context"
+	"encoding/binary"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Asynchronous proposals: ProposeAsync submits a proposal and returns;
+// its outcome comes to a callback. A stream's publishes use it, so that
+// one connection's messages are proposed in the order they arrived and
+// many are in flight at once (Propose waits for each).
+//
+// The rules are Propose's: a proposal not applied within an election
+// timeout, or when the leader changed, is made again (the dedup table
+// applies it once); one not applied by its deadline is given up
+// (ErrUnavailable: it may still commit later). The retries are made by
+// one goroutine per Node, started with the first asynchronous proposal,
+// every Config.Tick while some are in flight, in the order the
+// proposals were first made.
+
+// asyncProposal is one proposal in flight.
+type asyncProposal struct {
+	id         uint64
+	buf        []byte
+	done       func(any, error)
+	deadline   time.Time
+	proposedAt time.Time
+	proposedTo uint64
+}
+
+// asyncState is the Node's proposals in flight.
+type asyncState struct {
+	mu      sync.Mutex
+	byID    map[uint64]*asyncProposal
+	running bool // the retry goroutine runs
+}
+
+// ProposeAsync proposes data and returns at once; done is called once:
+// with FSM.Apply's result when this node applied it (on the node's
+// goroutine: done must not block), or with ErrUnavailable when it was
+// not applied within timeout, or ErrClosed when the node stopped.
+// Proposals submitted by one goroutine are proposed in that order.
+func (n *Node) ProposeAsync(data []byte, timeout time.Duration, done func(any, error)) {
+	id := n.seq.Add(1)
+	buf := make([]byte, 16, 16+len(data))
+	binary.BigEndian.PutUint64(buf, n.proposer)
+	binary.BigEndian.PutUint64(buf[8:], id)
+	buf = append(buf, data...)
+	p := &asyncProposal{id: id, buf: buf, done: done, deadline: time.Now().Add(timeout)}
+	select {
+	case <-n.done:
+		done(nil, ErrClosed)
+		return
+	default:
+	}
+	n.async.mu.Lock()
+	if n.async.byID == nil {
+		n.async.byID = map[uint64]*asyncProposal{}
+	}
+	n.async.byID[id] = p
+	start := !n.async.running
+	n.async.running = true
+	n.async.mu.Unlock()
+	if start {
+		go n.retryAsync()
+	}
+	n.submit(p)
+}
+
+// submit hands p to Raft when a leader is known (else the retry loop
+// does, once one is).
+func (n *Node) submit(p *asyncProposal) {
+	leader := n.leader.Load()
+	if leader == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
+	err := n.rn.Propose(ctx, p.buf)
+	cancel()
+	if err == nil {
+		n.async.mu.Lock()
+		p.proposedAt, p.proposedTo = time.Now(), leader
+		n.async.mu.Unlock()
+	}
+}
+
+// asyncApplied hands an applied proposal's result to its callback, and
+// reports whether it was an asynchronous one.
+func (n *Node) asyncApplied(id uint64, r any) bool {
+	n.async.mu.Lock()
+	p := n.async.byID[id]
+	delete(n.async.byID, id)
+	n.async.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	p.done(r, nil)
+	return true
+}
+
+// retryAsync proposes again what was not applied in time, and gives up
+// what passed its deadline, until nothing is in flight.
+func (n *Node) retryAsync() {
+	tick := time.NewTicker(n.cfg.Tick)
+	defer tick.Stop()
+	retry := time.Duration(n.cfg.ElectionTicks) * n.cfg.Tick
+	for {
+		select {
+		case <-n.done:
+			n.failAsync(ErrClosed)
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		leader := n.leader.Load()
+		var expired, again []*asyncProposal
+		n.async.mu.Lock()
+		if len(n.async.byID) == 0 {
+			n.async.running = false
+			n.async.mu.Unlock()
+			return
+		}
+		for id, p := range n.async.byID {
+			switch {
+			case now.After(p.deadline):
+				delete(n.async.byID, id)
+				expired = append(expired, p)
+			case leader != 0 && (p.proposedAt.IsZero() || p.proposedTo != leader || now.Sub(p.proposedAt) >= retry):
+				again = append(again, p)
+			}
+		}
+		n.async.mu.Unlock()
+		for _, p := range expired {
+			p.done(nil, ErrUnavailable)
+		}
+		sort.Slice(again, func(i, j int) bool { return again[i].id < again[j].id })
+		for _, p := range again {
+			n.submit(p)
+		}
+	}
+}
+
+// failAsync gives every proposal in flight err.
+func (n *Node) failAsync(err error) {
+	n.async.mu.Lock()
+	ps := n.async.byID
+	n.async.byID = nil
+	n.async.running = false
+	n.async.mu.Unlock()
+	for _, p := range ps {
+		p.done(nil, err)
+	}
+}
