@@ -336,6 +336,12 @@ type walFile struct{ vfs.File }
 
 func (walFile) Sync() error { return nil }
 
+// SyncData is Sync (Pebble's WAL writer syncs with it).
+func (walFile) SyncData() error { return nil }
+
+// SyncTo reports a full sync without syncing.
+func (walFile) SyncTo(int64) (bool, error) { return true, nil }
+
 func (f walFile) Close() error {
 	err := f.File.Sync()
 	if cerr := f.File.Close(); err == nil {

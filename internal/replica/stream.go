@@ -149,6 +149,7 @@ func Start(opts Options) (*Stream, error) {
 		ID: opts.Group, Self: opts.Self, Peers: peers, FSM: fsm{s},
 		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
 		SnapshotEvery:  opts.SnapshotEvery,
+		OnApplied:      s.settle,
 		OnFrame:        s.onFrame,
 		OnLostFollower: s.handOver,
 		OnLeader: func(_ uint64, self bool) {
@@ -479,4 +480,15 @@ func (s *Stream) AppendAsync(subject string, hdr, data []byte, opts store.Append
 		res := r.(result)
 		done(res.append, res.err)
 	})
+}
+
+// settle waits, after a batch of entries was applied, until the
+// store's writes of the batch are durable (their appends did not wait:
+// store.AppendOpts.NoWait).
+func (s *Stream) settle() {
+	if st, ok := s.raw().(store.Settler); ok {
+		if err := st.Settle(); err != nil {
+			s.logf("replica: stream %s: %v", s.raw().Name(), err)
+		}
+	}
 }

@@ -40,7 +40,9 @@ func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (Appe
 	if err != nil {
 		return AppendResult{}, err
 	}
-	if wait != nil && !opts.NoWait {
+	if wait != nil && opts.NoWait {
+		s.deferred.Store(&wait) // Settle waits for it (and so for every earlier one)
+	} else if wait != nil {
 		if err := wait(); err != nil {
 			return AppendResult{}, fmt.Errorf("store: stream %s: sync: %w", s.name, err)
 		}
@@ -305,6 +307,31 @@ func headerValue(hdr []byte, key string) []byte {
 		if len(line) > len(key) && string(line[:len(key)]) == key && line[len(key)] == ':' {
 			return bytes.TrimSpace(line[len(key)+1:])
 		}
+	}
+	return nil
+}
+
+// Settler is a stream whose NoWait appends are settled by its caller.
+type Settler interface {
+	// Settle waits until every append made with AppendOpts.NoWait so
+	// far is durable under the sync policy (readers wait for that
+	// too), and returns the sync's error. The caller of NoWait appends
+	// must call it, once after a batch of them: until then readers of
+	// the stream wait.
+	Settle() error
+}
+
+var _ Settler = (*stream)(nil)
+
+// Settle implements Settler: the WAL is synced in order, so waiting for
+// the newest deferred write's sync covers the earlier ones.
+func (s *stream) Settle() error {
+	w := s.deferred.Swap(nil)
+	if w == nil {
+		return nil
+	}
+	if err := (*w)(); err != nil {
+		return fmt.Errorf("store: stream %s: sync: %w", s.name, err)
 	}
 	return nil
 }

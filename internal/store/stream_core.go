@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // stream is the one implementation of Stream; the backend makes it a
@@ -16,10 +17,11 @@ import (
 // stream.subsMu. Writers release mu before they take deliverMu (see
 // notify.go).
 type stream struct {
-	st    *Store
-	be    backend
-	name  string
-	stype StorageType
+	st       *Store
+	deferred atomic.Pointer[func() error] // the newest NoWait append's sync wait (Settle)
+	be       backend
+	name     string
+	stype    StorageType
 	// driven is Config.Driven, which cannot change (driven.go).
 	driven bool
 

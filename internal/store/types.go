@@ -170,9 +170,10 @@ type AppendOpts struct {
 	// NoWait returns without waiting for the write (or, for a refusal
 	// or a duplicate, the writes it saw) to be durable under the sync
 	// policy; the sync is requested all the same, and readers still
-	// wait for it. For a replicated stream, whose log already holds
-	// the entry durably: the entries of one Raft batch share one sync
-	// instead of waiting for one each.
+	// wait for it, until the caller calls Settle (Settler), which it
+	// must. For a replicated stream, whose log already holds the entry
+	// durably: the entries of one Raft batch share one sync instead of
+	// waiting for one each.
 	NoWait bool
 }
 
