@@ -100,7 +100,7 @@ type Node struct {
 	leader atomic.Uint64
 	seen   sync.Map              // peer id → time.Time its last message was stepped
 	failed atomic.Pointer[error] // a storage error stopped the node
-	lost   bool                  // a heartbeat showed the log was lost (loop goroutine only)
+	lost   atomic.Bool           // a heartbeat showed the log was lost
 
 	proposer uint64        // this instance's random incarnation
 	seq      atomic.Uint64 // proposal ids: proposer(8) seq(8)
@@ -383,6 +383,20 @@ func (n *Node) run() {
 // again). Errors are for messages Raft refuses (of removed nodes and
 // the like).
 func (n *Node) step(m *raftpb.Message) {
+	if m.GetType() != raftpb.MsgProp {
+		n.stepChecks(m)
+		_ = n.rn.Step(context.Background(), m)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
+	_ = n.rn.Step(ctx, m)
+	cancel()
+}
+
+// stepChecks notes the sender's last contact, detects a follower that
+// lost its log, and clamps a heartbeat's commit (clampCommit), before m
+// goes to Raft.
+func (n *Node) stepChecks(m *raftpb.Message) {
 	if from := m.GetFrom(); from != 0 {
 		n.seen.Store(from, time.Now())
 	}
@@ -394,13 +408,6 @@ func (n *Node) step(m *raftpb.Message) {
 	if m.GetType() == raftpb.MsgHeartbeat {
 		n.clampCommit(m)
 	}
-	if m.GetType() != raftpb.MsgProp {
-		_ = n.rn.Step(context.Background(), m)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
-	_ = n.rn.Step(ctx, m)
-	cancel()
 }
 
 // clampCommit keeps a heartbeat's commit index within this node's log.
@@ -415,8 +422,7 @@ func (n *Node) clampCommit(m *raftpb.Message) {
 	if err != nil || m.GetCommit() <= last {
 		return
 	}
-	if !n.lost {
-		n.lost = true
+	if !n.lost.Swap(true) {
 		n.cfg.Logf("repl: group %d: node %x: the leader %x counts entries up to %d as held here, the log ends at %d: "+
 			"this node lost its log and restarted under its old id; it catches up only after the next election",
 			n.cfg.Group, n.cfg.ID, m.GetFrom(), m.GetCommit(), last)

@@ -81,6 +81,7 @@ type Stream struct {
 	leading  atomic.Bool
 	deadline atomic.Int64 // earliest expiry deadline known (Unix ns)
 	kick     chan struct{}
+	settled  chan struct{} // wakes settler
 	lead     chan struct{} // leadership changed
 	stop     chan struct{}
 	done     chan struct{}
@@ -121,7 +122,7 @@ func Start(opts Options) (*Stream, error) {
 		return nil, fmt.Errorf("replica: stream %s is not driven", opts.Stream.Name())
 	}
 	s := &Stream{opts: opts,
-		kick: make(chan struct{}, 1), lead: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), lead: make(chan struct{}, 1), settled: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.cur.Store(&current{st: opts.Stream})
 	s.mu.subs = map[uint64]*subscriber{}
@@ -149,7 +150,7 @@ func Start(opts Options) (*Stream, error) {
 		ID: opts.Group, Self: opts.Self, Peers: peers, FSM: fsm{s},
 		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
 		SnapshotEvery:  opts.SnapshotEvery,
-		OnApplied:      s.settle,
+		OnApplied:      s.settleSoon,
 		OnFrame:        s.onFrame,
 		OnLostFollower: s.handOver,
 		OnLeader: func(_ uint64, self bool) {
@@ -175,6 +176,7 @@ func Start(opts Options) (*Stream, error) {
 	}
 	go s.run()
 	go s.serveCatchUps()
+	go s.settler()
 	return s, nil
 }
 
@@ -482,9 +484,31 @@ func (s *Stream) AppendAsync(subject string, hdr, data []byte, opts store.Append
 	})
 }
 
-// settle waits, after a batch of entries was applied, until the
-// store's writes of the batch are durable (their appends did not wait:
-// store.AppendOpts.NoWait).
+// settleSoon asks the settler to settle the batch just applied (the
+// group's goroutine goes on with the next Ready meanwhile).
+func (s *Stream) settleSoon() {
+	select {
+	case s.settled <- struct{}{}:
+	default:
+	}
+}
+
+// settler settles applied batches until Stop, and once more then.
+func (s *Stream) settler() {
+	for {
+		select {
+		case <-s.stop:
+			s.settle()
+			return
+		case <-s.settled:
+			s.settle()
+		}
+	}
+}
+
+// settle waits until the store's writes of the batches applied so far
+// are durable (their appends did not wait: store.AppendOpts.NoWait);
+// readers wait for that too.
 func (s *Stream) settle() {
 	if st, ok := s.raw().(store.Settler); ok {
 		if err := st.Settle(); err != nil {
