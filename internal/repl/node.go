@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -69,6 +70,13 @@ type Config struct {
 	// SnapshotEvery: entries applied between two snapshots (which then
 	// compact the log).
 	SnapshotEvery uint64
+	// SnapshotBytes: a snapshot is also taken once the entries applied
+	// since the last one hold this many bytes of data (default 64 MiB),
+	// and the entries kept in memory after a snapshot hold at most
+	// this many: the memory a group's log takes is bounded by bytes,
+	// not only by SnapshotEvery entries (16384 entries of a 1 MiB
+	// payload each would be 16 GiB).
+	SnapshotBytes uint64
 	// OnApplied is called on the Node's goroutine after each batch of
 	// committed entries (or a snapshot) was applied.
 	OnApplied func()
@@ -120,7 +128,8 @@ type Node struct {
 	confState   *raftpb.ConfState
 	applied     uint64
 	snapshotted uint64
-	confChanged bool // a configuration change was applied since the last snapshot
+	sinceBytes  uint64 // bytes of the entries applied since the last snapshot
+	confChanged bool   // a configuration change was applied since the last snapshot
 	term, vote  uint64 // of the last HardState saved
 }
 
@@ -145,6 +154,9 @@ func StartNode(cfg Config) (*Node, error) {
 	}
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 1024
+	}
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = 64 << 20
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -518,6 +530,7 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 		if e.GetIndex() <= n.applied {
 			continue
 		}
+		n.sinceBytes += uint64(len(e.GetData()))
 		switch e.GetType() {
 		case raftpb.EntryNormal:
 			n.applyNormal(e)
@@ -581,7 +594,7 @@ func (n *Node) restore(data []byte) error {
 }
 
 func (n *Node) maybeSnapshot() error {
-	if n.applied-n.snapshotted < n.cfg.SnapshotEvery && !n.confChanged {
+	if n.applied-n.snapshotted < n.cfg.SnapshotEvery && n.sinceBytes < n.cfg.SnapshotBytes && !n.confChanged {
 		return nil
 	}
 	n.confChanged = false
@@ -603,13 +616,50 @@ func (n *Node) maybeSnapshot() error {
 	// Keep a tail of entries in memory, so that a follower a little
 	// behind gets entries rather than the whole snapshot (the durable
 	// log keeps only what follows the snapshot).
-	if n.applied > n.cfg.SnapshotEvery {
-		if err := n.storage.Compact(n.applied - n.cfg.SnapshotEvery); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	keepFrom, err := n.tailStart()
+	if err != nil {
+		return err
+	}
+	if keepFrom > 1 {
+		if err := n.storage.Compact(keepFrom - 1); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return err
 		}
 	}
-	n.snapshotted = n.applied
+	n.snapshotted, n.sinceBytes = n.applied, 0
 	return nil
+}
+
+// tailStart returns the first index of the entries to keep in memory
+// after a snapshot at n.applied: the last SnapshotEvery entries at
+// most, holding SnapshotBytes of data at most.
+func (n *Node) tailStart() (uint64, error) {
+	from := uint64(1)
+	if n.applied > n.cfg.SnapshotEvery {
+		from = n.applied - n.cfg.SnapshotEvery + 1
+	}
+	first, err := n.storage.FirstIndex()
+	if err != nil {
+		return 0, err
+	}
+	from = max(from, first)
+	if from > n.applied {
+		return from, nil
+	}
+	ents, err := n.storage.Entries(from, n.applied+1, math.MaxUint64)
+	if err != nil {
+		if errors.Is(err, raft.ErrCompacted) {
+			return from, nil
+		}
+		return 0, err
+	}
+	var size uint64
+	for i := len(ents) - 1; i >= 0; i-- {
+		size += uint64(len(ents[i].GetData()))
+		if size > n.cfg.SnapshotBytes {
+			return ents[i].GetIndex() + 1, nil
+		}
+	}
+	return from, nil
 }
 
 // discardLogger silences the raft package (it logs every election at
