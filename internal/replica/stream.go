@@ -392,6 +392,7 @@ func (s *Stream) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	told := false // what the OnLeader functions were last told
+	toldFns := 0  // how many of them were told it (later ones are told on registering)
 	for {
 		leading := s.leading.Load()
 		if leading != told {
@@ -400,11 +401,18 @@ func (s *Stream) run() {
 			}
 			if leading != told {
 				told = leading
-				s.tell(leading)
+				toldFns = s.tell(leading, 0)
 				if leading {
 					s.expire() // learn the deadline, do what is due
 				}
 			}
+		}
+		if told {
+			// A function registered after this replica became the
+			// leader (jsapi registers once Start returned, and a new
+			// group's first peer may lead by then) is told now, else
+			// the stream would never subscribe until the next change.
+			toldFns = s.tell(true, toldFns)
 		}
 		wait := time.Hour
 		if told {
@@ -415,7 +423,7 @@ func (s *Stream) run() {
 		select {
 		case <-s.stop:
 			if told {
-				s.tell(false)
+				s.tell(false, 0)
 			}
 			return
 		case <-s.lead:
@@ -447,13 +455,16 @@ func (s *Stream) catchUpLeader() bool {
 	return false
 }
 
-func (s *Stream) tell(leader bool) {
+// tell tells leader to the OnLeader functions from the from-th on, and
+// returns how many are registered.
+func (s *Stream) tell(leader bool, from int) int {
 	s.mu.Lock()
 	fns := slices.Clone(s.mu.onLeader)
 	s.mu.Unlock()
-	for _, fn := range fns {
+	for _, fn := range fns[min(from, len(fns)):] {
 		fn(leader)
 	}
+	return len(fns)
 }
 
 // expire proposes an expiry pass at the leader's now.
