@@ -28,6 +28,7 @@ type watched struct {
 	key   string
 	rev   uint64
 	value string
+	at    time.Time // when the watcher received it
 }
 
 // collector gathers what one watcher receives until its context ends.
@@ -51,7 +52,7 @@ func (c *collector) run(w jetstream.KeyWatcher, done <-chan struct{}) {
 			if e == nil {
 				c.markers++
 			} else {
-				c.entries = append(c.entries, watched{e.Operation(), e.Key(), e.Revision(), string(e.Value())})
+				c.entries = append(c.entries, watched{e.Operation(), e.Key(), e.Revision(), string(e.Value()), time.Now()})
 			}
 			c.mu.Unlock()
 		case <-done:
@@ -72,6 +73,21 @@ func (c *collector) has(rev uint64) bool {
 	return false
 }
 
+// stall describes the longest wait between two entries c received,
+// and when it ended.
+func (c *collector) stall() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var longest time.Duration
+	var after, before watched
+	for i := 1; i < len(c.entries); i++ {
+		if d := c.entries[i].at.Sub(c.entries[i-1].at); d > longest {
+			longest, after, before = d, c.entries[i-1], c.entries[i]
+		}
+	}
+	return fmt.Sprintf("%d entries; longest wait %v, between rev %d and rev %d", len(c.entries), longest.Round(time.Millisecond), after.rev, before.rev)
+}
+
 // writeResult is one put of the writer.
 type writeResult struct {
 	key, value string
@@ -83,6 +99,7 @@ func TestR3WatchFailover(t *testing.T) {
 	t.Parallel()
 	onBoth(t, func(t *testing.T, k kind) {
 		const bucket = "wf"
+		const keys = 64 // History 64 each: 4096 revisions kept
 		nodes, js := r3Cluster(t, k, jetstream.KeyValueConfig{Bucket: bucket, History: 64})
 		leader := leaderNode(t, nodes, js[0], bucket, "", 10*time.Second)
 		writerOn := (leader + 1) % 3
@@ -138,7 +155,7 @@ func TestR3WatchFailover(t *testing.T) {
 					return
 				default:
 				}
-				r := writeResult{key: fmt.Sprintf("k%d", i%4), value: fmt.Sprint("v", i)}
+				r := writeResult{key: fmt.Sprintf("k%d", i%keys), value: fmt.Sprint("v", i)}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				rev, err := kvw.Put(ctx, r.key, []byte(r.value))
 				cancel()
@@ -148,9 +165,14 @@ func TestR3WatchFailover(t *testing.T) {
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
-				if err != nil {
-					time.Sleep(20 * time.Millisecond) // pacing during an election, not synchronisation
-				}
+				// Pacing, not synchronisation: at most ~100 puts a
+				// second keep every revision within the bucket's
+				// history (keys × 64), so that a watcher whose ordered
+				// consumer is recreated late (nats.go notices a dead
+				// consumer after two missed 5 s heartbeats) can still
+				// get it; a revision removed by the history limit
+				// before the watcher resumed would be a gap.
+				time.Sleep(10 * time.Millisecond)
 			}
 		}()
 		halt := sync.OnceFunc(func() { close(stop); wwg.Wait() })
@@ -180,6 +202,7 @@ func TestR3WatchFailover(t *testing.T) {
 		li = leaderNode(t, nodes, js[0], bucket, "", 10*time.Second)
 		nc := connect(t, nodes[(li+2)%3].URL())
 		t.Logf("%s: last acknowledged revision at the step-down: %d", k.name, lastAcked())
+		stepDown := time.Now()
 		if e, err := apiRequest(nc, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+bucket, 5*time.Second); err != nil || e != nil {
 			t.Fatalf("%s: step down of %s: %v %+v", k.name, nodes[li].name, err, e)
 		}
@@ -216,7 +239,8 @@ func TestR3WatchFailover(t *testing.T) {
 			for !c.has(want) && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			problems = append(problems, checkWatched(c, res, want)...)
+			problems = append(problems, checkWatched(c, res, want, killStart, stepDown)...)
+			t.Logf("%s: %s: %s", k.name, c.name, c.stall())
 		}
 		if len(problems) == 0 {
 			t.Logf("%s: %d watchers received every acknowledged update once, in order", k.name, len(cols))
@@ -236,7 +260,7 @@ func TestR3WatchFailover(t *testing.T) {
 // twice), each entry one the writer made (its key, value and, when
 // acknowledged, revision), and every acknowledged put of c's keys
 // there. It returns the problems found.
-func checkWatched(c *collector, res []writeResult, upTo uint64) []string {
+func checkWatched(c *collector, res []writeResult, upTo uint64, killed, steppedDown time.Time) []string {
 	c.mu.Lock()
 	entries := append([]watched(nil), c.entries...)
 	markers := c.markers
@@ -296,7 +320,11 @@ func checkWatched(c *collector, res []writeResult, upTo uint64) []string {
 				}
 			}
 			if gap > 0 {
-				add("first gap: entry %d rev=%d %q, then entry %d rev=%d %q: %d acknowledged puts between", i-1, entries[i-1].rev, entries[i-1].value, i, entries[i].rev, entries[i].value, gap)
+				at := func(e watched) string {
+					return fmt.Sprintf("%v after the kill, %v after the step-down", e.at.Sub(killed).Round(time.Millisecond), e.at.Sub(steppedDown).Round(time.Millisecond))
+				}
+				add("first gap: entry %d rev=%d %q (received %s), then entry %d rev=%d %q (received %s): %d acknowledged puts between",
+					i-1, entries[i-1].rev, entries[i-1].value, at(entries[i-1]), i, entries[i].rev, entries[i].value, at(entries[i]), gap)
 				break
 			}
 		}
