@@ -73,19 +73,32 @@ func (c *collector) has(rev uint64) bool {
 	return false
 }
 
-// stall describes the longest wait between two entries c received,
-// and when it ended.
-func (c *collector) stall() string {
+// lastRev is the revision of the last entry c received.
+func (c *collector) lastRev() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) == 0 {
+		return 0
+	}
+	return c.entries[len(c.entries)-1].rev
+}
+
+// stall describes the longest wait between two entries c received
+// (the second received after since), and which revisions it separated.
+func (c *collector) stall(since time.Time) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var longest time.Duration
 	var after, before watched
 	for i := 1; i < len(c.entries); i++ {
+		if c.entries[i].at.Before(since) {
+			continue
+		}
 		if d := c.entries[i].at.Sub(c.entries[i-1].at); d > longest {
 			longest, after, before = d, c.entries[i-1], c.entries[i]
 		}
 	}
-	return fmt.Sprintf("%d entries; longest wait %v, between rev %d and rev %d", len(c.entries), longest.Round(time.Millisecond), after.rev, before.rev)
+	return fmt.Sprintf("longest wait %v, between rev %d and rev %d", longest.Round(time.Millisecond), after.rev, before.rev)
 }
 
 // writeResult is one put of the writer.
@@ -199,6 +212,34 @@ func TestR3WatchFailover(t *testing.T) {
 		progress(100, "puts after the kill")
 		t.Logf("%s: 100 puts acknowledged %v after the kill", k.name, time.Since(killStart).Round(time.Millisecond))
 
+		// Every watcher catches up before the step-down, so that a
+		// wait after it is the step-down's.
+		caughtUp := func(what string, since time.Time) {
+			mu.Lock()
+			var all, k1 uint64
+			for _, r := range results {
+				all = max(all, r.rev)
+				if r.key == "k1" {
+					k1 = max(k1, r.rev)
+				}
+			}
+			mu.Unlock()
+			waitFor(t, 30*time.Second, "every watcher "+what, func() bool {
+				for _, c := range cols {
+					want := all
+					if c.key == "k1" {
+						want = k1
+					}
+					if c.lastRev() < want {
+						return false
+					}
+				}
+				return true
+			})
+			t.Logf("%s: every watcher %s %v later", k.name, what, time.Since(since).Round(time.Millisecond))
+		}
+		caughtUp("caught up after the kill", killStart)
+
 		li = leaderNode(t, nodes, js[0], bucket, "", 10*time.Second)
 		nc := connect(t, nodes[(li+2)%3].URL())
 		t.Logf("%s: last acknowledged revision at the step-down: %d", k.name, lastAcked())
@@ -210,6 +251,7 @@ func TestR3WatchFailover(t *testing.T) {
 		t.Logf("%s: leader %s stepped down; %s leads", k.name, nodes[li].name, nodes[nl].name)
 		progress(100, "puts after the step-down")
 		halt()
+		caughtUp("caught up after the step-down", stepDown)
 
 		// The last put acknowledged: every watcher (of its key, or of
 		// every key) must get there.
@@ -240,7 +282,10 @@ func TestR3WatchFailover(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			problems = append(problems, checkWatched(c, res, want, killStart, stepDown)...)
-			t.Logf("%s: %s: %s", k.name, c.name, c.stall())
+			c.mu.Lock()
+			n := len(c.entries)
+			c.mu.Unlock()
+			t.Logf("%s: %s: %d entries; across the kill: %s; across the step-down: %s", k.name, c.name, n, c.stall(killStart), c.stall(stepDown))
 		}
 		if len(problems) == 0 {
 			t.Logf("%s: %d watchers received every acknowledged update once, in order", k.name, len(cols))
