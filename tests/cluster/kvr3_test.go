@@ -100,7 +100,7 @@ func statusText(st jetstream.KeyValueStatus) string {
 func testR3KVJetStream(t *testing.T, k kind, nodes []*node, js []jetstream.JetStream, _ []nats.JetStreamContext, tr *transcript) {
 	const bucket = "r3c"
 	n := len(nodes)
-	createR3(t, k, nodes, jetstream.KeyValueConfig{Bucket: bucket, History: 5, Description: "r3", Metadata: map[string]string{"owner": "me"}})
+	createR3Logged(t, k, nodes, jetstream.KeyValueConfig{Bucket: bucket, History: 5, Description: "r3", Metadata: map[string]string{"owner": "me"}})
 	step := 0
 	on := func() jetstream.KeyValue { step++; return kvOn(t, js[step%n], bucket) }
 	ctx := ctxT(t, 30*time.Second)
@@ -205,7 +205,7 @@ func apiCode(err error) string {
 func testR3KVWatch(t *testing.T, k kind, nodes []*node, js []jetstream.JetStream, _ []nats.JetStreamContext, tr *transcript) {
 	const bucket = "r3w"
 	n := len(nodes)
-	createR3(t, k, nodes, jetstream.KeyValueConfig{Bucket: bucket, History: 10})
+	createR3Logged(t, k, nodes, jetstream.KeyValueConfig{Bucket: bucket, History: 10})
 	ctx := ctxT(t, 30*time.Second)
 	var want []string
 	for i := range 6 {
@@ -287,7 +287,7 @@ func testR3KVWatch(t *testing.T, k kind, nodes []*node, js []jetstream.JetStream
 // the expiry marker is on every replica (read from every node).
 func testR3KVPerKeyTTL(t *testing.T, k kind, nodes []*node, js []jetstream.JetStream, _ []nats.JetStreamContext, tr *transcript) {
 	const bucket = "r3t"
-	createR3(t, k, nodes, jetstream.KeyValueConfig{Bucket: bucket, LimitMarkerTTL: time.Second})
+	createR3Logged(t, k, nodes, jetstream.KeyValueConfig{Bucket: bucket, LimitMarkerTTL: time.Second})
 	ctx := ctxT(t, 30*time.Second)
 	st, err := kvOn(t, js[1], bucket).Status(ctx)
 	if err != nil {
@@ -314,7 +314,7 @@ func testR3KVPerKeyTTL(t *testing.T, k kind, nodes []*node, js []jetstream.JetSt
 		tr.add("from %s: marker seq=%d; get k: %s", nodes[i].name, m.Sequence, errText(err))
 	}
 	plain := "r3plain"
-	createR3(t, k, nodes, jetstream.KeyValueConfig{Bucket: plain})
+	createR3Logged(t, k, nodes, jetstream.KeyValueConfig{Bucket: plain})
 	_, err = kvOn(t, js[2], plain).Create(ctx, "k", []byte("v"), jetstream.KeyTTL(time.Second))
 	tr.add("ttl on a bucket without per-key TTLs: %s", apiCode(err))
 }
@@ -325,6 +325,7 @@ func testR3KVPerKeyTTL(t *testing.T, k kind, nodes []*node, js []jetstream.JetSt
 func testR3KVLegacy(t *testing.T, k kind, nodes []*node, js []jetstream.JetStream, legacy []nats.JetStreamContext, tr *transcript) {
 	const bucket = "r3l"
 	n := len(nodes)
+	t.Logf("%s: legacy create of R3 bucket %s at %s", k.name, bucket, time.Now().Format("15:04:05.000"))
 	created, err := legacy[2].CreateKeyValue(&nats.KeyValueConfig{Bucket: bucket, History: 5, Replicas: 3})
 	if err != nil {
 		t.Fatalf("legacy create R3: %v", err)
@@ -467,4 +468,12 @@ func initialValues(t *testing.T, k kind, tr *transcript, next func() (string, bo
 	} else {
 		t.Log(msg)
 	}
+}
+
+// createR3Logged is createR3 logging the wall-clock time of the create,
+// to set beside the nodes' logs (metadata group transitions).
+func createR3Logged(t *testing.T, k kind, nodes []*node, cfg jetstream.KeyValueConfig) {
+	t.Helper()
+	t.Logf("%s: create of R3 bucket %s at %s", k.name, cfg.Bucket, time.Now().Format("15:04:05.000"))
+	createR3(t, k, nodes, cfg)
 }
