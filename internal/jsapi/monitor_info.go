@@ -28,7 +28,7 @@ func (a *API) StreamDetails(withConsumers bool) []StreamDetail {
 	for _, s := range streams {
 		info := s.info(false)
 		d := StreamDetail{
-			Name: s.name, Created: info.Created, Cluster: &ClusterInfo{Name: a.opts.ClusterName, Leader: a.opts.ServerName},
+			Name: s.name, Created: info.Created, Cluster: s.clusterInfo(),
 			Config: info.Config, State: info.State,
 		}
 		if withConsumers && a.consumers != nil {

@@ -137,7 +137,11 @@ func (f *Front) routeReplicated(r *request, stream string) bool {
 // that is no peer answers as before.
 func (f *Front) dropAtFollower(account, subject string) bool {
 	k, stream := classify(subject)
-	if k != kindStream && k != kindPlace {
+	if k != kindStream {
+		// A creation is sent to one node, the holder it was placed
+		// on, whose replica may already run (the placement started it)
+		// without leading yet: it answers (an identical creation is
+		// answered as one), or nobody would.
 		return false
 	}
 	if _, ok := f.opts.Local.(LeaderLocal); !ok {
