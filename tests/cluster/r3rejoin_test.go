@@ -35,13 +35,23 @@ func TestR3EmptyStoreRejoin(t *testing.T) {
 		writeRound := func(through []int, round int) {
 			t.Helper()
 			for i, key := range keys {
-				kv := kvOn(t, js[through[i%len(through)]], bucket)
+				// Opened within the retries too: a node just restarted
+				// empty answers only once it caught up with the metadata
+				// group and its stream has a leader (an election, as
+				// with nats-server, leaves a request unanswered).
+				var kv jetstream.KeyValue
 				value := fmt.Sprintf("%s.%d", key, round)
 				var rev uint64
 				var err error
 				waitFor(t, 20*time.Second, "put "+key, func() bool {
 					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 					defer cancel()
+					if kv == nil {
+						if kv, err = js[through[i%len(through)]].KeyValue(ctx, bucket); err != nil {
+							kv = nil
+							return false
+						}
+					}
 					rev, err = kv.Put(ctx, key, []byte(value))
 					return err == nil
 				})
