@@ -36,6 +36,12 @@ type asyncState struct {
 	mu      sync.Mutex
 	byID    map[uint64]*asyncProposal
 	running bool // the retry goroutine runs
+	// inOrder: every proposal in flight was proposed to leader, so a
+	// new one may be proposed at once without overtaking an older one;
+	// otherwise new ones wait for the retry loop, which proposes in id
+	// order.
+	inOrder bool
+	leader  uint64
 }
 
 // ProposeAsync proposes data and returns at once; done is called once:
@@ -63,11 +69,15 @@ func (n *Node) ProposeAsync(data []byte, timeout time.Duration, done func(any, e
 	n.async.byID[id] = p
 	start := !n.async.running
 	n.async.running = true
+	leader := n.leader.Load()
+	direct := leader != 0 && (len(n.async.byID) == 1 || (n.async.inOrder && n.async.leader == leader))
 	n.async.mu.Unlock()
 	if start {
 		go n.retryAsync()
 	}
-	n.submit(p)
+	if direct {
+		n.submit(p)
+	}
 }
 
 // submit hands p to Raft when a leader is known (else the retry loop
@@ -75,16 +85,29 @@ func (n *Node) ProposeAsync(data []byte, timeout time.Duration, done func(any, e
 func (n *Node) submit(p *asyncProposal) {
 	leader := n.leader.Load()
 	if leader == 0 {
+		n.outOfOrder()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
 	err := n.rn.Propose(ctx, p.buf)
 	cancel()
+	n.async.mu.Lock()
 	if err == nil {
-		n.async.mu.Lock()
 		p.proposedAt, p.proposedTo = time.Now(), leader
-		n.async.mu.Unlock()
+		if len(n.async.byID) == 1 {
+			n.async.inOrder, n.async.leader = true, leader
+		}
+	} else {
+		n.async.inOrder = false
 	}
+	n.async.mu.Unlock()
+}
+
+// outOfOrder makes new proposals wait for the retry loop.
+func (n *Node) outOfOrder() {
+	n.async.mu.Lock()
+	n.async.inOrder = false
+	n.async.mu.Unlock()
 }
 
 // asyncApplied hands an applied proposal's result to its callback, and
@@ -136,9 +159,25 @@ func (n *Node) retryAsync() {
 		for _, p := range expired {
 			p.done(nil, ErrUnavailable)
 		}
+		if len(again) > 0 {
+			n.outOfOrder()
+		}
 		sort.Slice(again, func(i, j int) bool { return again[i].id < again[j].id })
 		for _, p := range again {
 			n.submit(p)
+		}
+		if leader != 0 {
+			// When everything in flight went to leader (in order), new
+			// proposals may go straight to it again.
+			n.async.mu.Lock()
+			ok := true
+			for _, p := range n.async.byID {
+				ok = ok && p.proposedTo == leader && !p.proposedAt.IsZero()
+			}
+			if ok {
+				n.async.inOrder, n.async.leader = true, leader
+			}
+			n.async.mu.Unlock()
 		}
 	}
 }
