@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/cairn-db/cairn/internal/replica"
 	"github.com/cairn-db/cairn/internal/store"
 	"github.com/cairn-db/cairn/internal/wire"
 )
@@ -141,10 +142,13 @@ func appendHeaderToBlock(hdr []byte, key, value string) []byte {
 // error nats-server gives.
 func atomicBatchError(err error) *APIError {
 	var e *APIError
+	var refusal *replica.Refusal
 	var wrong *store.WrongSequenceError
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &refusal):
+		return &APIError{refusal.Code, refusal.ErrCode, refusal.Description}
 	case errors.Is(err, store.ErrBatchDuplicateMsgID):
 		return errAtomicPublishDuplicateMsgID
 	case errors.Is(err, store.ErrBatchExpectation):

@@ -22,6 +22,10 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%s (%d)", e.Description, e.ErrCode)
 }
 
+// Wire returns the error's wire form (replica.WireError: a batch
+// message's refusal crosses a replicated stream's log).
+func (e *APIError) Wire() (int, uint16, string) { return e.Code, e.ErrCode, e.Description }
+
 // The wire error table. Entries ending in "F" take a formatted detail
 // (their description in nats-server is a template such as "{err}").
 // Keep this the only place that knows numeric codes.

@@ -41,6 +41,7 @@ type entry struct {
 	keep    uint64
 	cfg     store.Config
 	meta    []byte
+	batch   []store.BatchMsg // opBatch
 }
 
 // appendEntry encodes an append.
@@ -189,6 +190,8 @@ func decodeEntry(data []byte) (entry, error) {
 		}
 	case opExpire:
 		e.time = d.varint()
+	case opBatch:
+		e.time, e.batch = decodeBatch(d)
 	default:
 		if d.err == nil {
 			d.err = fmt.Errorf("%w: op %d", errEntry, e.op)

@@ -29,6 +29,10 @@ func seedEntries(f *testing.F) {
 	}
 	f.Add(cfg)
 	f.Add(expireEntry(1 << 62))
+	if b, err := batchEntry(7, []store.BatchMsg{{Subject: "a.b", Data: []byte("x"), MsgID: "id", HasExpectedLastSeq: true},
+		{Subject: "a.c", RefuseLate: &Refusal{Code: 400, ErrCode: 10071, Description: "wrong"}}}); err == nil {
+		f.Add(b)
+	}
 	f.Add([]byte{opAppend, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})
 	f.Add([]byte{opConfig, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
 	f.Add([]byte{})
@@ -58,6 +62,10 @@ func FuzzDecodeEntry(f *testing.F) {
 			}
 		case opExpire:
 			again = expireEntry(e.time)
+		case opBatch:
+			if again, err = batchEntry(e.time, e.batch); err != nil {
+				t.Fatalf("accepted batch does not encode: %v", err)
+			}
 		default:
 			t.Fatalf("accepted op %d", e.op)
 		}

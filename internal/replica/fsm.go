@@ -14,6 +14,7 @@ import (
 // result is what applying an entry tells its proposer.
 type result struct {
 	append store.AppendResult
+	batch  store.BatchResult
 	purged uint64
 	next   int64 // opExpire: the earliest deadline left
 	err    error
@@ -47,6 +48,18 @@ func (f fsm) Apply(index uint64, data []byte) any {
 		r.append, r.err = st.Append(e.subject, e.hdr, e.data, e.opts)
 		if r.err == nil && !r.append.Duplicate {
 			f.s.noteAppend(e.time, &e.opts)
+		}
+	case opBatch:
+		ba, ok := st.(store.BatchAppender)
+		if !ok {
+			r.err = errDriven
+			break
+		}
+		r.batch, r.err = ba.AppendBatchOpts(e.batch, store.BatchOpts{Time: e.time, Applied: index})
+		if r.err == nil {
+			for i := range e.batch {
+				f.s.noteAppend(e.time, &store.AppendOpts{TTL: e.batch[i].TTL, MsgID: e.batch[i].MsgID})
+			}
 		}
 	case opDelete:
 		r.err = st.DeleteApplied(e.seq, index)

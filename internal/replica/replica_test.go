@@ -383,3 +383,36 @@ func TestMembersFollowPeers(t *testing.T) {
 		t.Fatalf("replicas after removal: %+v", l.Info())
 	}
 }
+
+// TestAtomicBatchReplicated: a batch is one entry, applied whole on
+// every replica with consecutive sequences; a refusal carried by a
+// message crosses the log as a Refusal.
+func TestAtomicBatchReplicated(t *testing.T) {
+	g := newGroup(t, store.Config{Name: "KV_x", Subjects: []string{"$KV.x.>"}})
+	l := g.leader(t)
+	res, err := l.AppendBatch([]store.BatchMsg{
+		{Subject: "$KV.x.a", Data: []byte("1"), HasExpectedLastSubjSeq: true},
+		{Subject: "$KV.x.b", Data: []byte("2")},
+		{Subject: "$KV.x.c", Data: []byte("3")},
+	})
+	if err != nil || res.First != 1 || res.Last != 3 {
+		t.Fatalf("batch: %+v %v", res, err)
+	}
+	g.converge(t, l.State())
+	_, err = l.AppendBatch([]store.BatchMsg{
+		{Subject: "$KV.x.d", Data: []byte("4")},
+		{Subject: "$KV.x.e", Data: []byte("5"), Refuse: &Refusal{Code: 400, ErrCode: 10199, Description: "no"}},
+	})
+	var r *Refusal
+	if !errors.As(err, &r) || r.ErrCode != 10199 {
+		t.Fatalf("refused batch: %v, want the refusal", err)
+	}
+	_, err = l.AppendBatch([]store.BatchMsg{{Subject: "$KV.x.f", Refuse: errors.New("plain")}})
+	if !errors.Is(err, errRefusalForm) {
+		t.Fatalf("a refusal without a wire form: %v", err)
+	}
+	g.converge(t, l.State())
+	if st := l.State(); st.LastSeq != 3 || st.Msgs != 3 {
+		t.Fatalf("state after refusals: %+v", st)
+	}
+}
