@@ -96,6 +96,10 @@ func (a *API) consumerCreate(req *request) {
 		a.respondError(req, typeConsumerCreate, errStreamNotFound)
 		return
 	}
+	if err := s.followerReady(); err != nil {
+		a.respondError(req, typeConsumerCreate, ErrClusterUnavailable)
+		return
+	}
 	watch := s.kvStart() // metrics.go: a consumer on a bucket is a watch
 	defer func() { observeWatch(&watch, ResultError) }()
 	var body createConsumerRequest

@@ -313,3 +313,27 @@ func (s *stream) waitLeader() {
 	w.WaitLeader(ctx)
 	cancel()
 }
+
+// followerReady prepares a replica to serve a consumer: it waits for
+// the read barrier (the consumer starts from everything acknowledged
+// before its creation) and, on a follower, takes the configuration the
+// store holds (updates reach a follower's store only).
+func (s *stream) followerReady() error {
+	if s.rep == nil {
+		return nil
+	}
+	if err := s.barrier(); err != nil {
+		return err
+	}
+	if s.rep.IsLeader() {
+		return nil
+	}
+	var m meta
+	if err := json.Unmarshal(s.st.Meta(), &m); err != nil {
+		return err
+	}
+	if !sameConfig(m.Config, s.config()) {
+		return s.applyConfig(&m.Config)
+	}
+	return nil
+}

@@ -107,7 +107,12 @@ func (f *Front) routeReplicated(r *request, stream string) bool {
 	if peers == nil {
 		return false
 	}
-	if _, leader := f.leads(r.account, stream); leader {
+	replicated, leader := f.leads(r.account, stream)
+	if leader || (replicated && strings.HasPrefix(r.subject, "$JS.API.CONSUMER.CREATE.")) {
+		// A consumer (Cairn's are all ephemeral: watchers, ordered
+		// consumers) is created on the client's own node when it runs
+		// a replica: it delivers from that replica, as entries are
+		// applied, and goes on when the leader dies.
 		r.local(r.caller, r.hdr)
 		f.served(r.account, r.subject, stream)
 		return true
