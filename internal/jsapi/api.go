@@ -318,7 +318,12 @@ func token(s string, n int) string {
 // default strict mode: unknown fields are an error, syntax errors name
 // their offset, an empty body decodes to the zero value, and several
 // JSON values in a row are decoded in turn.
-func decodeRequest(data []byte, v any) error {
+func decodeRequest(data []byte, v any) error { return DecodeRequest(data, v) }
+
+// DecodeRequest decodes an API request body as the API does (unknown
+// fields an error, a syntax error naming its offset), for the parts of
+// the API answered outside this package (internal/jsfront).
+func DecodeRequest(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	for {

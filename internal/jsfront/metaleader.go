@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/cairn-db/cairn/internal/jsapi"
@@ -170,23 +168,5 @@ func (f *Front) stepDownPlacement(rm ReplicaMeta, data []byte) (string, *jsapi.A
 	return "", nil
 }
 
-// decodeStrict decodes an API body as nats-server does (jsapi's
-// decodeRequest): unknown fields are an error, a syntax error names its
-// offset, several values are decoded in turn.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	for {
-		err := dec.Decode(v)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			var syntax *json.SyntaxError
-			if errors.As(err, &syntax) {
-				err = fmt.Errorf("%w at offset %d", err, syntax.Offset)
-			}
-			return err
-		}
-	}
-}
+// decodeStrict decodes an API body as jsapi does.
+func decodeStrict(data []byte, v any) error { return jsapi.DecodeRequest(data, v) }

@@ -51,41 +51,50 @@ func newGroupEvery(t *testing.T, cfg store.Config, snapshotEvery uint64) *group 
 	t.Helper()
 	g := &group{n: &net{hosts: map[string]*repl.Host{}, cut: map[string]bool{}}}
 	peers := map[uint64]string{1: "r1", 2: "r2", 3: "r3"}
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("r%d", i)
-		db, err := repl.OpenDB("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := repl.NewHost(repl.HostConfig{DB: db, Transport: transport{n: g.n, from: name}, Tick: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.n.mu.Lock()
-		g.n.hosts[name] = h
-		g.n.mu.Unlock()
-		st, err := store.Open(t.TempDir(), store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Driven = true
-		ss, err := st.CreateStream(cfg, []byte("meta"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs, err := Start(Options{Host: h, Group: 7, Self: uint64(i), Peers: peers, Bootstrap: []uint64{1, 2, 3}, Stream: ss, Store: st, Timeout: 2 * time.Second, SnapshotEvery: snapshotEvery, Logf: t.Logf})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.streams = append(g.streams, rs)
-		g.stores = append(g.stores, st)
-		t.Cleanup(func() {
-			rs.Stop()
-			_ = h.Close()
-			_ = st.Close()
-		})
+	for i := uint64(1); i <= 3; i++ {
+		g.streams = append(g.streams, g.startReplica(t, i, peers, cfg, []uint64{1, 2, 3}, snapshotEvery))
 	}
 	return g
+}
+
+// startReplica starts replica id of the group's stream on a new host
+// with a store of its own; boot nil: a member added later (it starts
+// empty).
+func (g *group) startReplica(t *testing.T, id uint64, peers map[uint64]string, cfg store.Config, boot []uint64, snapshotEvery uint64) *Stream {
+	t.Helper()
+	name := peers[id]
+	db, err := repl.OpenDB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := repl.NewHost(repl.HostConfig{DB: db, Transport: transport{n: g.n, from: name}, Tick: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.n.mu.Lock()
+	g.n.hosts[name] = h
+	g.n.mu.Unlock()
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Driven = true
+	ss, err := st.CreateStream(cfg, []byte("meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Start(Options{Host: h, Group: 7, Self: id, Peers: peers, Bootstrap: boot, Stream: ss, Store: st,
+		Timeout: 2 * time.Second, SnapshotEvery: snapshotEvery, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.stores = append(g.stores, st)
+	t.Cleanup(func() {
+		rs.Stop()
+		_ = h.Close()
+		_ = st.Close()
+	})
+	return rs
 }
 
 // leader waits for a leader and returns its stream.
@@ -296,43 +305,6 @@ func TestFollowerBehindSnapshotCatchesUp(t *testing.T) {
 	}
 }
 
-// addReplica starts one more replica of g's stream on a new host, as a
-// member added later (empty, not bootstrapped).
-func (g *group) addReplica(t *testing.T, id uint64, peers map[uint64]string, cfg store.Config) *Stream {
-	t.Helper()
-	name := peers[id]
-	db, err := repl.OpenDB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := repl.NewHost(repl.HostConfig{DB: db, Transport: transport{n: g.n, from: name}, Tick: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.n.mu.Lock()
-	g.n.hosts[name] = h
-	g.n.mu.Unlock()
-	st, err := store.Open(t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Driven = true
-	ss, err := st.CreateStream(cfg, []byte("meta"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := Start(Options{Host: h, Group: 7, Self: id, Peers: peers, Stream: ss, Store: st, Timeout: 2 * time.Second, SnapshotEvery: 16, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rs.Stop()
-		_ = h.Close()
-		_ = st.Close()
-	})
-	return rs
-}
-
 // TestMembersFollowPeers: a member added to the peers is added to the
 // group by the leader and catches up; a member taken out is removed
 // and the group goes on without it.
@@ -346,7 +318,7 @@ func TestMembersFollowPeers(t *testing.T) {
 		}
 	}
 	peers := map[uint64]string{1: "r1", 2: "r2", 3: "r3", 4: "r4"}
-	r4 := g.addReplica(t, 4, peers, cfg)
+	r4 := g.startReplica(t, 4, peers, cfg, nil, 16)
 	for _, s := range g.streams {
 		if err := s.SetPeers(peers); err != nil {
 			t.Fatal(err)
