@@ -323,3 +323,16 @@ func r1Streams(api *jsapi.API) []string {
 	}
 	return out
 }
+
+var _ jsfront.ConsumerLocal = frontLocal{}
+
+// HasConsumer reports whether the consumer runs on this node.
+func (l frontLocal) HasConsumer(account, stream, consumer string) bool {
+	for _, a := range l.d.js {
+		if a.consumers != nil && l.d.srv.Account(a.name).Name() == account {
+			_, err := a.consumers.Get(stream, consumer)
+			return err == nil
+		}
+	}
+	return false
+}

@@ -108,7 +108,7 @@ func (f *Front) routeReplicated(r *request, stream string) bool {
 		return false
 	}
 	replicated, leader := f.leads(r.account, stream)
-	if leader || (replicated && strings.HasPrefix(r.subject, "$JS.API.CONSUMER.CREATE.")) {
+	if leader || (replicated && (strings.HasPrefix(r.subject, "$JS.API.CONSUMER.CREATE.") || f.consumerHere(r.account, stream, r.subject))) {
 		// A consumer (Cairn's are all ephemeral: watchers, ordered
 		// consumers) is created on the client's own node when it runs
 		// a replica: it delivers from that replica, as entries are
@@ -215,4 +215,33 @@ func responseType(subject string) string {
 		return "io.nats.jetstream.api.v1.stream_remove_peer_response"
 	}
 	return jsapi.ResponseType(subject)
+}
+
+// ConsumerLocal is a Local that tells which consumers run here: on a
+// replicated stream a consumer runs on the replica it was created on
+// (the client's node), and its requests are answered there.
+type ConsumerLocal interface {
+	Local
+	// HasConsumer reports whether consumer of stream runs on this node.
+	HasConsumer(account, stream, consumer string) bool
+}
+
+// consumerHere reports whether subject is a request about one consumer
+// of stream ($JS.API.CONSUMER.INFO|DELETE.<stream>.<consumer>) that
+// runs on this node.
+func (f *Front) consumerHere(account, stream, subject string) bool {
+	cl, ok := f.opts.Local.(ConsumerLocal)
+	if !ok {
+		return false
+	}
+	rest, ok := strings.CutPrefix(subject, "$JS.API.CONSUMER.")
+	if !ok {
+		return false
+	}
+	verb, rest, _ := strings.Cut(rest, ".")
+	if verb != "INFO" && verb != "DELETE" {
+		return false
+	}
+	s, name, ok := strings.Cut(rest, ".")
+	return ok && s == stream && name != "" && !strings.Contains(name, ".") && cl.HasConsumer(account, stream, name)
 }
