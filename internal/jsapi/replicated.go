@@ -42,11 +42,6 @@ type Replicated interface {
 	// SetPeers replaces the members the group should have (Raft ids
 	// to server names); its leader changes the group to match.
 	SetPeers(peers map[uint64]string) error
-	// Self returns this replica's Raft id in the group.
-	Self() uint64
-	// WaitMembers waits until the group's members are the ones last
-	// set (false when ctx ends first).
-	WaitMembers(ctx context.Context) bool
 	// Stop stops the replica's group (its log stays).
 	Stop()
 	// Remove stops the group and deletes its log.

@@ -47,6 +47,7 @@ const (
 	askTimeout    = 2 * time.Second
 	askTries      = 5
 	sessionIdle   = 30 * time.Second
+	maxSessions   = 16 // fetches served at once (each holds a point-in-time read)
 	catchUpBudget = 10 * time.Minute
 )
 
@@ -175,6 +176,13 @@ func (s *Stream) serve(r request) {
 	case reqOpen:
 		if src != nil {
 			s.send(r.from, src.last)
+			return
+		}
+		s.catch.mu.Lock()
+		full := len(s.catch.sessions) >= maxSessions
+		s.catch.mu.Unlock()
+		if full {
+			s.send(r.from, encodeResponse(id, 0, flagError, []byte("too many catch-ups in progress")))
 			return
 		}
 		src, resp := s.open(id, arg)

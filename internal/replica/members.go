@@ -103,21 +103,3 @@ func (s *Stream) changeMembers(cc *raftpb.ConfChange) bool {
 		}
 	}
 }
-
-// WaitMembers waits until the group's voters are the members wanted
-// (SetPeers); false when ctx ends first.
-func (s *Stream) WaitMembers(ctx context.Context) bool {
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !s.membersMatch() {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
-		}
-	}
-	return true
-}
-
-// Self returns this replica's Raft id in the group.
-func (s *Stream) Self() uint64 { return s.opts.Self }

@@ -388,3 +388,19 @@ func TestAtomicBatchReplicated(t *testing.T) {
 		t.Fatalf("state after refusals: %+v", st)
 	}
 }
+
+// TestCatchUpSessionsBounded: a peer opening fetch after fetch never
+// holds more than maxSessions point-in-time reads of a replica.
+func TestCatchUpSessionsBounded(t *testing.T) {
+	g := newGroup(t, store.Config{Name: "KV_s", Subjects: []string{"$KV.s.>"}})
+	l := g.leader(t)
+	for id := uint64(1); id <= 3*maxSessions; id++ {
+		l.serve(request{from: "r9", data: encodeRequest(reqOpen, id, 0)})
+	}
+	l.catch.mu.Lock()
+	n := len(l.catch.sessions)
+	l.catch.mu.Unlock()
+	if n != maxSessions {
+		t.Fatalf("%d sessions open, want %d", n, maxSessions)
+	}
+}

@@ -201,9 +201,6 @@ func (s *Stream) Remove() error {
 	return s.opts.Host.RemoveGroup(s.opts.Group)
 }
 
-// Group returns the stream's Raft group id.
-func (s *Stream) Group() uint64 { return s.opts.Group }
-
 // IsLeader reports whether this replica leads the group now.
 func (s *Stream) IsLeader() bool { return s.leading.Load() }
 
