@@ -219,6 +219,9 @@ func (s *Stream) peerMap() map[uint64]string { return *s.peers.Load() }
 // names, this one's included). The leader adds and removes members to
 // match, one at a time.
 func (s *Stream) SetPeers(peers map[uint64]string) error {
+	if maps.Equal(s.peerMap(), peers) {
+		return nil // the reconciler repeats the placement every 2 s
+	}
 	cp := maps.Clone(peers)
 	s.peers.Store(&cp)
 	if err := s.opts.Host.SetPeers(s.opts.Group, cp); err != nil {
