@@ -29,15 +29,19 @@ func startJSCluster(t *testing.T, k kind, n int) []*node {
 }
 
 // waitJS polls, with a deadline, until a probe bucket can be created and
-// deleted through nd.
+// deleted through nd. Each request gets the whole remaining time: a
+// creation the client gave up on could still be carried out later (a
+// server finishes what it was asked), after the probe's next creation
+// and deletion, and leave the probe bucket behind. A request answered
+// with an error is over and is simply asked again.
 func waitJS(t *testing.T, nd *node) {
 	t.Helper()
 	js := jsOn(t, nd)
 	bucket := "ready-" + nd.name
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	var last error
 	waitFor(t, 30*time.Second, nd.name+" JetStream ready", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
 		if _, last = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket}); last != nil {
 			return false
 		}
