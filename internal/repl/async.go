@@ -1,7 +1,6 @@
 package repl
 
 import (
-	"context"
 	"encoding/binary"
 	"sort"
 	"sync"
@@ -88,9 +87,7 @@ func (n *Node) submit(p *asyncProposal) {
 		n.outOfOrder()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
-	err := n.rn.Propose(ctx, p.buf)
-	cancel()
+	err := n.rn.propose(p.buf)
 	n.async.mu.Lock()
 	if err == nil {
 		p.proposedAt, p.proposedTo = time.Now(), leader

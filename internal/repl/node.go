@@ -100,8 +100,7 @@ type Config struct {
 type Node struct {
 	cfg     Config
 	storage *raft.MemoryStorage
-	rn      raft.Node
-	inbox   chan *raftpb.Message
+	rn      *core
 	stop    chan struct{}
 	done    chan struct{}
 
@@ -173,7 +172,6 @@ func StartNode(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:       cfg,
 		storage:   raft.NewMemoryStorage(),
-		inbox:     make(chan *raftpb.Message, 1024),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		proposer:  rand.Uint64(),
@@ -211,36 +209,51 @@ func StartNode(cfg Config) (*Node, error) {
 		Applied:       n.applied,
 		// Bounded well below a route's output buffer (64 MiB), so
 		// replication never gets a route cut as slow.
-		MaxSizePerMsg:    1 << 20,
-		MaxInflightMsgs:  64,
+		MaxSizePerMsg: 1 << 20,
+		// One append in flight per follower: what the leader is given
+		// while a follower writes the last batch goes out as the next
+		// batch, so that under load one message (and one write on
+		// each side) carries many entries rather than one each. A
+		// follower behind by a log's tail still gets 1 MiB per round
+		// trip.
+		MaxInflightMsgs:  1,
 		MaxInflightBytes: 16 << 20,
-		CheckQuorum:      true,
-		PreVote:          true,
-		Logger:           discardLogger(),
+		// Proposals beyond this many bytes not yet committed are
+		// dropped (their proposers propose again next tick): a flood
+		// of publishes waits rather than fills memory.
+		MaxUncommittedEntriesSize: 64 << 20,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    discardLogger(),
 	}
-	if st.Empty() && len(cfg.Bootstrap) > 0 {
-		n.rn = raft.StartNode(rc, cfg.Bootstrap)
-	} else {
-		n.rn = raft.RestartNode(rc)
+	var boot []raft.Peer
+	if st.Empty() {
+		boot = cfg.Bootstrap
+	}
+	if n.rn, err = newCore(rc, boot); err != nil {
+		return nil, fmt.Errorf("repl: starting raft: %w", err)
 	}
 	go n.run()
 	return n, nil
 }
 
-// Step queues a message received from a peer. It never blocks: when the
-// queue is full the message is dropped (Raft retries).
+// Step hands a message received from a peer to Raft, on the caller's
+// goroutine (Raft's step is brief and takes no I/O). Errors are for
+// messages Raft refuses (of removed nodes and the like) or drops (a
+// forwarded proposal while no leader is known: its proposer proposes
+// again).
 func (n *Node) Step(m *raftpb.Message) {
-	select {
-	case n.inbox <- m:
-	default:
+	if m.GetType() != raftpb.MsgProp {
+		n.stepChecks(m)
 	}
+	_ = n.rn.step(m)
 }
 
 // Tick advances the node's Raft clock by one tick, for a node started
 // with Config.ExternalTick. Safe from any goroutine; it never blocks
 // (Raft drops a tick when its queue is full, and ignores ticks once
 // stopped).
-func (n *Node) Tick() { n.rn.Tick() }
+func (n *Node) Tick() { n.rn.tick() }
 
 // Applied returns the index of the last entry applied (or restored from
 // a snapshot), empty entries included.
@@ -250,17 +263,13 @@ func (n *Node) Applied() uint64 { return n.appliedIndex.Load() }
 // leadership to the node with id to (the new leader starts its view of
 // every follower afresh).
 func (n *Node) TransferLeadership(to uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
-	defer cancel()
-	n.rn.TransferLeadership(ctx, n.cfg.ID, to)
+	n.rn.transferLeader(to)
 }
 
 // Campaign makes this node start an election now (a new group's first
 // peer does, rather than wait an election timeout).
 func (n *Node) Campaign() {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
-	defer cancel()
-	_ = n.rn.Campaign(ctx)
+	_ = n.rn.campaign()
 }
 
 // Leader returns the current leader's id, 0 when none is known.
@@ -288,7 +297,10 @@ func (n *Node) Stop() {
 // ProposeConfChange proposes a configuration change; it returns once
 // the local Raft accepted it (not when it commits).
 func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error {
-	return n.rn.ProposeConfChange(ctx, cc)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return n.rn.proposeConfChange(cc)
 }
 
 // Propose proposes data and waits until this node applied it, returning
@@ -320,15 +332,13 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 	for {
 		leader := n.leader.Load()
 		if leader != 0 && (proposedAt.IsZero() || leader != proposedTo || time.Since(proposedAt) >= retry) {
-			// Raft blocks a proposal while it knows no leader: wait a
-			// tick at most, then look again.
-			pctx, cancel := context.WithTimeout(ctx, n.cfg.Tick)
-			err := n.rn.Propose(pctx, buf)
-			cancel()
+			// Raft drops a proposal while it knows no leader: look
+			// again next tick.
+			err := n.rn.propose(buf)
 			switch {
 			case err == nil:
 				proposedAt, proposedTo = time.Now(), leader
-			case errors.Is(err, raft.ErrProposalDropped), ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			case errors.Is(err, raft.ErrProposalDropped):
 				// no leader after all, or a leader transfer: next tick
 			default:
 				return nil, n.proposeErr(ctx, err)
@@ -363,7 +373,7 @@ func (n *Node) proposeErr(ctx context.Context, err error) error {
 
 func (n *Node) run() {
 	defer close(n.done)
-	defer n.rn.Stop()
+	defer n.rn.stop()
 	var tickC <-chan time.Time // nil with ExternalTick: Tick is called
 	if !n.cfg.ExternalTick {
 		ticker := time.NewTicker(n.cfg.Tick)
@@ -373,36 +383,29 @@ func (n *Node) run() {
 	for {
 		select {
 		case <-tickC:
-			n.rn.Tick()
-		case m := <-n.inbox:
-			n.step(m)
-		case rd := <-n.rn.Ready():
+			n.rn.tick()
+		case <-n.rn.wake:
+		case <-n.stop:
+			return
+		}
+		for {
+			rd, ok := n.rn.ready()
+			if !ok {
+				break
+			}
 			if err := n.handleReady(rd); err != nil {
 				n.cfg.Logf("repl: group %d: node %x stops: %v", n.cfg.Group, n.cfg.ID, err)
 				n.leader.Store(0)
 				n.failed.Store(&err)
 				return
 			}
-		case <-n.stop:
-			return
+			select {
+			case <-n.stop:
+				return
+			default:
+			}
 		}
 	}
-}
-
-// step hands a peer's message to Raft. Raft takes a forwarded proposal
-// (MsgProp) only while it knows a leader and would otherwise block, so
-// that one waits a tick at most and is dropped (its proposer proposes
-// again). Errors are for messages Raft refuses (of removed nodes and
-// the like).
-func (n *Node) step(m *raftpb.Message) {
-	if m.GetType() != raftpb.MsgProp {
-		n.stepChecks(m)
-		_ = n.rn.Step(context.Background(), m)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Tick)
-	_ = n.rn.Step(ctx, m)
-	cancel()
 }
 
 // stepChecks notes the sender's last contact, detects a follower that
@@ -413,7 +416,7 @@ func (n *Node) stepChecks(m *raftpb.Message) {
 		n.seen.Store(from, time.Now())
 	}
 	if m.GetType() == raftpb.MsgAppResp && m.GetReject() && n.cfg.OnLostFollower != nil && n.leader.Load() == n.cfg.ID {
-		if pr, ok := n.rn.Status().Progress[m.GetFrom()]; ok && m.GetRejectHint() < pr.Match {
+		if pr, ok := n.rn.status().Progress[m.GetFrom()]; ok && m.GetRejectHint() < pr.Match {
 			n.cfg.OnLostFollower(m.GetFrom())
 		}
 	}
@@ -499,7 +502,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if err := n.maybeSnapshot(); err != nil {
 		return err
 	}
-	n.rn.Advance()
+	n.rn.advance(rd)
 	return nil
 }
 
@@ -513,14 +516,14 @@ func (n *Node) send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		ok := n.cfg.Send(m)
 		if !ok {
-			n.rn.ReportUnreachable(m.GetTo())
+			n.rn.reportUnreachable(m.GetTo())
 		}
 		if m.GetType() == raftpb.MsgSnap {
 			status := raft.SnapshotFinish
 			if !ok {
 				status = raft.SnapshotFailure
 			}
-			n.rn.ReportSnapshot(m.GetTo(), status)
+			n.rn.reportSnapshot(m.GetTo(), status)
 		}
 	}
 }
@@ -539,7 +542,7 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 				return fmt.Errorf("%w: conf change at %d: %v", ErrCorrupt, e.GetIndex(), err)
 			}
-			n.confState = n.rn.ApplyConfChange(cc)
+			n.confState = n.rn.applyConfChange(cc)
 			n.cfg.FSM.ApplyConfChange(e.GetIndex(), cc, n.confState)
 			// A member added later is sent the latest snapshot when the
 			// log it needs was compacted, and Raft refuses a snapshot
@@ -698,7 +701,7 @@ type Status struct {
 // Status returns the node's view of its group; Peers only on the
 // leader.
 func (n *Node) Status() Status {
-	st := n.rn.Status()
+	st := n.rn.status()
 	out := Status{Leader: st.Lead, Term: st.GetTerm(), Commit: st.GetCommit(), Applied: n.appliedIndex.Load()}
 	if last, err := n.storage.LastIndex(); err == nil {
 		out.LastIndex = last

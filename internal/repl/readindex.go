@@ -53,7 +53,7 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 			// Raft drops a read index request while it knows no
 			// leader (or the leader has not committed in its term):
 			// ask again each tick until an answer comes.
-			if err := n.rn.ReadIndex(ctx, rctx[:]); err != nil {
+			if err := n.rn.readIndex(rctx[:]); err != nil {
 				return n.proposeErr(ctx, err)
 			}
 			asked = true
