@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,25 +30,36 @@ func startJSCluster(t *testing.T, k kind, n int) []*node {
 }
 
 // waitJS polls, with a deadline, until a probe bucket can be created and
-// deleted through nd. Each request gets the whole remaining time: a
-// creation the client gave up on could still be carried out later (a
-// server finishes what it was asked), after the probe's next creation
-// and deletion, and leave the probe bucket behind. A request answered
-// with an error is over and is simply asked again.
+// deleted through nd. A creation the client gave up on (no answer
+// within 2 s while the cluster elects its leaders) may still be carried
+// out later, after the probe's next creation and deletion, and leave the
+// probe bucket listed: when one timed out, the probe waits out a
+// server's own bound on a placement (4 s) and deletes the bucket again.
 func waitJS(t *testing.T, nd *node) {
 	t.Helper()
 	js := jsOn(t, nd)
 	bucket := "ready-" + nd.name
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var last error
+	late := false
 	waitFor(t, 30*time.Second, nd.name+" JetStream ready", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		if _, last = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket}); last != nil {
+			late = late || errors.Is(last, context.DeadlineExceeded)
 			return false
 		}
 		last = js.DeleteKeyValue(ctx, bucket)
 		return last == nil
 	})
+	if !late {
+		return
+	}
+	time.Sleep(5 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := js.DeleteKeyValue(ctx, bucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatalf("%s: deleting the probe bucket again: %v", nd.name, err)
+	}
 }
 
 // jsOn returns a JetStream context on a connection to nd alone: it
