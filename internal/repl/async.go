@@ -80,12 +80,12 @@ func (n *Node) ProposeAsync(data []byte, timeout time.Duration, done func(any, e
 }
 
 // submit hands p to Raft when a leader is known (else the retry loop
-// does, once one is).
-func (n *Node) submit(p *asyncProposal) {
+// does, once one is), and reports whether Raft took it.
+func (n *Node) submit(p *asyncProposal) bool {
 	leader := n.leader.Load()
 	if leader == 0 {
 		n.outOfOrder()
-		return
+		return false
 	}
 	err := n.rn.propose(p.buf)
 	n.async.mu.Lock()
@@ -98,6 +98,7 @@ func (n *Node) submit(p *asyncProposal) {
 		n.async.inOrder = false
 	}
 	n.async.mu.Unlock()
+	return err == nil
 }
 
 // outOfOrder makes new proposals wait for the retry loop.
@@ -161,7 +162,13 @@ func (n *Node) retryAsync() {
 		}
 		sort.Slice(again, func(i, j int) bool { return again[i].id < again[j].id })
 		for _, p := range again {
-			n.submit(p)
+			// Raft drops a proposal beyond its bound on uncommitted
+			// entries yet may take a smaller one right after: the
+			// later ones wait for the next tick rather than overtake
+			// it.
+			if !n.submit(p) {
+				break
+			}
 		}
 		if leader != 0 {
 			// When everything in flight went to leader (in order), new

@@ -77,6 +77,10 @@ type Config struct {
 	// not only by SnapshotEvery entries (16384 entries of a 1 MiB
 	// payload each would be 16 GiB).
 	SnapshotBytes uint64
+	// MaxUncommittedBytes: Raft drops a proposal (raft.ErrProposalDropped)
+	// that would take the data of the entries not yet committed past
+	// this many bytes (default 64 MiB); its proposer proposes again.
+	MaxUncommittedBytes uint64
 	// OnApplied is called on the Node's goroutine after each batch of
 	// committed entries (or a snapshot) was applied.
 	OnApplied func()
@@ -157,6 +161,9 @@ func StartNode(cfg Config) (*Node, error) {
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = 64 << 20
 	}
+	if cfg.MaxUncommittedBytes == 0 {
+		cfg.MaxUncommittedBytes = 64 << 20
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
@@ -221,7 +228,7 @@ func StartNode(cfg Config) (*Node, error) {
 		// Proposals beyond this many bytes not yet committed are
 		// dropped (their proposers propose again next tick): a flood
 		// of publishes waits rather than fills memory.
-		MaxUncommittedEntriesSize: 64 << 20,
+		MaxUncommittedEntriesSize: cfg.MaxUncommittedBytes,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		Logger:                    discardLogger(),

@@ -1,0 +1,139 @@
+package repl
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// orderFSM records the first byte of every entry it applies.
+type orderFSM struct {
+	mu   sync.Mutex
+	tags []byte
+}
+
+func (f *orderFSM) Apply(_ uint64, data []byte) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(data) > 0 {
+		f.tags = append(f.tags, data[0])
+	}
+	return nil
+}
+func (f *orderFSM) ApplyConfChange(uint64, *raftpb.ConfChange, *raftpb.ConfState) {}
+func (f *orderFSM) Snapshot() ([]byte, error)                                     { return []byte("{}"), nil }
+func (f *orderFSM) Restore([]byte) error                                          { return nil }
+
+func (f *orderFSM) applied() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return bytes.Clone(f.tags)
+}
+
+// TestProposeAsyncOrderWhenDropped: Raft drops a proposal that would
+// take the uncommitted entries past Config.MaxUncommittedBytes, but
+// takes a smaller one right after it. Proposals of one goroutine must
+// still be applied in call order: the one dropped is not overtaken by
+// the ones made after it.
+func TestProposeAsyncOrderWhenDropped(t *testing.T) {
+	var holdApps atomic.Bool // the leader's appends are lost: nothing commits
+	nodes := map[uint64]*Node{}
+	fsms := map[uint64]*orderFSM{}
+	var mu sync.Mutex
+	db, err := OpenDB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	peers := []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}}
+	for id := uint64(1); id <= 3; id++ {
+		fsms[id] = &orderFSM{}
+		n, err := StartNode(Config{
+			ID: id, Log: db.Log(id), FSM: fsms[id], Bootstrap: peers,
+			Tick: 10 * time.Millisecond, ElectionTicks: 50, HeartbeatTicks: 1,
+			MaxUncommittedBytes: 1000,
+			Send: func(m *raftpb.Message) bool {
+				if holdApps.Load() && m.GetType() == raftpb.MsgApp {
+					return true // lost on the way
+				}
+				mu.Lock()
+				to := nodes[m.GetTo()]
+				mu.Unlock()
+				if to != nil {
+					to.Step(proto.Clone(m).(*raftpb.Message))
+				}
+				return true
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		nodes[id] = n
+		mu.Unlock()
+		defer n.Stop()
+	}
+	var lead *Node
+	waitFor(t, "a leader", func() bool {
+		l := nodes[1].Leader()
+		lead = nodes[l]
+		return l != 0 && lead.Leader() == l
+	})
+	// Everything up to now committed and applied on the leader.
+	waitFor(t, "leader applied", func() bool { st := lead.Status(); return st.Applied == st.LastIndex })
+
+	holdApps.Store(true)
+	results := make(chan byte, 3)
+	propose := func(tag byte, size int) {
+		data := bytes.Repeat([]byte{tag}, size)
+		lead.ProposeAsync(data, 20*time.Second, func(_ any, err error) {
+			if err != nil {
+				t.Errorf("proposal %c: %v", tag, err)
+			}
+			results <- tag
+		})
+	}
+	propose('a', 100)  // taken: nothing uncommitted before it
+	propose('b', 2000) // dropped: past the bound
+	propose('c', 100)  // fits beside 'a'
+	// Give the retry loop a few ticks in which it could take 'c' while
+	// 'b' is still dropped (a bounded wait: it ends early once 'c' is
+	// proposed).
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) && !proposed(lead, 'c') {
+		time.Sleep(5 * time.Millisecond)
+	}
+	holdApps.Store(false)
+	for range 3 {
+		select {
+		case <-results:
+		case <-time.After(10 * time.Second):
+			t.Fatal("proposals not applied within 10 s")
+		}
+	}
+	for id, f := range fsms {
+		waitFor(t, "3 entries applied", func() bool { return len(f.applied()) >= 3 })
+		if got := string(f.applied()); got != "abc" {
+			t.Fatalf("node %d applied %q, want \"abc\" (one goroutine's proposals in call order)", id, got)
+		}
+	}
+}
+
+// proposed reports whether n's asynchronous proposal whose data starts
+// with tag was handed to Raft.
+func proposed(n *Node, tag byte) bool {
+	n.async.mu.Lock()
+	defer n.async.mu.Unlock()
+	for _, p := range n.async.byID {
+		if len(p.buf) > 16 && p.buf[16] == tag && !p.proposedAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}
