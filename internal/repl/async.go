@@ -14,7 +14,12 @@ import (
 //
 // The rules are Propose's: a proposal not applied within an election
 // timeout, or when the leader changed, is made again (the dedup table
-// applies it once); one not applied by its deadline is given up
+// applies it once), except one that Raft took into this node's own log
+// while it led: that one stays in the log, and commits, for as long as
+// the node leads in that term, and is made again only once it does
+// not (under overload, proposing every proposal in flight again each
+// election timeout would fill the log with duplicates); one not
+// applied by its deadline is given up
 // (ErrUnavailable: it may still commit later). The retries are made by
 // one goroutine per Node, started with the first asynchronous proposal,
 // every Config.Tick while some are in flight, in the order the
@@ -28,6 +33,7 @@ type asyncProposal struct {
 	deadline   time.Time
 	proposedAt time.Time
 	proposedTo uint64
+	heldTerm   uint64 // Raft took it into this node's log while it led in this term (0: forwarded)
 }
 
 // asyncState is the Node's proposals in flight.
@@ -87,10 +93,10 @@ func (n *Node) submit(p *asyncProposal) bool {
 		n.outOfOrder()
 		return false
 	}
-	err := n.rn.propose(p.buf)
+	term, err := n.rn.proposeHeld(p.buf)
 	n.async.mu.Lock()
 	if err == nil {
-		p.proposedAt, p.proposedTo = time.Now(), leader
+		p.proposedAt, p.proposedTo, p.heldTerm = time.Now(), leader, term
 		if len(n.async.byID) == 1 {
 			n.async.inOrder, n.async.leader = true, leader
 		}
@@ -137,6 +143,7 @@ func (n *Node) retryAsync() {
 		}
 		now := time.Now()
 		leader := n.leader.Load()
+		held := n.rn.leaderTerm()
 		var expired, again []*asyncProposal
 		n.async.mu.Lock()
 		if len(n.async.byID) == 0 {
@@ -149,7 +156,7 @@ func (n *Node) retryAsync() {
 			case now.After(p.deadline):
 				delete(n.async.byID, id)
 				expired = append(expired, p)
-			case leader != 0 && (p.proposedAt.IsZero() || p.proposedTo != leader || now.Sub(p.proposedAt) >= retry):
+			case leader != 0 && (p.proposedAt.IsZero() || p.proposedTo != leader || p.stale(now, retry, held)):
 				again = append(again, p)
 			}
 		}
@@ -184,6 +191,18 @@ func (n *Node) retryAsync() {
 			n.async.mu.Unlock()
 		}
 	}
+}
+
+// stale reports whether p, proposed to the leader known now, should be
+// proposed again: when it was forwarded and not applied within retry
+// (the leader may have dropped it), or when Raft took it into this
+// node's log while it led in a term in which it no longer leads (held:
+// the term in which it leads now, 0 if it does not).
+func (p *asyncProposal) stale(now time.Time, retry time.Duration, held uint64) bool {
+	if p.heldTerm != 0 {
+		return p.heldTerm != held
+	}
+	return now.Sub(p.proposedAt) >= retry
 }
 
 // failAsync gives every proposal in flight err.

@@ -137,3 +137,86 @@ func proposed(n *Node, tag byte) bool {
 	}
 	return false
 }
+
+// TestProposeAsyncNotReproposedByLeader: a proposal Raft took into the
+// log of this node while it leads stays there, and commits, for as long
+// as the node leads in that term; proposing it again after an election
+// timeout only adds a duplicate to replicate. Under overload (nothing
+// applied within an election timeout) that made every proposal in
+// flight go into the log again, every election timeout.
+func TestProposeAsyncNotReproposedByLeader(t *testing.T) {
+	const tick = 10 * time.Millisecond
+	var holdApps atomic.Bool
+	nodes := map[uint64]*Node{}
+	var mu sync.Mutex
+	db, err := OpenDB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	peers := []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}}
+	for id := uint64(1); id <= 3; id++ {
+		n, err := StartNode(Config{
+			ID: id, Log: db.Log(id), FSM: &countFSM{}, Bootstrap: peers,
+			Tick: tick, ElectionTicks: 20, HeartbeatTicks: 1,
+			Send: func(m *raftpb.Message) bool {
+				if holdApps.Load() && m.GetType() == raftpb.MsgApp {
+					return true // lost on the way
+				}
+				mu.Lock()
+				to := nodes[m.GetTo()]
+				mu.Unlock()
+				if to != nil {
+					to.Step(proto.Clone(m).(*raftpb.Message))
+				}
+				return true
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		nodes[id] = n
+		mu.Unlock()
+		defer n.Stop()
+	}
+	var lead *Node
+	waitFor(t, "a leader", func() bool {
+		l := nodes[1].Leader()
+		lead = nodes[l]
+		return l != 0 && lead.Leader() == l
+	})
+	waitFor(t, "leader applied", func() bool { st := lead.Status(); return st.Applied == st.LastIndex })
+	start := lead.Status()
+	holdApps.Store(true)
+	const count = 5
+	results := make(chan error, count)
+	for i := range count {
+		lead.ProposeAsync([]byte{byte(i)}, 20*time.Second, func(_ any, err error) { results <- err })
+	}
+	// Four election timeouts (the retry period) without a commit: the
+	// log must hold each proposal once (a bounded wait, cut short by a
+	// duplicate).
+	deadline := time.Now().Add(4 * 20 * tick)
+	for time.Now().Before(deadline) && lead.Status().LastIndex <= start.LastIndex+count {
+		time.Sleep(tick)
+	}
+	st := lead.Status()
+	if st.Term != start.Term || st.Leader != start.Leader {
+		t.Skipf("leadership changed meanwhile (term %d → %d)", start.Term, st.Term)
+	}
+	if got := st.LastIndex - start.LastIndex; got != count {
+		t.Fatalf("the leader's log grew by %d entries for %d proposals it took (proposed again while it led in the same term)", got, count)
+	}
+	holdApps.Store(false)
+	for range count {
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("proposals not applied within 10 s")
+		}
+	}
+}

@@ -63,6 +63,37 @@ func (c *core) propose(data []byte) error {
 	return c.do(func(rn *raft.RawNode) error { return rn.Propose(data) })
 }
 
+// proposeHeld proposes data like propose and returns the term in which
+// this node leads when Raft took data into its own log; 0 when it does
+// not lead (the proposal was forwarded to the leader, which may drop
+// it).
+func (c *core) proposeHeld(data []byte) (uint64, error) {
+	var term uint64
+	err := c.do(func(rn *raft.RawNode) error {
+		if err := rn.Propose(data); err != nil {
+			return err
+		}
+		term = leaderTerm(rn)
+		return nil
+	})
+	return term, err
+}
+
+// leaderTerm returns the term in which this node leads, 0 when it does
+// not.
+func (c *core) leaderTerm() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return leaderTerm(c.rn)
+}
+
+func leaderTerm(rn *raft.RawNode) uint64 {
+	if st := rn.BasicStatus(); st.RaftState == raft.StateLeader {
+		return st.GetTerm()
+	}
+	return 0
+}
+
 func (c *core) proposeConfChange(cc *raftpb.ConfChange) error {
 	return c.do(func(rn *raft.RawNode) error { return rn.ProposeConfChange(cc) })
 }
