@@ -88,8 +88,10 @@ type Config struct {
 	// node knows changes (lead 0: none), with whether it is this node.
 	// It must not block: it runs before the Ready's entries are applied.
 	OnLeader func(lead uint64, self bool)
-	// OnLostFollower is called on the leader's goroutine when a
-	// follower refuses entries below what it acknowledged before: it
+	// OnLostFollower is called on the goroutine that steps the
+	// follower's message (Node.Step: a route's reader), possibly
+	// concurrently with any other callback, when a follower refuses
+	// entries below what it acknowledged before: it
 	// lost its log (a store directory emptied) and Raft keeps sending
 	// it what follows its old position, until another leader starts
 	// afresh. The owner may hand the leadership over.
@@ -257,9 +259,9 @@ func (n *Node) Step(m *raftpb.Message) {
 }
 
 // Tick advances the node's Raft clock by one tick, for a node started
-// with Config.ExternalTick. Safe from any goroutine; it never blocks
-// (Raft drops a tick when its queue is full, and ignores ticks once
-// stopped).
+// with Config.ExternalTick. Safe from any goroutine; it waits only for
+// the Raft mutex (held for one step at a time) and does nothing once
+// stopped.
 func (n *Node) Tick() { n.rn.tick() }
 
 // Applied returns the index of the last entry applied (or restored from
