@@ -54,6 +54,9 @@ type asyncState struct {
 // goroutine: done must not block), or with ErrUnavailable when it was
 // not applied within timeout, or ErrClosed when the node stopped.
 // Proposals submitted by one goroutine are proposed in that order.
+// Nothing bounds how many wait here (each until its timeout): a
+// publisher that floods a replicated stream holds that much memory on
+// its leader.
 func (n *Node) ProposeAsync(data []byte, timeout time.Duration, done func(any, error)) {
 	id := n.seq.Add(1)
 	buf := make([]byte, 16, 16+len(data))

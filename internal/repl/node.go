@@ -219,17 +219,16 @@ func StartNode(cfg Config) (*Node, error) {
 		// Bounded well below a route's output buffer (64 MiB), so
 		// replication never gets a route cut as slow.
 		MaxSizePerMsg: 1 << 20,
-		// One append in flight per follower: what the leader is given
-		// while a follower writes the last batch goes out as the next
-		// batch, so that under load one message (and one write on
-		// each side) carries many entries rather than one each. A
-		// follower behind by a log's tail still gets 1 MiB per round
-		// trip.
-		MaxInflightMsgs:  1,
+		// Appends in flight per follower. One (so that entries given
+		// meanwhile go out as one batch) was no faster with 16 clients
+		// once proposals were stepped in place, and a follower sent
+		// 1 MiB entries one per round trip fell out of the leader's
+		// in-memory log into snapshot catch-ups.
+		MaxInflightMsgs:  64,
 		MaxInflightBytes: 16 << 20,
-		// Proposals beyond this many bytes not yet committed are
-		// dropped (their proposers propose again next tick): a flood
-		// of publishes waits rather than fills memory.
+		// Bounds the entries Raft holds uncommitted; a proposal past it
+		// is dropped and its proposer proposes it again next tick.
+		// (Proposals waiting so are not bounded: see ProposeAsync.)
 		MaxUncommittedEntriesSize: cfg.MaxUncommittedBytes,
 		CheckQuorum:               true,
 		PreVote:                   true,

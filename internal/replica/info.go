@@ -70,8 +70,9 @@ func (s *Stream) StepDown() error { return s.stepDownExcept(0) }
 // follower that lost its log: the new leader starts its view of every
 // follower afresh, finds lost's real position and sends it the entries
 // or the snapshot it needs (Raft's leader keeps believing the old
-// position, repl.Config.OnLostFollower). It runs on the group's
-// goroutine: the transfer is asked for without waiting.
+// position, repl.Config.OnLostFollower). It runs on the goroutine that
+// steps the follower's message (a route's reader): the transfer is
+// asked for on a goroutine of its own, without waiting.
 func (s *Stream) handOver(lost uint64) {
 	s.handOff.Do(func() {
 		go func() {
