@@ -2,6 +2,7 @@ package repl
 
 import (
 	"encoding/binary"
+	"errors"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type asyncProposal struct {
 	proposedAt time.Time
 	proposedTo uint64
 	heldTerm   uint64 // Raft took it into this node's log while it led in this term (0: forwarded)
+	term       uint64 // Config.LeaderOnly: the term this node led in when it was made
 }
 
 // asyncState is the Node's proposals in flight.
@@ -70,6 +72,12 @@ func (n *Node) ProposeAsync(data []byte, timeout time.Duration, done func(any, e
 		return
 	default:
 	}
+	if n.cfg.LeaderOnly {
+		if p.term = n.rn.leaderTerm(); p.term == 0 {
+			done(nil, ErrNotLeader)
+			return
+		}
+	}
 	n.async.mu.Lock()
 	if n.async.byID == nil {
 		n.async.byID = map[uint64]*asyncProposal{}
@@ -96,7 +104,17 @@ func (n *Node) submit(p *asyncProposal) bool {
 		n.outOfOrder()
 		return false
 	}
-	term, err := n.rn.proposeHeld(p.buf)
+	var term uint64
+	var err error
+	if n.cfg.LeaderOnly {
+		term, err = n.rn.proposeInTerm(p.buf, p.term)
+		if errors.Is(err, ErrNotLeader) {
+			n.giveUp(p, ErrNotLeader) // proposed nowhere
+			return false
+		}
+	} else {
+		term, err = n.rn.proposeHeld(p.buf)
+	}
 	n.async.mu.Lock()
 	if err == nil {
 		p.proposedAt, p.proposedTo, p.heldTerm = time.Now(), leader, term
@@ -108,6 +126,18 @@ func (n *Node) submit(p *asyncProposal) bool {
 	}
 	n.async.mu.Unlock()
 	return err == nil
+}
+
+// giveUp removes p, if still in flight, and tells its caller err.
+func (n *Node) giveUp(p *asyncProposal, err error) {
+	n.async.mu.Lock()
+	_, ok := n.async.byID[p.id]
+	delete(n.async.byID, p.id)
+	n.async.inOrder = false
+	n.async.mu.Unlock()
+	if ok {
+		p.done(nil, err)
+	}
 }
 
 // outOfOrder makes new proposals wait for the retry loop.
@@ -159,6 +189,17 @@ func (n *Node) retryAsync() {
 			case now.After(p.deadline):
 				delete(n.async.byID, id)
 				expired = append(expired, p)
+			case n.cfg.LeaderOnly && p.term != held:
+				// This node no longer leads in the term the proposal
+				// was made in: it is not made again (another node may
+				// hold its own copy of the same publish); it may still
+				// commit if it was taken.
+				delete(n.async.byID, id)
+				expired = append(expired, p)
+			case n.cfg.LeaderOnly:
+				if p.proposedAt.IsZero() {
+					again = append(again, p) // not taken yet (dropped, or waiting its turn)
+				}
 			case leader != 0 && (p.proposedAt.IsZero() || p.proposedTo != leader || p.stale(now, retry, held)):
 				again = append(again, p)
 			}

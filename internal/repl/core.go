@@ -79,6 +79,20 @@ func (c *core) proposeHeld(data []byte) (uint64, error) {
 	return term, err
 }
 
+// proposeInTerm proposes data only if this node leads in term (taken
+// into its own log); ErrNotLeader, and nothing proposed, when it does
+// not. It returns the term it leads in.
+func (c *core) proposeInTerm(data []byte, term uint64) (uint64, error) {
+	var t uint64
+	err := c.do(func(rn *raft.RawNode) error {
+		if t = leaderTerm(rn); t == 0 || t != term {
+			return ErrNotLeader
+		}
+		return rn.Propose(data)
+	})
+	return t, err
+}
+
 // leaderTerm returns the term in which this node leads, 0 when it does
 // not.
 func (c *core) leaderTerm() uint64 {

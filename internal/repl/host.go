@@ -56,6 +56,7 @@ type GroupConfig struct {
 	OnLostFollower                func(id uint64)              // see Config
 	Initial                       []uint64                     // see Config
 	InitialData                   []byte                       // see Config
+	LeaderOnly                    bool                         // see Config
 	// OnFrame receives the group's frames of kinds other than
 	// KindRaft (payload only, not retained after the call). It runs on
 	// the route's reader: it must not block.
@@ -171,7 +172,7 @@ func (h *Host) StartGroup(cfg GroupConfig) (*Node, error) {
 		ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		SnapshotEvery: cfg.SnapshotEvery, OnApplied: cfg.OnApplied, OnLeader: cfg.OnLeader,
 		OnLostFollower: cfg.OnLostFollower, Logf: h.cfg.Logf,
-		Initial: cfg.Initial, InitialData: cfg.InitialData,
+		Initial: cfg.Initial, InitialData: cfg.InitialData, LeaderOnly: cfg.LeaderOnly,
 	})
 	h.mu.Lock()
 	if err != nil || h.mu.closed {

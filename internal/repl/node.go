@@ -81,6 +81,15 @@ type Config struct {
 	// that would take the data of the entries not yet committed past
 	// this many bytes (default 64 MiB); its proposer proposes again.
 	MaxUncommittedBytes uint64
+	// LeaderOnly: Propose and ProposeAsync take a proposal only while
+	// this node leads, into its own log, and never make it again once
+	// the node no longer leads in the term it was taken in (the caller
+	// gets ErrNotLeader, or ErrUnavailable when it may still commit);
+	// nothing is forwarded to another leader. A stream group's writes
+	// are so: a publish reaches every node subscribed to its subject,
+	// and for a moment both an old leader and its successor are; the
+	// old one forwarding its copy would store the message twice.
+	LeaderOnly bool
 	// OnApplied is called on the Node's goroutine after each batch of
 	// committed entries (or a snapshot) was applied.
 	OnApplied func()
@@ -141,6 +150,10 @@ type Node struct {
 // ErrUnavailable: no leader accepted the proposal, or it was not applied
 // before the context ended.
 var ErrUnavailable = errors.New("repl: no quorum")
+
+// ErrNotLeader: a proposal to a Config.LeaderOnly node that does not
+// lead; nothing was proposed.
+var ErrNotLeader = errors.New("repl: not the leader")
 
 // StartNode loads cfg.Log and starts the node's goroutine. A log that
 // does not load is an error (matching ErrCorrupt when damaged).
@@ -332,6 +345,9 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 		delete(n.waiters, id)
 		n.wmu.Unlock()
 	}()
+	if n.cfg.LeaderOnly {
+		return n.proposeAsLeader(ctx, buf, ch)
+	}
 	tick := time.NewTicker(n.cfg.Tick)
 	defer tick.Stop()
 	retry := time.Duration(n.cfg.ElectionTicks) * n.cfg.Tick
@@ -356,6 +372,43 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 		case r := <-ch:
 			return r, nil
 		case <-tick.C:
+		case <-ctx.Done():
+			return nil, n.proposeErr(ctx, ctx.Err())
+		case <-n.done:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// proposeAsLeader is Propose on a Config.LeaderOnly node: the proposal
+// goes into this node's log in the term it leads in now, or nowhere.
+func (n *Node) proposeAsLeader(ctx context.Context, buf []byte, ch chan any) (any, error) {
+	term := n.rn.leaderTerm()
+	if term == 0 {
+		return nil, ErrNotLeader
+	}
+	tick := time.NewTicker(n.cfg.Tick)
+	defer tick.Stop()
+	taken := false
+	for {
+		if !taken {
+			switch _, err := n.rn.proposeInTerm(buf, term); {
+			case err == nil:
+				taken = true
+			case errors.Is(err, raft.ErrProposalDropped):
+				// past the bound on uncommitted entries: next tick
+			default:
+				return nil, n.proposeErr(ctx, err)
+			}
+		}
+		select {
+		case r := <-ch:
+			return r, nil
+		case <-tick.C:
+			if taken && n.rn.leaderTerm() != term {
+				// It may still commit, under the next leader.
+				return nil, fmt.Errorf("%w: the leadership changed", ErrUnavailable)
+			}
 		case <-ctx.Done():
 			return nil, n.proposeErr(ctx, ctx.Err())
 		case <-n.done:

@@ -149,7 +149,11 @@ func Start(opts Options) (*Stream, error) {
 		Initial: gc.Initial, InitialData: gc.InitialData,
 		ID: opts.Group, Self: opts.Self, Peers: peers, FSM: fsm{s},
 		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
-		SnapshotEvery:  opts.SnapshotEvery,
+		SnapshotEvery: opts.SnapshotEvery,
+		// Writes are proposed by the leader only, never forwarded: a
+		// publish reaches both an old leader still subscribed and its
+		// successor, and each would store its copy.
+		LeaderOnly:     true,
 		OnApplied:      s.settleSoon,
 		OnFrame:        s.onFrame,
 		OnLostFollower: s.handOver,
