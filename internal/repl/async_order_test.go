@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // orderFSM records the first byte of every entry it applies.
@@ -43,48 +41,10 @@ func (f *orderFSM) applied() []byte {
 // the ones made after it.
 func TestProposeAsyncOrderWhenDropped(t *testing.T) {
 	var holdApps atomic.Bool // the leader's appends are lost: nothing commits
-	nodes := map[uint64]*Node{}
-	fsms := map[uint64]*orderFSM{}
-	var mu sync.Mutex
-	db, err := OpenDB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	peers := []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}}
-	for id := uint64(1); id <= 3; id++ {
-		fsms[id] = &orderFSM{}
-		n, err := StartNode(Config{
-			ID: id, Log: db.Log(id), FSM: fsms[id], Bootstrap: peers,
-			Tick: 10 * time.Millisecond, ElectionTicks: 50, HeartbeatTicks: 1,
-			MaxUncommittedBytes: 1000,
-			Send: func(m *raftpb.Message) bool {
-				if holdApps.Load() && m.GetType() == raftpb.MsgApp {
-					return true // lost on the way
-				}
-				mu.Lock()
-				to := nodes[m.GetTo()]
-				mu.Unlock()
-				if to != nil {
-					to.Step(proto.Clone(m).(*raftpb.Message))
-				}
-				return true
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		nodes[id] = n
-		mu.Unlock()
-		defer n.Stop()
-	}
-	var lead *Node
-	waitFor(t, "a leader", func() bool {
-		l := nodes[1].Leader()
-		lead = nodes[l]
-		return l != 0 && lead.Leader() == l
-	})
+	fsms := map[uint64]*orderFSM{1: {}, 2: {}, 3: {}}
+	_, lead := startTrio(t, func(id uint64) Config {
+		return Config{FSM: fsms[id], Tick: 10 * time.Millisecond, ElectionTicks: 50, HeartbeatTicks: 1, MaxUncommittedBytes: 1000}
+	}, func(m *raftpb.Message) bool { return holdApps.Load() && m.GetType() == raftpb.MsgApp })
 	// Everything up to now committed and applied on the leader.
 	waitFor(t, "leader applied", func() bool { st := lead.Status(); return st.Applied == st.LastIndex })
 
@@ -147,45 +107,9 @@ func proposed(n *Node, tag byte) bool {
 func TestProposeAsyncNotReproposedByLeader(t *testing.T) {
 	const tick = 10 * time.Millisecond
 	var holdApps atomic.Bool
-	nodes := map[uint64]*Node{}
-	var mu sync.Mutex
-	db, err := OpenDB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	peers := []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}}
-	for id := uint64(1); id <= 3; id++ {
-		n, err := StartNode(Config{
-			ID: id, Log: db.Log(id), FSM: &countFSM{}, Bootstrap: peers,
-			Tick: tick, ElectionTicks: 20, HeartbeatTicks: 1,
-			Send: func(m *raftpb.Message) bool {
-				if holdApps.Load() && m.GetType() == raftpb.MsgApp {
-					return true // lost on the way
-				}
-				mu.Lock()
-				to := nodes[m.GetTo()]
-				mu.Unlock()
-				if to != nil {
-					to.Step(proto.Clone(m).(*raftpb.Message))
-				}
-				return true
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		nodes[id] = n
-		mu.Unlock()
-		defer n.Stop()
-	}
-	var lead *Node
-	waitFor(t, "a leader", func() bool {
-		l := nodes[1].Leader()
-		lead = nodes[l]
-		return l != 0 && lead.Leader() == l
-	})
+	_, lead := startTrio(t, func(uint64) Config {
+		return Config{FSM: &countFSM{}, Tick: tick, ElectionTicks: 20, HeartbeatTicks: 1}
+	}, func(m *raftpb.Message) bool { return holdApps.Load() && m.GetType() == raftpb.MsgApp })
 	waitFor(t, "leader applied", func() bool { st := lead.Status(); return st.Applied == st.LastIndex })
 	start := lead.Status()
 	holdApps.Store(true)

@@ -3,13 +3,8 @@ package repl
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
-
-	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // TestLeaderOnlyNeverForwards: on a Config.LeaderOnly group, a follower
@@ -18,44 +13,11 @@ import (
 // copy): ProposeAsync and Propose there fail with ErrNotLeader, and only
 // the leader's proposals are applied, once each, on every member.
 func TestLeaderOnlyNeverForwards(t *testing.T) {
-	nodes := map[uint64]*Node{}
-	fsms := map[uint64]*orderFSM{}
-	var mu sync.Mutex
-	db, err := OpenDB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	peers := []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}}
-	for id := uint64(1); id <= 3; id++ {
-		fsms[id] = &orderFSM{}
-		n, err := StartNode(Config{
-			ID: id, Log: db.Log(id), FSM: fsms[id], Bootstrap: peers, LeaderOnly: true,
-			Tick: 10 * time.Millisecond, ElectionTicks: 50, HeartbeatTicks: 1,
-			Send: func(m *raftpb.Message) bool {
-				mu.Lock()
-				to := nodes[m.GetTo()]
-				mu.Unlock()
-				if to != nil {
-					to.Step(proto.Clone(m).(*raftpb.Message))
-				}
-				return true
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		nodes[id] = n
-		mu.Unlock()
-		defer n.Stop()
-	}
-	var lead, follower *Node
-	waitFor(t, "a leader known to all", func() bool {
-		l := nodes[1].Leader()
-		return l != 0 && nodes[2].Leader() == l && nodes[3].Leader() == l
-	})
-	lead = nodes[nodes[1].Leader()]
+	fsms := map[uint64]*orderFSM{1: {}, 2: {}, 3: {}}
+	nodes, lead := startTrio(t, func(id uint64) Config {
+		return Config{FSM: fsms[id], LeaderOnly: true, Tick: 10 * time.Millisecond, ElectionTicks: 50, HeartbeatTicks: 1}
+	}, nil)
+	var follower *Node
 	for id, n := range nodes {
 		if id != lead.cfg.ID {
 			follower = n

@@ -2,14 +2,11 @@ package repl
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // TestLostAppendRecovers: with one append in flight per follower, an
@@ -21,44 +18,10 @@ import (
 func TestLostAppendRecovers(t *testing.T) {
 	const tick = 20 * time.Millisecond
 	var lose atomic.Int32 // appends still to lose
-	nodes := map[uint64]*Node{}
-	var mu sync.Mutex
-	db, err := OpenDB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	peers := []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}}
-	for id := uint64(1); id <= 3; id++ {
-		n, err := StartNode(Config{
-			ID: id, Log: db.Log(id), FSM: &countFSM{}, Bootstrap: peers,
-			Tick: tick, ElectionTicks: 100, HeartbeatTicks: 1,
-			Send: func(m *raftpb.Message) bool {
-				if m.GetType() == raftpb.MsgApp && len(m.GetEntries()) > 0 && lose.Add(-1) >= 0 {
-					return true // lost on the way
-				}
-				mu.Lock()
-				to := nodes[m.GetTo()]
-				mu.Unlock()
-				if to != nil {
-					to.Step(proto.Clone(m).(*raftpb.Message))
-				}
-				return true
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		nodes[id] = n
-		mu.Unlock()
-		defer n.Stop()
-	}
-	var lead *Node
-	waitFor(t, "a leader", func() bool {
-		l := nodes[1].Leader()
-		lead = nodes[l]
-		return l != 0 && lead.Leader() == l
+	_, lead := startTrio(t, func(uint64) Config {
+		return Config{FSM: &countFSM{}, Tick: tick, ElectionTicks: 100, HeartbeatTicks: 1}
+	}, func(m *raftpb.Message) bool {
+		return m.GetType() == raftpb.MsgApp && len(m.GetEntries()) > 0 && lose.Add(-1) >= 0
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -151,10 +151,6 @@ type Node struct {
 // before the context ended.
 var ErrUnavailable = errors.New("repl: no quorum")
 
-// ErrNotLeader: a proposal to a Config.LeaderOnly node that does not
-// lead; nothing was proposed.
-var ErrNotLeader = errors.New("repl: not the leader")
-
 // StartNode loads cfg.Log and starts the node's goroutine. A log that
 // does not load is an error (matching ErrCorrupt when damaged).
 func StartNode(cfg Config) (*Node, error) {
@@ -372,43 +368,6 @@ func (n *Node) Propose(ctx context.Context, data []byte) (any, error) {
 		case r := <-ch:
 			return r, nil
 		case <-tick.C:
-		case <-ctx.Done():
-			return nil, n.proposeErr(ctx, ctx.Err())
-		case <-n.done:
-			return nil, ErrClosed
-		}
-	}
-}
-
-// proposeAsLeader is Propose on a Config.LeaderOnly node: the proposal
-// goes into this node's log in the term it leads in now, or nowhere.
-func (n *Node) proposeAsLeader(ctx context.Context, buf []byte, ch chan any) (any, error) {
-	term := n.rn.leaderTerm()
-	if term == 0 {
-		return nil, ErrNotLeader
-	}
-	tick := time.NewTicker(n.cfg.Tick)
-	defer tick.Stop()
-	taken := false
-	for {
-		if !taken {
-			switch _, err := n.rn.proposeInTerm(buf, term); {
-			case err == nil:
-				taken = true
-			case errors.Is(err, raft.ErrProposalDropped):
-				// past the bound on uncommitted entries: next tick
-			default:
-				return nil, n.proposeErr(ctx, err)
-			}
-		}
-		select {
-		case r := <-ch:
-			return r, nil
-		case <-tick.C:
-			if taken && n.rn.leaderTerm() != term {
-				// It may still commit, under the next leader.
-				return nil, fmt.Errorf("%w: the leadership changed", ErrUnavailable)
-			}
 		case <-ctx.Done():
 			return nil, n.proposeErr(ctx, ctx.Err())
 		case <-n.done:
