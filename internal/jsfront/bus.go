@@ -42,12 +42,19 @@ func (b *Bus) SubscribeCaller(subject string, h jsapi.CallerHandler) (func(), er
 			// Answered here, never routed again: a forwarded request
 			// takes one hop. A follower of a replicated stream stays
 			// silent; the leader answers.
-			if b.f.dropAtFollower(account, m.Subject) || b.f.placedElsewhere(account, m.Subject, m.Reply) {
+			answer := func(subject, reply string, hdr, data []byte) {
+				if b.f.dropAtFollower(account, subject) || b.f.placedElsewhere(account, subject, reply) {
+					return
+				}
+				h(callerFrom(hdr), subject, reply, hdr, data)
+				_, stream := classify(subject)
+				b.f.served(account, subject, stream)
+			}
+			if b.f.unknownHere(account, m.Subject) {
+				b.f.answerWhenSynced(m.Subject, m.Reply, m.Header, m.Data, answer)
 				return
 			}
-			h(callerFrom(m.Header), m.Subject, m.Reply, m.Header, m.Data)
-			_, stream := classify(m.Subject)
-			b.f.served(account, m.Subject, stream)
+			answer(m.Subject, m.Reply, m.Header, m.Data)
 			return
 		}
 		var c jsapi.Caller

@@ -1,6 +1,7 @@
 package jsfront
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math/rand/v2"
@@ -160,6 +161,56 @@ func (f *Front) dropAtFollower(account, subject string) bool {
 		return true
 	}
 	return replicated && !leader
+}
+
+// unknownHere reports whether subject is a request about a stream this
+// node neither holds nor knows a placement of, with a metadata group
+// that can catch up (SyncMeta). The peer that forwarded it knew the
+// stream: this node's metadata may be behind (it just restarted and has
+// not applied its log yet), and its "stream not found" would be a lie
+// that the client takes as the answer, the leader's coming second.
+func (f *Front) unknownHere(account, subject string) bool {
+	k, stream := classify(subject)
+	if k != kindStream || stream == "" {
+		return false
+	}
+	if _, ok := f.opts.Meta.(SyncMeta); !ok {
+		return false
+	}
+	if _, held := f.opts.Local.StreamConfig(account, stream); held {
+		return false
+	}
+	if _, ok := f.opts.Meta.Holder(account, stream); ok {
+		return false
+	}
+	return f.replicaPeers(account, stream) == nil
+}
+
+// answerWhenSynced runs answer with copies of the request once this
+// node's metadata is up to date (Raft's read index), off the route's
+// reader; a node that cannot confirm that within the timeout, or past
+// the bound on requests in progress, stays silent (another node
+// answers, or the client times out).
+func (f *Front) answerWhenSynced(subject, reply string, hdr, data []byte, answer func(subject, reply string, hdr, data []byte)) {
+	select {
+	case f.gathers <- struct{}{}:
+	default:
+		return
+	}
+	if !f.enter() {
+		<-f.gathers
+		return
+	}
+	hdr, data = bytes.Clone(hdr), bytes.Clone(data)
+	go func() {
+		defer func() { <-f.gathers; f.wg.Done() }()
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+		defer cancel()
+		if f.opts.Meta.(SyncMeta).Sync(ctx) != nil {
+			return
+		}
+		answer(subject, reply, hdr, data)
+	}()
 }
 
 // placeReplicas places a stream created with num_replicas > 1 on that

@@ -1,6 +1,7 @@
 package jsfront
 
 import (
+	"context"
 	"io"
 	"testing"
 	"time"
@@ -111,5 +112,72 @@ func TestServeMeta(t *testing.T) {
 	srv.DeliverForwarded("SYS", []byte(subjMetaStepDown), []byte("_INBOX.fwd"), nil, nil)
 	if s := r.net.sent(); len(s) != 0 {
 		t.Fatalf("forwarded again: %+v", s)
+	}
+}
+
+// syncingMeta is a fakeMeta that can catch up (SyncMeta): Sync runs
+// onSync, the state the node was behind on arriving.
+type syncingMeta struct {
+	*fakeMeta
+	onSync func()
+}
+
+func (m syncingMeta) Sync(context.Context) error {
+	m.onSync()
+	return nil
+}
+
+// TestBusUnknownStreamWaitsForSync: a request forwarded over a route
+// about a stream this node knows nothing of (its metadata is behind: it
+// just restarted) is not answered "not found" at once; once the
+// metadata caught up, a peer whose replica does not run yet stays
+// silent (the leader answers), and a stream still unknown is answered
+// by the API as before.
+func TestBusUnknownStreamWaitsForSync(t *testing.T) {
+	srv := startServer(t)
+	acc := srv.Account("")
+	synced := make(chan struct{}, 4)
+	var r *rig
+	r = newRig(t, func(o *Options) {
+		o.Meta = syncingMeta{o.Meta.(*fakeMeta), func() {
+			r.meta.setPeers(acc.Name(), "S", "n2", "n1", "n3")
+			synced <- struct{}{}
+		}}
+	})
+	bus, unsub, err := r.f.Bus(acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unsub)
+	calls := make(chan string, 8)
+	stop, err := bus.SubscribeCaller("$JS.API.STREAM.INFO.*", func(_ jsapi.Caller, subject, _ string, _, _ []byte) {
+		calls <- subject
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	r.local.setLeads(acc.Name(), "S", false, false) // its replica does not run yet
+	srv.DeliverForwarded(acc.Name(), []byte("$JS.API.STREAM.INFO.S"), []byte("_INBOX.fwd"), nil, nil)
+	select {
+	case <-synced:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no catch-up asked for")
+	}
+	// The answer, if any, comes from the catch-up's goroutine: give it
+	// time to be wrong.
+	select {
+	case s := <-calls:
+		t.Fatalf("answered %s as a node that knows nothing of it", s)
+	case <-time.After(200 * time.Millisecond):
+	}
+	srv.DeliverForwarded(acc.Name(), []byte("$JS.API.STREAM.INFO.U"), []byte("_INBOX.fwd"), nil, nil)
+	select {
+	case s := <-calls:
+		if s != "$JS.API.STREAM.INFO.U" {
+			t.Fatalf("answered %s", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stream unknown after the catch-up was not answered")
 	}
 }
