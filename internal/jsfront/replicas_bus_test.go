@@ -27,15 +27,10 @@ func startServer(t *testing.T) *server.Server {
 	return srv
 }
 
-// TestBusReplicatedFromRoute: a request forwarded over a route about a
-// replicated stream is answered by the leader's API, dropped by a
-// follower's, answered by a node that runs no replica as before; none
-// is sent on (one hop).
-func TestBusReplicatedFromRoute(t *testing.T) {
-	srv := startServer(t)
-	acc := srv.Account("")
-	r := newRig(t, nil)
-	r.meta.setPeers(acc.Name(), "S", "n2", "n1", "n3")
+// infoCalls subscribes STREAM.INFO through r's bus on acc and returns
+// the subjects the API handler is called with.
+func infoCalls(t *testing.T, r *rig, acc *server.Account) chan string {
+	t.Helper()
 	bus, unsub, err := r.f.Bus(acc)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +44,19 @@ func TestBusReplicatedFromRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
+	return calls
+}
+
+// TestBusReplicatedFromRoute: a request forwarded over a route about a
+// replicated stream is answered by the leader's API, dropped by a
+// follower's, answered by a node that runs no replica as before; none
+// is sent on (one hop).
+func TestBusReplicatedFromRoute(t *testing.T) {
+	srv := startServer(t)
+	acc := srv.Account("")
+	r := newRig(t, nil)
+	r.meta.setPeers(acc.Name(), "S", "n2", "n1", "n3")
+	calls := infoCalls(t, r, acc)
 	for _, tc := range []struct {
 		name               string
 		replicated, leader bool
@@ -144,19 +152,7 @@ func TestBusUnknownStreamWaitsForSync(t *testing.T) {
 			synced <- struct{}{}
 		}}
 	})
-	bus, unsub, err := r.f.Bus(acc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(unsub)
-	calls := make(chan string, 8)
-	stop, err := bus.SubscribeCaller("$JS.API.STREAM.INFO.*", func(_ jsapi.Caller, subject, _ string, _, _ []byte) {
-		calls <- subject
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	calls := infoCalls(t, r, acc)
 	r.local.setLeads(acc.Name(), "S", false, false) // its replica does not run yet
 	srv.DeliverForwarded(acc.Name(), []byte("$JS.API.STREAM.INFO.S"), []byte("_INBOX.fwd"), nil, nil)
 	select {
