@@ -225,9 +225,7 @@ func StartNode(cfg Config) (*Node, error) {
 		HeartbeatTick: cfg.HeartbeatTicks,
 		Storage:       n.storage,
 		Applied:       n.applied,
-		// Bounded well below a route's output buffer (64 MiB), so
-		// replication never gets a route cut as slow.
-		MaxSizePerMsg: 1 << 20,
+		MaxSizePerMsg: maxMsgBytes,
 		// Appends in flight per follower. One (so that entries given
 		// meanwhile go out as one batch) was no faster with 16 clients
 		// once proposals were stepped in place, and a follower sent
@@ -533,6 +531,7 @@ func (n *Node) voteChanges(hs *raftpb.HardState) bool {
 
 // send hands a Ready's messages to the transport.
 func (n *Node) send(msgs []*raftpb.Message) {
+	msgs = coalesce(msgs, maxMsgBytes)
 	for _, m := range msgs {
 		ok := n.cfg.Send(m)
 		if !ok {
