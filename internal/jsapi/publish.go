@@ -302,6 +302,8 @@ func appendError(err error) *APIError {
 	switch {
 	case errors.Is(err, replica.ErrNoQuorum):
 		return errNoQuorum
+	case errors.Is(err, replica.ErrBusy):
+		return errBusy
 	case errors.As(err, &wrong):
 		return errWrongLastSequenceF(wrong.Last)
 	case errors.Is(err, store.ErrWrongStream):

@@ -273,6 +273,10 @@ var (
 	// errNoQuorum: a replicated write not applied in time (never sent
 	// to a publisher: it may still be applied).
 	errNoQuorum = &APIError{503, 10008, "JetStream system temporarily unavailable"}
+	// errBusy: the same error, for a publish the leader refused without
+	// proposing it (too many in flight: replica.ErrBusy). Unlike
+	// errNoQuorum it is answered: the message was certainly not stored.
+	errBusy = &APIError{503, 10008, "JetStream system temporarily unavailable"}
 )
 
 func errRaftGeneralF(err error) *APIError { return &APIError{500, 10041, err.Error()} }

@@ -42,6 +42,7 @@ type asyncProposal struct {
 type asyncState struct {
 	mu      sync.Mutex
 	byID    map[uint64]*asyncProposal
+	bytes   int  // the data of those
 	running bool // the retry goroutine runs
 	// inOrder: every proposal in flight was proposed to leader, so a
 	// new one may be proposed at once without overtaking an older one;
@@ -56,9 +57,10 @@ type asyncState struct {
 // goroutine: done must not block), or with ErrUnavailable when it was
 // not applied within timeout, or ErrClosed when the node stopped.
 // Proposals submitted by one goroutine are proposed in that order.
-// Nothing bounds how many wait here (each until its timeout): a
-// publisher that floods a replicated stream holds that much memory on
-// its leader.
+// At most Config.MaxAsyncProposals, holding Config.MaxAsyncBytes of
+// data in all, are in flight: past either, done is called at once with
+// ErrBacklog and nothing is proposed (a publisher flooding a replicated
+// stream gets errors rather than the leader's memory).
 func (n *Node) ProposeAsync(data []byte, timeout time.Duration, done func(any, error)) {
 	id := n.seq.Add(1)
 	buf := make([]byte, 16, 16+len(data))
@@ -82,7 +84,13 @@ func (n *Node) ProposeAsync(data []byte, timeout time.Duration, done func(any, e
 	if n.async.byID == nil {
 		n.async.byID = map[uint64]*asyncProposal{}
 	}
+	if k := len(n.async.byID); k > 0 && (k >= n.cfg.MaxAsyncProposals || n.async.bytes+len(buf) > n.cfg.MaxAsyncBytes) {
+		n.async.mu.Unlock()
+		done(nil, ErrBacklog)
+		return
+	}
 	n.async.byID[id] = p
+	n.async.bytes += len(buf)
 	start := !n.async.running
 	n.async.running = true
 	leader := n.leader.Load()
@@ -131,8 +139,7 @@ func (n *Node) submit(p *asyncProposal) bool {
 // giveUp removes p, if still in flight, and tells its caller err.
 func (n *Node) giveUp(p *asyncProposal, err error) {
 	n.async.mu.Lock()
-	_, ok := n.async.byID[p.id]
-	delete(n.async.byID, p.id)
+	ok := n.async.take(p.id) != nil
 	n.async.inOrder = false
 	n.async.mu.Unlock()
 	if ok {
@@ -151,8 +158,7 @@ func (n *Node) outOfOrder() {
 // reports whether it was an asynchronous one.
 func (n *Node) asyncApplied(id uint64, r any) bool {
 	n.async.mu.Lock()
-	p := n.async.byID[id]
-	delete(n.async.byID, id)
+	p := n.async.take(id)
 	n.async.mu.Unlock()
 	if p == nil {
 		return false
@@ -187,14 +193,14 @@ func (n *Node) retryAsync() {
 		for id, p := range n.async.byID {
 			switch {
 			case now.After(p.deadline):
-				delete(n.async.byID, id)
+				n.async.take(id)
 				expired = append(expired, p)
 			case n.cfg.LeaderOnly && p.term != held:
 				// This node no longer leads in the term the proposal
 				// was made in: it is not made again (another node may
 				// hold its own copy of the same publish); it may still
 				// commit if it was taken.
-				delete(n.async.byID, id)
+				n.async.take(id)
 				expired = append(expired, p)
 			case n.cfg.LeaderOnly:
 				if p.proposedAt.IsZero() {
@@ -253,10 +259,21 @@ func (p *asyncProposal) stale(now time.Time, retry time.Duration, held uint64) b
 func (n *Node) failAsync(err error) {
 	n.async.mu.Lock()
 	ps := n.async.byID
-	n.async.byID = nil
+	n.async.byID, n.async.bytes = nil, 0
 	n.async.running = false
 	n.async.mu.Unlock()
 	for _, p := range ps {
 		p.done(nil, err)
 	}
+}
+
+// take removes the proposal id from those in flight and returns it (nil
+// if it is not). The caller holds mu.
+func (a *asyncState) take(id uint64) *asyncProposal {
+	p := a.byID[id]
+	if p != nil {
+		delete(a.byID, id)
+		a.bytes -= len(p.buf)
+	}
+	return p
 }

@@ -57,6 +57,7 @@ type GroupConfig struct {
 	Initial                       []uint64                     // see Config
 	InitialData                   []byte                       // see Config
 	LeaderOnly                    bool                         // see Config
+	MaxAsyncProposals             int                          // see Config
 	// OnFrame receives the group's frames of kinds other than
 	// KindRaft (payload only, not retained after the call). It runs on
 	// the route's reader: it must not block.
@@ -173,6 +174,7 @@ func (h *Host) StartGroup(cfg GroupConfig) (*Node, error) {
 		SnapshotEvery: cfg.SnapshotEvery, OnApplied: cfg.OnApplied, OnLeader: cfg.OnLeader,
 		OnLostFollower: cfg.OnLostFollower, Logf: h.cfg.Logf,
 		Initial: cfg.Initial, InitialData: cfg.InitialData, LeaderOnly: cfg.LeaderOnly,
+		MaxAsyncProposals: cfg.MaxAsyncProposals,
 	})
 	h.mu.Lock()
 	if err != nil || h.mu.closed {

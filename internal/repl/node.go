@@ -81,6 +81,13 @@ type Config struct {
 	// that would take the data of the entries not yet committed past
 	// this many bytes (default 64 MiB); its proposer proposes again.
 	MaxUncommittedBytes uint64
+	// MaxAsyncProposals and MaxAsyncBytes bound the asynchronous
+	// proposals in flight on this node (ProposeAsync) and their data:
+	// default 8192 proposals and 64 MiB. Past either, a new one fails
+	// at once with ErrBacklog. (At ten thousand commits a second, 8192
+	// in flight already delay a write by most of a second.)
+	MaxAsyncProposals int
+	MaxAsyncBytes     int
 	// LeaderOnly: Propose and ProposeAsync take a proposal only while
 	// this node leads, into its own log, and never make it again once
 	// the node no longer leads in the term it was taken in (the caller
@@ -151,6 +158,11 @@ type Node struct {
 // before the context ended.
 var ErrUnavailable = errors.New("repl: no quorum")
 
+// ErrBacklog: ProposeAsync refused a proposal, proposing nothing, because
+// as many as Config.MaxAsyncProposals (or Config.MaxAsyncBytes of data)
+// are in flight. It matches ErrUnavailable.
+var ErrBacklog = fmt.Errorf("%w: too many proposals in flight", ErrUnavailable)
+
 // StartNode loads cfg.Log and starts the node's goroutine. A log that
 // does not load is an error (matching ErrCorrupt when damaged).
 func StartNode(cfg Config) (*Node, error) {
@@ -174,6 +186,12 @@ func StartNode(cfg Config) (*Node, error) {
 	}
 	if cfg.MaxUncommittedBytes == 0 {
 		cfg.MaxUncommittedBytes = 64 << 20
+	}
+	if cfg.MaxAsyncProposals <= 0 {
+		cfg.MaxAsyncProposals = 1 << 13
+	}
+	if cfg.MaxAsyncBytes <= 0 {
+		cfg.MaxAsyncBytes = 64 << 20
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -235,7 +253,8 @@ func StartNode(cfg Config) (*Node, error) {
 		MaxInflightBytes: 16 << 20,
 		// Bounds the entries Raft holds uncommitted; a proposal past it
 		// is dropped and its proposer proposes it again next tick.
-		// (Proposals waiting so are not bounded: see ProposeAsync.)
+		// (Proposals waiting so are bounded by MaxAsyncProposals and
+		// MaxAsyncBytes.)
 		MaxUncommittedEntriesSize: cfg.MaxUncommittedBytes,
 		CheckQuorum:               true,
 		PreVote:                   true,

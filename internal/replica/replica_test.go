@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,7 @@ type group struct {
 	n       *net
 	streams []*Stream
 	stores  []*store.Store
+	opts    func(*Options) // adjusts each replica's options (nil: none)
 }
 
 func newGroup(t *testing.T, cfg store.Config) *group {
@@ -49,7 +51,15 @@ func newGroup(t *testing.T, cfg store.Config) *group {
 
 func newGroupEvery(t *testing.T, cfg store.Config, snapshotEvery uint64) *group {
 	t.Helper()
-	g := &group{n: &net{hosts: map[string]*repl.Host{}, cut: map[string]bool{}}}
+	return newGroupWith(t, cfg, func(o *Options) { o.SnapshotEvery = snapshotEvery })
+}
+
+// newGroupWith starts a group of three replicas whose options are
+// adjusted by opts.
+func newGroupWith(t *testing.T, cfg store.Config, opts func(*Options)) *group {
+	t.Helper()
+	g := &group{n: &net{hosts: map[string]*repl.Host{}, cut: map[string]bool{}}, opts: opts}
+	snapshotEvery := uint64(0)
 	peers := map[uint64]string{1: "r1", 2: "r2", 3: "r3"}
 	for i := uint64(1); i <= 3; i++ {
 		g.streams = append(g.streams, g.startReplica(t, i, peers, cfg, []uint64{1, 2, 3}, snapshotEvery))
@@ -83,8 +93,12 @@ func (g *group) startReplica(t *testing.T, id uint64, peers map[uint64]string, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := Start(Options{Host: h, Group: 7, Self: id, Peers: peers, Bootstrap: boot, Stream: ss, Store: st,
-		Timeout: 2 * time.Second, SnapshotEvery: snapshotEvery, Logf: t.Logf})
+	o := Options{Host: h, Group: 7, Self: id, Peers: peers, Bootstrap: boot, Stream: ss, Store: st,
+		Timeout: 2 * time.Second, SnapshotEvery: snapshotEvery, Logf: t.Logf}
+	if g.opts != nil {
+		g.opts(&o)
+	}
+	rs, err := Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,5 +416,40 @@ func TestCatchUpSessionsBounded(t *testing.T) {
 	l.catch.mu.Unlock()
 	if n != maxSessions {
 		t.Fatalf("%d sessions open, want %d", n, maxSessions)
+	}
+}
+
+// TestAppendAsyncBusyWhenBacklogged: a leader that cannot commit takes
+// at most Options.MaxInFlight asynchronous appends; the next is refused
+// at once with ErrBusy, which is not ErrNoQuorum (it was not proposed,
+// so it can be answered).
+func TestAppendAsyncBusyWhenBacklogged(t *testing.T) {
+	g := newGroupWith(t, store.Config{Name: "S", Subjects: []string{"s.>"}}, func(o *Options) { o.MaxInFlight = 16 })
+	l := g.leader(t)
+	name := l.opts.Peers[l.opts.Self]
+	g.n.mu.Lock()
+	g.n.cut[name] = true
+	g.n.mu.Unlock()
+	var pending atomic.Int64
+	for i := range 16 {
+		var answered atomic.Bool
+		l.AppendAsync("s.a", nil, []byte("x"), store.AppendOpts{}, func(_ store.AppendResult, err error) {
+			answered.Store(true)
+			if errors.Is(err, ErrBusy) {
+				t.Errorf("append %d refused as busy below the bound", i)
+			}
+		})
+		if !answered.Load() {
+			pending.Add(1)
+		}
+	}
+	if pending.Load() != 16 {
+		t.Fatalf("%d of 16 appends in flight on a cut-off leader", pending.Load())
+	}
+	var got error
+	var answered bool
+	l.AppendAsync("s.a", nil, []byte("x"), store.AppendOpts{}, func(_ store.AppendResult, err error) { got, answered = err, true })
+	if !answered || !errors.Is(got, ErrBusy) || errors.Is(got, ErrNoQuorum) {
+		t.Fatalf("append past the bound: answered %v, %v; want ErrBusy at once", answered, got)
 	}
 }

@@ -29,6 +29,10 @@ var (
 	// ErrNoCatchUp: a replica behind a snapshot could not fetch the
 	// stream from a peer.
 	ErrNoCatchUp = errors.New("replica: cannot catch up")
+	// ErrBusy: the write was refused, and not proposed, because the
+	// leader already has as many writes of this stream in flight as it
+	// takes (repl.ErrBacklog).
+	ErrBusy = errors.New("replica: too many writes in flight")
 )
 
 // Options configure a replicated stream.
@@ -60,7 +64,11 @@ type Options struct {
 	Timeout time.Duration
 	// SnapshotEvery: entries between two snapshots (default 16384).
 	SnapshotEvery uint64
-	Logf          func(format string, args ...any)
+	// MaxInFlight bounds the writes proposed and not yet applied on the
+	// leader (repl.Config.MaxAsyncProposals; default 8192): past it an
+	// AppendAsync fails at once with ErrBusy.
+	MaxInFlight int
+	Logf        func(format string, args ...any)
 }
 
 // Stream is a replicated stream: a store.Stream whose mutations are
@@ -149,7 +157,7 @@ func Start(opts Options) (*Stream, error) {
 		Initial: gc.Initial, InitialData: gc.InitialData,
 		ID: opts.Group, Self: opts.Self, Peers: peers, FSM: fsm{s},
 		Bootstrap: boot, ElectionTicks: 20, HeartbeatTicks: 2,
-		SnapshotEvery: opts.SnapshotEvery,
+		SnapshotEvery: opts.SnapshotEvery, MaxAsyncProposals: opts.MaxInFlight,
 		// Writes are proposed by the leader only, never forwarded: a
 		// publish reaches both an old leader still subscribed and its
 		// successor, and each would store its copy.
@@ -486,10 +494,15 @@ func (s *Stream) expire() {
 // AppendAsync replicates an append without waiting: done is called
 // once, with the append's result when it was applied here (on the
 // group's goroutine: it must not block), or ErrNoQuorum when it was not
-// applied within the timeout (it may still be, later). Appends made by
+// applied within the timeout (it may still be, later), or ErrBusy when
+// the leader refused it, too many being in flight. Appends made by
 // one goroutine are proposed, and so stored, in call order.
 func (s *Stream) AppendAsync(subject string, hdr, data []byte, opts store.AppendOpts, done func(store.AppendResult, error)) {
 	s.nd().ProposeAsync(appendEntry(time.Now().UnixNano(), subject, hdr, data, &opts), s.opts.Timeout, func(r any, err error) {
+		if errors.Is(err, repl.ErrBacklog) {
+			done(store.AppendResult{}, ErrBusy)
+			return
+		}
 		if err != nil {
 			done(store.AppendResult{}, fmt.Errorf("%w: %w", ErrNoQuorum, err))
 			return
