@@ -62,8 +62,13 @@ func (r *replicas) openHost(d *Daemon, g *meta.Group) error {
 	}
 	// The log is written to the operating system before anything that
 	// depends on it is sent; fsynced only with --sync_interval always,
-	// as the streams' own writes.
-	db, err := repl.OpenDBWith(dir, repl.DBOptions{NoFsync: !d.cfg.SyncAlways})
+	// as the streams' own writes. Its memtable (32 MiB) holds the
+	// entries written between two log truncations (a snapshot every
+	// 16384 entries or 64 MiB), so that most entries are deleted before
+	// they are ever flushed: with 1 MiB every entry went through an
+	// sstable and its compactions (R3 put P99 0.80-0.88 ms against
+	// 1.03-1.13 ms, three alternating rounds).
+	db, err := repl.OpenDBWith(dir, repl.DBOptions{NoFsync: !d.cfg.SyncAlways, MemTableSize: 32 << 20})
 	if err != nil {
 		return fmt.Errorf("cannot open the replicated streams' log in %q: %w", dir, err)
 	}

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -51,6 +52,9 @@ type DBOptions struct {
 	// policy: the log survives the process's crash (kill -9), not a
 	// power loss. WAL files are still fsynced when Pebble closes them.
 	NoFsync bool
+	// MemTableSize is Pebble's memtable size (default 1 MiB: the
+	// metadata group's log is small and rare).
+	MemTableSize uint64
 }
 
 // OpenDBWith is OpenDB with options.
@@ -65,7 +69,7 @@ func OpenDBWith(dir string, o DBOptions) (*DB, error) {
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:                 fs,
 		FormatMajorVersion: pebble.FormatNewest,
-		MemTableSize:       1 << 20, // metadata is small and rare
+		MemTableSize:       cmp.Or(o.MemTableSize, 1<<20),
 		Logger:             quietLogger{},
 		// Pebble's default for a corrupt file is Fatalf; reads
 		// return the corruption as an error instead.
