@@ -453,3 +453,33 @@ func TestAppendAsyncBusyWhenBacklogged(t *testing.T) {
 		t.Fatalf("append past the bound: answered %v, %v; want ErrBusy at once", answered, got)
 	}
 }
+
+// TestExpiryPassKeepsLaterDeadlines: an expiry pass whose entry is
+// applied before a TTL message's append must not, when its proposer
+// returns after that append was applied, replace the message's deadline
+// with the one it computed without it (the message then never expired:
+// TestLeaderExpiresForEveryone failed so, once, in CI).
+func TestExpiryPassKeepsLaterDeadlines(t *testing.T) {
+	g := newGroup(t, store.Config{Name: "KV_t", Subjects: []string{"$KV.t.>"}, AllowMsgTTL: true})
+	l := g.leader(t)
+	for i := range 100 {
+		key := fmt.Sprintf("$KV.t.k%d", i)
+		passes := make(chan struct{})
+		go func() {
+			defer close(passes)
+			l.expire()
+		}()
+		if _, err := l.Append(key, nil, []byte("v"), store.AppendOpts{TTL: 20 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		<-passes
+		deadline := time.Now().Add(3 * time.Second)
+		for l.State().Msgs != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the TTL message never expired (deadline %v from now)",
+					i, time.Until(time.Unix(0, l.deadline.Load())))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}

@@ -481,14 +481,14 @@ func (s *Stream) tell(leader bool, from int) int {
 
 // expire proposes an expiry pass at the leader's now.
 func (s *Stream) expire() {
-	r, err := s.propose(expireEntry(time.Now().UnixNano()))
-	if err != nil {
+	if _, err := s.propose(expireEntry(time.Now().UnixNano())); err != nil {
 		s.logf("replica: stream %s: expiry pass: %v", s.raw().Name(), err)
 		// Try again in a second rather than spin.
 		s.setDeadline(time.Now().Add(time.Second).UnixNano())
-		return
 	}
-	s.setDeadline(r.next)
+	// On success the pass's apply set the deadline, in log order (fsm
+	// opExpire); setting it again here, after appends applied since
+	// lowered it, would lose theirs.
 }
 
 // AppendAsync replicates an append without waiting: done is called
