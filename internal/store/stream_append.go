@@ -41,7 +41,9 @@ func (s *stream) Append(subject string, hdr, data []byte, opts AppendOpts) (Appe
 		return AppendResult{}, err
 	}
 	if wait != nil && opts.NoWait {
-		s.deferred.Store(&wait) // Settle waits for it (and so for every earlier one)
+		s.deferred.Lock()
+		s.deferred.waits = append(s.deferred.waits, wait)
+		s.deferred.Unlock()
 	} else if wait != nil {
 		if err := wait(); err != nil {
 			return AppendResult{}, fmt.Errorf("store: stream %s: sync: %w", s.name, err)
@@ -323,15 +325,21 @@ type Settler interface {
 
 var _ Settler = (*stream)(nil)
 
-// Settle implements Settler: the WAL is synced in order, so waiting for
-// the newest deferred write's sync covers the earlier ones.
+// Settle implements Settler. The WAL is synced in order: once the
+// oldest deferred write's wait returns, the later ones return at once.
 func (s *stream) Settle() error {
-	w := s.deferred.Swap(nil)
-	if w == nil {
-		return nil
+	s.deferred.Lock()
+	waits := s.deferred.waits
+	s.deferred.waits = nil
+	s.deferred.Unlock()
+	var first error
+	for _, w := range waits {
+		if err := w(); err != nil && first == nil {
+			first = err
+		}
 	}
-	if err := (*w)(); err != nil {
-		return fmt.Errorf("store: stream %s: sync: %w", s.name, err)
+	if first != nil {
+		return fmt.Errorf("store: stream %s: sync: %w", s.name, first)
 	}
 	return nil
 }

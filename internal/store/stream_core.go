@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 )
 
 // stream is the one implementation of Stream; the backend makes it a
@@ -17,11 +16,18 @@ import (
 // stream.subsMu. Writers release mu before they take deliverMu (see
 // notify.go).
 type stream struct {
-	st       *Store
-	deferred atomic.Pointer[func() error] // the newest NoWait append's sync wait (Settle)
-	be       backend
-	name     string
-	stype    StorageType
+	st *Store
+	// deferred holds the sync waits of the NoWait appends not yet
+	// settled, oldest first: Settle calls each, which also closes its
+	// Pebble batch (a batch never closed is never reused: every
+	// replicated append allocated a new one).
+	deferred struct {
+		sync.Mutex
+		waits []func() error
+	}
+	be    backend
+	name  string
+	stype StorageType
 	// driven is Config.Driven, which cannot change (driven.go).
 	driven bool
 
