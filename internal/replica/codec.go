@@ -185,9 +185,13 @@ func decodeEntry(data []byte) (entry, error) {
 	case opConfig:
 		js := d.bytes()
 		e.meta = append([]byte(nil), d.bytes()...)
-		if d.err == nil && json.Unmarshal(js, &e.cfg) != nil {
+		// Decoded into a variable of its own: &e.cfg handed to json
+		// would move every entry decoded to the heap.
+		var cfg store.Config
+		if d.err == nil && json.Unmarshal(js, &cfg) != nil {
 			d.err = errEntry
 		}
+		e.cfg = cfg
 	case opExpire:
 		e.time = d.varint()
 	case opBatch:
