@@ -340,13 +340,13 @@ func (h *Host) send(g *hostGroup, m *raftpb.Message) bool {
 	if !ok || m.GetTo() == g.self {
 		return false
 	}
-	payload, err := proto.Marshal(m)
+	// The message is encoded straight after the frame's header: one
+	// buffer per message rather than a payload copied into a frame.
+	frame := AppendFrame(make([]byte, 0, 20+proto.Size(m)), Frame{Kind: KindRaft, Cluster: h.cfg.Cluster(), Group: g.id})
+	frame, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(frame, m)
 	if err != nil {
 		return false
 	}
-	frame := AppendFrame(make([]byte, 0, 20+len(payload)), Frame{
-		Kind: KindRaft, Cluster: h.cfg.Cluster(), Group: g.id, Payload: payload,
-	})
 	return h.cfg.Transport.Send(to, frame)
 }
 
