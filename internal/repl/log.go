@@ -245,7 +245,14 @@ func (l *Log) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snap
 		}
 	}
 	opt := pebble.NoSync
-	if sync {
+	// A received snapshot is always written through: raft.MustSync
+	// ignores snapshots (a follower given one in its term changes only
+	// its commit index), yet the follower acknowledges the snapshot's
+	// index as soon as Save returns, and a NoSync batch may still be in
+	// Pebble's WAL buffer then: killed, the follower would come back
+	// with the log it had before, below what the leader counts it holding
+	// (etcd also syncs every snapshot it saves).
+	if sync || (snap != nil && snap.GetMetadata().GetIndex() > 0) {
 		opt = pebble.Sync
 	}
 	if err := b.Commit(opt); err != nil {
