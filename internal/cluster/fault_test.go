@@ -72,6 +72,46 @@ func TestSlowRouteCutWithoutBlockingClients(t *testing.T) {
 	})
 }
 
+// TestSlowReaderStallsPublishersNotCut: a peer that reads, but more
+// slowly than a client publishes to it, holds the publisher back (its
+// publishes wait while the route is backed up) instead of having its
+// route cut as slow: every byte reaches it and the route stays up. (A
+// stream's leader under a flood forwarded by a follower lost its route,
+// and the Raft traffic on it, so.)
+func TestSlowReaderStallsPublishersNotCut(t *testing.T) {
+	n1 := startNode(t, Options{ServerName: "n1", MaxPending: 1 << 20, PingInterval: time.Hour}, 0)
+	conn := fakePeer(t, n1, "slow", "RS+ $G >\r\n")
+	waitFor(t, "interest from slow peer", func() bool { return hasRemoteInterest(n1, "slow", "x") })
+	var read atomic.Int64
+	go func() {
+		// About 6 MB/s: 64 KiB every 10 ms.
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := conn.Read(buf)
+			read.Add(int64(n))
+			if err != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	nc := n1.connect(t)
+	payload := make([]byte, 64<<10)
+	const msgs = 160 // 10 MiB, ten times MaxPending
+	for range msgs {
+		if err := nc.Publish("x", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.FlushTimeout(20 * time.Second); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	waitFor(t, "every message read by the slow peer", func() bool { return read.Load() >= msgs*int64(len(payload)) })
+	if peerNames(n1) != "slow" || strings.Contains(n1.log.String(), "Slow route") {
+		t.Fatalf("route cut: peers %q, log %s", peerNames(n1), n1.log.String())
+	}
+}
+
 // TestRoutedMessagesSkipNodeLocalServices: a routed message reaches
 // the clients of the peer, never its node-local in-process services
 // (SubscribeLocal).

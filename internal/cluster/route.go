@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/server"
@@ -62,6 +63,9 @@ type route struct {
 	}
 	wake chan struct{}
 	done chan struct{}
+	// over: more than stallBytes of output wait (set by kickLocked,
+	// cleared by the writer): publishing clients stall (Stall).
+	over atomic.Bool
 
 	lastAccount string           // used by the reader only (handle)
 	handlers    []server.Handler // the reader's scratch list (handle)
@@ -456,6 +460,9 @@ func (r *route) kickLocked() {
 		r.closeLocked(endRan)
 		return
 	}
+	if r.mu.out.size > r.c.stallBytes() {
+		r.over.Store(true)
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -532,6 +539,7 @@ func (r *route) writeLoop() {
 			r.counters.wrote(int(n))
 			r.mu.Lock()
 			r.mu.inFlight = 0
+			r.over.Store(r.mu.out.size > r.c.stallBytes())
 			if r.mu.drained != nil {
 				close(r.mu.drained)
 				r.mu.drained = nil

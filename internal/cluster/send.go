@@ -89,6 +89,40 @@ func (c *Cluster) SendRaft(peer string, data []byte) bool {
 	return true
 }
 
+// Publishers that outrun a route are held back rather than have the
+// route cut: once a route holds more than a quarter of MaxPending of
+// unsent output, a client's publish forwarded to it waits (Stall) until
+// the route is back under that, at most stallMax each time. A peer that
+// reads slowly (a stream's leader under a flood of publishes forwarded
+// by a follower) so slows the follower's publishing clients down to
+// its own pace, through TCP, instead of losing the route and every Raft
+// message on it; a peer that does not read at all still sees its route
+// cut at MaxPending (the stalled publishes keep appending) or by its
+// unanswered PINGs. In-process publishes (a stream's acknowledgements,
+// Raft frames) never wait.
+
+// stallMax bounds one publish's wait in Stall: short, so that a peer
+// that stopped reading (cut only at MaxPending or by its PINGs) slows
+// its publishers down rather than stops them.
+const stallMax = 25 * time.Millisecond
+
+// stallBytes is the unsent output past which a route stalls publishers.
+func (c *Cluster) stallBytes() int { return c.opts.MaxPending / 4 }
+
+// Stall implements server.ClusterHook: when a route with interest in
+// subj (account acc) holds more than stallBytes of unsent output, it
+// waits until that route is back under it, at most stallMax. Cheap
+// when no route is backed up.
+func (c *Cluster) Stall(acc string, subj []byte) {
+	rs := *c.routes.Load()
+	for _, r := range rs {
+		if r.over.Load() {
+			c.WaitDrained(acc, subj, c.stallBytes(), stallMax)
+			return
+		}
+	}
+}
+
 // WaitDrained implements server.ClusterHook: it waits for each route
 // whose peer has interest in subj to hold limit bytes or less of
 // unsent output (queued or being written), each until max has passed

@@ -49,6 +49,10 @@ type ClusterHook interface {
 	// bytes or less of unsent output, and reports whether a peer still
 	// has interest in subj. subj is only valid during the call.
 	WaitDrained(acc string, subj []byte, limit int, max time.Duration) bool
+	// Stall holds a publishing client back (on its own goroutine) while
+	// a route with interest in subj (account acc) is backed up; it
+	// returns at once when none is. subj is only valid during the call.
+	Stall(acc string, subj []byte)
 }
 
 // clusterHooks holds each server's hook, read when an account is
@@ -169,7 +173,15 @@ func (s *Server) forwardToCluster(box *clusterHookBox, acc *Account, from *clien
 			local = append(local, g[0].queue)
 		}
 	}
-	return box.h.Forward(acc.name, routeSubj, subj, reply, header, payload, local, clientsOnly(from, rc, reply))
+	if !box.h.Forward(acc.name, routeSubj, subj, reply, header, payload, local, clientsOnly(from, rc, reply)) {
+		return false
+	}
+	if from != nil {
+		// A client's publish waits while a route it went to is backed
+		// up; an in-process one (a stream's acknowledgement) never does.
+		box.h.Stall(acc.name, routeSubj)
+	}
+	return true
 }
 
 // clientsOnly reports whether a message is for the peers' client

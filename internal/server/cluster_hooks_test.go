@@ -35,7 +35,8 @@ func (h *fakeHook) Forward(acc string, routeSubj, subj, reply, header, payload [
 	return h.remote[string(routeSubj)]
 }
 
-func (h *fakeHook) HasPeers() bool { return true }
+func (h *fakeHook) HasPeers() bool       { return true }
+func (h *fakeHook) Stall(string, []byte) {}
 
 func (h *fakeHook) RemoteInterest(_ string, subj []byte) bool {
 	h.mu.Lock()
