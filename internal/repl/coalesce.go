@@ -1,6 +1,10 @@
 package repl
 
-import "go.etcd.io/raft/v3/raftpb"
+import (
+	"slices"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
 
 // Coalescing a Ready's messages before they are sent.
 //
@@ -35,20 +39,24 @@ func coalesce(msgs []*raftpb.Message, maxBytes int) []*raftpb.Message {
 		return msgs
 	}
 	out := make([]*raftpb.Message, 0, len(msgs))
-	last := make(map[uint64]int, 2) // peer -> index in out of its last message
-	owned := map[int]bool{}         // out[i].Entries is a slice made here
+	// Per peer, the index in out of its last message and whether that
+	// message's Entries is a slice made here; a group has a few peers,
+	// so a slice searched in order beats a map on this path.
+	var peers [4]lastMsg
+	last := peers[:0]
 	for _, m := range msgs {
-		to := m.GetTo()
-		if i, ok := last[to]; ok {
-			p := out[i]
+		k := slices.IndexFunc(last, func(l lastMsg) bool { return l.to == m.GetTo() })
+		if k >= 0 {
+			l := &last[k]
+			p := out[l.i]
 			switch {
 			case canAppend(p, m, maxBytes):
 				if len(m.GetEntries()) > 0 {
-					if !owned[i] {
+					if !l.owned {
 						// The entries alias Raft's own log: never append in place.
 						ents := make([]*raftpb.Entry, len(p.GetEntries()), len(p.GetEntries())+len(m.GetEntries()))
 						copy(ents, p.GetEntries())
-						p.Entries, owned[i] = ents, true
+						p.Entries, l.owned = ents, true
 					}
 					p.Entries = append(p.Entries, m.GetEntries()...)
 				}
@@ -57,15 +65,23 @@ func coalesce(msgs []*raftpb.Message, maxBytes int) []*raftpb.Message {
 				}
 				continue
 			case canReplaceResp(p, m):
-				out[i] = m
-				delete(owned, i)
+				out[l.i], l.owned = m, false
 				continue
 			}
+			*l = lastMsg{to: m.GetTo(), i: len(out)}
+		} else {
+			last = append(last, lastMsg{to: m.GetTo(), i: len(out)})
 		}
-		last[to] = len(out)
 		out = append(out, m)
 	}
 	return out
+}
+
+// lastMsg is coalesce's record of the last message to one peer.
+type lastMsg struct {
+	to    uint64
+	i     int  // index in the output
+	owned bool // its Entries is a slice coalesce made
 }
 
 // canAppend: m's entries continue p's, in one term, within maxBytes.

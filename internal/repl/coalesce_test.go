@@ -98,6 +98,6 @@ func TestCoalesceKeepsWhatMatters(t *testing.T) {
 	}
 	out := coalesce([]*raftpb.Message{appResp(1, 5, 10, false), appResp(1, 5, 12, false)}, maxMsgBytes)
 	if len(out) != 1 || out[0].GetIndex() != 12 {
-		t.Errorf("accepting responses: kept index %d, want the last (12)", out[0].GetIndex())
+		t.Errorf("accepting responses: kept %d messages, the first of index %d; want the last (12) alone", len(out), out[0].GetIndex())
 	}
 }
